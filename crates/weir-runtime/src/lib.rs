@@ -1,0 +1,26 @@
+//! Weir's runtime: runs a dataflow graph in one process.
+//!
+//! The planner (weir-sql) builds a [`graph::JobGraph`] of nodes whose behaviour comes
+//! from factories: [`source::SourceFactory`] for sources and
+//! [`operator::OperatorFactory`] for everything else, sinks included. The runtime
+//! chains forward edges of equal parallelism into one task ([`chain`]), joins tasks by
+//! bounded channels ([`channel`]) so that a slow consumer backpressures its producers,
+//! partitions batches on exchanges ([`partition`]), tracks watermarks per split and per
+//! input channel ([`watermark`]) and runs everything on tokio ([`job`]).
+
+pub mod chain;
+pub mod channel;
+pub mod graph;
+pub mod job;
+pub mod metrics;
+pub mod operator;
+pub mod partition;
+pub mod source;
+mod task;
+pub mod watermark;
+
+pub use graph::{Edge, EdgeKind, JobGraph, Node, NodeKind};
+pub use job::{JobConfig, JobHandle, JobOutcome};
+pub use metrics::JobMetrics;
+pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
+pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};

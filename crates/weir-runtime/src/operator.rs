@@ -1,0 +1,112 @@
+//! The operator interface: what every non-source node of a dataflow implements.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use weir_types::{EngineResult, Message, Watermark};
+
+use crate::metrics::JobMetrics;
+
+/// Where a subtask runs: its index, the node's parallelism, and the job's shared metrics.
+#[derive(Clone)]
+pub struct SubtaskContext {
+    /// Node name, for messages.
+    pub node_name: String,
+    /// 0-based subtask index.
+    pub subtask: usize,
+    /// Number of subtasks of this node.
+    pub parallelism: usize,
+    /// `pipeline.max-parallelism`: number of key groups.
+    pub max_parallelism: usize,
+    /// Counters shared by the whole job.
+    pub metrics: Arc<JobMetrics>,
+}
+
+impl SubtaskContext {
+    /// A context for tests and tools: subtask 0 of 1.
+    pub fn single(node_name: &str) -> SubtaskContext {
+        SubtaskContext {
+            node_name: node_name.to_string(),
+            subtask: 0,
+            parallelism: 1,
+            max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
+            metrics: Arc::new(JobMetrics::default()),
+        }
+    }
+}
+
+/// Collects what an operator emits while it handles one input message.
+#[derive(Default, Debug)]
+pub struct Output {
+    messages: Vec<Message>,
+}
+
+impl Output {
+    /// Emits a batch downstream (empty batches are dropped).
+    pub fn batch(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.messages.push(Message::Batch(batch));
+        }
+    }
+
+    /// Emits a watermark downstream.
+    pub fn watermark(&mut self, watermark: Watermark) {
+        self.messages.push(Message::Watermark(watermark));
+    }
+
+    /// Emits any message downstream.
+    pub fn message(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// Takes the collected messages, leaving the output empty.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Message> {
+        self.messages.drain(..)
+    }
+
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// A dataflow operator subtask. Called by one task, never concurrently.
+///
+/// Operators work on whole Arrow batches. A sink is an operator that emits nothing and
+/// makes its output durable in [`Operator::finish`].
+pub trait Operator: Send {
+    /// Handles a batch from input `input` (the index of the node's input edge).
+    fn process_batch(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()>;
+
+    /// Handles the combined watermark of all inputs; the default forwards it.
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// Called once when every input has ended, before `End` is sent downstream:
+    /// flush buffers, emit final results, commit output.
+    fn finish(&mut self, _out: &mut Output) -> EngineResult<()> {
+        Ok(())
+    }
+}
+
+/// Creates the operator subtasks of one node.
+pub trait OperatorFactory: Send + Sync {
+    /// Creates subtask `ctx.subtask` of the node.
+    fn create(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn Operator>>;
+}
+
+impl<F> OperatorFactory for F
+where
+    F: Fn(&SubtaskContext) -> EngineResult<Box<dyn Operator>> + Send + Sync,
+{
+    fn create(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn Operator>> {
+        self(ctx)
+    }
+}

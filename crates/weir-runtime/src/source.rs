@@ -1,0 +1,70 @@
+//! The source interface: readers that produce batches per split, and event-time
+//! extraction for watermarks.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use weir_types::EngineResult;
+
+use crate::operator::{OperatorFactory, SubtaskContext};
+
+/// What a source reader produced.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// Rows read from split `split` (an index below [`SourceReader::split_count`]).
+    Batch {
+        /// Split the rows came from; watermarks are tracked per split.
+        split: usize,
+        /// The rows, with the table's source schema.
+        batch: RecordBatch,
+    },
+    /// Split `split` has no more rows: it no longer holds the watermark back.
+    SplitFinished(usize),
+    /// Every split of this reader is finished (a bounded source ended).
+    Finished,
+}
+
+/// One subtask of a source.
+#[async_trait]
+pub trait SourceReader: Send {
+    /// Number of splits this subtask reads (files, partitions, generator shards).
+    /// May be 0: the subtask then finishes at once, or idles if the source is unbounded.
+    fn split_count(&self) -> usize;
+
+    /// Produces the next event, waiting if none is available yet (an unbounded source).
+    ///
+    /// Must be cancel-safe: the runtime may drop the future at an `.await` point (to emit
+    /// a periodic watermark, or to stop) and call `next` again; no row may be lost or
+    /// read twice when that happens.
+    async fn next(&mut self) -> EngineResult<SourceEvent>;
+}
+
+/// Creates the subtasks of a source node.
+pub trait SourceFactory: Send + Sync {
+    /// Whether the source ends by itself (files, `number-of-rows`); unbounded otherwise.
+    fn is_bounded(&self) -> bool;
+
+    /// Creates subtask `ctx.subtask` of `ctx.parallelism`.
+    fn create_reader(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>>;
+}
+
+/// Computes the event-time watermark candidate of a batch: the maximum of the table's
+/// `WATERMARK FOR col AS expr` expression over its rows, in epoch milliseconds.
+pub trait EventTimeExtractor: Send + Sync {
+    /// `None` when the batch has no non-null event time.
+    fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>>;
+}
+
+/// A source node: the reader, an optional operator that turns read rows into table rows
+/// (computed columns), and the table's watermark definition.
+#[derive(Clone)]
+pub struct SourceSpec {
+    /// Creates the readers.
+    pub factory: Arc<dyn SourceFactory>,
+    /// Computes computed columns from the read rows, chained into the source task so
+    /// that watermarks can be taken per split.
+    pub prepare: Option<Arc<dyn OperatorFactory>>,
+    /// The table's watermark strategy; `None` for tables without `WATERMARK FOR`.
+    pub event_time: Option<Arc<dyn EventTimeExtractor>>,
+}
