@@ -1,0 +1,89 @@
+//! FlinkSQL built-in functions that DataFusion lacks, names differently or evaluates with
+//! different semantics, implemented as vectorised DataFusion [`ScalarUDF`]s.
+//!
+//! [`register_flink_functions`] installs them into a session, replacing DataFusion
+//! built-ins of the same name (`to_timestamp`, `date_format`, `now`,
+//! `current_timestamp`). Names are registered in lowercase, so unquoted SQL identifiers
+//! find them case-insensitively.
+//!
+//! Type mapping: Flink `TIMESTAMP(3)` is Arrow `Timestamp(Millisecond, None)` and
+//! `TIMESTAMP_LTZ(3)` is `Timestamp(Millisecond, Some("UTC"))`. Functions that depend on
+//! the local time zone read the session setting `datafusion.execution.time_zone`
+//! (see [`session_time_zone`]).
+//!
+//! Modules: `format` (Java pattern conversion), `pattern` (compiled patterns, default
+//! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing),
+//! `datetime`, `extract`, `clock`, `string`, `conditional` (the functions).
+
+mod args;
+mod clock;
+mod conditional;
+mod datetime;
+mod extract;
+mod format;
+mod pattern;
+mod string;
+mod zone;
+
+#[cfg(test)]
+mod testutil;
+
+use std::sync::Arc;
+
+use datafusion::error::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+pub use clock::{Clock, ClockKind};
+pub use conditional::If;
+pub use datetime::{DateFormat, FromUnixtime, ToTimestamp, ToTimestampLtz, UnixTimestamp};
+pub use extract::{DateField, DatePart};
+pub use format::{java_to_chrono_format, FormatPatternError};
+pub use string::{RegexpExtract, SplitIndex};
+pub use zone::session_time_zone;
+
+/// Every Flink function of this crate, ready to register.
+pub fn flink_functions() -> Vec<Arc<ScalarUDF>> {
+    udfs().into_iter().map(Arc::new).collect()
+}
+
+fn udfs() -> Vec<ScalarUDF> {
+    let mut udfs = vec![
+        ScalarUDF::from(DateFormat::default()),
+        ScalarUDF::from(ToTimestamp::default()),
+        ScalarUDF::from(ToTimestampLtz::default()),
+        ScalarUDF::from(FromUnixtime::default()),
+        ScalarUDF::from(UnixTimestamp::default()),
+        ScalarUDF::from(SplitIndex::default()),
+        ScalarUDF::from(RegexpExtract::default()),
+        ScalarUDF::from(If::default()),
+        ScalarUDF::from(Clock::new(ClockKind::Proctime)),
+        ScalarUDF::from(Clock::new(ClockKind::CurrentTimestamp)),
+        ScalarUDF::from(Clock::new(ClockKind::LocalTimestamp)),
+    ];
+    udfs.extend(
+        DateField::ALL
+            .into_iter()
+            .map(|f| ScalarUDF::from(DatePart::new(f))),
+    );
+    udfs
+}
+
+/// Registers every Flink function into the session, overriding DataFusion built-ins of
+/// the same name.
+pub fn register_flink_functions(ctx: &SessionContext) -> Result<()> {
+    for udf in udfs() {
+        ctx.register_udf(udf);
+    }
+    Ok(())
+}
+
+/// Same as [`register_flink_functions`] for any [`FunctionRegistry`] (e.g. a
+/// `SessionState` being built by the planner).
+pub fn register_flink_functions_into(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for udf in flink_functions() {
+        registry.register_udf(udf)?;
+    }
+    Ok(())
+}

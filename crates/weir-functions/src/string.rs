@@ -1,0 +1,233 @@
+//! String functions with Flink semantics: `SPLIT_INDEX` and `REGEXP_EXTRACT`.
+//!
+//! `CHAR_LENGTH`/`CHARACTER_LENGTH` and `CONCAT_WS` come from DataFusion, whose
+//! behaviour already matches Flink (character counts; NULL separator gives NULL, NULL
+//! arguments are skipped); the tests below pin that down.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::exec_err;
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+use regex::Regex;
+
+use crate::args::{
+    batch_len, check_arity, coerce_integer, coerce_string, finish, i64_column, StrColumn,
+};
+use crate::pattern::LastCache;
+
+/// `SPLIT_INDEX(string, separator, index) -> STRING`: splits on the whole separator
+/// (keeping empty tokens) and returns token `index` (0-based); NULL when `index` is
+/// negative or past the end, or when `string` is empty. An empty separator splits on
+/// whitespace. `separator` may also be an INT character code 1-255 (other codes give
+/// NULL), as in Flink.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SplitIndex {
+    signature: Signature,
+}
+
+impl Default for SplitIndex {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+/// A separator column: text, or a character code.
+enum Separator<'a> {
+    Text(StrColumn<'a>),
+    Code(Box<dyn Fn(usize) -> Option<i64> + 'a>),
+}
+
+fn split_index<'s>(s: &'s str, separator: &str, index: usize) -> Option<&'s str> {
+    if s.is_empty() {
+        return None;
+    }
+    if separator.is_empty() {
+        s.split(char::is_whitespace).nth(index)
+    } else {
+        s.split(separator).nth(index)
+    }
+}
+
+impl ScalarUDFImpl for SplitIndex {
+    fn name(&self) -> &str {
+        "split_index"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
+        const NAME: &str = "SPLIT_INDEX";
+        check_arity(NAME, t, 3, 3)?;
+        let separator = if t[1].is_integer() {
+            DataType::Int64
+        } else {
+            coerce_string(NAME, 2, &t[1])?
+        };
+        Ok(vec![
+            coerce_string(NAME, 1, &t[0])?,
+            separator,
+            coerce_integer(NAME, 3, &t[2])?,
+        ])
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        const NAME: &str = "SPLIT_INDEX";
+        let n = batch_len(&args.args);
+        let arrays: Vec<ArrayRef> = args
+            .args
+            .iter()
+            .map(|a| a.to_array(n))
+            .collect::<Result<_>>()?;
+        let text = StrColumn::try_new(NAME, &arrays[0])?;
+        let separator = if arrays[1].data_type() == &DataType::Int64 {
+            Separator::Code(Box::new(i64_column(NAME, &arrays[1])?))
+        } else {
+            Separator::Text(StrColumn::try_new(NAME, &arrays[1])?)
+        };
+        let index = i64_column(NAME, &arrays[2])?;
+        let mut out = StringBuilder::with_capacity(n, arrays[0].get_array_memory_size() / 2);
+        let mut code_buf = [0u8; 4];
+        for i in 0..n {
+            let Some(idx) = index(i).and_then(|v| usize::try_from(v).ok()) else {
+                out.append_null();
+                continue;
+            };
+            let sep = match &separator {
+                Separator::Text(col) => col.get(i),
+                Separator::Code(code) => code(i)
+                    .filter(|c| (1..=255).contains(c))
+                    .and_then(|c| char::from_u32(u32::try_from(c).ok()?))
+                    .map(|c| &*c.encode_utf8(&mut code_buf)),
+            };
+            match (text.get(i), sep) {
+                (Some(s), Some(sep)) => out.append_option(split_index(s, sep, idx)),
+                _ => out.append_null(),
+            }
+        }
+        finish(&args.args, Arc::new(out.finish()))
+    }
+}
+
+/// `REGEXP_EXTRACT(string, regex[, group]) -> STRING`: the `group`-th capture group of
+/// the first match (0 = whole match, the default, as in Flink's `SqlFunctionUtils`).
+/// NULL when there is no match, the group did not participate or does not exist, or
+/// `group` is negative. An invalid literal regex is an error; an invalid regex coming
+/// from a column gives NULL for that row (Flink logs and returns NULL).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RegexpExtract {
+    signature: Signature,
+    cache: LastCache<Regex>,
+}
+
+impl Default for RegexpExtract {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            cache: LastCache::new(),
+        }
+    }
+}
+
+fn compile_regex(pattern: &str) -> Result<Regex> {
+    Regex::new(pattern)
+        .or_else(|e| exec_err!("REGEXP_EXTRACT: invalid regular expression '{pattern}': {e}"))
+}
+
+impl ScalarUDFImpl for RegexpExtract {
+    fn name(&self) -> &str {
+        "regexp_extract"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn coerce_types(&self, t: &[DataType]) -> Result<Vec<DataType>> {
+        const NAME: &str = "REGEXP_EXTRACT";
+        check_arity(NAME, t, 2, 3)?;
+        let mut out = vec![
+            coerce_string(NAME, 1, &t[0])?,
+            coerce_string(NAME, 2, &t[1])?,
+        ];
+        if let Some(g) = t.get(2) {
+            out.push(coerce_integer(NAME, 3, g)?);
+        }
+        Ok(out)
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        const NAME: &str = "REGEXP_EXTRACT";
+        let n = batch_len(&args.args);
+        let input = args.args[0].to_array(n)?;
+        let text = StrColumn::try_new(NAME, &input)?;
+        // Literal regex: compiled once (and cached across batches).
+        let fixed = match &args.args[1] {
+            ColumnarValue::Scalar(s) => Some(match s.try_as_str().flatten() {
+                Some(p) => Some(self.cache.get_or_build(p, compile_regex)?),
+                None => None,
+            }),
+            ColumnarValue::Array(_) => None,
+        };
+        let pattern_array = args.args[1].to_array(if fixed.is_some() { 1 } else { n })?;
+        let patterns = StrColumn::try_new(NAME, &pattern_array)?;
+        let group_array = match args.args.get(2) {
+            Some(g) => Some(g.to_array(n)?),
+            None => None,
+        };
+        let group: Box<dyn Fn(usize) -> Option<i64>> = match &group_array {
+            Some(a) => Box::new(i64_column(NAME, a)?),
+            None => Box::new(|_| Some(0)),
+        };
+
+        let mut out = StringBuilder::with_capacity(n, input.get_array_memory_size() / 4);
+        let mut last: Option<(&str, Option<Regex>)> = None;
+        let mut locations = None;
+        for i in 0..n {
+            let regex = match &fixed {
+                Some(r) => r.as_deref(),
+                None => match patterns.get(i) {
+                    None => None,
+                    Some(p) => {
+                        if !matches!(&last, Some((q, _)) if *q == p) {
+                            last = Some((p, Regex::new(p).ok()));
+                            locations = None;
+                        }
+                        last.as_ref().and_then(|(_, r)| r.as_ref())
+                    }
+                },
+            };
+            let (Some(s), Some(re), Some(g)) = (text.get(i), regex, group(i)) else {
+                out.append_null();
+                continue;
+            };
+            let Ok(g) = usize::try_from(g) else {
+                out.append_null();
+                continue;
+            };
+            if g >= re.captures_len() {
+                out.append_null();
+                continue;
+            }
+            let locs = locations.get_or_insert_with(|| re.capture_locations());
+            let found = re
+                .captures_read(locs, s)
+                .and_then(|_| locs.get(g))
+                .map(|(start, end)| &s[start..end]);
+            out.append_option(found);
+        }
+        finish(&args.args, Arc::new(out.finish()))
+    }
+}
+
+#[cfg(test)]
+#[path = "string_tests.rs"]
+mod tests;

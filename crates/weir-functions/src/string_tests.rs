@@ -1,0 +1,110 @@
+//! SQL-level tests of `SPLIT_INDEX`, `REGEXP_EXTRACT`, `CHAR_LENGTH` and `CONCAT_WS`.
+
+use crate::testutil::{run, TestResult};
+
+#[tokio::test]
+async fn split_index_literals() -> TestResult {
+    let rows = run(
+        "SELECT SPLIT_INDEX('a,b,,c', ',', 0), SPLIT_INDEX('a,b,,c', ',', 2), \
+         SPLIT_INDEX('a,b,,c', ',', 3), SPLIT_INDEX('a,b,,c', ',', 4), \
+         SPLIT_INDEX('a,b', ',', -1), SPLIT_INDEX('a--b--c', '--', 1), \
+         SPLIT_INDEX('a b', '', 1), SPLIT_INDEX('', ',', 0), SPLIT_INDEX('a;b', 59, 1), \
+         SPLIT_INDEX(NULL, ',', 0), SPLIT_INDEX('a,b', NULL, 0), SPLIT_INDEX('a,b', ',', NULL)",
+    )
+    .await?;
+    assert_eq!(rows, vec!["a||c|NULL|NULL|b|b|NULL|b|NULL|NULL|NULL"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn split_index_columns() -> TestResult {
+    let rows = run(
+        "SELECT split_index(s, '-', 1), SPLIT_INDEX(s, ' ', id - 1), SPLIT_INDEX(p, s, 0) \
+         FROM t ORDER BY id",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        vec!["01|2024-01-02|yyyy", "NULL|NULL|NULL", "NULL|NULL|NULL"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn regexp_extract_groups() -> TestResult {
+    let rows = run("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2), \
+         REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 1), \
+         REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 0), \
+         REGEXP_EXTRACT('foothebar', 'the'), \
+         REGEXP_EXTRACT('foothebar', 'x(y)', 1), \
+         REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 3), \
+         REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', -1), \
+         REGEXP_EXTRACT('ab', 'a(x)?b', 1), \
+         REGEXP_EXTRACT(NULL, 'a'), REGEXP_EXTRACT('a', NULL), REGEXP_EXTRACT('a', 'a', NULL)")
+    .await?;
+    assert_eq!(
+        rows,
+        vec!["bar|the|foothebar|the|NULL|NULL|NULL|NULL|NULL|NULL|NULL"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn regexp_extract_columns() -> TestResult {
+    let rows = run(
+        "SELECT REGEXP_EXTRACT(s, '(\\d+)-(\\d+)', 2), REGEXP_EXTRACT(s, '\\d+', id - 1), \
+         REGEXP_EXTRACT(s, p), REGEXP_EXTRACT('yyyy', COALESCE(p, '(')) FROM t ORDER BY id",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        vec![
+            "01|2024|NULL|yyyy",
+            "NULL|NULL|NULL|NULL",
+            "NULL|NULL|NULL|NULL"
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn regexp_extract_rejects_invalid_literal_regex() {
+    let err = run("SELECT REGEXP_EXTRACT(s, '(') FROM t")
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("REGEXP_EXTRACT: invalid regular expression '('"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn char_length_counts_characters() -> TestResult {
+    let rows = run(
+        "SELECT CHAR_LENGTH('héllo'), CHARACTER_LENGTH('日本語'), CHAR_LENGTH(NULL), \
+         CHAR_LENGTH(s) FROM t ORDER BY id",
+    )
+    .await?;
+    assert_eq!(rows, vec!["5|3|NULL|19", "5|3|NULL|NULL", "5|3|NULL|3"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn concat_ws_skips_null_arguments() -> TestResult {
+    let rows = run(
+        "SELECT CONCAT_WS('-', 'a', NULL, 'b'), CONCAT_WS(NULL, 'a', 'b'), \
+         CONCAT_WS('~', s, p, 'x') FROM t ORDER BY id",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        vec![
+            "a-b|NULL|2024-01-02 03:04:05~yyyy~x",
+            "a-b|NULL|HH:mm~x",
+            "a-b|NULL|bad~x"
+        ]
+    );
+    Ok(())
+}

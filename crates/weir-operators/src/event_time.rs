@@ -1,0 +1,78 @@
+//! Event time: evaluates a table's `WATERMARK FOR col AS expr` over a batch and returns
+//! the largest watermark candidate, in epoch milliseconds.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::kernels::aggregate::max;
+use arrow::datatypes::{
+    DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+use arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+use weir_runtime::EventTimeExtractor;
+use weir_types::{EngineError, EngineResult};
+
+/// A watermark expression over a table's rows (a TIMESTAMP or TIMESTAMP_LTZ).
+#[derive(Debug)]
+pub struct WatermarkExpression {
+    expr: Arc<dyn PhysicalExpr>,
+}
+
+impl WatermarkExpression {
+    /// Wraps `expr`, which must evaluate to a timestamp.
+    pub fn new(expr: Arc<dyn PhysicalExpr>) -> WatermarkExpression {
+        WatermarkExpression { expr }
+    }
+}
+
+impl EventTimeExtractor for WatermarkExpression {
+    fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>> {
+        let values = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        let millis = match values.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, _) => max(values.as_primitive::<TimestampMillisecondType>()),
+            DataType::Timestamp(TimeUnit::Second, _) => {
+                max(values.as_primitive::<TimestampSecondType>()).map(|s| s.saturating_mul(1000))
+            }
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                max(values.as_primitive::<TimestampMicrosecondType>()).map(|us| us.div_euclid(1000))
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                max(values.as_primitive::<TimestampNanosecondType>()).map(|ns| ns.div_euclid(1_000_000))
+            }
+            other => {
+                return Err(EngineError::Internal(format!(
+                    "watermark expression evaluated to {other}, not a timestamp"
+                )))
+            }
+        };
+        Ok(millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::TimestampMillisecondArray;
+    use arrow::datatypes::{Field, Schema};
+    use datafusion::physical_expr::expressions::col;
+
+    #[test]
+    fn max_of_timestamps_ignoring_nulls() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(TimestampMillisecondArray::from(vec![Some(5), None, Some(9), Some(1)]))],
+        )
+        .unwrap();
+        let w = WatermarkExpression::new(col("ts", &schema).unwrap());
+        assert_eq!(w.max_watermark(&batch).unwrap(), Some(9));
+        let empty = batch.slice(1, 1);
+        assert_eq!(w.max_watermark(&empty).unwrap(), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Weir's operators. Each works on whole Arrow batches and evaluates expressions with
+//! DataFusion's physical expressions (vectorised kernels), never row by row.
+//!
+//! - [`calc`]: projection and filter, chained into one operator;
+//! - [`union`]: merges its inputs (UNION ALL);
+//! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch.
+
+pub mod calc;
+pub mod event_time;
+pub mod union;
+
+pub use calc::Calc;
+pub use event_time::WatermarkExpression;
+pub use union::Union;
