@@ -1,0 +1,131 @@
+//! Job options set with `SET 'key' = 'value'` (Flink's names) or `--set key=value`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use weir_connectors::options::parse_duration;
+use weir_runtime::JobConfig;
+use weir_types::keygroup::DEFAULT_MAX_PARALLELISM;
+
+/// Options Weir reads, with what they mean; shown by `weir run --help` and in docs.
+pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
+    ("parallelism.default", "subtasks per operator (default 1)"),
+    ("pipeline.max-parallelism", "key groups for keyed state (default 128)"),
+    ("pipeline.auto-watermark-interval", "how often sources emit watermarks (default 200 ms; 0 = after every batch)"),
+    ("table.exec.source.idle-timeout", "a source split without rows for this long stops holding watermarks back (default 0 = never)"),
+    ("table.local-time-zone", "session time zone for TIMESTAMP_LTZ and time functions (default UTC)"),
+];
+
+/// Prefixes of options that later parts of Weir read; accepted without a warning.
+const ACCEPTED_PREFIXES: &[&str] = &[
+    "execution.", "table.", "pipeline.", "state.", "restart-strategy.", "parallelism.", "sql-client.", "weir.",
+];
+
+/// The options of a session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    values: BTreeMap<String, String>,
+}
+
+impl SessionOptions {
+    /// Sets `key` after checking the value of options Weir reads; returns a warning for
+    /// keys Weir does not know (they are kept, as Flink keeps them).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, String> {
+        let key = key.trim();
+        let value = value.trim();
+        match key {
+            "parallelism.default" | "pipeline.max-parallelism" => {
+                let n: usize = value
+                    .parse()
+                    .map_err(|_| format!("'{key}' must be a positive whole number, not '{value}'"))?;
+                if n == 0 || n > 32_768 {
+                    return Err(format!("'{key}' must be between 1 and 32768, not {n}"));
+                }
+            }
+            "pipeline.auto-watermark-interval" | "table.exec.source.idle-timeout" => {
+                parse_duration(value).ok_or_else(|| {
+                    format!("'{key}' must be a duration such as '200 ms', '5 s' or '1 min', not '{value}'")
+                })?;
+            }
+            "table.local-time-zone" => {
+                if !valid_time_zone(value) {
+                    return Err(format!(
+                        "'{value}' is not a time zone: use a region such as 'Asia/Shanghai', 'UTC', or an offset such as '+08:00'"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        self.values.insert(key.to_string(), value.to_string());
+        let known = KNOWN_OPTIONS.iter().any(|(k, _)| *k == key) || ACCEPTED_PREFIXES.iter().any(|p| key.starts_with(p));
+        Ok((!known).then(|| format!("option '{key}' is not used by Weir; it is kept but has no effect")))
+    }
+
+    /// Removes `key`, or every option.
+    pub fn reset(&mut self, key: Option<&str>) {
+        match key {
+            Some(k) => {
+                self.values.remove(k.trim());
+            }
+            None => self.values.clear(),
+        }
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// `parallelism.default`.
+    pub fn parallelism(&self) -> usize {
+        self.get("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1)
+    }
+
+    /// `table.local-time-zone`, `UTC` by default.
+    pub fn time_zone(&self) -> String {
+        self.get("table.local-time-zone").unwrap_or("UTC").to_string()
+    }
+
+    /// The runtime settings these options describe.
+    pub fn job_config(&self) -> JobConfig {
+        let duration = |key: &str| self.get(key).and_then(parse_duration);
+        JobConfig {
+            auto_watermark_interval: duration("pipeline.auto-watermark-interval").unwrap_or(Duration::from_millis(200)),
+            idle_timeout: duration("table.exec.source.idle-timeout").filter(|d| !d.is_zero()),
+            max_parallelism: self
+                .get("pipeline.max-parallelism")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_MAX_PARALLELISM),
+            ..JobConfig::default()
+        }
+    }
+
+    /// Every option that is set.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+fn valid_time_zone(zone: &str) -> bool {
+    zone.parse::<arrow::array::timezone::Tz>().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_options_are_checked_and_unknown_ones_warned() {
+        let mut o = SessionOptions::default();
+        assert_eq!(o.set("parallelism.default", "4"), Ok(None));
+        assert_eq!(o.parallelism(), 4);
+        assert!(o.set("parallelism.default", "zero").unwrap_err().contains("positive whole number"));
+        assert!(o.set("table.exec.source.idle-timeout", "5 s").unwrap().is_none());
+        assert_eq!(o.job_config().idle_timeout, Some(Duration::from_secs(5)));
+        assert!(o.set("table.local-time-zone", "Mars/Olympus").is_err());
+        assert!(o.set("table.local-time-zone", "Asia/Shanghai").is_ok());
+        assert!(o.set("my.option", "x").unwrap().unwrap().contains("not used"));
+        o.reset(Some("parallelism.default"));
+        assert_eq!(o.parallelism(), 1);
+    }
+}

@@ -1,0 +1,226 @@
+//! Sinks: `INSERT INTO` maps the query's columns onto the table's columns (by position,
+//! or by the listed names), casts where Flink would cast implicitly, and refuses the
+//! rest with the column, both types and what to write instead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::physical_expr::expressions::{cast, lit, Column};
+use datafusion::physical_expr::PhysicalExpr;
+use weir_operators::Calc;
+use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_types::OperatorId;
+
+use super::translate::{edge_between, Stream};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlError, SqlResult};
+use crate::statement::Insert;
+use crate::types::flink_type_name;
+
+/// Adds the sink of an `INSERT INTO`.
+pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, position: Position) -> SqlResult<()> {
+    let at = insert.table_position;
+    let table = match p.tables.get(&insert.table) {
+        Some(t) => t.clone(),
+        None if p.views.contains(&insert.table) => {
+            return Err(SqlError::at(at, format!("cannot INSERT INTO view '{}': insert into a table", insert.table)))
+        }
+        None => {
+            let known: Vec<&str> = p.tables.keys().map(String::as_str).collect();
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "INSERT INTO '{}': no such table; declared tables: {}",
+                    insert.table,
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            ));
+        }
+    };
+    let target = table.sink_schema();
+    let query_schema = Arc::new(stream.schema.as_arrow().clone());
+    // Which query column feeds each sink column (None: NULL).
+    let sources: Vec<Option<usize>> = if insert.columns.is_empty() {
+        if query_schema.fields().len() != target.fields().len() {
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "INSERT INTO '{}': the query produces {} columns [{}] but the table has {} columns [{}]",
+                    table.name,
+                    query_schema.fields().len(),
+                    describe(&query_schema),
+                    target.fields().len(),
+                    describe(&target)
+                ),
+            ));
+        }
+        (0..target.fields().len()).map(Some).collect()
+    } else {
+        let mut by_name = BTreeMap::new();
+        for (i, name) in insert.columns.iter().enumerate() {
+            if target.index_of(name).is_err() {
+                return Err(SqlError::at(at, format!("table '{}' has no column '{name}' to insert into", table.name)));
+            }
+            by_name.insert(name.clone(), i);
+        }
+        if insert.columns.len() != query_schema.fields().len() {
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "INSERT INTO '{}' lists {} columns but the query produces {}",
+                    table.name,
+                    insert.columns.len(),
+                    query_schema.fields().len()
+                ),
+            ));
+        }
+        target.fields().iter().map(|f| by_name.get(f.name()).copied()).collect()
+    };
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    for (field, source) in target.fields().iter().zip(&sources) {
+        let expr: Arc<dyn PhysicalExpr> = match source {
+            None => {
+                if !field.is_nullable() {
+                    return Err(SqlError::at(
+                        at,
+                        format!("column '{}' of table '{}' is NOT NULL and must be inserted", field.name(), table.name),
+                    ));
+                }
+                let null = ScalarValue::try_from(field.data_type()).map_err(|e| datafusion_error(e, at))?;
+                lit(null)
+            }
+            Some(i) => {
+                let from = query_schema.field(*i).data_type();
+                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(query_schema.field(*i).name(), *i));
+                if from == field.data_type() {
+                    column
+                } else if implicit_cast_allowed(from, field.data_type()) {
+                    cast(column, &query_schema, field.data_type().clone()).map_err(|e| datafusion_error(e, at))?
+                } else {
+                    return Err(SqlError::at(
+                        at,
+                        format!(
+                            "INSERT INTO '{}': column '{}' is {} but the query gives it {} (query column {}, '{}'); convert it with CAST(... AS {})",
+                            table.name,
+                            field.name(),
+                            flink_type_name(field.data_type()),
+                            flink_type_name(from),
+                            i + 1,
+                            query_schema.field(*i).name(),
+                            flink_type_name(field.data_type())
+                        ),
+                    ));
+                }
+            }
+        };
+        exprs.push(expr);
+    }
+    let calc = Calc::new(None, Some(exprs), target.clone());
+    let upstream = &p.graph.nodes[stream.node];
+    let calc_node = p.graph.add(Node {
+        id: OperatorId::derive(&format!("sink-map:{}", table.name), &[upstream.id]),
+        name: "Calc".into(),
+        detail: format!("map to columns of '{}'", table.name),
+        parallelism: upstream.parallelism,
+        inputs: vec![Edge {
+            from: stream.node,
+            kind: EdgeKind::Forward,
+        }],
+        kind: NodeKind::Operator(calc.into_factory()),
+        changelog: upstream.changelog,
+        is_sink: false,
+        schema: target.clone(),
+    });
+    let descriptor = table.descriptor(&p.base_dir, true);
+    let _ = position;
+    add_sink_node(p, calc_node, descriptor, &table.name, table.position)
+}
+
+/// Adds a `print` sink for a bare `SELECT`, as Flink's SQL client shows query results.
+pub(crate) fn add_print_sink(p: &mut Planner, stream: Stream, position: Position) -> SqlResult<()> {
+    let schema: SchemaRef = Arc::new(stream.schema.as_arrow().clone());
+    let name = format!("select_{}", p.sinks + 1);
+    let descriptor = weir_connectors::TableDescriptor {
+        name: name.clone(),
+        schema,
+        metadata: vec![],
+        primary_key: vec![],
+        options: [("connector".to_string(), "print".to_string())].into_iter().collect(),
+        base_dir: p.base_dir.clone(),
+    };
+    add_sink_node(p, stream.node, descriptor, &name, position)
+}
+
+fn add_sink_node(
+    p: &mut Planner,
+    input: usize,
+    descriptor: weir_connectors::TableDescriptor,
+    name: &str,
+    position: Position,
+) -> SqlResult<()> {
+    let upstream = &p.graph.nodes[input];
+    let changelog = upstream.changelog;
+    let binding =
+        weir_connectors::create_sink(&descriptor, changelog).map_err(|e| SqlError::at(position, e.to_string()))?;
+    let parallelism = binding.parallelism.unwrap_or_else(|| p.options.parallelism());
+    let upstream_id = upstream.id;
+    let kind = edge_between(upstream.parallelism, parallelism);
+    p.graph.add(Node {
+        id: OperatorId::derive(&format!("sink:{name}:{}", p.sinks), &[upstream_id]),
+        name: format!("Sink: {name}"),
+        detail: binding.description,
+        parallelism,
+        inputs: vec![Edge { from: input, kind }],
+        kind: NodeKind::Operator(binding.factory),
+        changelog,
+        is_sink: true,
+        schema: descriptor.schema,
+    });
+    Ok(())
+}
+
+fn describe(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), flink_type_name(f.data_type())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether Flink would convert `from` to `to` without an explicit CAST when inserting:
+/// widening numbers, changing timestamp precision, strings of any length, NULL.
+pub(crate) fn implicit_cast_allowed(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    fn numeric_rank(t: &DataType) -> Option<u8> {
+        Some(match t {
+            Int8 => 1,
+            Int16 => 2,
+            Int32 => 3,
+            Int64 => 4,
+            Decimal128(_, _) => 5,
+            Float32 => 6,
+            Float64 => 7,
+            _ => return None,
+        })
+    }
+    match (from, to) {
+        (Null, _) => true,
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
+        (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => true,
+        (Timestamp(_, a), Timestamp(_, b)) => a.is_some() == b.is_some(),
+        (Time32(_) | Time64(_), Time32(_) | Time64(_)) => true,
+        (Decimal128(_, _), Decimal128(_, _)) => true,
+        (List(a), List(b)) => implicit_cast_allowed(a.data_type(), b.data_type()),
+        (Struct(a), Struct(b)) => {
+            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| implicit_cast_allowed(x.data_type(), y.data_type()))
+        }
+        (Map(a, _), Map(b, _)) => implicit_cast_allowed(a.data_type(), b.data_type()),
+        _ => match (numeric_rank(from), numeric_rank(to)) {
+            (Some(f), Some(t)) => f <= t,
+            _ => false,
+        },
+    }
+}

@@ -1,0 +1,121 @@
+//! Source nodes: a table's connector, its computed columns and its watermark.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use weir_operators::{Calc, WatermarkExpression};
+use weir_runtime::source::SourceSpec;
+use weir_runtime::{Node, NodeKind};
+use weir_types::{ChangelogKind, OperatorId};
+
+use super::translate::physical;
+use super::{datafusion_error, Planner};
+use crate::catalog::TableDef;
+use crate::error::{SqlError, SqlResult};
+use crate::statement::{ColumnKind, WatermarkDef};
+use crate::types::flink_type_name;
+
+/// The source node reading `table`, created on first use and shared after that.
+pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
+    if let Some(&node) = p.sources.get(table) {
+        return Ok(node);
+    }
+    let def = p
+        .tables
+        .get(table)
+        .cloned()
+        .ok_or_else(|| SqlError::new(format!("table '{table}' is not in the catalog")))?;
+    let descriptor = def.descriptor(&p.base_dir, false);
+    let binding = weir_connectors::create_source(&descriptor).map_err(|e| SqlError::at(def.position, e.to_string()))?;
+
+    let source_schema = Arc::new(
+        DFSchema::try_from(def.source_schema().as_ref().clone()).map_err(|e| datafusion_error(e, def.position))?,
+    );
+    let prepare = if def.has_computed_columns() {
+        let mut exprs = Vec::new();
+        for column in &def.columns {
+            let expr = match &column.kind {
+                ColumnKind::Computed(sql) => p.sql_expr(sql, &source_schema, column.position)?,
+                _ => Expr::Column(datafusion::common::Column::from_name(column.name.clone())),
+            };
+            exprs.push(physical(p, &expr, &source_schema).map_err(|e| e.or_at(column.position))?);
+        }
+        Some(Calc::new(None, Some(exprs), def.schema.clone()).into_factory())
+    } else {
+        None
+    };
+    let event_time = match &def.watermark {
+        None => None,
+        Some(w) => {
+            let table_schema = Arc::new(
+                DFSchema::try_from(def.schema.as_ref().clone()).map_err(|e| datafusion_error(e, w.position))?,
+            );
+            let expr = p.sql_expr(&w.expr, &table_schema, w.position)?;
+            let phys = physical(p, &expr, &table_schema).map_err(|e| e.or_at(w.position))?;
+            Some(Arc::new(WatermarkExpression::new(phys)) as Arc<dyn weir_runtime::EventTimeExtractor>)
+        }
+    };
+    let mut detail = binding.description.clone();
+    if let Some(w) = &def.watermark {
+        detail.push_str(&format!("; WATERMARK FOR {} AS {}", w.column, w.expr));
+    }
+    let canonical = format!("source:{}:{:?}", def.name, def.options);
+    let node = p.graph.add(Node {
+        id: OperatorId::derive(&canonical, &[]),
+        name: format!("Source: {}", def.name),
+        detail,
+        parallelism: p.options.parallelism(),
+        inputs: vec![],
+        kind: NodeKind::Source(SourceSpec {
+            factory: binding.factory,
+            prepare,
+            event_time,
+        }),
+        changelog: ChangelogKind::AppendOnly,
+        is_sink: false,
+        schema: def.schema.clone(),
+    });
+    p.sources.insert(def.name.clone(), node);
+    Ok(node)
+}
+
+/// Checks a `WATERMARK FOR` clause when its table is declared: the column exists and is a
+/// TIMESTAMP(p) or TIMESTAMP_LTZ(p) with p of 0 to 3, and the expression is a timestamp.
+pub(crate) fn check_watermark(p: &Planner, table: &TableDef, w: &WatermarkDef) -> SqlResult<()> {
+    let field = table.schema.field_with_name(&w.column).map_err(|_| {
+        SqlError::at(
+            w.position,
+            format!("WATERMARK FOR '{}': table '{}' has no such column", w.column, table.name),
+        )
+    })?;
+    if !is_rowtime_type(field.data_type()) {
+        return Err(SqlError::at(
+            w.position,
+            format!(
+                "WATERMARK FOR '{}': the event-time column must be TIMESTAMP(p) or TIMESTAMP_LTZ(p) with precision 0 to 3, not {}",
+                w.column,
+                flink_type_name(field.data_type())
+            ),
+        ));
+    }
+    let schema = DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| datafusion_error(e, w.position))?;
+    let expr = p.sql_expr(&w.expr, &schema, w.position)?;
+    let data_type = expr.get_type(&schema).map_err(|e| datafusion_error(e, w.position))?;
+    if !matches!(data_type, DataType::Timestamp(_, _)) {
+        return Err(SqlError::at(
+            w.position,
+            format!(
+                "the watermark expression must be a timestamp, but '{}' is {}",
+                w.expr,
+                flink_type_name(&data_type)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn is_rowtime_type(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _))
+}

@@ -1,0 +1,215 @@
+//! Translates an optimised DataFusion logical plan into dataflow nodes: scans become
+//! sources, projections and filters become calcs, unions become union nodes. What a
+//! streaming job cannot do yet is refused with a message naming it.
+
+use std::sync::Arc;
+
+use datafusion::common::DFSchemaRef;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::PhysicalExpr;
+use weir_operators::{Calc, Union};
+use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_types::{ChangelogKind, OperatorId};
+
+use super::{datafusion_error, source, values, Planner};
+use crate::error::{Position, SqlError, SqlResult};
+
+/// A translated stream: the node producing it and its logical schema.
+#[derive(Clone)]
+pub(crate) struct Stream {
+    /// Graph node index.
+    pub node: usize,
+    /// The schema of the plan node it came from (names and qualifiers for expressions).
+    pub schema: DFSchemaRef,
+}
+
+/// Translates `plan` and everything below it.
+pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            if scan.fetch.is_some() {
+                return Err(SqlError::new("LIMIT is not supported in streaming jobs yet"));
+            }
+            let table = scan.table_name.table().to_string();
+            let node = source::source_node(p, &table)?;
+            let full = p.tables[&table].schema.clone();
+            let input = Stream {
+                node,
+                schema: Arc::new(
+                    datafusion::common::DFSchema::try_from_qualified_schema(scan.table_name.clone(), &full)
+                        .map_err(|e| datafusion_error(e, Position::default()))?,
+                ),
+            };
+            let mut stream = input.clone();
+            let identity = scan
+                .projection
+                .as_ref()
+                .is_none_or(|proj| proj.len() == full.fields().len() && proj.iter().enumerate().all(|(i, &j)| i == j));
+            if !identity {
+                let exprs: Vec<Expr> = scan
+                    .projected_schema
+                    .columns()
+                    .into_iter()
+                    .map(|c| Expr::Column(datafusion::common::Column::new(Some(scan.table_name.clone()), c.name)))
+                    .collect();
+                stream = add_calc(p, &input, None, Some(exprs), scan.projected_schema.clone())?;
+            }
+            if let Some(filter) = datafusion::logical_expr::utils::conjunction(scan.filters.clone()) {
+                stream = add_calc(p, &stream, Some(filter), None, scan.projected_schema.clone())?;
+            }
+            Ok(Stream {
+                node: stream.node,
+                schema: scan.projected_schema.clone(),
+            })
+        }
+        LogicalPlan::Projection(projection) => {
+            if let LogicalPlan::Filter(filter) = projection.input.as_ref() {
+                let input = translate(p, &filter.input)?;
+                return add_calc(
+                    p,
+                    &Stream {
+                        node: input.node,
+                        schema: filter.input.schema().clone(),
+                    },
+                    Some(filter.predicate.clone()),
+                    Some(projection.expr.clone()),
+                    projection.schema.clone(),
+                );
+            }
+            let input = translate(p, &projection.input)?;
+            add_calc(p, &input, None, Some(projection.expr.clone()), projection.schema.clone())
+        }
+        LogicalPlan::Filter(filter) => {
+            let input = translate(p, &filter.input)?;
+            add_calc(p, &input, Some(filter.predicate.clone()), None, filter.input.schema().clone())
+        }
+        LogicalPlan::SubqueryAlias(alias) => {
+            let input = translate(p, &alias.input)?;
+            Ok(Stream {
+                node: input.node,
+                schema: alias.schema.clone(),
+            })
+        }
+        LogicalPlan::Union(union) => {
+            let inputs = union
+                .inputs
+                .iter()
+                .map(|i| translate(p, i))
+                .collect::<SqlResult<Vec<_>>>()?;
+            let parallelism = p.options.parallelism();
+            let edges: Vec<Edge> = inputs
+                .iter()
+                .map(|s| Edge {
+                    from: s.node,
+                    kind: edge_between(p.graph.nodes[s.node].parallelism, parallelism),
+                })
+                .collect();
+            let ids: Vec<OperatorId> = inputs.iter().map(|s| p.graph.nodes[s.node].id).collect();
+            let schema = Arc::new(union.schema.as_arrow().clone());
+            let node = p.graph.add(Node {
+                id: OperatorId::derive("union", &ids),
+                name: "Union".into(),
+                detail: format!("UNION ALL of {} inputs", inputs.len()),
+                parallelism,
+                inputs: edges,
+                kind: NodeKind::Operator(Union::factory(schema.clone())),
+                changelog: ChangelogKind::AppendOnly,
+                is_sink: false,
+                schema,
+            });
+            Ok(Stream {
+                node,
+                schema: union.schema.clone(),
+            })
+        }
+        LogicalPlan::Values(v) => values::values_node(p, &v.schema, &v.values),
+        LogicalPlan::EmptyRelation(e) => {
+            let rows = if e.produce_one_row { vec![vec![]] } else { vec![] };
+            values::values_node(p, &e.schema, &rows)
+        }
+        LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) => Err(unsupported(
+            "aggregation (GROUP BY, DISTINCT, aggregate functions) is not supported by this version of Weir yet",
+        )),
+        LogicalPlan::Join(_) => Err(unsupported("joins are not supported by this version of Weir yet")),
+        LogicalPlan::Window(_) => Err(unsupported("OVER windows are not supported by this version of Weir yet")),
+        LogicalPlan::Sort(_) => Err(unsupported(
+            "ORDER BY is not supported on an unbounded stream; remove it (results arrive in stream order)",
+        )),
+        LogicalPlan::Limit(_) => Err(unsupported("LIMIT is not supported in streaming jobs yet")),
+        LogicalPlan::Unnest(_) => Err(unsupported("UNNEST / CROSS JOIN UNNEST is not supported yet")),
+        LogicalPlan::Subquery(_) => Err(unsupported("subqueries in expressions are not supported yet")),
+        other => Err(unsupported(&format!(
+            "the query needs a '{}' step, which Weir cannot run as a stream",
+            other.display()
+        ))),
+    }
+}
+
+fn unsupported(message: &str) -> SqlError {
+    SqlError::new(message.to_string())
+}
+
+/// The edge kind joining a node of parallelism `from` to one of parallelism `to`.
+pub(crate) fn edge_between(from: usize, to: usize) -> EdgeKind {
+    if from == to {
+        EdgeKind::Forward
+    } else {
+        EdgeKind::Rebalance
+    }
+}
+
+/// Plans `expr` as a physical expression over `schema`.
+pub(crate) fn physical(p: &Planner, expr: &Expr, schema: &DFSchemaRef) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    p.ctx
+        .state()
+        .create_physical_expr(expr.clone(), schema)
+        .map_err(|e| datafusion_error(e, Position::default()))
+}
+
+/// Adds a calc node after `input`.
+pub(crate) fn add_calc(
+    p: &mut Planner,
+    input: &Stream,
+    filter: Option<Expr>,
+    projection: Option<Vec<Expr>>,
+    output: DFSchemaRef,
+) -> SqlResult<Stream> {
+    let filter_phys = filter.as_ref().map(|f| physical(p, f, &input.schema)).transpose()?;
+    let projection_phys = projection
+        .as_ref()
+        .map(|exprs| exprs.iter().map(|e| physical(p, e, &input.schema)).collect::<SqlResult<Vec<_>>>())
+        .transpose()?;
+    let mut detail = Vec::new();
+    if let Some(f) = &filter {
+        detail.push(format!("where {f}"));
+    }
+    if let Some(exprs) = &projection {
+        detail.push(format!(
+            "select {}",
+            exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let detail = detail.join("; ");
+    let upstream = &p.graph.nodes[input.node];
+    let schema = Arc::new(output.as_arrow().clone());
+    let calc = Calc::new(filter_phys, projection_phys, schema.clone());
+    let node = Node {
+        id: OperatorId::derive(&format!("calc:{detail}"), &[upstream.id]),
+        name: "Calc".into(),
+        detail,
+        parallelism: upstream.parallelism,
+        inputs: vec![Edge {
+            from: input.node,
+            kind: EdgeKind::Forward,
+        }],
+        kind: NodeKind::Operator(calc.into_factory()),
+        changelog: upstream.changelog,
+        is_sink: false,
+        schema,
+    };
+    let index = p.graph.add(node);
+    Ok(Stream {
+        node: index,
+        schema: output,
+    })
+}

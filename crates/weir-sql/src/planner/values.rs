@@ -1,0 +1,123 @@
+//! `VALUES (...)` and `SELECT` without `FROM`: a bounded source of constant rows.
+
+use std::sync::Arc;
+
+use arrow::array::{new_empty_array, ArrayRef};
+use arrow::compute::cast;
+use arrow::datatypes::Schema;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use reader::ValuesReader;
+use datafusion::common::{DFSchemaRef, ScalarValue};
+use datafusion::logical_expr::Expr;
+use weir_runtime::source::SourceSpec;
+use weir_runtime::{Node, NodeKind, SourceFactory, SourceReader, SubtaskContext};
+use weir_types::{ChangelogKind, EngineResult, OperatorId};
+
+use super::translate::{physical, Stream};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlResult};
+
+/// Adds a source node producing `rows` (expressions without column references).
+pub(crate) fn values_node(p: &mut Planner, schema: &DFSchemaRef, rows: &[Vec<Expr>]) -> SqlResult<Stream> {
+    let arrow_schema = Arc::new(schema.as_arrow().clone());
+    let empty = Arc::new(datafusion::common::DFSchema::empty());
+    let one_row = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(1)),
+    )
+    .map_err(|e| datafusion_error(e.into(), Position::default()))?;
+    let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(rows.len()); arrow_schema.fields().len()];
+    for row in rows {
+        for (i, expr) in row.iter().enumerate() {
+            let value = physical(p, expr, &empty)?
+                .evaluate(&one_row)
+                .and_then(|v| v.into_array(1))
+                .and_then(|a| ScalarValue::try_from_array(&a, 0))
+                .map_err(|e| datafusion_error(e, Position::default()))?;
+            columns[i].push(value);
+        }
+    }
+    let arrays = columns
+        .into_iter()
+        .zip(arrow_schema.fields())
+        .map(|(values, field)| -> datafusion::error::Result<ArrayRef> {
+            if values.is_empty() {
+                return Ok(new_empty_array(field.data_type()));
+            }
+            let array = ScalarValue::iter_to_array(values)?;
+            Ok(if array.data_type() == field.data_type() {
+                array
+            } else {
+                cast(&array, field.data_type())?
+            })
+        })
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .map_err(|e| datafusion_error(e, Position::default()))?;
+    let batch = RecordBatch::try_new_with_options(
+        arrow_schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(|e| datafusion_error(e.into(), Position::default()))?;
+    let detail = format!("{} constant row(s)", rows.len());
+    let node = p.graph.add(Node {
+        id: OperatorId::derive(&format!("values:{rows:?}"), &[]),
+        name: "Source: VALUES".into(),
+        detail,
+        parallelism: 1,
+        inputs: vec![],
+        kind: NodeKind::Source(SourceSpec {
+            factory: Arc::new(ValuesFactory { batch }),
+            prepare: None,
+            event_time: None,
+        }),
+        changelog: ChangelogKind::AppendOnly,
+        is_sink: false,
+        schema: arrow_schema,
+    });
+    Ok(Stream {
+        node,
+        schema: schema.clone(),
+    })
+}
+
+struct ValuesFactory {
+    batch: RecordBatch,
+}
+
+impl SourceFactory for ValuesFactory {
+    fn is_bounded(&self) -> bool {
+        true
+    }
+
+    fn create_reader(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>> {
+        let batch = (ctx.subtask == 0).then(|| self.batch.clone());
+        Ok(Box::new(ValuesReader { batch }))
+    }
+}
+
+mod reader {
+    //! The reader: one batch, then the end.
+    use arrow::record_batch::RecordBatch;
+    use weir_runtime::{SourceEvent, SourceReader};
+    use weir_types::EngineResult;
+
+    pub(super) struct ValuesReader {
+        pub batch: Option<RecordBatch>,
+    }
+
+    #[async_trait::async_trait]
+    impl SourceReader for ValuesReader {
+        fn split_count(&self) -> usize {
+            usize::from(self.batch.is_some())
+        }
+
+        async fn next(&mut self) -> EngineResult<SourceEvent> {
+            Ok(match self.batch.take() {
+                Some(batch) => SourceEvent::Batch { split: 0, batch },
+                None => SourceEvent::Finished,
+            })
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Flink SQL data types and their Arrow representation.
+//!
+//! | Flink | Arrow |
+//! | --- | --- |
+//! | STRING, VARCHAR(n), CHAR(n) | Utf8 |
+//! | BOOLEAN | Boolean |
+//! | TINYINT, SMALLINT, INT, BIGINT | Int8, Int16, Int32, Int64 |
+//! | FLOAT, DOUBLE | Float32, Float64 |
+//! | DECIMAL(p, s) | Decimal128(p, s) (default DECIMAL(10, 0)) |
+//! | DATE | Date32 |
+//! | TIME(p) | Time32(ms) for p <= 3, Time64(us/ns) above |
+//! | TIMESTAMP(p) | Timestamp(unit of p, no zone); default precision 6 |
+//! | TIMESTAMP_LTZ(p), TIMESTAMP(p) WITH LOCAL TIME ZONE | Timestamp(unit of p, session zone) |
+//! | BYTES, VARBINARY, BINARY | Binary |
+//! | ARRAY<T>, T ARRAY | List(T) |
+//! | MAP<K, V> | Map(K, V) |
+//! | ROW<a T, ...>, ROW(a T, ...) | Struct |
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlType, Expr, ObjectName, ObjectNamePart, TimezoneInfo, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::error::{SqlError, SqlResult};
+use crate::parser::{position_of, word_is};
+
+/// The Arrow time unit that holds a Flink precision (digits of fractional seconds).
+pub fn time_unit_of_precision(precision: u64) -> TimeUnit {
+    match precision {
+        0 => TimeUnit::Second,
+        1..=3 => TimeUnit::Millisecond,
+        4..=6 => TimeUnit::Microsecond,
+        _ => TimeUnit::Nanosecond,
+    }
+}
+
+/// Parses a Flink type at the parser's position; returns the Arrow type and nullability.
+pub fn parse_flink_type(parser: &mut Parser<'_>, time_zone: &str) -> SqlResult<(DataType, bool)> {
+    let mut state = TypeParser {
+        parser,
+        time_zone,
+        pending_gt: 0,
+    };
+    let t = state.parse_type()?;
+    let nullable = state.parse_nullability();
+    Ok((t, nullable))
+}
+
+struct TypeParser<'p, 'a> {
+    parser: &'p mut Parser<'a>,
+    time_zone: &'p str,
+    /// A `>>` token closes two type argument lists; the second `>` is kept here.
+    pending_gt: u32,
+}
+
+impl TypeParser<'_, '_> {
+    fn error(&self, message: String) -> SqlError {
+        SqlError::at(position_of(&self.parser.peek_token()), message)
+    }
+
+    fn parse_nullability(&mut self) -> bool {
+        if word_is(&self.parser.peek_token().token, "NOT") && word_is(&self.parser.peek_nth_token(1).token, "NULL") {
+            self.parser.next_token();
+            self.parser.next_token();
+            return false;
+        }
+        if word_is(&self.parser.peek_token().token, "NULL") {
+            self.parser.next_token();
+        }
+        true
+    }
+
+    fn optional_precision(&mut self) -> SqlResult<Option<Vec<u64>>> {
+        if !self.parser.consume_token(&Token::LParen) {
+            return Ok(None);
+        }
+        let mut values = Vec::new();
+        loop {
+            let tok = self.parser.next_token();
+            match &tok.token {
+                Token::Number(n, _) => values.push(n.parse::<u64>().map_err(|_| {
+                    SqlError::at(position_of(&tok), format!("expected a whole number, found {n}"))
+                })?),
+                other => return Err(SqlError::at(position_of(&tok), format!("expected a number, found {other}"))),
+            }
+            if self.parser.consume_token(&Token::RParen) {
+                return Ok(Some(values));
+            }
+            if !self.parser.consume_token(&Token::Comma) {
+                return Err(self.error("expected ',' or ')' in type parameters".into()));
+            }
+        }
+    }
+
+    fn expect_lt(&mut self) -> SqlResult<()> {
+        if self.parser.consume_token(&Token::Lt) {
+            Ok(())
+        } else {
+            Err(self.error("expected '<'".into()))
+        }
+    }
+
+    fn expect_gt(&mut self) -> SqlResult<()> {
+        if self.pending_gt > 0 {
+            self.pending_gt -= 1;
+            return Ok(());
+        }
+        if self.parser.consume_token(&Token::Gt) {
+            return Ok(());
+        }
+        if self.parser.consume_token(&Token::ShiftRight) {
+            self.pending_gt += 1;
+            return Ok(());
+        }
+        Err(self.error("expected '>'".into()))
+    }
+
+    fn parse_type(&mut self) -> SqlResult<DataType> {
+        let tok = self.parser.next_token();
+        let position = position_of(&tok);
+        let Token::Word(word) = &tok.token else {
+            return Err(SqlError::at(position, format!("expected a data type, found {}", tok.token)));
+        };
+        let name = word.value.to_ascii_uppercase();
+        let t = match name.as_str() {
+            "STRING" => DataType::Utf8,
+            "VARCHAR" | "CHAR" | "CHARACTER" => {
+                if word_is(&self.parser.peek_token().token, "VARYING") {
+                    self.parser.next_token();
+                }
+                self.optional_precision()?;
+                DataType::Utf8
+            }
+            "BOOLEAN" | "BOOL" => DataType::Boolean,
+            "TINYINT" => DataType::Int8,
+            "SMALLINT" => DataType::Int16,
+            "INT" | "INTEGER" => DataType::Int32,
+            "BIGINT" => DataType::Int64,
+            "FLOAT" | "REAL" => DataType::Float32,
+            "DOUBLE" => {
+                if word_is(&self.parser.peek_token().token, "PRECISION") {
+                    self.parser.next_token();
+                }
+                DataType::Float64
+            }
+            "DECIMAL" | "DEC" | "NUMERIC" => {
+                let p = self.optional_precision()?.unwrap_or_default();
+                let precision = p.first().copied().unwrap_or(10);
+                let scale = p.get(1).copied().unwrap_or(0);
+                if !(1..=38).contains(&precision) || scale > precision {
+                    return Err(SqlError::at(
+                        position,
+                        format!("DECIMAL({precision}, {scale}) is out of range: precision 1 to 38, scale 0 to precision"),
+                    ));
+                }
+                DataType::Decimal128(precision as u8, scale as i8)
+            }
+            "DATE" => DataType::Date32,
+            "TIME" => {
+                let p = self.optional_precision()?.and_then(|v| v.first().copied()).unwrap_or(0);
+                self.skip_without_time_zone();
+                match time_unit_of_precision(p) {
+                    TimeUnit::Second | TimeUnit::Millisecond => DataType::Time32(TimeUnit::Millisecond),
+                    unit => DataType::Time64(unit),
+                }
+            }
+            "TIMESTAMP" => {
+                let p = self.optional_precision()?.and_then(|v| v.first().copied()).unwrap_or(6);
+                if self.eat_words(&["WITH", "LOCAL", "TIME", "ZONE"]) {
+                    DataType::Timestamp(time_unit_of_precision(p), Some(self.time_zone.into()))
+                } else {
+                    self.skip_without_time_zone();
+                    DataType::Timestamp(time_unit_of_precision(p), None)
+                }
+            }
+            "TIMESTAMP_LTZ" => {
+                let p = self.optional_precision()?.and_then(|v| v.first().copied()).unwrap_or(6);
+                DataType::Timestamp(time_unit_of_precision(p), Some(self.time_zone.into()))
+            }
+            "BYTES" | "VARBINARY" | "BINARY" => {
+                self.optional_precision()?;
+                DataType::Binary
+            }
+            "ARRAY" => {
+                self.expect_lt()?;
+                let (element, nullable) = self.parse_element()?;
+                self.expect_gt()?;
+                DataType::List(Arc::new(Field::new_list_field(element, nullable)))
+            }
+            "MAP" => {
+                self.expect_lt()?;
+                let (key, _) = self.parse_element()?;
+                if !self.parser.consume_token(&Token::Comma) {
+                    return Err(self.error("expected ',' between MAP key and value types".into()));
+                }
+                let (value, value_nullable) = self.parse_element()?;
+                self.expect_gt()?;
+                let entries = Field::new(
+                    "entries",
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("key", key, false),
+                        Field::new("value", value, value_nullable),
+                    ])),
+                    false,
+                );
+                DataType::Map(Arc::new(entries), false)
+            }
+            "ROW" => {
+                let angle = if self.parser.consume_token(&Token::Lt) {
+                    true
+                } else if self.parser.consume_token(&Token::LParen) {
+                    false
+                } else {
+                    return Err(self.error("expected '<' or '(' after ROW".into()));
+                };
+                let mut fields = Vec::new();
+                loop {
+                    let name_tok = self.parser.next_token();
+                    let Token::Word(field_name) = &name_tok.token else {
+                        return Err(SqlError::at(position_of(&name_tok), "expected a ROW field name"));
+                    };
+                    let (t, nullable) = self.parse_element()?;
+                    if let Token::SingleQuotedString(_) = self.parser.peek_token().token {
+                        self.parser.next_token(); // field description
+                    }
+                    fields.push(Field::new(field_name.value.clone(), t, nullable));
+                    if self.parser.consume_token(&Token::Comma) {
+                        continue;
+                    }
+                    if angle {
+                        self.expect_gt()?;
+                    } else if !self.parser.consume_token(&Token::RParen) {
+                        return Err(self.error("expected ',' or ')' in ROW(...)".into()));
+                    }
+                    break;
+                }
+                DataType::Struct(Fields::from(fields))
+            }
+            "MULTISET" | "RAW" | "INTERVAL" | "STRUCTURED" => {
+                return Err(SqlError::at(position, format!("data type {name} is not supported yet")))
+            }
+            _ => {
+                return Err(SqlError::at(
+                    position,
+                    format!("unknown data type '{}'; Flink types are STRING, VARCHAR(n), CHAR(n), BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), DATE, TIME(p), TIMESTAMP(p), TIMESTAMP_LTZ(p), BYTES, ARRAY<T>, MAP<K, V>, ROW<...>", word.value),
+                ))
+            }
+        };
+        // Postfix `T ARRAY`.
+        if word_is(&self.parser.peek_token().token, "ARRAY") && self.pending_gt == 0 {
+            self.parser.next_token();
+            return Ok(DataType::List(Arc::new(Field::new_list_field(t, true))));
+        }
+        Ok(t)
+    }
+
+    fn parse_element(&mut self) -> SqlResult<(DataType, bool)> {
+        let t = self.parse_type()?;
+        let nullable = if self.pending_gt == 0 { self.parse_nullability() } else { true };
+        Ok((t, nullable))
+    }
+
+    fn skip_without_time_zone(&mut self) {
+        self.eat_words(&["WITHOUT", "TIME", "ZONE"]);
+    }
+
+    fn eat_words(&mut self, words: &[&str]) -> bool {
+        for (i, w) in words.iter().enumerate() {
+            if !word_is(&self.parser.peek_nth_token(i).token, w) {
+                return false;
+            }
+        }
+        for _ in words {
+            self.parser.next_token();
+        }
+        true
+    }
+}
+
+/// Rewrites Flink type names that sqlparser does not know (inside CAST and friends in a
+/// query) into types DataFusion understands: `TIMESTAMP_LTZ(p)` becomes
+/// `TIMESTAMP(p) WITH TIME ZONE` (the session zone), `BYTES` becomes `BYTEA`.
+pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
+    struct Rewriter {
+        error: Option<SqlError>,
+    }
+    impl VisitorMut for Rewriter {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            let data_type = match expr {
+                Expr::Cast { data_type, .. } => data_type,
+                _ => return std::ops::ControlFlow::Continue(()),
+            };
+            if let SqlType::Custom(ObjectName(parts), modifiers) = data_type {
+                let name = match parts.as_slice() {
+                    [ObjectNamePart::Identifier(ident)] => ident.value.to_ascii_uppercase(),
+                    _ => String::new(),
+                };
+                match name.as_str() {
+                    "TIMESTAMP_LTZ" => {
+                        let precision = modifiers.first().and_then(|m| m.parse::<u64>().ok()).unwrap_or(6);
+                        *data_type = SqlType::Timestamp(Some(precision), TimezoneInfo::WithTimeZone);
+                    }
+                    "BYTES" => *data_type = SqlType::Bytea,
+                    "STRING" => *data_type = SqlType::String(None),
+                    _ => {
+                        self.error = Some(SqlError::new(format!("unknown data type '{data_type}' in CAST")));
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut rewriter = Rewriter { error: None };
+    let _ = node.visit(&mut rewriter);
+    match rewriter.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Flink's name for an Arrow type, for messages.
+pub fn flink_type_name(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Int8 => "TINYINT".into(),
+        DataType::Int16 => "SMALLINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Float32 => "FLOAT".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
+        DataType::Date32 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            if tz.is_some() {
+                format!("TIMESTAMP_LTZ({p})")
+            } else {
+                format!("TIMESTAMP({p})")
+            }
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
+        DataType::List(f) | DataType::LargeList(f) => format!("ARRAY<{}>", flink_type_name(f.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "MAP<{}, {}>",
+                flink_type_name(kv[0].data_type()),
+                flink_type_name(kv[1].data_type())
+            ),
+            _ => "MAP".into(),
+        },
+        DataType::Struct(fields) => format!(
+            "ROW<{}>",
+            fields
+                .iter()
+                .map(|f| format!("{} {}", f.name(), flink_type_name(f.data_type())))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DataType::Null => "NULL".into(),
+        other => other.to_string(),
+    }
+}
+
