@@ -1,0 +1,192 @@
+//! The `weir` command: runs and explains FlinkSQL jobs.
+
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand};
+use weir_runtime::JobOutcome;
+use weir_sql::{plan_script, PlannedJob};
+
+/// Weir runs FlinkSQL jobs: streaming SQL over Kafka, files and generators, in one process.
+#[derive(Parser)]
+#[command(name = "weir", version, about, long_about = None, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  weir run examples/nexmark_q1.sql                 run a job until its sources end (Ctrl-C stops it gracefully)
+  weir run job.sql --set parallelism.default=4     override a SET option of the script
+  weir explain job.sql                             show the dataflow graph without running it
+
+Relative paths in table options ('path' = 'data/orders.json') are resolved against the
+folder of the script. See docs/sql-reference.md for the supported SQL.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a FlinkSQL script: SET, CREATE TABLE, CREATE VIEW, INSERT INTO, EXECUTE STATEMENT SET.
+    ///
+    /// All INSERTs of the script run as one job. The job ends when every bounded source is
+    /// exhausted and the sinks have committed; Ctrl-C or SIGTERM stops it gracefully (sources
+    /// stop, sinks flush and commit). A progress line is shown when stderr is a terminal.
+    Run {
+        /// The script to run.
+        file: PathBuf,
+        /// Set an option before the script runs, as `SET 'key' = 'value'` would
+        /// (e.g. `--set parallelism.default=4`). Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// No progress line, no summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print the dataflow graph of a script: operators, ids, parallelism, edges, changelog kinds.
+    Explain {
+        /// The script to explain.
+        file: PathBuf,
+        /// Set an option before the script is planned. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WEIR_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir-worker")
+        .build()
+        .context("cannot start the runtime")?;
+    match cli.command {
+        Command::Explain { file, set } => {
+            let Some(job) = runtime.block_on(plan(&file, &set))? else {
+                return Ok(ExitCode::from(2));
+            };
+            print!("{}", weir_sql::explain(&job.graph));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { file, set, quiet } => {
+            let Some(job) = runtime.block_on(plan(&file, &set))? else {
+                return Ok(ExitCode::from(2));
+            };
+            runtime.block_on(execute(job, quiet))
+        }
+    }
+}
+
+/// Reads and plans a script; prints SQL errors and returns `None` on one.
+async fn plan(file: &Path, set: &[String]) -> Result<Option<PlannedJob>> {
+    let script = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the script '{}'", file.display()))?;
+    let overrides = set
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow!("--set takes KEY=VALUE, got '{kv}'"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let base_dir = file
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    match plan_script(&script, &base_dir, &overrides).await {
+        Ok(job) => {
+            for warning in &job.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Some(job))
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", file.display());
+            Ok(None)
+        }
+    }
+}
+
+async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let handle = weir_runtime::job::start(&job.graph, &job.config)?;
+    let metrics = handle.metrics();
+    let progress = (!quiet).then(|| progress::Progress::start(metrics.clone()));
+    let stop = handle.stopper();
+    tokio::spawn(async move {
+        wait_for_stop_signal().await;
+        eprintln!("\nstopping: sources stop, sinks flush and commit (press Ctrl-C again to abort)");
+        stop();
+        wait_for_stop_signal().await;
+        eprintln!("aborted");
+        std::process::exit(130);
+    });
+    let outcome = handle.wait().await;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    match outcome {
+        Ok(outcome) => {
+            if !quiet {
+                let verb = match outcome {
+                    JobOutcome::Finished => "finished",
+                    JobOutcome::Stopped => "stopped",
+                };
+                eprintln!(
+                    "job {verb} in {:.1?}: {} rows in, {} rows out{}",
+                    started.elapsed(),
+                    weir_runtime::JobMetrics::get(&metrics.records_in),
+                    weir_runtime::JobMetrics::get(&metrics.records_out),
+                    match weir_runtime::JobMetrics::get(&metrics.records_skipped) {
+                        0 => String::new(),
+                        n => format!(", {n} malformed records skipped"),
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: the job failed: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
