@@ -12,6 +12,8 @@ pub mod chain;
 pub mod channel;
 pub mod graph;
 pub mod job;
+#[cfg(test)]
+mod job_tests;
 pub mod metrics;
 pub mod operator;
 pub mod partition;

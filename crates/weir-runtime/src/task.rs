@@ -125,6 +125,7 @@ impl SourceTask {
             self.watermark_interval
         });
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_periodic = Instant::now() + self.watermark_interval;
         loop {
             if *self.stop.borrow() {
                 // Graceful stop: no final watermark (windows stay open, as in Flink's stop).
@@ -162,8 +163,11 @@ impl SourceTask {
                             splits.observe(split, candidate, Instant::now());
                             self.chain.push(0, Message::Batch(batch))?;
                         }
-                        if per_batch {
+                        // A reader that is always ready would starve the ticker (the select
+                        // is biased towards data): emit periodic watermarks here too.
+                        if per_batch || Instant::now() >= next_periodic {
                             self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
+                            next_periodic = Instant::now() + self.watermark_interval;
                         }
                         self.chain.flush().await?;
                     }
@@ -174,6 +178,7 @@ impl SourceTask {
                     }
                 },
                 _ = ticker.tick() => {
+                    next_periodic = Instant::now() + self.watermark_interval;
                     self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
                     self.chain.flush().await?;
                 }
