@@ -101,7 +101,12 @@ impl ScalarUDFImpl for If {
                 condition.data_type()
             );
         };
-        let mask: BooleanArray = prep_null_mask_filter(mask);
+        // A NULL condition picks the ELSE branch; `prep_null_mask_filter` needs nulls.
+        let mask: BooleanArray = if arrow::array::Array::null_count(mask) == 0 {
+            mask.clone()
+        } else {
+            prep_null_mask_filter(mask)
+        };
         let merged = zip(&mask, &then.to_array(n)?, &otherwise.to_array(n)?)?;
         crate::args::finish(&args.args, merged)
     }

@@ -200,7 +200,12 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                 outputs: outs,
                 emitted: Vec::new(),
             };
-            let name = head.name.clone();
+            let name = chain
+                .nodes
+                .iter()
+                .map(|&n| graph.nodes[n].name.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ");
             match &head.kind {
                 NodeKind::Source(spec) => {
                     let ctx = ctx_of(chain.head());

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr, ObjectName, ObjectNamePart, TimezoneInfo, VisitMut, VisitorMut,
+    CastKind, DataType as SqlType, Expr, ObjectName, ObjectNamePart, TimezoneInfo, Value, ValueWithSpan,
+    VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -281,9 +282,10 @@ impl TypeParser<'_, '_> {
     }
 }
 
-/// Rewrites Flink type names that sqlparser does not know (inside CAST and friends in a
-/// query) into types DataFusion understands: `TIMESTAMP_LTZ(p)` becomes
-/// `TIMESTAMP(p) WITH TIME ZONE` (the session zone), `BYTES` becomes `BYTEA`.
+/// Rewrites what Flink types differently from DataFusion: integer literals that fit in
+/// 32 bits are INT, and Flink type names that sqlparser does not know (inside CAST) become
+/// types DataFusion understands: `TIMESTAMP_LTZ(p)` becomes `TIMESTAMP(p) WITH TIME ZONE`,
+/// `BYTES` becomes `BYTEA`.
 pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     struct Rewriter {
         error: Option<SqlError>,
@@ -291,6 +293,25 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     impl VisitorMut for Rewriter {
         type Break = ();
         fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::Value(ValueWithSpan {
+                value: Value::Number(text, _),
+                ..
+            }) = expr
+            {
+                // Flink types an integer literal that fits as INT (DataFusion: BIGINT), so
+                // that `int_col * 2` stays INT as in Flink.
+                if text.parse::<i32>().is_ok() {
+                    let literal = expr.clone();
+                    *expr = Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(literal),
+                        data_type: SqlType::Int(None),
+                        array: false,
+                        format: None,
+                    };
+                }
+                return std::ops::ControlFlow::Continue(());
+            }
             let data_type = match expr {
                 Expr::Cast { data_type, .. } => data_type,
                 _ => return std::ops::ControlFlow::Continue(()),
