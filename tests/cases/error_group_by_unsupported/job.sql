@@ -1,0 +1,5 @@
+-- GROUP BY (aggregation) is not supported yet: refused at the statement, naming aggregation.
+CREATE TABLE people (id INT, name STRING)
+WITH ('connector' = 'filesystem', 'path' = 'people.json', 'format' = 'json');
+
+SELECT name, COUNT(*) FROM people GROUP BY name;
