@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, ObjectName, ObjectNamePart, TimezoneInfo, Value, ValueWithSpan,
-    VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TimezoneInfo, Value, ValueWithSpan, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -292,7 +293,21 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     }
     impl VisitorMut for Rewriter {
         type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
+            name_unaliased_expressions(&mut query.body);
+            std::ops::ControlFlow::Continue(())
+        }
+
         fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            if let Some((left, right)) = mod_call_arguments(expr) {
+                // Flink's MOD(a, b) is the remainder operator.
+                *expr = Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(left),
+                    op: BinaryOperator::Modulo,
+                    right: Box::new(right),
+                }));
+                return std::ops::ControlFlow::Continue(());
+            }
             if let Expr::Value(ValueWithSpan {
                 value: Value::Number(text, _),
                 ..
@@ -342,6 +357,45 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     match rewriter.error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// The two arguments of a `MOD(a, b)` call.
+fn mod_call_arguments(expr: &Expr) -> Option<(Expr, Expr)> {
+    let Expr::Function(f) = expr else { return None };
+    if f.name.0.len() != 1 || !f.name.to_string().eq_ignore_ascii_case("mod") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] => {
+            Some((a.clone(), b.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Names select items that are expressions without an alias `EXPR$<position>`, as Flink
+/// does, so that two such items never clash (DataFusion would refuse duplicate names).
+fn name_unaliased_expressions(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => {
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                if let SelectItem::UnnamedExpr(expr) = item {
+                    if !matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias: Ident::new(format!("EXPR${i}")),
+                        };
+                    }
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            name_unaliased_expressions(left);
+            name_unaliased_expressions(right);
+        }
+        _ => {}
     }
 }
 

@@ -90,6 +90,8 @@ impl Planner {
             options.sql_parser.enable_ident_normalization = false;
             options.sql_parser.map_string_types_to_utf8view = false;
             options.sql_parser.collect_spans = true;
+            // Flink's decimal literals are exact DECIMALs, not DOUBLEs.
+            options.sql_parser.parse_float_as_decimal = true;
             options.execution.time_zone = Some("UTC".into());
         }
         let ctx = SessionContext::new_with_config(config);

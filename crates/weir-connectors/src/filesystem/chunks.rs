@@ -1,0 +1,101 @@
+//! Reading a file in chunks of whole lines.
+
+use std::io::{self, Read};
+
+use weir_formats::lines::end_of_last_line;
+
+/// Default chunk size: large enough to decode columnar, small enough to keep memory low.
+pub(crate) const CHUNK_SIZE: usize = 4 << 20;
+
+/// Yields the content of a reader in chunks that end at a line end (the last chunk may
+/// end without one). A line longer than the chunk size makes a larger chunk. A UTF-8
+/// byte order mark at the start is dropped.
+pub(crate) struct LineChunks<R> {
+    reader: R,
+    chunk_size: usize,
+    carry: Vec<u8>,
+    eof: bool,
+    at_start: bool,
+}
+
+impl<R: Read> LineChunks<R> {
+    /// Chunks of about `chunk_size` bytes.
+    pub(crate) fn new(reader: R, chunk_size: usize) -> LineChunks<R> {
+        LineChunks {
+            reader,
+            chunk_size: chunk_size.max(1),
+            carry: Vec::new(),
+            eof: false,
+            at_start: true,
+        }
+    }
+
+    /// The next chunk, `None` at the end.
+    pub(crate) fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut searched = 0;
+        while !self.eof {
+            let filled = buf.len();
+            buf.resize(filled + self.chunk_size, 0);
+            let read = read_full(&mut self.reader, &mut buf[filled..])?;
+            buf.truncate(filled + read);
+            if self.at_start && buf.len() >= 3 {
+                self.at_start = false;
+                if buf.starts_with(b"\xEF\xBB\xBF") {
+                    buf.drain(..3);
+                    searched = 0;
+                }
+            }
+            if read == 0 {
+                self.eof = true;
+                break;
+            }
+            if let Some(end) = end_of_last_line(&buf[searched..]) {
+                self.carry = buf[searched + end..].to_vec();
+                buf.truncate(searched + end);
+                return Ok(Some(buf));
+            }
+            searched = buf.len();
+        }
+        Ok((!buf.is_empty()).then_some(buf))
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the number of bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut total = 0;
+    while total < buf.len() {
+        match reader.read(&mut buf[total..]) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(text: &str, size: usize) -> Vec<String> {
+        let mut c = LineChunks::new(text.as_bytes(), size);
+        let mut out = Vec::new();
+        while let Some(chunk) = c.next_chunk().unwrap() {
+            out.push(String::from_utf8(chunk).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_end_at_line_ends() {
+        assert_eq!(chunks("ab\ncd\nef\n", 4), vec!["ab\n", "cd\n", "ef\n"]);
+        assert_eq!(chunks("ab\ncd\nef", 7), vec!["ab\ncd\n", "ef"]);
+        assert_eq!(chunks("abcdefgh\nij", 3), vec!["abcdefgh\n", "ij"]);
+        assert_eq!(chunks("a\nb\n", 100), vec!["a\nb\n"]);
+        assert!(chunks("", 4).is_empty());
+        assert_eq!(chunks("\u{feff}a\nb", 100), vec!["a\n", "b"]);
+        assert_eq!(chunks("\u{feff}a\nb", 1), vec!["a\n", "b"]);
+    }
+}

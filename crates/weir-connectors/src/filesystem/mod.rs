@@ -1,0 +1,111 @@
+//! The `filesystem` connector: reads and writes files in a local folder, as Flink's
+//! FileSystem SQL connector.
+//!
+//! ```sql
+//! CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+//!                    src STRING METADATA FROM 'file.path' VIRTUAL)
+//! WITH ('connector' = 'filesystem', 'path' = 'data/bids', 'format' = 'json',
+//!       'json.ignore-parse-errors' = 'true');
+//! ```
+//!
+//! Source options:
+//! - `path` (required): a file, or a folder whose visible files are all read, recursively,
+//!   in path order (names starting with `.` or `_` are skipped, as Flink does). A relative
+//!   path is resolved against the script's folder; `file://` and `file:` are accepted.
+//! - `format` (required): `json` or `csv`, with their `json.*` / `csv.*` options.
+//! - Metadata: `file.path` (STRING), `file.name` (STRING), `file.size` (BIGINT),
+//!   `file.modification-time` (TIMESTAMP_LTZ(3)).
+//!
+//! The source is bounded. File `i` goes to subtask `i % parallelism` and is one split of
+//! it; files are read in chunks of whole lines, decoded columnar, and malformed records
+//! are reported as `<path>:<line>: ...` (or skipped and counted in `records_skipped`).
+//!
+//! Sink options:
+//! - `path` (required): a folder, created if missing.
+//! - `format` (required): `json`, `csv` or `debezium-json` (the only one that can write an
+//!   updating stream).
+//! - `sink.rolling-policy.file-size` (default `128MB`), `sink.rolling-policy.rollover-interval`
+//!   (default `30 min`): when a part file is closed and a new one started; checked after
+//!   each batch. `sink.rolling-policy.check-interval` is accepted and has no effect.
+//! - `sink.parallelism`.
+//!
+//! Each sink subtask writes part files `part-<uuid>-<subtask>-<n>` (no extension, as
+//! Flink), first as hidden `.part-<uuid>-<subtask>-<n>.inprogress.<id>` files that are
+//! renamed into place when they roll or at the end of the input: only complete files are
+//! visible. Differences from Flink: no partitioned tables, no checkpoint-driven commits
+//! (files are committed when they roll and at the end of input), no `source.monitor-interval`.
+
+mod chunks;
+mod listing;
+mod metadata;
+mod sink;
+mod source;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use weir_formats::{FormatConfig, FormatError};
+
+use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::options::Options;
+
+pub use sink::create_sink;
+pub(crate) use sink::{refuse_written_metadata, sink_parallelism};
+pub use source::create_source;
+
+/// The connector's name.
+const CONNECTOR: &str = "filesystem";
+
+/// Resolves a `path` option against the table's base folder.
+fn resolve_path(table: &TableDescriptor, path: &str) -> PathBuf {
+    let path = path
+        .strip_prefix("file://")
+        .or_else(|| path.strip_prefix("file:"))
+        .unwrap_or(path);
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        table.base_dir.join(path)
+    }
+}
+
+/// Reads `format` and the format's options.
+fn read_format(
+    options: &mut Options<'_>,
+    table: &TableDescriptor,
+) -> Result<FormatConfig, ConnectorError> {
+    let format = options.required(
+        "format",
+        "add 'format' = 'json' (or 'csv'; 'debezium-json' for an updating sink)",
+    )?;
+    options.allow_prefix(&format!("{format}."));
+    weir_formats::format_options(format, &table.options).map_err(|e| format_error(table, e))
+}
+
+/// A format error as a connector error naming the table.
+fn format_error(table: &TableDescriptor, error: FormatError) -> ConnectorError {
+    match error {
+        FormatError::UnknownFormat { format, available } => ConnectorError::InvalidOption {
+            table: table.name.clone(),
+            option: "format".into(),
+            value: format,
+            reason: format!("available formats: {available}"),
+        },
+        FormatError::InvalidOption {
+            option,
+            value,
+            reason,
+        } => ConnectorError::InvalidOption {
+            table: table.name.clone(),
+            option,
+            value,
+            reason,
+        },
+        other => ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: other.to_string(),
+        },
+    }
+}

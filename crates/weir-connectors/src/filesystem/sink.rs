@@ -1,0 +1,326 @@
+//! The `filesystem` sink: each subtask encodes batches into rolling part files, written
+//! hidden and renamed into place once complete.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use weir_formats::{FormatConfig, FormatError, RecordEncoder};
+use weir_runtime::{Operator, Output, SubtaskContext};
+use weir_types::{ChangelogKind, EngineError, EngineResult, ROW_KIND_COLUMN};
+
+use super::{format_error, read_format, resolve_path, CONNECTOR};
+use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::options::Options;
+use crate::SinkBinding;
+
+/// Flink's default `sink.rolling-policy.file-size`.
+const DEFAULT_FILE_SIZE: u64 = 128 << 20;
+/// Flink's default `sink.rolling-policy.rollover-interval`.
+const DEFAULT_ROLLOVER: Duration = Duration::from_secs(30 * 60);
+
+/// When a part file is closed and the next one started.
+#[derive(Debug, Clone, Copy)]
+struct RollingPolicy {
+    file_size: u64,
+    rollover: Duration,
+}
+
+/// Creates a `filesystem` sink for `table`. An updating stream needs `debezium-json`.
+pub fn create_sink(
+    table: &TableDescriptor,
+    changelog: ChangelogKind,
+) -> Result<SinkBinding, ConnectorError> {
+    let mut options = Options::new(table, CONNECTOR);
+    let path = options.required("path", "add 'path' = 'out/' (a folder for the part files)")?;
+    let format = read_format(&mut options, table)?;
+    let file_size = match options.get("sink.rolling-policy.file-size") {
+        None => DEFAULT_FILE_SIZE,
+        Some(v) => parse_memory_size(v).filter(|n| *n > 0).ok_or_else(|| {
+            options.invalid(
+                "sink.rolling-policy.file-size",
+                v,
+                "expected a size such as '128MB', '512 kb' or '1gb'",
+            )
+        })?,
+    };
+    let rollover = options
+        .duration("sink.rolling-policy.rollover-interval")?
+        .unwrap_or(DEFAULT_ROLLOVER);
+    // Rolling is checked after every batch; the option is accepted for Flink scripts.
+    options.duration("sink.rolling-policy.check-interval")?;
+    let parallelism = sink_parallelism(&mut options)?;
+    options.finish()?;
+
+    if changelog == ChangelogKind::Updating && !format.accepts_updates() {
+        let error = FormatError::UpdatingInput {
+            format: format.name().to_string(),
+        };
+        return Err(format_error(table, error));
+    }
+    refuse_written_metadata(table)?;
+    let schema = data_schema(table);
+    format
+        .encoder(&schema)
+        .map_err(|e| format_error(table, e))?;
+
+    let dir = resolve_path(table, path);
+    let sink = Arc::new(SinkSpec {
+        table: table.name.clone(),
+        dir,
+        format: format.clone(),
+        schema,
+        policy: RollingPolicy {
+            file_size,
+            rollover,
+        },
+        id: random_uuid(),
+    });
+    let description = format!("{CONNECTOR}(path={path}, format={})", format.name());
+    Ok(SinkBinding {
+        factory: Arc::new(
+            move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(FileSink::new(sink.clone(), ctx)?))
+            },
+        ),
+        description,
+        parallelism,
+    })
+}
+
+/// Reads `sink.parallelism`, a positive integer.
+pub(crate) fn sink_parallelism(options: &mut Options<'_>) -> Result<Option<usize>, ConnectorError> {
+    let parallelism: Option<usize> = options.parse("sink.parallelism", "a positive integer")?;
+    if parallelism == Some(0) {
+        return Err(options.invalid("sink.parallelism", "0", "expected a positive integer"));
+    }
+    Ok(parallelism)
+}
+
+/// Sinks here cannot write metadata: a metadata column must be `VIRTUAL`.
+pub(crate) fn refuse_written_metadata(table: &TableDescriptor) -> Result<(), ConnectorError> {
+    match table.metadata.iter().find(|m| !m.is_virtual) {
+        None => Ok(()),
+        Some(m) => Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!(
+                "connector '{}' cannot write metadata column '{}'; declare it VIRTUAL",
+                table.options.get("connector").map_or("?", String::as_str),
+                m.column
+            ),
+        }),
+    }
+}
+
+/// The columns a sink writes: the table's columns without metadata columns.
+pub(crate) fn data_schema(table: &TableDescriptor) -> SchemaRef {
+    let fields: Vec<_> = table
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| !table.is_metadata(f.name()))
+        .cloned()
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Parses Flink's memory sizes: a number and a unit (`b`, `kb`, `mb`, `gb`, `tb`, or
+/// their one-letter and long forms), powers of 1024; no unit means bytes.
+fn parse_memory_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: u64 = number.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 0,
+        "k" | "kb" | "kibibytes" => 10,
+        "m" | "mb" | "mebibytes" => 20,
+        "g" | "gb" | "gibibytes" => 30,
+        "t" | "tb" | "tebibytes" => 40,
+        _ => return None,
+    };
+    value.checked_mul(1u64 << shift)
+}
+
+/// A random UUID (version 4), as Flink names part files.
+fn random_uuid() -> String {
+    let v: u128 = rand::random();
+    let v = (v & !(0xf000 << 64)) | (0x4000 << 64);
+    let v = (v & !(0xc000 << 48)) | (0x8000 << 48);
+    let hex = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// What every subtask of one sink shares.
+struct SinkSpec {
+    table: String,
+    dir: PathBuf,
+    format: FormatConfig,
+    schema: SchemaRef,
+    policy: RollingPolicy,
+    id: String,
+}
+
+/// A part file being written.
+struct PartFile {
+    in_progress: PathBuf,
+    target: PathBuf,
+    writer: BufWriter<File>,
+    bytes: u64,
+    opened: Instant,
+}
+
+impl PartFile {
+    fn commit(mut self) -> EngineResult<()> {
+        let context = || format!("cannot complete part file '{}'", self.target.display());
+        self.writer
+            .flush()
+            .map_err(|e| EngineError::io(context(), e))?;
+        self.writer
+            .get_ref()
+            .sync_all()
+            .map_err(|e| EngineError::io(context(), e))?;
+        fs::rename(&self.in_progress, &self.target).map_err(|e| EngineError::io(context(), e))
+    }
+}
+
+/// One sink subtask.
+struct FileSink {
+    spec: Arc<SinkSpec>,
+    encoder: Box<dyn RecordEncoder>,
+    subtask: usize,
+    counter: u64,
+    current: Option<PartFile>,
+    buffer: Vec<u8>,
+}
+
+impl FileSink {
+    fn new(spec: Arc<SinkSpec>, ctx: &SubtaskContext) -> EngineResult<FileSink> {
+        fs::create_dir_all(&spec.dir).map_err(|e| {
+            EngineError::io(
+                format!(
+                    "table '{}': cannot create folder '{}'",
+                    spec.table,
+                    spec.dir.display()
+                ),
+                e,
+            )
+        })?;
+        let encoder = spec
+            .format
+            .encoder(&spec.schema)
+            .map_err(|e| EngineError::Config(format!("table '{}': {e}", spec.table)))?;
+        Ok(FileSink {
+            spec,
+            encoder,
+            subtask: ctx.subtask,
+            counter: 0,
+            current: None,
+            buffer: Vec::new(),
+        })
+    }
+
+    fn open_part(&mut self) -> EngineResult<PartFile> {
+        let name = format!("part-{}-{}-{}", self.spec.id, self.subtask, self.counter);
+        self.counter += 1;
+        let suffix = format!("{:08x}", rand::random::<u32>());
+        let in_progress = self.spec.dir.join(format!(".{name}.inprogress.{suffix}"));
+        let file = File::create(&in_progress).map_err(|e| {
+            EngineError::io(format!("cannot create '{}'", in_progress.display()), e)
+        })?;
+        Ok(PartFile {
+            target: self.spec.dir.join(name),
+            in_progress,
+            writer: BufWriter::with_capacity(1 << 20, file),
+            bytes: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    /// Keeps the table's data columns (and the row kind): drops anything else by name.
+    fn data_columns(&self, batch: RecordBatch) -> EngineResult<RecordBatch> {
+        let schema = batch.schema();
+        let expected = self.spec.schema.fields().len();
+        let has_kind = schema
+            .fields()
+            .last()
+            .is_some_and(|f| f.name() == ROW_KIND_COLUMN);
+        if schema.fields().len() == expected + usize::from(has_kind) {
+            return Ok(batch);
+        }
+        let mut indices = Vec::with_capacity(expected + 1);
+        for field in self.spec.schema.fields() {
+            indices.push(schema.index_of(field.name())?);
+        }
+        if has_kind {
+            indices.push(schema.fields().len() - 1);
+        }
+        Ok(batch.project(&indices)?)
+    }
+}
+
+impl Operator for FileSink {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        _out: &mut Output,
+    ) -> EngineResult<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = self.data_columns(batch)?;
+        self.buffer.clear();
+        self.encoder
+            .encode(&batch, &mut self.buffer)
+            .map_err(|e| EngineError::Config(format!("table '{}': {e}", self.spec.table)))?;
+        let mut part = match self.current.take() {
+            Some(part) => part,
+            None => self.open_part()?,
+        };
+        part.writer.write_all(&self.buffer).map_err(|e| {
+            EngineError::io(format!("cannot write '{}'", part.in_progress.display()), e)
+        })?;
+        part.bytes += self.buffer.len() as u64;
+        let policy = self.spec.policy;
+        if part.bytes >= policy.file_size || part.opened.elapsed() >= policy.rollover {
+            part.commit()?;
+        } else {
+            self.current = Some(part);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Output) -> EngineResult<()> {
+        match self.current.take() {
+            Some(part) => part.commit(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FileSink {
+    /// A job that fails leaves no half-written file behind.
+    fn drop(&mut self) {
+        if let Some(part) = self.current.take() {
+            let PartFile {
+                in_progress,
+                writer,
+                ..
+            } = part;
+            drop(writer);
+            let _ = fs::remove_file(&in_progress);
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Weir's connectors: sources and sinks, configured with Flink's option names.
+//!
+//! The planner describes each `CREATE TABLE` as a [`TableDescriptor`]; [`create_source`]
+//! and [`create_sink`] pick the connector named by its `connector` option, validate the
+//! options (unknown ones are refused, as Flink does) and return the runtime factories.
+
+pub mod blackhole;
+pub mod datagen;
+pub mod descriptor;
+pub mod filesystem;
+pub mod nexmark;
+pub mod options;
+pub mod print;
+
+pub use descriptor::{ConnectorError, MetadataColumn, TableDescriptor};
+
+use std::sync::Arc;
+
+use weir_runtime::{OperatorFactory, SourceFactory};
+use weir_types::ChangelogKind;
+
+/// Names of the connectors this build has, for error messages and `--help`.
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "nexmark", "print"];
+
+/// A table's source: its factory and a one-line description for `explain`.
+pub struct SourceBinding {
+    /// Creates the source's readers.
+    pub factory: Arc<dyn SourceFactory>,
+    /// E.g. `filesystem(path=data/bids.json, format=json)`.
+    pub description: String,
+    /// Whether the source ends by itself.
+    pub bounded: bool,
+}
+
+/// A table's sink: its factory and a one-line description for `explain`.
+pub struct SinkBinding {
+    /// Creates the sink subtasks (operators that emit nothing).
+    pub factory: Arc<dyn OperatorFactory>,
+    /// E.g. `print`.
+    pub description: String,
+    /// A parallelism the sink insists on (`sink.parallelism`), if any.
+    pub parallelism: Option<usize>,
+}
+
+/// Creates the source of a table, from its `connector` option.
+pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError> {
+    let connector = table.connector()?;
+    match connector {
+        "datagen" => datagen::create_source(table),
+        "nexmark" => nexmark::create_source(table),
+        "filesystem" => filesystem::create_source(table),
+        _ => Err(ConnectorError::unknown_connector(table, connector)),
+    }
+}
+
+/// Creates the sink of a table for a stream of `changelog` kind. A sink that cannot take
+/// updates refuses an updating stream here, before the job starts.
+pub fn create_sink(
+    table: &TableDescriptor,
+    changelog: ChangelogKind,
+) -> Result<SinkBinding, ConnectorError> {
+    let connector = table.connector()?;
+    match connector {
+        "filesystem" => filesystem::create_sink(table, changelog),
+        "print" => print::create_sink(table),
+        "blackhole" => blackhole::create_sink(table),
+        _ => Err(ConnectorError::unknown_connector(table, connector)),
+    }
+}

@@ -1,0 +1,384 @@
+//! The `json` format's decoder: one JSON object per line, decoded columnar by arrow-json.
+//!
+//! Like Flink's `json` format: fields are matched by name, case-sensitively; unknown
+//! fields are ignored; a missing field is NULL unless `json.fail-on-missing-field` (which
+//! checks top-level fields); numbers and booleans are accepted for STRING fields and
+//! numeric strings for numeric fields; a value of the wrong type (`"abc"` for an INT) is
+//! a parse error; BYTES are Base64 strings. Timestamps are read whatever the
+//! `json.timestamp-format.standard`: a space or a `T` between date and time, and an
+//! optional `Z` or offset, are all accepted (Flink accepts only its standard's form).
+//! A line must hold exactly one JSON object; blank lines are skipped.
+
+use std::collections::HashMap;
+
+use arrow::datatypes::SchemaRef;
+use arrow::json::reader::{Decoder, ReaderBuilder};
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{arrow_reason, FormatError};
+use crate::lines::{is_blank, line_spans};
+use crate::options::JsonOptions;
+use crate::recover::{decode_chunk, BulkDecode, Reporting};
+use crate::schema::{decode_schema, finish_batch, is_binary};
+use crate::{Decoded, RecordDecoder, DEFAULT_BATCH_SIZE};
+
+const MISSING_FIELD: &str = "could not find field with name";
+
+/// Decodes lines of JSON objects into batches of a given schema.
+pub struct JsonDecoder {
+    schema: SchemaRef,
+    decode_schema: SchemaRef,
+    options: JsonOptions,
+    origin: String,
+    batch_size: usize,
+    /// Reused between chunks; dropped after a failure (its state is then undefined).
+    decoder: Option<Decoder>,
+}
+
+impl JsonDecoder {
+    /// A decoder producing batches of `schema`. Fails if a column type cannot be read
+    /// from JSON.
+    pub fn new(schema: SchemaRef, options: JsonOptions) -> Result<JsonDecoder, FormatError> {
+        let decode_schema = decode_schema(&schema, |f| is_binary(f.data_type()));
+        for field in decode_schema.fields() {
+            if ReaderBuilder::new_with_field(field.clone())
+                .build_decoder()
+                .is_err()
+            {
+                return Err(FormatError::UnsupportedType {
+                    format: "json".into(),
+                    column: field.name().clone(),
+                    data_type: field.data_type().to_string(),
+                });
+            }
+        }
+        Ok(JsonDecoder {
+            schema,
+            decode_schema,
+            options,
+            origin: "<input>".into(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            decoder: None,
+        })
+    }
+
+    /// Sets the number of rows per produced batch (default [`DEFAULT_BATCH_SIZE`]).
+    pub fn with_batch_size(mut self, batch_size: usize) -> JsonDecoder {
+        self.batch_size = batch_size.max(1);
+        self.decoder = None;
+        self
+    }
+
+    fn try_bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String> {
+        if self.options.fail_on_missing_field {
+            self.check_fields_present(bytes)?;
+        }
+        let decoder = match &mut self.decoder {
+            Some(d) => d,
+            None => self.decoder.insert(
+                ReaderBuilder::new(self.decode_schema.clone())
+                    .with_batch_size(self.batch_size)
+                    .with_coerce_primitive(true)
+                    .with_ignore_type_conflicts(self.options.ignore_parse_errors)
+                    .build_decoder()
+                    .map_err(|e| arrow_reason(&e))?,
+            ),
+        };
+        let mut raw = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let read = decoder.decode(rest).map_err(|e| arrow_reason(&e))?;
+            rest = &rest[read..];
+            if !rest.is_empty() {
+                // The batch is full: flush it and go on.
+                match decoder.flush().map_err(|e| arrow_reason(&e))? {
+                    Some(batch) => raw.push(batch),
+                    None if read == 0 => return Err("the JSON decoder made no progress".into()),
+                    None => {}
+                }
+            }
+        }
+        if decoder.has_partial_record() {
+            return Err("incomplete JSON object: the line ends before the object does".into());
+        }
+        if let Some(batch) = decoder.flush().map_err(|e| arrow_reason(&e))? {
+            raw.push(batch);
+        }
+        let rows: usize = raw.iter().map(RecordBatch::num_rows).sum();
+        let lenient = self.options.ignore_parse_errors;
+        if rows != records {
+            return Err(if records == 1 {
+                format!("expected one JSON object on the line, found {rows}")
+            } else {
+                format!("expected one JSON object per line, found {rows} in {records} lines")
+            });
+        }
+        raw.into_iter()
+            .map(|b| finish_batch(&self.schema, b.columns().to_vec(), lenient))
+            .collect()
+    }
+
+    /// `json.fail-on-missing-field`: every top-level field of the schema must be present
+    /// (explicit nulls are fine). Lines that are not JSON objects are left to the decoder.
+    fn check_fields_present(&self, bytes: &[u8]) -> Result<(), String> {
+        for span in line_spans(bytes, 1) {
+            let line = &bytes[span.start..span.end];
+            if is_blank(line) {
+                continue;
+            }
+            let Ok(keys) = serde_json::from_slice::<HashMap<String, serde::de::IgnoredAny>>(line)
+            else {
+                continue;
+            };
+            if let Some(missing) = self
+                .schema
+                .fields()
+                .iter()
+                .find(|f| !keys.contains_key(f.name()))
+            {
+                return Err(format!("{MISSING_FIELD} '{}'", missing.name()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl BulkDecode for JsonDecoder {
+    fn bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String> {
+        let result = self.try_bulk(bytes, records);
+        if result.is_err() {
+            self.decoder = None;
+        }
+        result
+    }
+
+    fn is_record(&self, line: &[u8]) -> bool {
+        !is_blank(line)
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+impl RecordDecoder for JsonDecoder {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn set_origin(&mut self, origin: &str) {
+        self.origin = origin.to_string();
+    }
+
+    fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError> {
+        let origin = self.origin.clone();
+        let hint = |reason: &str| {
+            if reason.starts_with(MISSING_FIELD) {
+                "set 'json.fail-on-missing-field' = 'false' to read missing fields as NULL"
+                    .to_string()
+            } else {
+                "set 'json.ignore-parse-errors' = 'true' to skip malformed records".to_string()
+            }
+        };
+        let reporting = Reporting {
+            origin: &origin,
+            format: "JSON",
+            ignore_errors: self.options.ignore_parse_errors,
+            hint: &hint,
+        };
+        decode_chunk(self, bytes, first_line, &reporting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Int32Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::datatypes::{Int32Type, TimestampMillisecondType};
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("name", DataType::Utf8, true),
+        ]))
+    }
+
+    fn decoder(options: JsonOptions) -> JsonDecoder {
+        let mut d = JsonDecoder::new(schema(), options).unwrap();
+        d.set_origin("data/people.json");
+        d
+    }
+
+    fn ids(decoded: &Decoded) -> Vec<Option<i32>> {
+        decoded
+            .batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<Int32Type>()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_lines_ignoring_blank_lines_and_unknown_fields() {
+        let input = b"{\"id\":1,\"name\":\"a\",\"extra\":[1]}\n\n  \r\n{\"name\":\"b\"}\n{\"id\":\"3\",\"name\":7}";
+        let decoded = decoder(JsonOptions::default()).decode(input, 1).unwrap();
+        assert_eq!(ids(&decoded), vec![Some(1), None, Some(3)]);
+        let names: &StringArray = decoded.batches[0].column(1).as_string();
+        assert_eq!(names.value(2), "7");
+        assert_eq!(decoded.skipped, 0);
+    }
+
+    #[test]
+    fn small_batches() {
+        let input = "{\"id\":1}\n".repeat(25);
+        let mut d = decoder(JsonOptions::default()).with_batch_size(10);
+        let decoded = d.decode(input.as_bytes(), 1).unwrap();
+        let sizes: Vec<usize> = decoded.batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, vec![10, 10, 5]);
+    }
+
+    #[test]
+    fn malformed_line_is_reported_with_origin_and_line() {
+        let input = b"{\"id\":1}\n{\"id\":2}\n\n{\"id\":3,\n{\"id\":4}\n";
+        let err = decoder(JsonOptions::default())
+            .decode(input, 41)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("data/people.json:44: cannot parse JSON record: "),
+            "{err}"
+        );
+        assert!(err.contains("(record: {\"id\":3,)"), "{err}");
+        assert!(err.ends_with("set 'json.ignore-parse-errors' = 'true' to skip malformed records"));
+    }
+
+    #[test]
+    fn wrong_type_is_a_parse_error() {
+        let input = b"{\"id\":1}\n{\"id\":\"abc\"}\n";
+        let err = decoder(JsonOptions::default())
+            .decode(input, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("data/people.json:2: "), "{err}");
+        assert!(err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn two_objects_on_a_line_are_an_error() {
+        let err = decoder(JsonOptions::default())
+            .decode(b"{\"id\":1}\n{\"id\":2} {\"id\":3}\n", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("data/people.json:2: "), "{err}");
+    }
+
+    #[test]
+    fn ignore_parse_errors_nulls_bad_values_and_skips_bad_records() {
+        let options = JsonOptions {
+            ignore_parse_errors: true,
+            ..JsonOptions::default()
+        };
+        let input = b"{\"id\":1}\nnot json\n{\"id\":2}\n{\"id\":\"x\"}\n{\"id\":3}\n[1]\n";
+        let decoded = decoder(options).decode(input, 1).unwrap();
+        assert_eq!(ids(&decoded), vec![Some(1), Some(2), None, Some(3)]);
+        assert_eq!(decoded.skipped, 2);
+    }
+
+    #[test]
+    fn decoder_recovers_after_an_error() {
+        let options = JsonOptions {
+            ignore_parse_errors: true,
+            ..JsonOptions::default()
+        };
+        let mut d = decoder(options);
+        assert_eq!(d.decode(b"{\"id\":1", 1).unwrap().skipped, 1);
+        let decoded = d.decode(b"{\"id\":2}\n", 2).unwrap();
+        assert_eq!(ids(&decoded), vec![Some(2)]);
+    }
+
+    #[test]
+    fn fail_on_missing_field() {
+        let input = b"{\"id\":1,\"name\":null}\n{\"id\":2}\n";
+        let decoded = decoder(JsonOptions::default()).decode(input, 1).unwrap();
+        assert_eq!(decoded.num_rows(), 2);
+        let options = JsonOptions {
+            fail_on_missing_field: true,
+            ..JsonOptions::default()
+        };
+        let err = decoder(options).decode(input, 1).unwrap_err().to_string();
+        assert!(err.starts_with("data/people.json:2: "), "{err}");
+        assert!(
+            err.contains("could not find field with name 'name'"),
+            "{err}"
+        );
+        assert!(err.contains("json.fail-on-missing-field"), "{err}");
+    }
+
+    #[test]
+    fn not_null_fields_are_checked() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int32, false)]));
+        let mut d = JsonDecoder::new(schema, JsonOptions::default()).unwrap();
+        let err = d
+            .decode(b"{\"id\":1}\n{\"id\":null}\n", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("<input>:2: "), "{err}");
+        assert!(err.contains("field 'id' is declared NOT NULL"), "{err}");
+        let ok = d.decode(b"{\"id\":1}\n", 1).unwrap();
+        assert!(!ok.batches[0].schema().field(0).is_nullable());
+        let ids: &Int32Array = ok.batches[0].column(0).as_primitive();
+        assert_eq!(ids.value(0), 1);
+    }
+
+    #[test]
+    fn timestamps_in_both_standards_and_bytes_as_base64() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new(
+                "ltz",
+                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("b", DataType::Binary, true),
+            Field::new("d", DataType::Date32, true),
+        ]));
+        let mut d = JsonDecoder::new(schema, JsonOptions::default()).unwrap();
+        let input = br#"{"ts":"2024-01-01 10:00:00.123","ltz":"2024-01-01 10:00:00Z","b":"aGk=","d":"2024-01-02"}
+{"ts":"2024-01-01T10:00:00.5","ltz":"2024-01-01T10:00:00.001Z","b":null,"d":null}"#;
+        let decoded = d.decode(input, 1).unwrap();
+        let b = &decoded.batches[0];
+        let ts = b.column(0).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(ts.value(0), 1_704_103_200_123);
+        assert_eq!(ts.value(1), 1_704_103_200_500);
+        let ltz = b.column(1).as_primitive::<TimestampMillisecondType>();
+        assert_eq!(ltz.value(1), 1_704_103_200_001);
+        assert_eq!(b.column(2).as_binary::<i32>().value(0), b"hi");
+        assert!(b.column(2).is_null(1));
+        let err = d.decode(b"{\"b\":\"%%%\"}", 7).unwrap_err().to_string();
+        assert!(
+            err.starts_with("<input>:7: ") && err.contains("Base64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unsupported_type_is_refused_at_creation() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "u",
+            DataType::Interval(arrow::datatypes::IntervalUnit::YearMonth),
+            true,
+        )]));
+        let err = JsonDecoder::new(schema, JsonOptions::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("column 'u'"), "{err}");
+    }
+}

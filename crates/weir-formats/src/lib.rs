@@ -1,0 +1,90 @@
+//! Weir's formats: bytes to Arrow batches and back, with Flink's format names, options
+//! and text representations.
+//!
+//! - Decoding: [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv) turn chunks of
+//!   whole lines into [`RecordBatch`]es of a given schema. They decode a chunk in one
+//!   columnar pass; when that fails they narrow the failure down to the first bad line,
+//!   so that errors name the origin (a file path) and the line, and so that
+//!   `<format>.ignore-parse-errors` keeps every good line of the chunk.
+//! - Encoding: [`JsonEncoder`], [`CsvEncoder`] and [`DebeziumJsonEncoder`] write batches
+//!   as lines of text, with Flink's text forms for temporal and binary values.
+//! - [`print_rows`] writes rows the way Flink's `print` connector does
+//!   (`+I[1, Alice, 2024-01-01T10:00]`).
+//! - [`format_options`] reads a table's `<format>.*` options into a [`FormatConfig`], which
+//!   creates decoders and encoders.
+//!
+//! This crate does no I/O and knows nothing of the runtime: connectors feed it bytes.
+
+#![warn(missing_docs)]
+
+pub mod changelog;
+pub mod csv_decode;
+pub mod csv_encode;
+pub mod debezium;
+pub mod error;
+mod java;
+pub mod json_decode;
+pub mod json_encode;
+pub mod lines;
+pub mod options;
+pub mod print;
+mod recover;
+mod schema;
+mod temporal;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+pub use changelog::split_row_kind;
+pub use csv_decode::CsvDecoder;
+pub use csv_encode::CsvEncoder;
+pub use debezium::DebeziumJsonEncoder;
+pub use error::FormatError;
+pub use json_decode::JsonDecoder;
+pub use json_encode::JsonEncoder;
+pub use options::{
+    format_options, CsvOptions, DebeziumJsonOptions, FormatConfig, JsonOptions, TimestampStandard,
+    FORMATS,
+};
+pub use print::print_rows;
+
+/// Rows per batch that decoders produce by default.
+pub const DEFAULT_BATCH_SIZE: usize = 8192;
+
+/// What a decoder made of a chunk of input.
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// The decoded rows, in input order, with the decoder's schema.
+    pub batches: Vec<RecordBatch>,
+    /// Malformed records skipped because `<format>.ignore-parse-errors` is set.
+    pub skipped: u64,
+}
+
+impl Decoded {
+    /// Number of decoded rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Turns text records, one per line, into Arrow batches.
+pub trait RecordDecoder: Send {
+    /// The schema of the batches this decoder produces.
+    fn schema(&self) -> &SchemaRef;
+
+    /// Names where the next chunks come from (a file path); error messages start with it.
+    fn set_origin(&mut self, origin: &str);
+
+    /// Decodes `bytes`, a run of whole lines (the last one may lack its newline), whose
+    /// first line is line `first_line` (1-based) of the origin. Blank lines are skipped.
+    /// A malformed record is an error naming origin and line, unless the format ignores
+    /// parse errors: then it is skipped and counted in [`Decoded::skipped`].
+    fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError>;
+}
+
+/// Turns Arrow batches into text records, one per line.
+pub trait RecordEncoder: Send {
+    /// Appends the lines of `batch` to `out`. An updating input carries
+    /// [`weir_types::ROW_KIND_COLUMN`] as its last column.
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), FormatError>;
+}

@@ -1,0 +1,367 @@
+//! Format options with Flink's names (`json.ignore-parse-errors`, `csv.field-delimiter`,
+//! ...), read from a table's `WITH (...)` options into a [`FormatConfig`].
+//!
+//! Only the keys that start with `<format>.` belong to the format; an unknown one is
+//! refused, as Flink does. Keys of other formats are left to the connector to refuse.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::datatypes::{Schema, SchemaRef};
+
+use crate::csv_decode::CsvDecoder;
+use crate::csv_encode::CsvEncoder;
+use crate::debezium::DebeziumJsonEncoder;
+use crate::error::FormatError;
+use crate::json_decode::JsonDecoder;
+use crate::json_encode::JsonEncoder;
+use crate::{RecordDecoder, RecordEncoder};
+
+/// The formats this build has.
+pub const FORMATS: &[&str] = &["csv", "debezium-json", "json"];
+
+/// How timestamps are written as text (`<format>.timestamp-format.standard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampStandard {
+    /// `SQL` (Flink's default): `2024-01-01 10:00:00.123`.
+    #[default]
+    Sql,
+    /// `ISO-8601`: `2024-01-01T10:00:00.123`.
+    Iso8601,
+}
+
+/// Options of the `json` format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JsonOptions {
+    /// `json.ignore-parse-errors`: skip malformed records (and count them).
+    pub ignore_parse_errors: bool,
+    /// `json.fail-on-missing-field`: a missing field is an error rather than NULL.
+    pub fail_on_missing_field: bool,
+    /// `json.timestamp-format.standard`.
+    pub timestamp_standard: TimestampStandard,
+    /// `json.encode.ignore-null-fields`: leave NULL fields out of written objects.
+    pub ignore_null_fields: bool,
+}
+
+/// Options of the `csv` format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// `csv.field-delimiter` (default `,`).
+    pub field_delimiter: u8,
+    /// `csv.quote-character` (default `"`); `None` with `csv.disable-quote-character`.
+    pub quote_character: Option<u8>,
+    /// `csv.escape-character` (default none).
+    pub escape_character: Option<u8>,
+    /// `csv.allow-comments`: ignore lines starting with `#`.
+    pub allow_comments: bool,
+    /// `csv.ignore-parse-errors`: skip malformed records (and count them).
+    pub ignore_parse_errors: bool,
+    /// `csv.null-literal`: the text of a NULL field (default none: NULL is written empty).
+    pub null_literal: Option<String>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            field_delimiter: b',',
+            quote_character: Some(b'"'),
+            escape_character: None,
+            allow_comments: false,
+            ignore_parse_errors: false,
+            null_literal: None,
+        }
+    }
+}
+
+/// Options of the `debezium-json` format (written only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DebeziumJsonOptions {
+    /// `debezium-json.timestamp-format.standard`.
+    pub timestamp_standard: TimestampStandard,
+}
+
+/// A format with its options: creates decoders and encoders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatConfig {
+    /// `json`: one JSON object per line.
+    Json(JsonOptions),
+    /// `csv`: one record per line, no header.
+    Csv(CsvOptions),
+    /// `debezium-json`: a changelog as Debezium envelopes, one per line.
+    DebeziumJson(DebeziumJsonOptions),
+}
+
+impl FormatConfig {
+    /// The format's name, as written in `'format' = '...'`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FormatConfig::Json(_) => "json",
+            FormatConfig::Csv(_) => "csv",
+            FormatConfig::DebeziumJson(_) => "debezium-json",
+        }
+    }
+
+    /// Whether the format can write updates and deletes (`-U`, `+U`, `-D`).
+    pub fn accepts_updates(&self) -> bool {
+        matches!(self, FormatConfig::DebeziumJson(_))
+    }
+
+    /// Whether malformed records are skipped rather than failing the job.
+    pub fn ignores_parse_errors(&self) -> bool {
+        match self {
+            FormatConfig::Json(o) => o.ignore_parse_errors,
+            FormatConfig::Csv(o) => o.ignore_parse_errors,
+            FormatConfig::DebeziumJson(_) => false,
+        }
+    }
+
+    /// A decoder producing batches of `schema`.
+    pub fn decoder(&self, schema: SchemaRef) -> Result<Box<dyn RecordDecoder>, FormatError> {
+        match self {
+            FormatConfig::Json(o) => Ok(Box::new(JsonDecoder::new(schema, o.clone())?)),
+            FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
+            FormatConfig::DebeziumJson(_) => Err(FormatError::Unsupported(
+                "format 'debezium-json' can only be written, not read, in this version; \
+                 read plain rows with 'json' or 'csv'"
+                    .into(),
+            )),
+        }
+    }
+
+    /// An encoder for batches of `schema` (the table's columns, without the row-kind
+    /// column). Fails when the format cannot write one of the column types.
+    pub fn encoder(&self, schema: &Schema) -> Result<Box<dyn RecordEncoder>, FormatError> {
+        match self {
+            FormatConfig::Json(o) => Ok(Box::new(JsonEncoder::new(schema, o)?)),
+            FormatConfig::Csv(o) => Ok(Box::new(CsvEncoder::new(schema, o.clone())?)),
+            FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonEncoder::new(schema, o)?)),
+        }
+    }
+}
+
+/// Reads the options of format `format` from a table's options (all of them: only keys
+/// starting with `<format>.` are looked at). Unknown `<format>.*` keys are an error.
+pub fn format_options(
+    format: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<FormatConfig, FormatError> {
+    let mut r = Reader::new(format, options);
+    let config = match format {
+        "json" => {
+            let o = JsonOptions {
+                ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+                fail_on_missing_field: r.bool("fail-on-missing-field", false)?,
+                timestamp_standard: r.timestamp_standard()?,
+                ignore_null_fields: r.bool("encode.ignore-null-fields", false)?,
+            };
+            // Always plain: accepted for compatibility with Flink scripts.
+            r.bool("encode.decimal-as-plain-number", false)?;
+            if o.ignore_parse_errors && o.fail_on_missing_field {
+                return Err(FormatError::ConflictingOptions(
+                    "'json.fail-on-missing-field' and 'json.ignore-parse-errors' cannot both be \
+                     'true'; choose one"
+                        .into(),
+                ));
+            }
+            FormatConfig::Json(o)
+        }
+        "csv" => {
+            let disable_quote = r.bool("disable-quote-character", false)?;
+            let quote = r.char("quote-character")?;
+            if disable_quote && quote.is_some() {
+                return Err(FormatError::ConflictingOptions(
+                    "'csv.quote-character' cannot be set when 'csv.disable-quote-character' is \
+                     'true'"
+                        .into(),
+                ));
+            }
+            FormatConfig::Csv(CsvOptions {
+                field_delimiter: r.char("field-delimiter")?.unwrap_or(b','),
+                quote_character: if disable_quote {
+                    None
+                } else {
+                    Some(quote.unwrap_or(b'"'))
+                },
+                escape_character: r.char("escape-character")?,
+                allow_comments: r.bool("allow-comments", false)?,
+                ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+                null_literal: r.get("null-literal").map(str::to_string),
+            })
+        }
+        "debezium-json" => FormatConfig::DebeziumJson(DebeziumJsonOptions {
+            timestamp_standard: r.timestamp_standard()?,
+        }),
+        other => {
+            return Err(FormatError::UnknownFormat {
+                format: other.to_string(),
+                available: FORMATS.join(", "),
+            })
+        }
+    };
+    r.finish()?;
+    Ok(config)
+}
+
+/// Reads `<format>.<name>` options and remembers which ones were asked for.
+struct Reader<'a> {
+    format: &'a str,
+    prefix: String,
+    options: &'a BTreeMap<String, String>,
+    known: BTreeSet<String>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(format: &'a str, options: &'a BTreeMap<String, String>) -> Reader<'a> {
+        Reader {
+            format,
+            prefix: format!("{format}."),
+            options,
+            known: BTreeSet::new(),
+        }
+    }
+
+    fn get(&mut self, name: &str) -> Option<&'a str> {
+        let key = format!("{}{name}", self.prefix);
+        let value = self.options.get(&key).map(String::as_str);
+        self.known.insert(key);
+        value
+    }
+
+    fn invalid(&self, name: &str, value: &str, reason: &str) -> FormatError {
+        FormatError::InvalidOption {
+            option: format!("{}{name}", self.prefix),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn bool(&mut self, name: &str, default: bool) -> Result<bool, FormatError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(self.invalid(name, v, "expected 'true' or 'false'")),
+            },
+        }
+    }
+
+    /// A single ASCII character; `\t` may be written as a backslash and `t`, as in Flink.
+    fn char(&mut self, name: &str) -> Result<Option<u8>, FormatError> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let c = match v {
+            "\\t" => b'\t',
+            s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+            _ => return Err(self.invalid(name, v, "expected a single ASCII character")),
+        };
+        if c == b'\n' || c == b'\r' {
+            return Err(self.invalid(name, v, "a line break cannot be used"));
+        }
+        Ok(Some(c))
+    }
+
+    fn timestamp_standard(&mut self) -> Result<TimestampStandard, FormatError> {
+        match self.get("timestamp-format.standard") {
+            None => Ok(TimestampStandard::Sql),
+            Some(v) => match v.trim().to_ascii_uppercase().as_str() {
+                "SQL" => Ok(TimestampStandard::Sql),
+                "ISO-8601" => Ok(TimestampStandard::Iso8601),
+                _ => Err(self.invalid(
+                    "timestamp-format.standard",
+                    v,
+                    "expected 'SQL' or 'ISO-8601'",
+                )),
+            },
+        }
+    }
+
+    fn finish(self) -> Result<(), FormatError> {
+        let unknown: Vec<&str> = self
+            .options
+            .keys()
+            .filter(|k| k.starts_with(&self.prefix) && !self.known.contains(*k))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(FormatError::UnknownOptions {
+            format: self.format.to_string(),
+            unknown: unknown.join(", "),
+            supported: self.known.iter().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn json_options_with_flink_names() {
+        let o = opts(&[
+            ("connector", "filesystem"),
+            ("json.ignore-parse-errors", "true"),
+            ("json.timestamp-format.standard", "ISO-8601"),
+        ]);
+        let FormatConfig::Json(j) = format_options("json", &o).unwrap() else {
+            panic!("not json");
+        };
+        assert!(j.ignore_parse_errors);
+        assert!(!j.fail_on_missing_field);
+        assert_eq!(j.timestamp_standard, TimestampStandard::Iso8601);
+    }
+
+    #[test]
+    fn unknown_and_invalid_options_are_refused() {
+        let err = format_options("json", &opts(&[("json.ignore-parse-error", "true")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("json.ignore-parse-error"), "{err}");
+        assert!(err.contains("json.ignore-parse-errors"), "{err}");
+        let err = format_options("json", &opts(&[("json.fail-on-missing-field", "yes")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected 'true' or 'false'"), "{err}");
+        let err = format_options("xml", &opts(&[])).unwrap_err().to_string();
+        assert!(err.contains("unknown format 'xml'"), "{err}");
+        let both = opts(&[
+            ("json.fail-on-missing-field", "true"),
+            ("json.ignore-parse-errors", "true"),
+        ]);
+        assert!(format_options("json", &both).is_err());
+    }
+
+    #[test]
+    fn csv_options() {
+        let o = opts(&[
+            ("csv.field-delimiter", "\\t"),
+            ("csv.null-literal", "N/A"),
+            ("csv.allow-comments", "true"),
+            ("json.whatever", "x"),
+        ]);
+        let FormatConfig::Csv(c) = format_options("csv", &o).unwrap() else {
+            panic!("not csv");
+        };
+        assert_eq!(c.field_delimiter, b'\t');
+        assert_eq!(c.quote_character, Some(b'"'));
+        assert_eq!(c.null_literal.as_deref(), Some("N/A"));
+        assert!(c.allow_comments);
+        let err = format_options("csv", &opts(&[("csv.field-delimiter", ";;")]));
+        assert!(err.is_err());
+        let FormatConfig::Csv(c) =
+            format_options("csv", &opts(&[("csv.disable-quote-character", "true")])).unwrap()
+        else {
+            panic!("not csv");
+        };
+        assert_eq!(c.quote_character, None);
+    }
+}
