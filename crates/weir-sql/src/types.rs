@@ -315,12 +315,21 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
             {
                 // Flink types an integer literal that fits as INT (DataFusion: BIGINT), so
                 // that `int_col * 2` stays INT as in Flink.
-                if text.parse::<i32>().is_ok() {
+                // A literal with an exponent is a DOUBLE (other fractional literals are
+                // exact DECIMALs, see the planner's `parse_float_as_decimal`).
+                let data_type = if text.parse::<i32>().is_ok() {
+                    Some(SqlType::Int(None))
+                } else if text.contains(['e', 'E']) {
+                    Some(SqlType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None))
+                } else {
+                    None
+                };
+                if let Some(data_type) = data_type {
                     let literal = expr.clone();
                     *expr = Expr::Cast {
                         kind: CastKind::Cast,
                         expr: Box::new(literal),
-                        data_type: SqlType::Int(None),
+                        data_type,
                         array: false,
                         format: None,
                     };
