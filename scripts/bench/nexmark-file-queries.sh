@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS="${1:-5000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -q -p weir-cli -p weir-formats --example json_decode_baseline
+cargo build --release -q -p weir-cli
+cargo build --release -q -p weir-formats --example json_decode_baseline
 WEIR="$CARGO_TARGET_DIR/release/weir"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

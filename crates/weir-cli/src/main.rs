@@ -2,6 +2,7 @@
 
 mod progress;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -41,7 +42,7 @@ enum Command {
         /// (e.g. `--set parallelism.default=4`). Repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// No progress line, no summary.
+        /// No progress line, no summary (both are shown only when stderr is a terminal).
         #[arg(long, short)]
         quiet: bool,
     },
@@ -107,7 +108,13 @@ async fn plan(file: &Path, set: &[String]) -> Result<Option<PlannedJob>> {
         .collect::<Result<Vec<_>>>()?;
     let base_dir = file
         .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .unwrap_or(Path::new("."))
         .to_path_buf();
     match plan_script(&script, &base_dir, &overrides).await {
@@ -128,6 +135,8 @@ async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let handle = weir_runtime::job::start(&job.graph, &job.config)?;
     let metrics = handle.metrics();
+    // The progress line and the summary are for people: only on a terminal.
+    let quiet = quiet || !std::io::stderr().is_terminal();
     let progress = (!quiet).then(|| progress::Progress::start(metrics.clone()));
     let stop = handle.stopper();
     tokio::spawn(async move {

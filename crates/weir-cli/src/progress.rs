@@ -19,7 +19,10 @@ impl Progress {
     /// Starts updating the line twice a second.
     pub fn start(metrics: Arc<JobMetrics>) -> Progress {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         let line = bar.clone();
         let task = tokio::spawn(async move {
             let mut last = (Instant::now(), 0u64);
@@ -28,7 +31,8 @@ impl Progress {
                 let now = Instant::now();
                 let rows_in = JobMetrics::get(&metrics.records_in);
                 let rows_out = JobMetrics::get(&metrics.records_out);
-                let rate = (rows_in - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+                let rate =
+                    (rows_in - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
                 last = (now, rows_in);
                 let watermark = Watermark(metrics.sink_watermark.load(Ordering::Relaxed));
                 line.set_message(format!(

@@ -81,9 +81,11 @@ impl Calc {
     /// A factory creating this calc for every subtask.
     pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
         let calc = Arc::new(self);
-        Arc::new(move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-            Ok(Box::new(CalcOperator { calc: calc.clone() }))
-        })
+        Arc::new(
+            move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(CalcOperator { calc: calc.clone() }))
+            },
+        )
     }
 }
 
@@ -92,7 +94,12 @@ struct CalcOperator {
 }
 
 impl Operator for CalcOperator {
-    fn process_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> EngineResult<()> {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
         out.batch(self.calc.apply(batch)?);
         Ok(())
     }
@@ -109,14 +116,22 @@ mod tests {
     #[test]
     fn filters_then_projects() {
         let input = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(input.clone(), vec![Arc::new(Int64Array::from(vec![1, 5, 10]))]).unwrap();
+        let batch = RecordBatch::try_new(
+            input.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 5, 10]))],
+        )
+        .unwrap();
         let a = col("a", &input).unwrap();
         let filter = binary(a.clone(), BinOp::Gt, lit(2i64), &input).unwrap();
         let doubled = binary(a, BinOp::Multiply, lit(2i64), &input).unwrap();
         let output = Arc::new(Schema::new(vec![Field::new("b", DataType::Int64, false)]));
         let calc = Calc::new(Some(filter), Some(vec![doubled]), output);
         let result = calc.apply(batch).unwrap();
-        let b = result.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let b = result
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(b.values(), &[10, 20]);
     }
 }

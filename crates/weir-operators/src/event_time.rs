@@ -6,8 +6,8 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray};
 use arrow::compute::kernels::aggregate::max;
 use arrow::datatypes::{
-    DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
+    DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
 };
 use arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
@@ -18,20 +18,77 @@ use weir_types::{EngineError, EngineResult};
 #[derive(Debug)]
 pub struct WatermarkExpression {
     expr: Arc<dyn PhysicalExpr>,
+    monotone_in: Option<usize>,
 }
 
 impl WatermarkExpression {
     /// Wraps `expr`, which must evaluate to a timestamp.
     pub fn new(expr: Arc<dyn PhysicalExpr>) -> WatermarkExpression {
-        WatermarkExpression { expr }
+        WatermarkExpression {
+            expr,
+            monotone_in: None,
+        }
+    }
+
+    /// Declares that `expr` never decreases when timestamp column `column` increases (as
+    /// `ts` and `ts - INTERVAL ...` do): the expression is then evaluated on the row with
+    /// the largest `column` only, instead of on every row.
+    pub fn monotone_in(mut self, column: usize) -> WatermarkExpression {
+        self.monotone_in = Some(column);
+        self
+    }
+
+    /// The row holding the largest value of timestamp column `column`.
+    fn row_of_max(batch: &RecordBatch, column: usize) -> Option<usize> {
+        fn arg_max<T: arrow::datatypes::ArrowPrimitiveType<Native = i64>>(
+            values: &dyn Array,
+        ) -> Option<usize> {
+            let values = values.as_primitive::<T>();
+            let mut best: Option<(usize, i64)> = None;
+            for (i, v) in values.iter().enumerate() {
+                if let Some(v) = v {
+                    if best.is_none_or(|(_, b)| v > b) {
+                        best = Some((i, v));
+                    }
+                }
+            }
+            best.map(|(i, _)| i)
+        }
+        let values = batch.column(column);
+        match values.data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                arg_max::<TimestampMillisecondType>(values)
+            }
+            DataType::Timestamp(TimeUnit::Second, _) => arg_max::<TimestampSecondType>(values),
+            DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                arg_max::<TimestampMicrosecondType>(values)
+            }
+            DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                arg_max::<TimestampNanosecondType>(values)
+            }
+            _ => None,
+        }
     }
 }
 
 impl EventTimeExtractor for WatermarkExpression {
     fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>> {
+        let narrowed;
+        let batch = match self.monotone_in {
+            Some(column) => match Self::row_of_max(batch, column) {
+                Some(row) => {
+                    narrowed = batch.slice(row, 1);
+                    &narrowed
+                }
+                None => return Ok(None),
+            },
+            None => batch,
+        };
         let values = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
         let millis = match values.data_type() {
-            DataType::Timestamp(TimeUnit::Millisecond, _) => max(values.as_primitive::<TimestampMillisecondType>()),
+            DataType::Timestamp(TimeUnit::Millisecond, _) => {
+                max(values.as_primitive::<TimestampMillisecondType>())
+            }
             DataType::Timestamp(TimeUnit::Second, _) => {
                 max(values.as_primitive::<TimestampSecondType>()).map(|s| s.saturating_mul(1000))
             }
@@ -39,7 +96,8 @@ impl EventTimeExtractor for WatermarkExpression {
                 max(values.as_primitive::<TimestampMicrosecondType>()).map(|us| us.div_euclid(1000))
             }
             DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                max(values.as_primitive::<TimestampNanosecondType>()).map(|ns| ns.div_euclid(1_000_000))
+                max(values.as_primitive::<TimestampNanosecondType>())
+                    .map(|ns| ns.div_euclid(1_000_000))
             }
             other => {
                 return Err(EngineError::Internal(format!(
@@ -67,12 +125,20 @@ mod tests {
         )]));
         let batch = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(TimestampMillisecondArray::from(vec![Some(5), None, Some(9), Some(1)]))],
+            vec![Arc::new(TimestampMillisecondArray::from(vec![
+                Some(5),
+                None,
+                Some(9),
+                Some(1),
+            ]))],
         )
         .unwrap();
         let w = WatermarkExpression::new(col("ts", &schema).unwrap());
         assert_eq!(w.max_watermark(&batch).unwrap(), Some(9));
         let empty = batch.slice(1, 1);
         assert_eq!(w.max_watermark(&empty).unwrap(), None);
+        let monotone = WatermarkExpression::new(col("ts", &schema).unwrap()).monotone_in(0);
+        assert_eq!(monotone.max_watermark(&batch).unwrap(), Some(9));
+        assert_eq!(monotone.max_watermark(&empty).unwrap(), None);
     }
 }

@@ -16,18 +16,30 @@ pub struct Union {
 impl Union {
     /// A union producing `schema`; inputs' batches are relabelled with it (names may differ).
     pub fn factory(schema: SchemaRef) -> Arc<dyn OperatorFactory> {
-        Arc::new(move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-            Ok(Box::new(Union { schema: schema.clone() }))
-        })
+        Arc::new(
+            move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(Union {
+                    schema: schema.clone(),
+                }))
+            },
+        )
     }
 }
 
 impl Operator for Union {
-    fn process_batch(&mut self, _input: usize, batch: RecordBatch, out: &mut Output) -> EngineResult<()> {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
         if batch.schema_ref() == &self.schema {
             out.batch(batch);
         } else {
-            out.batch(RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())?);
+            out.batch(RecordBatch::try_new(
+                self.schema.clone(),
+                batch.columns().to_vec(),
+            )?);
         }
         Ok(())
     }

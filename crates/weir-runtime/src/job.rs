@@ -155,8 +155,7 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                 .ok_or_else(|| {
                     EngineError::Internal(format!("no chain ends at the input of {}", head.name))
                 })?;
-            let up_parallelism = graph.nodes[edge.from].parallelism;
-            for up in 0..up_parallelism {
+            for (up, upstream_outputs) in outputs[upstream_chain].iter_mut().enumerate() {
                 let targets: Vec<usize> = if edge.kind == EdgeKind::Forward {
                     vec![up]
                 } else {
@@ -168,7 +167,7 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                     senders.push(tx);
                     receivers[ci][down].push((rx, input));
                 }
-                outputs[upstream_chain][up].push(OutputEdge {
+                upstream_outputs.push(OutputEdge {
                     partitioner: Partitioner::new(
                         edge.kind.clone(),
                         senders.len(),

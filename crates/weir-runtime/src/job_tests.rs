@@ -79,7 +79,11 @@ impl SourceReader for CountingReader {
 struct ValueIsTime;
 impl EventTimeExtractor for ValueIsTime {
     fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>> {
-        let col = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         Ok(arrow::compute::max(col))
     }
 }
@@ -102,13 +106,21 @@ impl Operator for CollectSink {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
-        let col = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         let mut rows = self.out.rows.lock().unwrap();
         rows.extend(col.values().iter().map(|v| (self.subtask, *v)));
         Ok(())
     }
     fn process_watermark(&mut self, w: Watermark, _: &mut Output) -> EngineResult<()> {
-        self.out.watermarks.lock().unwrap().push((self.subtask, w.0));
+        self.out
+            .watermarks
+            .lock()
+            .unwrap()
+            .push((self.subtask, w.0));
         Ok(())
     }
     fn finish(&mut self, _: &mut Output) -> EngineResult<()> {
@@ -121,8 +133,17 @@ struct Pass {
     fail_at: Option<i64>,
 }
 impl Operator for Pass {
-    fn process_batch(&mut self, _: usize, batch: RecordBatch, out: &mut Output) -> EngineResult<()> {
-        let col = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+    fn process_batch(
+        &mut self,
+        _: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        let col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         if let Some(bad) = self.fail_at {
             if col.values().contains(&bad) {
                 return Err(EngineError::BadData(format!("value {bad} is bad")));
@@ -152,7 +173,14 @@ struct Job {
     out: Arc<Collected>,
 }
 
-fn job(source: CountingSource, sources: usize, exchange: EdgeKind, workers: usize, fail_at: Option<i64>, sink_delay: Duration) -> Job {
+fn job(
+    source: CountingSource,
+    sources: usize,
+    exchange: EdgeKind,
+    workers: usize,
+    fail_at: Option<i64>,
+    sink_delay: Duration,
+) -> Job {
     let mut graph = JobGraph::default();
     let src = graph.add(node(
         "src",
@@ -165,28 +193,39 @@ fn job(source: CountingSource, sources: usize, exchange: EdgeKind, workers: usiz
         }),
         false,
     ));
-    let pass: Arc<dyn OperatorFactory> =
-        Arc::new(move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> { Ok(Box::new(Pass { fail_at })) });
+    let pass: Arc<dyn OperatorFactory> = Arc::new(
+        move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+            Ok(Box::new(Pass { fail_at }))
+        },
+    );
     let mid = graph.add(node(
         "pass",
         workers,
-        vec![Edge { from: src, kind: exchange }],
+        vec![Edge {
+            from: src,
+            kind: exchange,
+        }],
         NodeKind::Operator(pass),
         false,
     ));
     let out = Arc::new(Collected::default());
     let sink_out = out.clone();
-    let sink: Arc<dyn OperatorFactory> = Arc::new(move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-        Ok(Box::new(CollectSink {
-            subtask: ctx.subtask,
-            delay: sink_delay,
-            out: sink_out.clone(),
-        }))
-    });
+    let sink: Arc<dyn OperatorFactory> = Arc::new(
+        move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+            Ok(Box::new(CollectSink {
+                subtask: ctx.subtask,
+                delay: sink_delay,
+                out: sink_out.clone(),
+            }))
+        },
+    );
     graph.add(node(
         "sink",
         workers,
-        vec![Edge { from: mid, kind: EdgeKind::Forward }],
+        vec![Edge {
+            from: mid,
+            kind: EdgeKind::Forward,
+        }],
         NodeKind::Operator(sink),
         true,
     ));
@@ -194,12 +233,23 @@ fn job(source: CountingSource, sources: usize, exchange: EdgeKind, workers: usiz
 }
 
 fn bounded(batches: usize, rows: usize) -> CountingSource {
-    CountingSource { batches, rows, unbounded: false }
+    CountingSource {
+        batches,
+        rows,
+        unbounded: false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hash_exchange_delivers_every_row_once_to_its_key_owner() {
-    let j = job(bounded(20, 100), 2, EdgeKind::Hash { keys: vec![0] }, 4, None, Duration::ZERO);
+    let j = job(
+        bounded(20, 100),
+        2,
+        EdgeKind::Hash { keys: vec![0] },
+        4,
+        None,
+        Duration::ZERO,
+    );
     let handle = start(&j.graph, &JobConfig::default()).unwrap();
     assert_eq!(handle.wait().await.unwrap(), JobOutcome::Finished);
     let rows = j.out.rows.lock().unwrap().clone();
@@ -214,26 +264,53 @@ async fn hash_exchange_delivers_every_row_once_to_its_key_owner() {
         let parts = p.partition(batch(vec![*value])).unwrap();
         assert_eq!(parts[0].0, *subtask);
     }
-    assert_eq!(j.out.finished.load(Ordering::SeqCst), 4, "every sink subtask finished");
+    assert_eq!(
+        j.out.finished.load(Ordering::SeqCst),
+        4,
+        "every sink subtask finished"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watermarks_are_monotonic_minimums_and_end_at_max() {
-    let j = job(bounded(50, 10), 2, EdgeKind::Rebalance, 1, None, Duration::ZERO);
+    let j = job(
+        bounded(50, 10),
+        2,
+        EdgeKind::Rebalance,
+        1,
+        None,
+        Duration::ZERO,
+    );
     let config = JobConfig {
         auto_watermark_interval: Duration::ZERO,
         ..JobConfig::default()
     };
     let handle = start(&j.graph, &config).unwrap();
     handle.wait().await.unwrap();
-    let marks: Vec<i64> = j.out.watermarks.lock().unwrap().iter().map(|w| w.1).collect();
-    assert!(marks.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {marks:?}");
+    let marks: Vec<i64> = j
+        .out
+        .watermarks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| w.1)
+        .collect();
+    assert!(
+        marks.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing: {marks:?}"
+    );
     assert_eq!(marks.last(), Some(&i64::MAX));
     // Subtask 1's values start at 1_000_000: before subtask 0 ends (its max is 499), the
     // combined watermark can never pass 499.
     let before_end: Vec<&i64> = marks.iter().filter(|w| **w != i64::MAX).collect();
-    assert!(before_end.iter().all(|w| **w <= 1_000_499), "{before_end:?}");
-    assert!(before_end.iter().any(|w| **w < 500), "subtask 0 held the watermark back");
+    assert!(
+        before_end.iter().all(|w| **w <= 1_000_499),
+        "{before_end:?}"
+    );
+    assert!(
+        before_end.iter().any(|w| **w < 500),
+        "subtask 0 held the watermark back"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,7 +320,14 @@ async fn a_slow_sink_backpressures_the_source() {
         ..JobConfig::default()
     };
     // Rebalance forces a channel between source and the slow sink.
-    let j = job(bounded(200, 10), 1, EdgeKind::Rebalance, 1, None, Duration::from_millis(2));
+    let j = job(
+        bounded(200, 10),
+        1,
+        EdgeKind::Rebalance,
+        1,
+        None,
+        Duration::from_millis(2),
+    );
     let handle = start(&j.graph, &config).unwrap();
     let metrics = handle.metrics();
     let out = j.out.clone();
@@ -264,7 +348,18 @@ async fn a_slow_sink_backpressures_the_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_an_unbounded_job_gracefully() {
-    let j = job(CountingSource { batches: 0, rows: 5, unbounded: true }, 2, EdgeKind::Rebalance, 2, None, Duration::ZERO);
+    let j = job(
+        CountingSource {
+            batches: 0,
+            rows: 5,
+            unbounded: true,
+        },
+        2,
+        EdgeKind::Rebalance,
+        2,
+        None,
+        Duration::ZERO,
+    );
     let handle = start(&j.graph, &JobConfig::default()).unwrap();
     let stop = handle.stopper();
     let out = j.out.clone();
@@ -275,14 +370,40 @@ async fn stop_ends_an_unbounded_job_gracefully() {
         stop();
     });
     assert_eq!(handle.wait().await.unwrap(), JobOutcome::Stopped);
-    assert_eq!(j.out.finished.load(Ordering::SeqCst), 2, "sinks finished (committed) on stop");
-    assert!(!j.out.watermarks.lock().unwrap().iter().any(|w| w.1 == i64::MAX), "no final watermark on stop");
+    assert_eq!(
+        j.out.finished.load(Ordering::SeqCst),
+        2,
+        "sinks finished (committed) on stop"
+    );
+    assert!(
+        !j.out
+            .watermarks
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.1 == i64::MAX),
+        "no final watermark on stop"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_operator_fails_the_job_with_its_name() {
-    let j = job(bounded(10, 10), 1, EdgeKind::Forward, 1, Some(55), Duration::ZERO);
-    let error = start(&j.graph, &JobConfig::default()).unwrap().wait().await.unwrap_err();
+    let j = job(
+        bounded(10, 10),
+        1,
+        EdgeKind::Forward,
+        1,
+        Some(55),
+        Duration::ZERO,
+    );
+    let error = start(&j.graph, &JobConfig::default())
+        .unwrap()
+        .wait()
+        .await
+        .unwrap_err();
     let text = error.to_string();
-    assert!(text.contains("src") && text.contains("value 55 is bad"), "{text}");
+    assert!(
+        text.contains("src") && text.contains("value 55 is bad"),
+        "{text}"
+    );
 }

@@ -71,21 +71,29 @@ impl TableDef {
 
     /// Whether the table has computed columns.
     pub fn has_computed_columns(&self) -> bool {
-        self.columns.iter().any(|c| matches!(c.kind, ColumnKind::Computed(_)))
+        self.columns
+            .iter()
+            .any(|c| matches!(c.kind, ColumnKind::Computed(_)))
     }
 
     /// What a connector is told about this table, for reading (`for_sink` false) or writing.
     pub fn descriptor(&self, base_dir: &Path, for_sink: bool) -> TableDescriptor {
-        let schema = if for_sink { self.sink_schema() } else { self.source_schema() };
+        let schema = if for_sink {
+            self.sink_schema()
+        } else {
+            self.source_schema()
+        };
         let metadata = self
             .columns
             .iter()
             .filter_map(|c| match &c.kind {
-                ColumnKind::Metadata { key, is_virtual } if schema.index_of(&c.name).is_ok() => Some(MetadataColumn {
-                    column: c.name.clone(),
-                    key: key.clone().unwrap_or_else(|| c.name.clone()),
-                    is_virtual: *is_virtual,
-                }),
+                ColumnKind::Metadata { key, is_virtual } if schema.index_of(&c.name).is_ok() => {
+                    Some(MetadataColumn {
+                        column: c.name.clone(),
+                        key: key.clone().unwrap_or_else(|| c.name.clone()),
+                        is_virtual: *is_virtual,
+                    })
+                }
                 _ => None,
             })
             .collect();

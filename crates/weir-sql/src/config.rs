@@ -18,7 +18,14 @@ pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
 
 /// Prefixes of options that later parts of Weir read; accepted without a warning.
 const ACCEPTED_PREFIXES: &[&str] = &[
-    "execution.", "table.", "pipeline.", "state.", "restart-strategy.", "parallelism.", "sql-client.", "weir.",
+    "execution.",
+    "table.",
+    "pipeline.",
+    "state.",
+    "restart-strategy.",
+    "parallelism.",
+    "sql-client.",
+    "weir.",
 ];
 
 /// The options of a session.
@@ -35,9 +42,9 @@ impl SessionOptions {
         let value = value.trim();
         match key {
             "parallelism.default" | "pipeline.max-parallelism" => {
-                let n: usize = value
-                    .parse()
-                    .map_err(|_| format!("'{key}' must be a positive whole number, not '{value}'"))?;
+                let n: usize = value.parse().map_err(|_| {
+                    format!("'{key}' must be a positive whole number, not '{value}'")
+                })?;
                 if n == 0 || n > 32_768 {
                     return Err(format!("'{key}' must be between 1 and 32768, not {n}"));
                 }
@@ -47,18 +54,18 @@ impl SessionOptions {
                     format!("'{key}' must be a duration such as '200 ms', '5 s' or '1 min', not '{value}'")
                 })?;
             }
-            "table.local-time-zone" => {
-                if !valid_time_zone(value) {
-                    return Err(format!(
-                        "'{value}' is not a time zone: use a region such as 'Asia/Shanghai', 'UTC', or an offset such as '+08:00'"
-                    ));
-                }
+            "table.local-time-zone" if !valid_time_zone(value) => {
+                return Err(format!(
+                    "'{value}' is not a time zone: use a region such as 'Asia/Shanghai', 'UTC', or an offset such as '+08:00'"
+                ));
             }
             _ => {}
         }
         self.values.insert(key.to_string(), value.to_string());
-        let known = KNOWN_OPTIONS.iter().any(|(k, _)| *k == key) || ACCEPTED_PREFIXES.iter().any(|p| key.starts_with(p));
-        Ok((!known).then(|| format!("option '{key}' is not used by Weir; it is kept but has no effect")))
+        let known = KNOWN_OPTIONS.iter().any(|(k, _)| *k == key)
+            || ACCEPTED_PREFIXES.iter().any(|p| key.starts_with(p));
+        Ok((!known)
+            .then(|| format!("option '{key}' is not used by Weir; it is kept but has no effect")))
     }
 
     /// Removes `key`, or every option.
@@ -78,19 +85,24 @@ impl SessionOptions {
 
     /// `parallelism.default`.
     pub fn parallelism(&self) -> usize {
-        self.get("parallelism.default").and_then(|v| v.parse().ok()).unwrap_or(1)
+        self.get("parallelism.default")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
     }
 
     /// `table.local-time-zone`, `UTC` by default.
     pub fn time_zone(&self) -> String {
-        self.get("table.local-time-zone").unwrap_or("UTC").to_string()
+        self.get("table.local-time-zone")
+            .unwrap_or("UTC")
+            .to_string()
     }
 
     /// The runtime settings these options describe.
     pub fn job_config(&self) -> JobConfig {
         let duration = |key: &str| self.get(key).and_then(parse_duration);
         JobConfig {
-            auto_watermark_interval: duration("pipeline.auto-watermark-interval").unwrap_or(Duration::from_millis(200)),
+            auto_watermark_interval: duration("pipeline.auto-watermark-interval")
+                .unwrap_or(Duration::from_millis(200)),
             idle_timeout: duration("table.exec.source.idle-timeout").filter(|d| !d.is_zero()),
             max_parallelism: self
                 .get("pipeline.max-parallelism")
@@ -119,12 +131,22 @@ mod tests {
         let mut o = SessionOptions::default();
         assert_eq!(o.set("parallelism.default", "4"), Ok(None));
         assert_eq!(o.parallelism(), 4);
-        assert!(o.set("parallelism.default", "zero").unwrap_err().contains("positive whole number"));
-        assert!(o.set("table.exec.source.idle-timeout", "5 s").unwrap().is_none());
+        assert!(o
+            .set("parallelism.default", "zero")
+            .unwrap_err()
+            .contains("positive whole number"));
+        assert!(o
+            .set("table.exec.source.idle-timeout", "5 s")
+            .unwrap()
+            .is_none());
         assert_eq!(o.job_config().idle_timeout, Some(Duration::from_secs(5)));
         assert!(o.set("table.local-time-zone", "Mars/Olympus").is_err());
         assert!(o.set("table.local-time-zone", "Asia/Shanghai").is_ok());
-        assert!(o.set("my.option", "x").unwrap().unwrap().contains("not used"));
+        assert!(o
+            .set("my.option", "x")
+            .unwrap()
+            .unwrap()
+            .contains("not used"));
         o.reset(Some("parallelism.default"));
         assert_eq!(o.parallelism(), 1);
     }

@@ -33,8 +33,16 @@ pub fn explain(graph: &JobGraph) -> String {
             );
             for edge in &node.inputs {
                 let from = &graph.nodes[edge.from];
-                let how = if chains_to_input(graph, index) { " (chained)" } else { "" };
-                let _ = writeln!(out, "      input: [{}] {} via {}{how}", edge.from, from.name, edge.kind);
+                let how = if chains_to_input(graph, index) {
+                    " (chained)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    out,
+                    "      input: [{}] {} via {}{how}",
+                    edge.from, from.name, edge.kind
+                );
             }
             if !node.detail.is_empty() {
                 let _ = writeln!(out, "      {}", node.detail);

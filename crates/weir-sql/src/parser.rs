@@ -106,7 +106,10 @@ impl<'a> ScriptParser<'a> {
             Ok(())
         } else {
             let t = self.peek();
-            Err(SqlError::at(position_of(&t), format!("expected {word}, found {}", describe(&t.token))))
+            Err(SqlError::at(
+                position_of(&t),
+                format!("expected {word}, found {}", describe(&t.token)),
+            ))
         }
     }
 
@@ -115,7 +118,10 @@ impl<'a> ScriptParser<'a> {
             Ok(())
         } else {
             let t = self.peek();
-            Err(SqlError::at(position_of(&t), format!("expected '{token}', found {}", describe(&t.token))))
+            Err(SqlError::at(
+                position_of(&t),
+                format!("expected '{token}', found {}", describe(&t.token)),
+            ))
         }
     }
 
@@ -130,13 +136,19 @@ impl<'a> ScriptParser<'a> {
                     match &part.token {
                         Token::Word(p) => name = p.value.clone(),
                         other => {
-                            return Err(SqlError::at(position_of(&part), format!("expected a name after '.', found {}", describe(other))))
+                            return Err(SqlError::at(
+                                position_of(&part),
+                                format!("expected a name after '.', found {}", describe(other)),
+                            ))
                         }
                     }
                 }
                 Ok(name)
             }
-            other => Err(SqlError::at(position_of(&t), format!("expected {what}, found {}", describe(other)))),
+            other => Err(SqlError::at(
+                position_of(&t),
+                format!("expected {what}, found {}", describe(other)),
+            )),
         }
     }
 
@@ -144,13 +156,22 @@ impl<'a> ScriptParser<'a> {
         let t = self.parser.next_token();
         match &t.token {
             Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s.clone()),
-            other => Err(SqlError::at(position_of(&t), format!("expected {what} as a quoted string, found {}", describe(other)))),
+            other => Err(SqlError::at(
+                position_of(&t),
+                format!(
+                    "expected {what} as a quoted string, found {}",
+                    describe(other)
+                ),
+            )),
         }
     }
 
     fn query(&mut self) -> SqlResult<Box<Query>> {
         let start = position_of(&self.peek());
-        let mut query = self.parser.parse_query().map_err(|e| parser_error(e, start))?;
+        let mut query = self
+            .parser
+            .parse_query()
+            .map_err(|e| parser_error(e, start))?;
         rewrite_flink_types(&mut query).map_err(|e| e.or_at(start))?;
         Ok(query)
     }
@@ -165,7 +186,10 @@ impl<'a> ScriptParser<'a> {
             Token::EOF => Ok(()),
             ref other => Err(SqlError::at(
                 position_of(&t),
-                format!("expected ';' at the end of the statement, found {}", describe(other)),
+                format!(
+                    "expected ';' at the end of the statement, found {}",
+                    describe(other)
+                ),
             )),
         }
     }
@@ -179,7 +203,9 @@ impl<'a> ScriptParser<'a> {
             return None;
         }
         let position = position_of(&first);
-        let result = self.statement(time_zone).map(|node| Located { node, position });
+        let result = self
+            .statement(time_zone)
+            .map(|node| Located { node, position });
         if result.is_err() {
             // Skip to the end of the statement so a caller collecting errors can go on.
             loop {
@@ -206,7 +232,7 @@ impl<'a> ScriptParser<'a> {
         } else if self.eat("CREATE") {
             self.eat("TEMPORARY");
             if self.eat("TABLE") {
-                Statement::CreateTable(self.create_table(time_zone)?)
+                Statement::CreateTable(Box::new(self.create_table(time_zone)?))
             } else if self.eat("VIEW") {
                 Statement::CreateView(self.create_view()?)
             } else {
@@ -224,7 +250,11 @@ impl<'a> ScriptParser<'a> {
         } else if self.eat_all(&["BEGIN", "STATEMENT", "SET"]) {
             self.expect_token(Token::SemiColon)?;
             Statement::StatementSet(self.statement_set_body()?)
-        } else if self.peek_is("SELECT") || self.peek_is("WITH") || self.peek_is("VALUES") || first.token == Token::LParen {
+        } else if self.peek_is("SELECT")
+            || self.peek_is("WITH")
+            || self.peek_is("VALUES")
+            || first.token == Token::LParen
+        {
             Statement::Select(self.query()?)
         } else {
             return Err(SqlError::at(
@@ -242,15 +272,22 @@ impl<'a> ScriptParser<'a> {
     fn set(&mut self) -> SqlResult<Statement> {
         let start = self.peek();
         let key = match &start.token {
-            Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => self.string_literal("the option name")?,
+            Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => {
+                self.string_literal("the option name")?
+            }
             _ => self.raw_text_until(&[Token::Eq])?,
         };
         if !self.parser.consume_token(&Token::Eq) {
             let t = self.peek();
-            return Err(SqlError::at(position_of(&t), "expected '=' in SET 'key' = 'value'"));
+            return Err(SqlError::at(
+                position_of(&t),
+                "expected '=' in SET 'key' = 'value'",
+            ));
         }
         let value = match &self.peek().token {
-            Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => self.string_literal("the option value")?,
+            Token::SingleQuotedString(_) | Token::DoubleQuotedString(_) => {
+                self.string_literal("the option value")?
+            }
             _ => self.raw_text_until(&[Token::SemiColon, Token::EOF])?,
         };
         Ok(Statement::Set { key, value })
@@ -269,7 +306,10 @@ impl<'a> ScriptParser<'a> {
         }
         if text.trim().is_empty() {
             let t = self.peek();
-            return Err(SqlError::at(position_of(&t), "expected an option name or value"));
+            return Err(SqlError::at(
+                position_of(&t),
+                "expected an option name or value",
+            ));
         }
         Ok(text.trim().to_string())
     }
@@ -283,12 +323,18 @@ impl<'a> ScriptParser<'a> {
             }
             let t = self.peek();
             if t.token == Token::EOF {
-                return Err(SqlError::at(position_of(&t), "statement set is missing its END"));
+                return Err(SqlError::at(
+                    position_of(&t),
+                    "statement set is missing its END",
+                ));
             }
             if !self.peek_is("INSERT") {
                 return Err(SqlError::at(
                     position_of(&t),
-                    format!("a statement set holds only INSERT statements, found {}", describe(&t.token)),
+                    format!(
+                        "a statement set holds only INSERT statements, found {}",
+                        describe(&t.token)
+                    ),
                 ));
             }
             let position = position_of(&t);
@@ -298,7 +344,10 @@ impl<'a> ScriptParser<'a> {
             });
             if !self.parser.consume_token(&Token::SemiColon) && !self.peek_is("END") {
                 let t = self.peek();
-                return Err(SqlError::at(position_of(&t), "expected ';' after INSERT in the statement set"));
+                return Err(SqlError::at(
+                    position_of(&t),
+                    "expected ';' after INSERT in the statement set",
+                ));
             }
         }
         if inserts.is_empty() {
@@ -311,7 +360,10 @@ impl<'a> ScriptParser<'a> {
         self.expect("INSERT")?;
         if self.peek_is("OVERWRITE") {
             let t = self.peek();
-            return Err(SqlError::at(position_of(&t), "INSERT OVERWRITE is not supported in streaming jobs; use INSERT INTO"));
+            return Err(SqlError::at(
+                position_of(&t),
+                "INSERT OVERWRITE is not supported in streaming jobs; use INSERT INTO",
+            ));
         }
         self.expect("INTO")?;
         let table_position = position_of(&self.peek());
@@ -388,12 +440,22 @@ impl<'a> ScriptParser<'a> {
                 self.expect("FOR")?;
                 let column = self.identifier("the event-time column")?;
                 self.expect("AS")?;
-                let mut expr = self.parser.parse_expr().map_err(|e| parser_error(e, position))?;
+                let mut expr = self
+                    .parser
+                    .parse_expr()
+                    .map_err(|e| parser_error(e, position))?;
                 rewrite_flink_types(&mut expr)?;
                 if table.watermark.is_some() {
-                    return Err(SqlError::at(position, "a table has at most one WATERMARK clause"));
+                    return Err(SqlError::at(
+                        position,
+                        "a table has at most one WATERMARK clause",
+                    ));
                 }
-                table.watermark = Some(WatermarkDef { column, expr, position });
+                table.watermark = Some(WatermarkDef {
+                    column,
+                    expr,
+                    position,
+                });
             } else if self.peek_is("PRIMARY") || self.peek_is("CONSTRAINT") {
                 if self.eat("CONSTRAINT") {
                     self.identifier("a constraint name")?;
@@ -435,7 +497,13 @@ impl<'a> ScriptParser<'a> {
         }
         if self.peek_is("PARTITIONED") || self.peek_is("LIKE") {
             let t = self.peek();
-            return Err(SqlError::at(position_of(&t), format!("CREATE TABLE ... {} is not supported yet", describe(&t.token))));
+            return Err(SqlError::at(
+                position_of(&t),
+                format!(
+                    "CREATE TABLE ... {} is not supported yet",
+                    describe(&t.token)
+                ),
+            ));
         }
         if self.eat("WITH") {
             self.expect_token(Token::LParen)?;
@@ -472,7 +540,10 @@ impl<'a> ScriptParser<'a> {
         let name = self.identifier("a column name")?;
         if self.eat("AS") {
             let start = position_of(&self.peek());
-            let mut expr = self.parser.parse_expr().map_err(|e| parser_error(e, start))?;
+            let mut expr = self
+                .parser
+                .parse_expr()
+                .map_err(|e| parser_error(e, start))?;
             rewrite_flink_types(&mut expr)?;
             return Ok(ColumnDef {
                 name,

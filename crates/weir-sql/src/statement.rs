@@ -30,7 +30,7 @@ pub enum Statement {
         key: Option<String>,
     },
     /// `CREATE TABLE`.
-    CreateTable(CreateTable),
+    CreateTable(Box<CreateTable>),
     /// `CREATE VIEW`.
     CreateView(CreateView),
     /// `INSERT INTO ... SELECT ...`.

@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TimezoneInfo, Value, ValueWithSpan, VisitMut,
-    VisitorMut,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TimezoneInfo,
+    Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -65,7 +65,9 @@ impl TypeParser<'_, '_> {
     }
 
     fn parse_nullability(&mut self) -> bool {
-        if word_is(&self.parser.peek_token().token, "NOT") && word_is(&self.parser.peek_nth_token(1).token, "NULL") {
+        if word_is(&self.parser.peek_token().token, "NOT")
+            && word_is(&self.parser.peek_nth_token(1).token, "NULL")
+        {
             self.parser.next_token();
             self.parser.next_token();
             return false;
@@ -85,9 +87,17 @@ impl TypeParser<'_, '_> {
             let tok = self.parser.next_token();
             match &tok.token {
                 Token::Number(n, _) => values.push(n.parse::<u64>().map_err(|_| {
-                    SqlError::at(position_of(&tok), format!("expected a whole number, found {n}"))
+                    SqlError::at(
+                        position_of(&tok),
+                        format!("expected a whole number, found {n}"),
+                    )
                 })?),
-                other => return Err(SqlError::at(position_of(&tok), format!("expected a number, found {other}"))),
+                other => {
+                    return Err(SqlError::at(
+                        position_of(&tok),
+                        format!("expected a number, found {other}"),
+                    ))
+                }
             }
             if self.parser.consume_token(&Token::RParen) {
                 return Ok(Some(values));
@@ -125,7 +135,10 @@ impl TypeParser<'_, '_> {
         let tok = self.parser.next_token();
         let position = position_of(&tok);
         let Token::Word(word) = &tok.token else {
-            return Err(SqlError::at(position, format!("expected a data type, found {}", tok.token)));
+            return Err(SqlError::at(
+                position,
+                format!("expected a data type, found {}", tok.token),
+            ));
         };
         let name = word.value.to_ascii_uppercase();
         let t = match name.as_str() {
@@ -262,7 +275,11 @@ impl TypeParser<'_, '_> {
 
     fn parse_element(&mut self) -> SqlResult<(DataType, bool)> {
         let t = self.parse_type()?;
-        let nullable = if self.pending_gt == 0 { self.parse_nullability() } else { true };
+        let nullable = if self.pending_gt == 0 {
+            self.parse_nullability()
+        } else {
+            true
+        };
         Ok((t, nullable))
     }
 
@@ -320,7 +337,9 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
                 let data_type = if text.parse::<i32>().is_ok() {
                     Some(SqlType::Int(None))
                 } else if text.contains(['e', 'E']) {
-                    Some(SqlType::Double(datafusion::sql::sqlparser::ast::ExactNumberInfo::None))
+                    Some(SqlType::Double(
+                        datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+                    ))
                 } else {
                     None
                 };
@@ -347,13 +366,19 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
                 };
                 match name.as_str() {
                     "TIMESTAMP_LTZ" => {
-                        let precision = modifiers.first().and_then(|m| m.parse::<u64>().ok()).unwrap_or(6);
-                        *data_type = SqlType::Timestamp(Some(precision), TimezoneInfo::WithTimeZone);
+                        let precision = modifiers
+                            .first()
+                            .and_then(|m| m.parse::<u64>().ok())
+                            .unwrap_or(6);
+                        *data_type =
+                            SqlType::Timestamp(Some(precision), TimezoneInfo::WithTimeZone);
                     }
                     "BYTES" => *data_type = SqlType::Bytea,
                     "STRING" => *data_type = SqlType::String(None),
                     _ => {
-                        self.error = Some(SqlError::new(format!("unknown data type '{data_type}' in CAST")));
+                        self.error = Some(SqlError::new(format!(
+                            "unknown data type '{data_type}' in CAST"
+                        )));
                         return std::ops::ControlFlow::Break(());
                     }
                 }
@@ -375,7 +400,9 @@ fn mod_call_arguments(expr: &Expr) -> Option<(Expr, Expr)> {
     if f.name.0.len() != 1 || !f.name.to_string().eq_ignore_ascii_case("mod") {
         return None;
     }
-    let FunctionArguments::List(list) = &f.args else { return None };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
     match list.args.as_slice() {
         [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] => {
             Some((a.clone(), b.clone()))
@@ -436,7 +463,9 @@ pub fn flink_type_name(t: &DataType) -> String {
             }
         }
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BYTES".into(),
-        DataType::List(f) | DataType::LargeList(f) => format!("ARRAY<{}>", flink_type_name(f.data_type())),
+        DataType::List(f) | DataType::LargeList(f) => {
+            format!("ARRAY<{}>", flink_type_name(f.data_type()))
+        }
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => format!(
                 "MAP<{}, {}>",
@@ -457,4 +486,3 @@ pub fn flink_type_name(t: &DataType) -> String {
         other => other.to_string(),
     }
 }
-

@@ -1,3 +1,5 @@
+//! Tests of the datagen connector: row counts, sequences, bounds, rates, types, option errors.
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,3 +1,5 @@
+//! Tests of the nexmark connector: determinism, parallel split, layouts, option errors.
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -21,9 +21,9 @@ use datafusion::datasource::ViewTable;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{ExprSchemable, LogicalPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, ExprWithAlias};
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, ExprWithAlias};
+use datafusion::sql::sqlparser::ast::{Query, Statement as SqlStatement};
 use weir_runtime::{JobConfig, JobGraph};
 
 use crate::catalog::TableDef;
@@ -46,7 +46,11 @@ pub struct PlannedJob {
 
 /// Plans a script. `base_dir` resolves relative paths in table options; `overrides`
 /// are `--set` options, applied before the script's own statements.
-pub async fn plan_script(script: &str, base_dir: &Path, overrides: &[(String, String)]) -> SqlResult<PlannedJob> {
+pub async fn plan_script(
+    script: &str,
+    base_dir: &Path,
+    overrides: &[(String, String)],
+) -> SqlResult<PlannedJob> {
     let mut planner = Planner::new(base_dir.to_path_buf());
     for (k, v) in overrides {
         planner.set(k, v, Position::default())?;
@@ -135,7 +139,7 @@ impl Planner {
                 self.apply_time_zone();
                 Ok(())
             }
-            Statement::CreateTable(create) => self.create_table(create, position),
+            Statement::CreateTable(create) => self.create_table(*create, position),
             Statement::CreateView(view) => self.create_view(view, position).await,
             Statement::Insert(insert) => self.insert(insert, position).await,
             Statement::StatementSet(inserts) => {
@@ -169,17 +173,26 @@ impl Planner {
             if create.if_not_exists {
                 return Ok(());
             }
-            return Err(SqlError::at(position, format!("table or view '{}' already exists", create.name)));
+            return Err(SqlError::at(
+                position,
+                format!("table or view '{}' already exists", create.name),
+            ));
         }
         let mut seen = BTreeSet::new();
         for c in &create.columns {
             if !seen.insert(c.name.as_str()) {
-                return Err(SqlError::at(c.position, format!("column '{}' is declared twice", c.name)));
+                return Err(SqlError::at(
+                    c.position,
+                    format!("column '{}' is declared twice", c.name),
+                ));
             }
         }
         for key in &create.primary_key {
             if !seen.contains(key.as_str()) {
-                return Err(SqlError::at(position, format!("primary key column '{key}' is not a column of the table")));
+                return Err(SqlError::at(
+                    position,
+                    format!("primary key column '{key}' is not a column of the table"),
+                ));
             }
         }
         let schema = self.table_schema(&create)?;
@@ -198,9 +211,14 @@ impl Planner {
         let stored: Vec<Field> = create
             .columns
             .iter()
-            .filter_map(|c| c.data_type.clone().map(|t| Field::new(c.name.clone(), t, c.nullable)))
+            .filter_map(|c| {
+                c.data_type
+                    .clone()
+                    .map(|t| Field::new(c.name.clone(), t, c.nullable))
+            })
             .collect();
-        let stored_schema = DFSchema::try_from(Schema::new(stored)).map_err(|e| SqlError::new(e.to_string()))?;
+        let stored_schema =
+            DFSchema::try_from(Schema::new(stored)).map_err(|e| SqlError::new(e.to_string()))?;
         let mut fields = Vec::new();
         for c in &create.columns {
             match (&c.kind, &c.data_type) {
@@ -209,10 +227,19 @@ impl Planner {
                     let (_, field) = logical
                         .to_field(&stored_schema)
                         .map_err(|e| datafusion_error(e, c.position))?;
-                    fields.push(Field::new(c.name.clone(), field.data_type().clone(), field.is_nullable()));
+                    fields.push(Field::new(
+                        c.name.clone(),
+                        field.data_type().clone(),
+                        field.is_nullable(),
+                    ));
                 }
                 (_, Some(t)) => fields.push(Field::new(c.name.clone(), t.clone(), c.nullable)),
-                (_, None) => return Err(SqlError::at(c.position, format!("column '{}' has no type", c.name))),
+                (_, None) => {
+                    return Err(SqlError::at(
+                        c.position,
+                        format!("column '{}' has no type", c.name),
+                    ))
+                }
             }
         }
         Ok(Arc::new(Schema::new(fields)))
@@ -246,7 +273,10 @@ impl Planner {
             if view.if_not_exists {
                 return Ok(());
             }
-            return Err(SqlError::at(position, format!("table or view '{}' already exists", view.name)));
+            return Err(SqlError::at(
+                position,
+                format!("table or view '{}' already exists", view.name),
+            ));
         }
         let mut plan = self.plan_query(&view.query, position).await?;
         if !view.columns.is_empty() {
@@ -254,7 +284,11 @@ impl Planner {
             if fields != view.columns.len() {
                 return Err(SqlError::at(
                     position,
-                    format!("view '{}' names {} columns but its query produces {fields}", view.name, view.columns.len()),
+                    format!(
+                        "view '{}' names {} columns but its query produces {fields}",
+                        view.name,
+                        view.columns.len()
+                    ),
                 ));
             }
             let exprs = plan
@@ -275,8 +309,13 @@ impl Planner {
     }
 
     /// Plans a query into an unoptimised logical plan.
-    pub(crate) async fn plan_query(&self, query: &Query, position: Position) -> SqlResult<LogicalPlan> {
-        let statement = DfStatement::Statement(Box::new(SqlStatement::Query(Box::new(query.clone()))));
+    pub(crate) async fn plan_query(
+        &self,
+        query: &Query,
+        position: Position,
+    ) -> SqlResult<LogicalPlan> {
+        let statement =
+            DfStatement::Statement(Box::new(SqlStatement::Query(Box::new(query.clone()))));
         self.ctx
             .state()
             .statement_to_plan(statement)
@@ -285,7 +324,11 @@ impl Planner {
     }
 
     /// Plans and optimises a query.
-    pub(crate) async fn optimized_query(&self, query: &Query, position: Position) -> SqlResult<LogicalPlan> {
+    pub(crate) async fn optimized_query(
+        &self,
+        query: &Query,
+        position: Position,
+    ) -> SqlResult<LogicalPlan> {
         let plan = self.plan_query(query, position).await?;
         self.ctx
             .state()

@@ -20,12 +20,23 @@ use crate::statement::Insert;
 use crate::types::flink_type_name;
 
 /// Adds the sink of an `INSERT INTO`.
-pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, position: Position) -> SqlResult<()> {
+pub(crate) fn add_insert_sink(
+    p: &mut Planner,
+    insert: &Insert,
+    stream: Stream,
+    position: Position,
+) -> SqlResult<()> {
     let at = insert.table_position;
     let table = match p.tables.get(&insert.table) {
         Some(t) => t.clone(),
         None if p.views.contains(&insert.table) => {
-            return Err(SqlError::at(at, format!("cannot INSERT INTO view '{}': insert into a table", insert.table)))
+            return Err(SqlError::at(
+                at,
+                format!(
+                    "cannot INSERT INTO view '{}': insert into a table",
+                    insert.table
+                ),
+            ))
         }
         None => {
             let known: Vec<&str> = p.tables.keys().map(String::as_str).collect();
@@ -34,7 +45,11 @@ pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, 
                 format!(
                     "INSERT INTO '{}': no such table; declared tables: {}",
                     insert.table,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             ));
         }
@@ -61,7 +76,13 @@ pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, 
         let mut by_name = BTreeMap::new();
         for (i, name) in insert.columns.iter().enumerate() {
             if target.index_of(name).is_err() {
-                return Err(SqlError::at(at, format!("table '{}' has no column '{name}' to insert into", table.name)));
+                return Err(SqlError::at(
+                    at,
+                    format!(
+                        "table '{}' has no column '{name}' to insert into",
+                        table.name
+                    ),
+                ));
             }
             by_name.insert(name.clone(), i);
         }
@@ -76,7 +97,11 @@ pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, 
                 ),
             ));
         }
-        target.fields().iter().map(|f| by_name.get(f.name()).copied()).collect()
+        target
+            .fields()
+            .iter()
+            .map(|f| by_name.get(f.name()).copied())
+            .collect()
     };
     let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for (field, source) in target.fields().iter().zip(&sources) {
@@ -85,19 +110,26 @@ pub(crate) fn add_insert_sink(p: &mut Planner, insert: &Insert, stream: Stream, 
                 if !field.is_nullable() {
                     return Err(SqlError::at(
                         at,
-                        format!("column '{}' of table '{}' is NOT NULL and must be inserted", field.name(), table.name),
+                        format!(
+                            "column '{}' of table '{}' is NOT NULL and must be inserted",
+                            field.name(),
+                            table.name
+                        ),
                     ));
                 }
-                let null = ScalarValue::try_from(field.data_type()).map_err(|e| datafusion_error(e, at))?;
+                let null = ScalarValue::try_from(field.data_type())
+                    .map_err(|e| datafusion_error(e, at))?;
                 lit(null)
             }
             Some(i) => {
                 let from = query_schema.field(*i).data_type();
-                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(query_schema.field(*i).name(), *i));
+                let column: Arc<dyn PhysicalExpr> =
+                    Arc::new(Column::new(query_schema.field(*i).name(), *i));
                 if from == field.data_type() {
                     column
                 } else if implicit_cast_allowed(from, field.data_type()) {
-                    cast(column, &query_schema, field.data_type().clone()).map_err(|e| datafusion_error(e, at))?
+                    cast(column, &query_schema, field.data_type().clone())
+                        .map_err(|e| datafusion_error(e, at))?
                 } else {
                     return Err(SqlError::at(
                         at,
@@ -147,7 +179,9 @@ pub(crate) fn add_print_sink(p: &mut Planner, stream: Stream, position: Position
         schema,
         metadata: vec![],
         primary_key: vec![],
-        options: [("connector".to_string(), "print".to_string())].into_iter().collect(),
+        options: [("connector".to_string(), "print".to_string())]
+            .into_iter()
+            .collect(),
         base_dir: p.base_dir.clone(),
     };
     add_sink_node(p, stream.node, descriptor, &name, position)
@@ -162,9 +196,11 @@ fn add_sink_node(
 ) -> SqlResult<()> {
     let upstream = &p.graph.nodes[input];
     let changelog = upstream.changelog;
-    let binding =
-        weir_connectors::create_sink(&descriptor, changelog).map_err(|e| SqlError::at(position, e.to_string()))?;
-    let parallelism = binding.parallelism.unwrap_or_else(|| p.options.parallelism());
+    let binding = weir_connectors::create_sink(&descriptor, changelog)
+        .map_err(|e| SqlError::at(position, e.to_string()))?;
+    let parallelism = binding
+        .parallelism
+        .unwrap_or_else(|| p.options.parallelism());
     let upstream_id = upstream.id;
     let kind = edge_between(upstream.parallelism, parallelism);
     p.graph.add(Node {
@@ -215,7 +251,10 @@ pub(crate) fn implicit_cast_allowed(from: &DataType, to: &DataType) -> bool {
         (Decimal128(_, _), Decimal128(_, _)) => true,
         (List(a), List(b)) => implicit_cast_allowed(a.data_type(), b.data_type()),
         (Struct(a), Struct(b)) => {
-            a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| implicit_cast_allowed(x.data_type(), y.data_type()))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b.iter())
+                    .all(|(x, y)| implicit_cast_allowed(x.data_type(), y.data_type()))
         }
         (Map(a, _), Map(b, _)) => implicit_cast_allowed(a.data_type(), b.data_type()),
         _ => match (numeric_rank(from), numeric_rank(to)) {

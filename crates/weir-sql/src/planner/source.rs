@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::{Expr, ExprSchemable, Operator};
 use weir_operators::{Calc, WatermarkExpression};
 use weir_runtime::source::SourceSpec;
 use weir_runtime::{Node, NodeKind};
@@ -28,10 +28,12 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
         .cloned()
         .ok_or_else(|| SqlError::new(format!("table '{table}' is not in the catalog")))?;
     let descriptor = def.descriptor(&p.base_dir, false);
-    let binding = weir_connectors::create_source(&descriptor).map_err(|e| SqlError::at(def.position, e.to_string()))?;
+    let binding = weir_connectors::create_source(&descriptor)
+        .map_err(|e| SqlError::at(def.position, e.to_string()))?;
 
     let source_schema = Arc::new(
-        DFSchema::try_from(def.source_schema().as_ref().clone()).map_err(|e| datafusion_error(e, def.position))?,
+        DFSchema::try_from(def.source_schema().as_ref().clone())
+            .map_err(|e| datafusion_error(e, def.position))?,
     );
     let prepare = if def.has_computed_columns() {
         let mut exprs = Vec::new();
@@ -50,11 +52,18 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
         None => None,
         Some(w) => {
             let table_schema = Arc::new(
-                DFSchema::try_from(def.schema.as_ref().clone()).map_err(|e| datafusion_error(e, w.position))?,
+                DFSchema::try_from(def.schema.as_ref().clone())
+                    .map_err(|e| datafusion_error(e, w.position))?,
             );
             let expr = p.sql_expr(&w.expr, &table_schema, w.position)?;
             let phys = physical(p, &expr, &table_schema).map_err(|e| e.or_at(w.position))?;
-            Some(Arc::new(WatermarkExpression::new(phys)) as Arc<dyn weir_runtime::EventTimeExtractor>)
+            let mut extractor = WatermarkExpression::new(phys);
+            if let Some(column) = monotone_column(&expr) {
+                if let Ok(index) = def.schema.index_of(&column) {
+                    extractor = extractor.monotone_in(index);
+                }
+            }
+            Some(Arc::new(extractor) as Arc<dyn weir_runtime::EventTimeExtractor>)
         }
     };
     let mut detail = binding.description.clone();
@@ -87,7 +96,10 @@ pub(crate) fn check_watermark(p: &Planner, table: &TableDef, w: &WatermarkDef) -
     let field = table.schema.field_with_name(&w.column).map_err(|_| {
         SqlError::at(
             w.position,
-            format!("WATERMARK FOR '{}': table '{}' has no such column", w.column, table.name),
+            format!(
+                "WATERMARK FOR '{}': table '{}' has no such column",
+                w.column, table.name
+            ),
         )
     })?;
     if !is_rowtime_type(field.data_type()) {
@@ -100,9 +112,12 @@ pub(crate) fn check_watermark(p: &Planner, table: &TableDef, w: &WatermarkDef) -
             ),
         ));
     }
-    let schema = DFSchema::try_from(table.schema.as_ref().clone()).map_err(|e| datafusion_error(e, w.position))?;
+    let schema = DFSchema::try_from(table.schema.as_ref().clone())
+        .map_err(|e| datafusion_error(e, w.position))?;
     let expr = p.sql_expr(&w.expr, &schema, w.position)?;
-    let data_type = expr.get_type(&schema).map_err(|e| datafusion_error(e, w.position))?;
+    let data_type = expr
+        .get_type(&schema)
+        .map_err(|e| datafusion_error(e, w.position))?;
     if !matches!(data_type, DataType::Timestamp(_, _)) {
         return Err(SqlError::at(
             w.position,
@@ -116,6 +131,24 @@ pub(crate) fn check_watermark(p: &Planner, table: &TableDef, w: &WatermarkDef) -
     Ok(())
 }
 
+/// The column a watermark expression grows with, when it is `col`, `col - constant` or
+/// `col + constant` (the usual `ts - INTERVAL '5' SECOND`).
+fn monotone_column(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Column(c) => Some(c.name.clone()),
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::Minus | Operator::Plus) => {
+            match (b.left.as_ref(), b.right.as_ref()) {
+                (Expr::Column(c), Expr::Literal(_, _)) => Some(c.name.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn is_rowtime_type(t: &DataType) -> bool {
-    matches!(t, DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _))
+    matches!(
+        t,
+        DataType::Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _)
+    )
 }

@@ -159,7 +159,11 @@ pub(crate) fn edge_between(from: usize, to: usize) -> EdgeKind {
 }
 
 /// Plans `expr` as a physical expression over `schema`.
-pub(crate) fn physical(p: &Planner, expr: &Expr, schema: &DFSchemaRef) -> SqlResult<Arc<dyn PhysicalExpr>> {
+pub(crate) fn physical(
+    p: &Planner,
+    expr: &Expr,
+    schema: &DFSchemaRef,
+) -> SqlResult<Arc<dyn PhysicalExpr>> {
     p.ctx
         .state()
         .create_physical_expr(expr.clone(), schema)
@@ -174,10 +178,18 @@ pub(crate) fn add_calc(
     projection: Option<Vec<Expr>>,
     output: DFSchemaRef,
 ) -> SqlResult<Stream> {
-    let filter_phys = filter.as_ref().map(|f| physical(p, f, &input.schema)).transpose()?;
+    let filter_phys = filter
+        .as_ref()
+        .map(|f| physical(p, f, &input.schema))
+        .transpose()?;
     let projection_phys = projection
         .as_ref()
-        .map(|exprs| exprs.iter().map(|e| physical(p, e, &input.schema)).collect::<SqlResult<Vec<_>>>())
+        .map(|exprs| {
+            exprs
+                .iter()
+                .map(|e| physical(p, e, &input.schema))
+                .collect::<SqlResult<Vec<_>>>()
+        })
         .transpose()?;
     let mut detail = Vec::new();
     if let Some(f) = &filter {
@@ -186,7 +198,11 @@ pub(crate) fn add_calc(
     if let Some(exprs) = &projection {
         detail.push(format!(
             "select {}",
-            exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+            exprs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let detail = detail.join("; ");

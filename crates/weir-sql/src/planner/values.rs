@@ -6,9 +6,9 @@ use arrow::array::{new_empty_array, ArrayRef};
 use arrow::compute::cast;
 use arrow::datatypes::Schema;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use reader::ValuesReader;
 use datafusion::common::{DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::Expr;
+use reader::ValuesReader;
 use weir_runtime::source::SourceSpec;
 use weir_runtime::{Node, NodeKind, SourceFactory, SourceReader, SubtaskContext};
 use weir_types::{ChangelogKind, EngineResult, OperatorId};
@@ -18,7 +18,11 @@ use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlResult};
 
 /// Adds a source node producing `rows` (expressions without column references).
-pub(crate) fn values_node(p: &mut Planner, schema: &DFSchemaRef, rows: &[Vec<Expr>]) -> SqlResult<Stream> {
+pub(crate) fn values_node(
+    p: &mut Planner,
+    schema: &DFSchemaRef,
+    rows: &[Vec<Expr>],
+) -> SqlResult<Stream> {
     let arrow_schema = Arc::new(schema.as_arrow().clone());
     let empty = Arc::new(datafusion::common::DFSchema::empty());
     let one_row = RecordBatch::try_new_with_options(
@@ -27,7 +31,8 @@ pub(crate) fn values_node(p: &mut Planner, schema: &DFSchemaRef, rows: &[Vec<Exp
         &RecordBatchOptions::new().with_row_count(Some(1)),
     )
     .map_err(|e| datafusion_error(e.into(), Position::default()))?;
-    let mut columns: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(rows.len()); arrow_schema.fields().len()];
+    let mut columns: Vec<Vec<ScalarValue>> =
+        vec![Vec::with_capacity(rows.len()); arrow_schema.fields().len()];
     for row in rows {
         for (i, expr) in row.iter().enumerate() {
             let value = physical(p, expr, &empty)?

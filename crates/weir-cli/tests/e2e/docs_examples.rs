@@ -39,15 +39,27 @@ fn run_examples_of(doc: &Path) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("example.sql");
         std::fs::write(&script, &sql).unwrap();
-        let out = weir().current_dir(dir.path()).args(["run", "--quiet", "example.sql"]).output().unwrap();
+        let out = weir()
+            .current_dir(dir.path())
+            .args(["run", "--quiet", "example.sql"])
+            .output()
+            .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let actual = multiset(stdout.lines().map(strip_subtask));
         let expected = multiset(expected.lines());
         if !out.status.success() {
-            failures.push(format!("{} example {}: failed:\n{stderr}\n{sql}", doc.display(), i + 1));
+            failures.push(format!(
+                "{} example {}: failed:\n{stderr}\n{sql}",
+                doc.display(),
+                i + 1
+            ));
         } else if let Some(d) = diff(&expected, &actual) {
-            failures.push(format!("{} example {}: output differs:\n{d}\n{sql}", doc.display(), i + 1));
+            failures.push(format!(
+                "{} example {}: output differs:\n{d}\n{sql}",
+                doc.display(),
+                i + 1
+            ));
         }
     }
     failures
@@ -65,6 +77,9 @@ fn docs_examples_print_what_the_docs_show() {
             failures.extend(run_examples_of(&path));
         }
     }
-    assert!(count >= 5, "the docs should have runnable examples, found {count}");
+    assert!(
+        count >= 5,
+        "the docs should have runnable examples, found {count}"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

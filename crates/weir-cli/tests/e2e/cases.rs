@@ -118,7 +118,11 @@ fn run_case(dir: &Path, parallelism: usize) -> Result<(), String> {
         if output.status.success() {
             problems.push("the job succeeded but an error was expected".to_string());
         }
-        for line in std::fs::read_to_string(&expected_error).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        for line in std::fs::read_to_string(&expected_error)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             if !stderr.contains(line.trim()) {
                 problems.push(format!("the error output lacks: {}", line.trim()));
             }
@@ -154,7 +158,10 @@ fn run_case(dir: &Path, parallelism: usize) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("{}\n  --- stderr ---\n{stderr}", problems.join("\n")))
+        Err(format!(
+            "{}\n  --- stderr ---\n{stderr}",
+            problems.join("\n")
+        ))
     }
 }
 
@@ -167,13 +174,22 @@ fn sql_cases() {
         .filter(|p| p.join("job.sql").exists())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 30, "expected at least 30 cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 30,
+        "expected at least 30 cases, found {}",
+        cases.len()
+    );
     let filter = std::env::var("WEIR_CASE").ok();
     let jobs: Vec<(PathBuf, usize)> = cases
         .iter()
-        .filter(|c| filter.as_deref().is_none_or(|f| c.to_string_lossy().contains(f)))
+        .filter(|c| {
+            filter
+                .as_deref()
+                .is_none_or(|f| c.to_string_lossy().contains(f))
+        })
         .flat_map(|c| {
-            let ps = std::fs::read_to_string(c.join("parallelism")).unwrap_or_else(|_| "1 4".into());
+            let ps =
+                std::fs::read_to_string(c.join("parallelism")).unwrap_or_else(|_| "1 4".into());
             ps.split_whitespace()
                 .map(|p| (c.clone(), p.parse::<usize>().unwrap()))
                 .collect::<Vec<_>>()
@@ -192,12 +208,21 @@ fn sql_cases() {
                     Ok(()) => eprintln!("case {name} (parallelism {p}) ... ok"),
                     Err(e) => {
                         eprintln!("case {name} (parallelism {p}) ... FAILED");
-                        failures.lock().unwrap().push(format!("case {name} at parallelism {p}:\n{e}"));
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("case {name} at parallelism {p}:\n{e}"));
                     }
                 }
             });
         }
     });
     let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{} of {} case runs failed:\n\n{}", failures.len(), jobs.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} case runs failed:\n\n{}",
+        failures.len(),
+        jobs.len(),
+        failures.join("\n\n")
+    );
 }
