@@ -71,7 +71,39 @@ impl WatermarkExpression {
     }
 }
 
+/// Epoch milliseconds of a timestamp array of any unit.
+fn to_millis(values: &dyn Array) -> EngineResult<Vec<Option<i64>>> {
+    Ok(match values.data_type() {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => values.as_primitive::<TimestampMillisecondType>().iter().collect(),
+        DataType::Timestamp(TimeUnit::Second, _) => values
+            .as_primitive::<TimestampSecondType>()
+            .iter()
+            .map(|v| v.map(|s| s.saturating_mul(1000)))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => values
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .map(|v| v.map(|us| us.div_euclid(1000)))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => values
+            .as_primitive::<TimestampNanosecondType>()
+            .iter()
+            .map(|v| v.map(|ns| ns.div_euclid(1_000_000)))
+            .collect(),
+        other => {
+            return Err(EngineError::Internal(format!(
+                "watermark expression evaluated to {other}, not a timestamp"
+            )))
+        }
+    })
+}
+
 impl EventTimeExtractor for WatermarkExpression {
+    fn row_watermarks(&self, batch: &RecordBatch) -> EngineResult<Vec<Option<i64>>> {
+        let values = self.expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        to_millis(values.as_ref())
+    }
+
     fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>> {
         let narrowed;
         let batch = match self.monotone_in {
@@ -140,5 +172,6 @@ mod tests {
         let monotone = WatermarkExpression::new(col("ts", &schema).unwrap()).monotone_in(0);
         assert_eq!(monotone.max_watermark(&batch).unwrap(), Some(9));
         assert_eq!(monotone.max_watermark(&empty).unwrap(), None);
+        assert_eq!(w.row_watermarks(&batch).unwrap(), vec![Some(5), None, Some(9), Some(1)]);
     }
 }

@@ -86,6 +86,10 @@ impl EventTimeExtractor for ValueIsTime {
             .unwrap();
         Ok(arrow::compute::max(col))
     }
+    fn row_watermarks(&self, batch: &RecordBatch) -> EngineResult<Vec<Option<i64>>> {
+        let col = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        Ok(col.iter().collect())
+    }
 }
 
 #[derive(Default)]

@@ -54,6 +54,10 @@ pub trait SourceFactory: Send + Sync {
 pub trait EventTimeExtractor: Send + Sync {
     /// `None` when the batch has no non-null event time.
     fn max_watermark(&self, batch: &RecordBatch) -> EngineResult<Option<i64>>;
+
+    /// The watermark candidate of every row (for `pipeline.auto-watermark-interval` 0,
+    /// where a watermark follows every row that raises it).
+    fn row_watermarks(&self, batch: &RecordBatch) -> EngineResult<Vec<Option<i64>>>;
 }
 
 /// A source node: the reader, an optional operator that turns read rows into table rows

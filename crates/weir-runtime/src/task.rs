@@ -156,12 +156,40 @@ impl SourceTask {
                             }
                         };
                         for batch in batches {
-                            let candidate = match &self.event_time {
-                                Some(extractor) => extractor.max_watermark(&batch)?,
-                                None => None,
-                            };
-                            splits.observe(split, candidate, Instant::now());
-                            self.chain.push(0, Message::Batch(batch))?;
+                            match self.event_time.clone() {
+                                // Interval 0: a watermark after every row that raises it, as
+                                // Flink does; rows after it in the batch can then be late.
+                                Some(extractor) if per_batch => {
+                                    let rows = extractor.row_watermarks(&batch)?;
+                                    let mut running = i64::MIN;
+                                    let mut segment_start = 0;
+                                    for (row, candidate) in rows.iter().enumerate() {
+                                        let Some(candidate) = *candidate else { continue };
+                                        if candidate > running {
+                                            running = candidate;
+                                            let segment = batch.slice(segment_start, row + 1 - segment_start);
+                                            self.chain.push(0, Message::Batch(segment))?;
+                                            segment_start = row + 1;
+                                            splits.observe(split, Some(candidate), Instant::now());
+                                            self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
+                                        }
+                                    }
+                                    splits.observe(split, None, Instant::now());
+                                    if segment_start < batch.num_rows() {
+                                        let rest = batch.slice(segment_start, batch.num_rows() - segment_start);
+                                        self.chain.push(0, Message::Batch(rest))?;
+                                    }
+                                }
+                                Some(extractor) => {
+                                    let candidate = extractor.max_watermark(&batch)?;
+                                    splits.observe(split, candidate, Instant::now());
+                                    self.chain.push(0, Message::Batch(batch))?;
+                                }
+                                None => {
+                                    splits.observe(split, None, Instant::now());
+                                    self.chain.push(0, Message::Batch(batch))?;
+                                }
+                            }
                         }
                         // A reader that is always ready would starve the ticker (the select
                         // is biased towards data): emit periodic watermarks here too.
