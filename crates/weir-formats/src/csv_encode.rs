@@ -3,17 +3,19 @@
 //! As Flink's `csv` format: fields quoted only when needed, NULL written as
 //! `csv.null-literal` (by default empty, like the empty string), TIMESTAMP as `2024-01-01 10:00:00.123` (the
 //! fraction has as many digits as needed), TIMESTAMP_LTZ with a trailing `Z`, BYTES as
-//! Base64. Nested types cannot be written. Only inserts can be written.
+//! Base64, FLOAT and DOUBLE as Jackson writes them (Java's `toString`: `1.0E10`, `1.0E-5`,
+//! `123.5`). Nested types cannot be written. Only inserts can be written.
 
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::csv::writer::{QuoteStyle, WriterBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Schema};
 use arrow::record_batch::RecordBatch;
 
 use crate::changelog::insert_only;
 use crate::error::FormatError;
+use crate::java;
 use crate::options::{CsvOptions, TimestampStandard};
 use crate::schema::base64_strings;
 use crate::temporal::{temporal_strings, Style};
@@ -62,14 +64,37 @@ impl RecordEncoder for CsvEncoder {
     }
 }
 
-/// Replaces temporal and binary columns by their Flink text forms.
+/// FLOAT and DOUBLE columns as Java's `toString` writes them.
+fn java_number_strings(array: &dyn Array) -> Option<StringArray> {
+    match array.data_type() {
+        DataType::Float64 => Some(
+            array
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(java::double_to_string))
+                .collect(),
+        ),
+        DataType::Float32 => Some(
+            array
+                .as_primitive::<Float32Type>()
+                .iter()
+                .map(|v| v.map(java::float_to_string))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Replaces temporal, binary and floating-point columns by their Flink text forms.
 fn as_flink_text(batch: &RecordBatch) -> Result<RecordBatch, FormatError> {
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         let style = Style::Flink(TimestampStandard::Sql);
-        let text = temporal_strings(column.as_ref(), style).or_else(|| base64_strings(column));
+        let text = temporal_strings(column.as_ref(), style)
+            .or_else(|| base64_strings(column))
+            .or_else(|| java_number_strings(column));
         match text {
             Some(text) => {
                 fields.push(Field::new(field.name(), DataType::Utf8, true));
@@ -89,7 +114,9 @@ fn as_flink_text(batch: &RecordBatch) -> Result<RecordBatch, FormatError> {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{BinaryArray, Int32Array, StringArray, TimestampMillisecondArray};
+    use arrow::array::{
+        BinaryArray, Float32Array, Float64Array, Int32Array, TimestampMillisecondArray,
+    };
 
     use super::*;
     use crate::csv_decode::CsvDecoder;
@@ -136,6 +163,30 @@ mod tests {
             text.starts_with("1;a,b;2024-01-01 10:00:00.5;aGk=\nNULL;"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn writes_doubles_like_jackson() {
+        let d: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1e10),
+            Some(1e-5),
+            Some(123.5),
+            None,
+        ]));
+        let f: ArrayRef = Arc::new(Float32Array::from(vec![
+            Some(0.1f32),
+            Some(1e7),
+            Some(2.0),
+            Some(f32::NAN),
+        ]));
+        let batch = RecordBatch::try_from_iter(vec![("d", d), ("f", f)]).unwrap();
+        let text = encode(CsvOptions::default(), &batch);
+        assert_eq!(text, "1.0E10,0.1\n1.0E-5,1.0E7\n123.5,2.0\n,NaN\n");
+        let mut decoder = CsvDecoder::new(batch.schema(), CsvOptions::default()).unwrap();
+        let decoded = decoder.decode(text.as_bytes(), 1).unwrap();
+        let back = decoded.batches[0].column(0).as_primitive::<Float64Type>();
+        assert_eq!(back.value(0), 1e10);
+        assert_eq!(back.value(1), 1e-5);
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! Numbers as Java's `toString` writes them, for Flink's print format:
-//! `Double.toString` / `Float.toString` (`1.0`, `1.0E7`, `1.0E-4`, `NaN`, `Infinity`) and
-//! `BigDecimal.toString` (`123.45`, `1E-7`, `1E+3`).
+//! Numbers as Java's `toString` writes them: `Double.toString` / `Float.toString`
+//! (`1.0`, `1.0E7`, `1.0E-4`, `NaN`, `Infinity`) and `BigDecimal.toString` (`123.45`,
+//! `1E-7`, `1E+3`).
+//!
+//! Flink writes FLOAT and DOUBLE this way everywhere: the `print` connector, the `json`
+//! and `csv` formats (Jackson) and `CAST(x AS STRING)`, so every one of them uses these
+//! functions.
 
 /// Appends `Double.toString(value)`.
-pub(crate) fn push_double(out: &mut Vec<u8>, value: f64) {
+pub fn push_double(out: &mut Vec<u8>, value: f64) {
     if value.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if value.is_infinite() {
@@ -18,7 +22,7 @@ pub(crate) fn push_double(out: &mut Vec<u8>, value: f64) {
 }
 
 /// Appends `Float.toString(value)`.
-pub(crate) fn push_float(out: &mut Vec<u8>, value: f32) {
+pub fn push_float(out: &mut Vec<u8>, value: f32) {
     if value.is_nan() {
         out.extend_from_slice(b"NaN");
     } else if value.is_infinite() {
@@ -75,7 +79,7 @@ fn push_shortest(out: &mut Vec<u8>, scientific: &str, negative: bool) {
 
 /// Appends `BigDecimal.toString()` of `unscaled * 10^-scale`; `unscaled` is the decimal
 /// text of the unscaled integer (`-12345`).
-pub(crate) fn push_big_decimal(out: &mut Vec<u8>, unscaled: &str, scale: i8) {
+pub fn push_big_decimal(out: &mut Vec<u8>, unscaled: &str, scale: i8) {
     let (negative, digits) = match unscaled.strip_prefix('-') {
         Some(d) => (true, d.as_bytes()),
         None => (false, unscaled.as_bytes()),
@@ -113,6 +117,21 @@ pub(crate) fn push_big_decimal(out: &mut Vec<u8>, unscaled: &str, scale: i8) {
         }
         out.extend_from_slice(adjusted.to_string().as_bytes());
     }
+}
+
+/// `Double.toString(value)` as a new string.
+pub fn double_to_string(value: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    push_double(&mut out, value);
+    // Only ASCII digits, signs, '.', 'E' and letters of NaN/Infinity are written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `Float.toString(value)` as a new string.
+pub fn float_to_string(value: f32) -> String {
+    let mut out = Vec::with_capacity(16);
+    push_float(&mut out, value);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -4,18 +4,22 @@
 //! fields are ignored; a missing field is NULL unless `json.fail-on-missing-field` (which
 //! checks top-level fields); numbers and booleans are accepted for STRING fields and
 //! numeric strings for numeric fields; a value of the wrong type (`"abc"` for an INT) is
-//! a parse error; BYTES are Base64 strings. Timestamps are read whatever the
+//! a parse error; BYTES are Base64 strings; a BOOLEAN may be given as a string, read as
+//! Java's `Boolean.parseBoolean` does (module `json_boolean`; only chunks holding
+//! such strings take that slower path). Timestamps are read whatever the
 //! `json.timestamp-format.standard`: a space or a `T` between date and time, and an
 //! optional `Z` or offset, are all accepted (Flink accepts only its standard's form).
 //! A line must hold exactly one JSON object; blank lines are skipped.
 
 use std::collections::HashMap;
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
 use arrow::json::reader::{Decoder, ReaderBuilder};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{arrow_reason, FormatError};
+use crate::json_boolean::{booleans_from_text, has_boolean_nulls, text_booleans};
 use crate::lines::{is_blank, line_spans};
 use crate::options::JsonOptions;
 use crate::recover::{decode_chunk, BulkDecode, Reporting};
@@ -33,6 +37,11 @@ pub struct JsonDecoder {
     batch_size: usize,
     /// Reused between chunks; dropped after a failure (its state is then undefined).
     decoder: Option<Decoder>,
+    /// `decode_schema` with BOOLEANs read as text, for chunks where a BOOLEAN field holds
+    /// a string; `None` when the schema has no BOOLEAN.
+    text_schema: Option<SchemaRef>,
+    /// The decoder for `text_schema`, built when first needed.
+    text_decoder: Option<Decoder>,
 }
 
 impl JsonDecoder {
@@ -54,6 +63,8 @@ impl JsonDecoder {
         }
         Ok(JsonDecoder {
             schema,
+            text_schema: text_booleans(&decode_schema),
+            text_decoder: None,
             decode_schema,
             options,
             origin: "<input>".into(),
@@ -66,6 +77,7 @@ impl JsonDecoder {
     pub fn with_batch_size(mut self, batch_size: usize) -> JsonDecoder {
         self.batch_size = batch_size.max(1);
         self.decoder = None;
+        self.text_decoder = None;
         self
     }
 
@@ -73,48 +85,57 @@ impl JsonDecoder {
         if self.options.fail_on_missing_field {
             self.check_fields_present(bytes)?;
         }
-        let decoder = match &mut self.decoder {
-            Some(d) => d,
-            None => self.decoder.insert(
-                ReaderBuilder::new(self.decode_schema.clone())
-                    .with_batch_size(self.batch_size)
-                    .with_coerce_primitive(true)
-                    .with_ignore_type_conflicts(self.options.ignore_parse_errors)
-                    .build_decoder()
-                    .map_err(|e| arrow_reason(&e))?,
-            ),
+        let lenient = self.options.ignore_parse_errors;
+        let fast = decode_lines(
+            &mut self.decoder,
+            &self.decode_schema,
+            &self.options,
+            self.batch_size,
+            bytes,
+            records,
+        );
+        let retry = match (&fast, &self.text_schema) {
+            (_, None) => false,
+            (Err(_), Some(_)) => true,
+            // Leniently decoded, a string given for a BOOLEAN is NULL: look again.
+            (Ok(raw), Some(_)) => {
+                lenient && raw.iter().flatten().any(|c| has_boolean_nulls(c.as_ref()))
+            }
         };
-        let mut raw = Vec::new();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let read = decoder.decode(rest).map_err(|e| arrow_reason(&e))?;
-            rest = &rest[read..];
-            if !rest.is_empty() {
-                // The batch is full: flush it and go on.
-                match decoder.flush().map_err(|e| arrow_reason(&e))? {
-                    Some(batch) => raw.push(batch),
-                    None if read == 0 => return Err("the JSON decoder made no progress".into()),
-                    None => {}
+        let raw = match (&self.text_schema, retry) {
+            (Some(text_schema), true) => {
+                let text = decode_lines(
+                    &mut self.text_decoder,
+                    text_schema,
+                    &self.options,
+                    self.batch_size,
+                    bytes,
+                    records,
+                );
+                match text {
+                    Ok(raw) => raw
+                        .iter()
+                        .map(|b| self.booleans_from_text(b))
+                        .collect::<Result<Vec<_>, String>>()?,
+                    Err(_) => fast?,
                 }
             }
-        }
-        if decoder.has_partial_record() {
-            return Err("incomplete JSON object: the line ends before the object does".into());
-        }
-        if let Some(batch) = decoder.flush().map_err(|e| arrow_reason(&e))? {
-            raw.push(batch);
-        }
-        let rows: usize = raw.iter().map(RecordBatch::num_rows).sum();
-        let lenient = self.options.ignore_parse_errors;
-        if rows != records {
-            return Err(if records == 1 {
-                format!("expected one JSON object on the line, found {rows}")
-            } else {
-                format!("expected one JSON object per line, found {rows} in {records} lines")
-            });
-        }
+            _ => fast?,
+        };
         raw.into_iter()
-            .map(|b| finish_batch(&self.schema, b.columns().to_vec(), lenient))
+            .map(|b| finish_batch(&self.schema, b, lenient))
+            .collect()
+    }
+
+    /// The columns of a batch decoded with `text_schema`, with the decoded types.
+    fn booleans_from_text(&self, columns: &[ArrayRef]) -> Result<Vec<ArrayRef>, String> {
+        columns
+            .iter()
+            .zip(self.decode_schema.fields())
+            .map(|(c, f)| {
+                booleans_from_text(c, f.data_type())
+                    .map_err(|e| format!("whilst decoding field '{}': {e}", f.name()))
+            })
             .collect()
     }
 
@@ -143,13 +164,77 @@ impl JsonDecoder {
     }
 }
 
+/// Decodes `bytes` (`records` JSON objects, one per line) with the decoder in `slot`,
+/// built for `schema` when the slot is empty and dropped after a failure (its state is
+/// then undefined). Returns the decoded columns of each batch.
+fn decode_lines(
+    slot: &mut Option<Decoder>,
+    schema: &SchemaRef,
+    options: &JsonOptions,
+    batch_size: usize,
+    bytes: &[u8],
+    records: usize,
+) -> Result<Vec<Vec<ArrayRef>>, String> {
+    let result = decode_lines_with(slot, schema, options, batch_size, bytes, records);
+    if result.is_err() {
+        *slot = None;
+    }
+    result
+}
+
+fn decode_lines_with(
+    slot: &mut Option<Decoder>,
+    schema: &SchemaRef,
+    options: &JsonOptions,
+    batch_size: usize,
+    bytes: &[u8],
+    records: usize,
+) -> Result<Vec<Vec<ArrayRef>>, String> {
+    let decoder = match slot {
+        Some(d) => d,
+        None => slot.insert(
+            ReaderBuilder::new(schema.clone())
+                .with_batch_size(batch_size)
+                .with_coerce_primitive(true)
+                .with_ignore_type_conflicts(options.ignore_parse_errors)
+                .build_decoder()
+                .map_err(|e| arrow_reason(&e))?,
+        ),
+    };
+    let mut raw = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let read = decoder.decode(rest).map_err(|e| arrow_reason(&e))?;
+        rest = &rest[read..];
+        if !rest.is_empty() {
+            // The batch is full: flush it and go on.
+            match decoder.flush().map_err(|e| arrow_reason(&e))? {
+                Some(batch) => raw.push(batch),
+                None if read == 0 => return Err("the JSON decoder made no progress".into()),
+                None => {}
+            }
+        }
+    }
+    if decoder.has_partial_record() {
+        return Err("incomplete JSON object: the line ends before the object does".into());
+    }
+    if let Some(batch) = decoder.flush().map_err(|e| arrow_reason(&e))? {
+        raw.push(batch);
+    }
+    let rows: usize = raw.iter().map(RecordBatch::num_rows).sum();
+    if rows != records {
+        return Err(if records == 1 {
+            format!("expected one JSON object on the line, found {rows}")
+        } else {
+            format!("expected one JSON object per line, found {rows} in {records} lines")
+        });
+    }
+    Ok(raw.into_iter().map(|b| b.columns().to_vec()).collect())
+}
+
 impl BulkDecode for JsonDecoder {
     fn bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String> {
-        let result = self.try_bulk(bytes, records);
-        if result.is_err() {
-            self.decoder = None;
-        }
-        result
+        self.try_bulk(bytes, records)
     }
 
     fn is_record(&self, line: &[u8]) -> bool {
@@ -367,6 +452,54 @@ mod tests {
             err.starts_with("<input>:7: ") && err.contains("Base64"),
             "{err}"
         );
+    }
+
+    fn booleans(decoded: &Decoded, column: usize) -> Vec<Option<bool>> {
+        decoded
+            .batches
+            .iter()
+            .flat_map(|b| b.column(column).as_boolean().iter().collect::<Vec<_>>())
+            .collect()
+    }
+
+    #[test]
+    fn booleans_given_as_strings() {
+        let row = DataType::Struct(vec![Field::new("ok", DataType::Boolean, true)].into());
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int32, true),
+            Field::new("b", DataType::Boolean, true),
+            Field::new("r", row, true),
+        ]));
+        let input = br#"{"id":1,"b":"true","r":{"ok":" TRUE "}}
+{"id":2,"b":"FALSE","r":{"ok":false}}
+{"id":3,"b":true,"r":null}
+{"id":4,"b":"yes","r":{"ok":"true"}}
+{"id":5,"b":null}"#;
+        let expected = vec![Some(true), Some(false), Some(true), Some(false), None];
+        for lenient in [false, true] {
+            let options = JsonOptions {
+                ignore_parse_errors: lenient,
+                ..JsonOptions::default()
+            };
+            let mut d = JsonDecoder::new(schema.clone(), options).unwrap();
+            let decoded = d.decode(input, 1).unwrap();
+            assert_eq!(booleans(&decoded, 1), expected, "lenient: {lenient}");
+            let rows = &decoded.batches[0];
+            let ok = rows.column(2).as_struct().column(0).as_boolean();
+            assert!(ok.value(0));
+            assert!(ok.value(3));
+            assert_eq!(decoded.skipped, 0);
+            // The fast path still serves chunks of JSON booleans after the slow one.
+            let again = d.decode(b"{\"id\":6,\"b\":false}\n", 6).unwrap();
+            assert_eq!(booleans(&again, 1), vec![Some(false)]);
+        }
+        // A value of another type is still reported, on its own line.
+        let mut d = JsonDecoder::new(schema, JsonOptions::default()).unwrap();
+        let err = d
+            .decode(b"{\"b\":\"true\"}\n{\"id\":\"x\"}\n", 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("<input>:2: "), "{err}");
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! `2024-01-01 10:00:00.123` (or `2024-01-01T10:00:00.123` with
 //! `json.timestamp-format.standard` = `ISO-8601`; the fraction has as many digits as
 //! needed), TIMESTAMP_LTZ the same with a trailing `Z`, DATE `2024-01-01`, TIME
-//! `10:00:00`, BYTES as Base64, ROW as an object, ARRAY as an array, MAP as an object.
+//! `10:00:00`, BYTES as Base64, ROW as an object, ARRAY as an array, MAP as an object,
+//! FLOAT and DOUBLE as Jackson writes them (Java's `toString`: `1.0E10`, `1.0E-5`,
+//! `123.5`; NaN and infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`).
 //! Only inserts can be written: an update or delete is an error.
 
 use std::sync::Arc;
 
 use arrow::array::{new_empty_array, Array, AsArray};
-use arrow::datatypes::{DataType, FieldRef, Schema};
+use arrow::datatypes::{DataType, FieldRef, Float32Type, Float64Type, Schema};
 use arrow::error::ArrowError;
 use arrow::json::writer::{
     make_encoder, Encoder, EncoderFactory, EncoderOptions, LineDelimited, NullableEncoder,
@@ -23,6 +25,7 @@ use base64::Engine;
 
 use crate::changelog::insert_only;
 use crate::error::FormatError;
+use crate::java;
 use crate::options::{JsonOptions, TimestampStandard};
 use crate::temporal::{Style, TemporalColumn};
 use crate::RecordEncoder;
@@ -114,6 +117,24 @@ impl EncoderFactory for FlinkTypes {
             DataType::BinaryView => {
                 Box::new(Base64Encoder(move |i| array.as_binary_view().value(i)))
             }
+            DataType::Float64 => {
+                let a = array.as_primitive::<Float64Type>();
+                Box::new(JavaNumberEncoder(move |i| {
+                    let v = a.value(i);
+                    (v.is_finite(), move |out: &mut Vec<u8>| {
+                        java::push_double(out, v)
+                    })
+                }))
+            }
+            DataType::Float32 => {
+                let a = array.as_primitive::<Float32Type>();
+                Box::new(JavaNumberEncoder(move |i| {
+                    let v = a.value(i);
+                    (v.is_finite(), move |out: &mut Vec<u8>| {
+                        java::push_float(out, v)
+                    })
+                }))
+            }
             _ => return Ok(None),
         };
         Ok(Some(NullableEncoder::new(encoder, nulls)))
@@ -127,6 +148,27 @@ impl Encoder for TemporalEncoder<'_> {
         out.push(b'"');
         self.0.write(idx, out);
         out.push(b'"');
+    }
+}
+
+/// A FLOAT or DOUBLE as Jackson writes it: Java's `toString`, quoted when not finite.
+/// The closure gives, for a row, whether the value is finite and how to write it.
+struct JavaNumberEncoder<F>(F);
+
+impl<F, W> Encoder for JavaNumberEncoder<F>
+where
+    F: Fn(usize) -> (bool, W),
+    W: FnOnce(&mut Vec<u8>),
+{
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let (finite, write) = (self.0)(idx);
+        if finite {
+            write(out);
+        } else {
+            out.push(b'"');
+            write(out);
+            out.push(b'"');
+        }
     }
 }
 
@@ -146,8 +188,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{
-        ArrayRef, BinaryArray, Date32Array, Decimal128Array, Int32Array, Int8Array, ListArray,
-        StringArray, StructArray, TimestampMillisecondArray,
+        ArrayRef, BinaryArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+        Int32Array, Int8Array, ListArray, StringArray, StructArray, TimestampMillisecondArray,
     };
     use arrow::datatypes::{Field, Int32Type};
     use weir_types::ROW_KIND_COLUMN;
@@ -236,6 +278,48 @@ mod tests {
         let mut decoder = JsonDecoder::new(batch.schema(), JsonOptions::default()).unwrap();
         let decoded = decoder.decode(text.as_bytes(), 1).unwrap();
         assert_eq!(decoded.batches, vec![batch]);
+    }
+
+    #[test]
+    fn writes_doubles_like_jackson() {
+        let d: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1e10),
+            Some(1e-5),
+            Some(123.5),
+            Some(100.0),
+            Some(f64::NAN),
+            Some(f64::NEG_INFINITY),
+            None,
+        ]));
+        let f: ArrayRef = Arc::new(Float32Array::from(vec![
+            Some(0.1),
+            Some(1e7),
+            Some(2.5),
+            Some(-0.0),
+            Some(f32::INFINITY),
+            None,
+            Some(1e-4),
+        ]));
+        let batch = RecordBatch::try_from_iter(vec![("d", d), ("f", f)]).unwrap();
+        let text = encode(JsonOptions::default(), &batch);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            vec![
+                r#"{"d":1.0E10,"f":0.1}"#,
+                r#"{"d":1.0E-5,"f":1.0E7}"#,
+                r#"{"d":123.5,"f":2.5}"#,
+                r#"{"d":100.0,"f":-0.0}"#,
+                r#"{"d":"NaN","f":"Infinity"}"#,
+                r#"{"d":"-Infinity","f":null}"#,
+                r#"{"d":null,"f":1.0E-4}"#,
+            ]
+        );
+        let mut decoder = JsonDecoder::new(batch.schema(), JsonOptions::default()).unwrap();
+        let decoded = decoder.decode(text.as_bytes(), 1).unwrap();
+        let back = decoded.batches[0].column(0).as_primitive::<Float64Type>();
+        assert_eq!(back.value(0), 1e10);
+        assert!(back.value(4).is_nan());
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! Argument plumbing shared by the UDFs: type coercion rules, typed column accessors
 //! (strings, date-times, integers) and scalar/array result handling.
 
+use std::sync::Arc;
+
 use arrow::array::timezone::Tz;
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    DataType, Date32Type, Date64Type, Field, FieldRef, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::Result;
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs};
 
 use crate::pattern::parse_default_timestamp;
 use crate::zone::{utc, utc_to_local};
@@ -65,6 +68,23 @@ pub(crate) fn coerce_datetime(function: &str, position: usize, t: &DataType) -> 
             )
         }),
     }
+}
+
+/// The result field of a function that is NULL exactly when one of its arguments is:
+/// named `name`, typed by `return_type` from the argument types, nullable when an
+/// argument is.
+pub(crate) fn null_if_any_null(
+    name: &str,
+    args: &ReturnFieldArgs<'_>,
+    return_type: impl FnOnce(&[DataType]) -> Result<DataType>,
+) -> Result<FieldRef> {
+    let types: Vec<DataType> = args
+        .arg_fields
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+    Ok(Arc::new(Field::new(name, return_type(&types)?, nullable)))
 }
 
 /// Number of rows the arguments describe: the length of any array argument, else 1.

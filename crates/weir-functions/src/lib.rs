@@ -3,7 +3,7 @@
 //!
 //! [`register_flink_functions`] installs them into a session, replacing DataFusion
 //! built-ins of the same name (`to_timestamp`, `date_format`, `now`,
-//! `current_timestamp`). Names are registered in lowercase, so unquoted SQL identifiers
+//! `current_timestamp`, `concat`, `floor`, `ceil`). Names are registered in lowercase, so unquoted SQL identifiers
 //! find them case-insensitively.
 //!
 //! Type mapping: Flink `TIMESTAMP(3)` is Arrow `Timestamp(Millisecond, None)` and
@@ -12,17 +12,28 @@
 //! (see [`session_time_zone`]).
 //!
 //! Modules: `format` (Java pattern conversion), `pattern` (compiled patterns, default
-//! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing),
-//! `datetime`, `extract`, `clock`, `string`, `conditional` (the functions).
+//! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing), `text`
+//! (Flink's CAST-to-STRING text of values), `datetime`, `extract`, `clock`, `string`,
+//! `conditional`, `concat`, `floor`, `cast` (the functions).
+//!
+//! `cast` holds functions the SQL front end calls in place of some CASTs, to give them
+//! Flink's semantics (`flink_cast_to_string`, `flink_cast_to_varchar`,
+//! `flink_cast_to_char`, `flink_ltz_to_local`, `flink_local_to_ltz`). `concat` (`CONCAT`
+//! is NULL when an argument is NULL) and `floor` (`FLOOR`/`CEIL` of `DECIMAL(p, s)` are
+//! `DECIMAL(p, 0)`) replace DataFusion built-ins.
 
 mod args;
+mod cast;
 mod clock;
+mod concat;
 mod conditional;
 mod datetime;
 mod extract;
+mod floor;
 mod format;
 mod pattern;
 mod string;
+mod text;
 mod zone;
 
 #[cfg(test)]
@@ -35,10 +46,13 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
+pub use cast::{CastToString, CastZone, StringTarget, ZoneShift};
 pub use clock::{Clock, ClockKind};
+pub use concat::Concat;
 pub use conditional::If;
 pub use datetime::{DateFormat, FromUnixtime, ToTimestamp, ToTimestampLtz, UnixTimestamp};
 pub use extract::{DateField, DatePart};
+pub use floor::{FloorCeil, Rounding};
 pub use format::{java_to_chrono_format, FormatPatternError};
 pub use string::{RegexpExtract, SplitIndex};
 pub use zone::session_time_zone;
@@ -61,6 +75,14 @@ fn udfs() -> Vec<ScalarUDF> {
         ScalarUDF::from(Clock::new(ClockKind::Proctime)),
         ScalarUDF::from(Clock::new(ClockKind::CurrentTimestamp)),
         ScalarUDF::from(Clock::new(ClockKind::LocalTimestamp)),
+        ScalarUDF::from(CastToString::new(StringTarget::String)),
+        ScalarUDF::from(CastToString::new(StringTarget::Varchar)),
+        ScalarUDF::from(CastToString::new(StringTarget::Char)),
+        ScalarUDF::from(CastZone::new(ZoneShift::LtzToLocal)),
+        ScalarUDF::from(CastZone::new(ZoneShift::LocalToLtz)),
+        ScalarUDF::from(Concat::default()),
+        ScalarUDF::from(FloorCeil::new(Rounding::Floor)),
+        ScalarUDF::from(FloorCeil::new(Rounding::Ceil)),
     ];
     udfs.extend(
         DateField::ALL

@@ -3,12 +3,15 @@
 //!
 //! - [`calc`]: projection and filter, chained into one operator;
 //! - [`union`]: merges its inputs (UNION ALL);
-//! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch.
+//! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch;
+//! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing.
 
 pub mod calc;
 pub mod event_time;
 pub mod union;
+pub mod window;
 
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use union::Union;
+pub use window::{WindowAggregate, WindowSpec};

@@ -14,6 +14,7 @@ pub mod parser;
 pub mod planner;
 pub mod statement;
 pub mod types;
+pub mod windows;
 
 pub use error::{Position, SqlError, SqlResult};
 pub use explain::explain;

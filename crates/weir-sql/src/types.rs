@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TimezoneInfo,
-    Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
+    SetExpr, TimezoneInfo, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -303,7 +303,8 @@ impl TypeParser<'_, '_> {
 /// Rewrites what Flink types differently from DataFusion: integer literals that fit in
 /// 32 bits are INT, and Flink type names that sqlparser does not know (inside CAST) become
 /// types DataFusion understands: `TIMESTAMP_LTZ(p)` becomes `TIMESTAMP(p) WITH TIME ZONE`,
-/// `BYTES` becomes `BYTEA`.
+/// `BYTES` becomes `BYTEA`. CASTs to strings and between TIMESTAMP and TIMESTAMP_LTZ
+/// get Flink's semantics through functions of `weir-functions` (see [`rewrite_cast`]).
 pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     struct Rewriter {
         error: Option<SqlError>,
@@ -383,6 +384,7 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
                     }
                 }
             }
+            rewrite_cast(expr);
             std::ops::ControlFlow::Continue(())
         }
     }
@@ -391,6 +393,96 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
     match rewriter.error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// What Flink's CAST to a type does differently from DataFusion's.
+enum FlinkCast {
+    /// STRING, VARCHAR: Flink's text of the value (`TRUE`, `1.0E10`, ...).
+    String,
+    /// VARCHAR(n): the text, truncated to n characters.
+    Varchar(u64),
+    /// CHAR(n) (CHAR alone is CHAR(1)): the text truncated, or padded with spaces, to n.
+    Char(u64),
+    /// TIMESTAMP, DATE, TIME: a TIMESTAMP_LTZ is first read in the session time zone.
+    FromLtz,
+    /// TIMESTAMP_LTZ: a TIMESTAMP or DATE is first read as a session wall-clock time.
+    ToLtz,
+}
+
+fn flink_cast(data_type: &SqlType) -> Option<FlinkCast> {
+    use datafusion::sql::sqlparser::ast::CharacterLength;
+    let length = |l: &Option<CharacterLength>| match l {
+        Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
+    };
+    Some(match data_type {
+        SqlType::String(_) | SqlType::Text => FlinkCast::String,
+        SqlType::Varchar(l)
+        | SqlType::Nvarchar(l)
+        | SqlType::CharVarying(l)
+        | SqlType::CharacterVarying(l) => match length(l) {
+            Some(n) => FlinkCast::Varchar(n),
+            // Flink's VARCHAR without length is VARCHAR(2147483647), i.e. STRING.
+            None => FlinkCast::String,
+        },
+        SqlType::Char(l) | SqlType::Character(l) => match l {
+            Some(CharacterLength::Max) => FlinkCast::String,
+            _ => FlinkCast::Char(length(l).unwrap_or(1)),
+        },
+        SqlType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => FlinkCast::ToLtz,
+        SqlType::Timestamp(_, _) | SqlType::Date | SqlType::Time(_, _) => FlinkCast::FromLtz,
+        _ => return None,
+    })
+}
+
+/// Gives a CAST Flink's semantics with the functions of `weir-functions` (module
+/// `cast`): `CAST(x AS STRING)` becomes `flink_cast_to_string(x)`, `CAST(x AS
+/// VARCHAR(n))` `flink_cast_to_varchar(x, n)`, `CAST(x AS CHAR(n))`
+/// `flink_cast_to_char(x, n)`; `CAST(x AS TIMESTAMP(p))` (or DATE, TIME) becomes
+/// `CAST(flink_ltz_to_local(x) AS TIMESTAMP(p))` and `CAST(x AS TIMESTAMP_LTZ(p))`
+/// becomes `CAST(flink_local_to_ltz(x) AS TIMESTAMP_LTZ(p))`.
+fn rewrite_cast(expr: &mut Expr) {
+    let Expr::Cast {
+        expr: inner,
+        data_type,
+        format: None,
+        array: false,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let number = |n: u64| Expr::value(Value::Number(n.to_string(), false));
+    let call = |name: &str, args: Vec<Expr>| {
+        Expr::Function(Function {
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args
+                    .into_iter()
+                    .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                    .collect(),
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        })
+    };
+    let value = inner.as_ref().clone();
+    match flink_cast(data_type) {
+        None => {}
+        Some(FlinkCast::String) => *expr = call("flink_cast_to_string", vec![value]),
+        Some(FlinkCast::Varchar(n)) => {
+            *expr = call("flink_cast_to_varchar", vec![value, number(n)]);
+        }
+        Some(FlinkCast::Char(n)) => *expr = call("flink_cast_to_char", vec![value, number(n)]),
+        Some(FlinkCast::FromLtz) => **inner = call("flink_ltz_to_local", vec![value]),
+        Some(FlinkCast::ToLtz) => **inner = call("flink_local_to_ltz", vec![value]),
     }
 }
 
@@ -486,3 +578,7 @@ pub fn flink_type_name(t: &DataType) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "types_tests.rs"]
+mod tests;

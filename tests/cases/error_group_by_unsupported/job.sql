@@ -1,4 +1,4 @@
--- GROUP BY (aggregation) is not supported yet: refused at the statement, naming aggregation.
+-- An unbounded GROUP BY (an updating aggregation) is not supported yet: refused at the statement.
 CREATE TABLE people (id INT, name STRING)
 WITH ('connector' = 'filesystem', 'path' = 'people.json', 'format' = 'json');
 

@@ -4,6 +4,7 @@
 //! DataFusion parses names, resolves types, coerces and optimises each query into a
 //! logical plan; [`translate`] turns that plan, node by node, into dataflow nodes.
 
+mod aggregate;
 mod sink;
 mod source;
 mod translate;
@@ -83,6 +84,9 @@ pub(crate) struct Planner {
     pub sinks: usize,
     /// Source nodes by table name: a table read twice is read once (source reuse).
     pub sources: BTreeMap<String, usize>,
+    /// Above 0 while the input of a window aggregation is translated, where hopping and
+    /// cumulating window columns (slices) may appear.
+    pub window_aggregate_depth: usize,
 }
 
 impl Planner {
@@ -100,6 +104,9 @@ impl Planner {
         }
         let ctx = SessionContext::new_with_config(config);
         // Registration only fails on a bug in weir-functions: surface it when planning.
+        for function in crate::windows::udf::window_functions() {
+            ctx.register_udf(function);
+        }
         let registered = weir_functions::register_flink_functions(&ctx);
         let mut warnings = Vec::new();
         if let Err(e) = registered {
@@ -115,6 +122,7 @@ impl Planner {
             warnings,
             sinks: 0,
             sources: BTreeMap::new(),
+            window_aggregate_depth: 0,
         }
     }
 

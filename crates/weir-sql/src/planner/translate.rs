@@ -11,7 +11,7 @@ use weir_operators::{Calc, Union};
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::{datafusion_error, source, values, Planner};
+use super::{aggregate, datafusion_error, source, values, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
 /// A translated stream: the node producing it and its logical schema.
@@ -63,6 +63,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             })
         }
         LogicalPlan::Projection(projection) => {
+            aggregate::check_window_columns_usage(p, &projection.expr)?;
             if let LogicalPlan::Filter(filter) = projection.input.as_ref() {
                 let input = translate(p, &filter.input)?;
                 return add_calc(
@@ -80,6 +81,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             add_calc(p, &input, None, Some(projection.expr.clone()), projection.schema.clone())
         }
         LogicalPlan::Filter(filter) => {
+            aggregate::check_window_columns_usage(p, std::slice::from_ref(&filter.predicate))?;
             let input = translate(p, &filter.input)?;
             add_calc(p, &input, Some(filter.predicate.clone()), None, filter.input.schema().clone())
         }
@@ -127,8 +129,9 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             let rows = if e.produce_one_row { vec![vec![]] } else { vec![] };
             values::values_node(p, &e.schema, &rows)
         }
-        LogicalPlan::Aggregate(_) | LogicalPlan::Distinct(_) => Err(unsupported(
-            "aggregation (GROUP BY, DISTINCT, aggregate functions) is not supported by this version of Weir yet",
+        LogicalPlan::Aggregate(agg) => aggregate::translate_aggregate(p, agg),
+        LogicalPlan::Distinct(_) => Err(unsupported(
+            "DISTINCT over a stream (an updating aggregation) is not supported by this version of Weir yet",
         )),
         LogicalPlan::Join(_) => Err(unsupported("joins are not supported by this version of Weir yet")),
         LogicalPlan::Window(_) => Err(unsupported("OVER windows are not supported by this version of Weir yet")),

@@ -1,0 +1,271 @@
+//! Aggregations. `GROUP BY window_start, window_end[, keys]` over a window table function
+//! becomes a slicing window aggregate: rows are hashed by key to the subtask owning the
+//! key, added to the accumulators of their slice, and each window is emitted when the
+//! watermark passes its end. Other aggregations (unbounded `GROUP BY`) are refused for now.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchemaRef};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::PhysicalExpr;
+use weir_operators::window::{WindowAggregate, WindowSpec};
+use weir_operators::Calc;
+use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_types::{ChangelogKind, OperatorId};
+
+use super::translate::{edge_between, translate, Stream};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlError, SqlResult};
+use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
+use crate::windows::WindowKind;
+
+/// The window column a group expression is, with the window's arguments.
+fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, WindowArgs)> {
+    match expr {
+        Expr::Alias(alias) => window_column(&alias.expr, input),
+        Expr::ScalarFunction(f) => {
+            let column = match f.name() {
+                WINDOW_START => WindowColumn::Start,
+                WINDOW_END => WindowColumn::End,
+                WINDOW_TIME => WindowColumn::Time,
+                _ => return None,
+            };
+            let literal = |i: usize| match f.args.get(i) {
+                Some(Expr::Literal(v, _)) => Some(v.clone()),
+                _ => None,
+            };
+            let args = WindowArgs::from_scalars(&literal(1)?, &literal(2)?, &literal(3)?, &literal(4)?)?;
+            Some((column, args))
+        }
+        Expr::Column(c) => defining_expr(input, c).and_then(|(e, below)| window_column(&e, &below)),
+        _ => None,
+    }
+}
+
+/// The expression that defines column `c` in `plan`'s output, and the plan it reads.
+fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, LogicalPlan)> {
+    match plan {
+        LogicalPlan::Projection(p) => {
+            let index = p.schema.index_of_column_by_name(c.relation.as_ref(), &c.name).or_else(|| {
+                p.schema.fields().iter().position(|f| f.name() == &c.name)
+            })?;
+            Some((p.expr[index].clone(), p.input.as_ref().clone()))
+        }
+        LogicalPlan::SubqueryAlias(a) => {
+            let inner = a.input.schema().columns().into_iter().find(|x| x.name == c.name)?;
+            defining_expr(&a.input, &inner)
+        }
+        LogicalPlan::Filter(f) => defining_expr(&f.input, c),
+        _ => None,
+    }
+}
+
+/// Translates an aggregation.
+pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult<Stream> {
+    let mut start = None;
+    let mut end = None;
+    let mut window: Option<WindowArgs> = None;
+    let mut keys = Vec::new();
+    for (i, g) in agg.group_expr.iter().enumerate() {
+        match window_column(g, &agg.input) {
+            Some((WindowColumn::Start, args)) => {
+                start = Some(i);
+                window = Some(args);
+            }
+            Some((WindowColumn::End, args)) => {
+                end = Some(i);
+                window = Some(args);
+            }
+            Some((WindowColumn::Time, _)) => {
+                return Err(SqlError::new(
+                    "GROUP BY window_time is not supported yet; group by window_start and window_end",
+                ))
+            }
+            None => keys.push(i),
+        }
+    }
+    let (Some(start), Some(end), Some(window)) = (start, end, window) else {
+        return Err(SqlError::new(
+            "aggregation without windows (an unbounded GROUP BY, DISTINCT or a global aggregate) is not supported by this version of Weir yet; window aggregations GROUP BY window_start, window_end of a TUMBLE, HOP or CUMULATE table function are",
+        ));
+    };
+    p.window_aggregate_depth += 1;
+    let input = translate(p, &agg.input);
+    p.window_aggregate_depth -= 1;
+    let input = input?;
+    let input_arrow = Arc::new(input.schema.as_arrow().clone());
+    let column_index = |e: &Expr, what: &str| -> SqlResult<usize> {
+        match e {
+            Expr::Column(c) => input
+                .schema
+                .index_of_column(c)
+                .map_err(|err| datafusion_error(err, Position::default())),
+            other => Err(SqlError::new(format!(
+                "GROUP BY {what} must be a column in window aggregations for now, not '{other}'; compute it in a view first"
+            ))),
+        }
+    };
+    let time_column = column_index(&agg.group_expr[start], "window_start")?;
+    let key_columns = keys
+        .iter()
+        .map(|&i| column_index(&agg.group_expr[i], "keys"))
+        .collect::<SqlResult<Vec<_>>>()?;
+    let state = p.ctx.state();
+    let mut aggregates = Vec::new();
+    for e in &agg.aggr_expr {
+        #[allow(deprecated)]
+        let (aggregate, filter, order) = datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
+            e,
+            &input.schema,
+            &input_arrow,
+            state.execution_props(),
+        )
+        .map_err(|err| datafusion_error(err, Position::default()))?;
+        if !order.is_empty() {
+            return Err(SqlError::new(format!("ORDER BY inside aggregate '{e}' is not supported yet")));
+        }
+        aggregates.push((aggregate, filter));
+    }
+    let time_type = input_arrow.field(time_column).data_type().clone();
+    let tz = match &time_type {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    let window_type = DataType::Timestamp(TimeUnit::Millisecond, tz);
+    let mut fields = vec![
+        Field::new("window_start", window_type.clone(), false),
+        Field::new("window_end", window_type, false),
+    ];
+    for &k in &key_columns {
+        fields.push(input_arrow.field(k).clone());
+    }
+    for (a, _) in &aggregates {
+        fields.push(a.field().as_ref().clone());
+    }
+    let output_schema = Arc::new(Schema::new(fields));
+    let spec = match window.kind {
+        WindowKind::Tumble => WindowSpec::Tumble {
+            size_ms: window.size_ms,
+            offset_ms: window.offset_ms,
+        },
+        WindowKind::Hop => WindowSpec::Hop {
+            size_ms: window.size_ms,
+            slide_ms: window.slide_ms,
+            offset_ms: window.offset_ms,
+        },
+        WindowKind::Cumulate => WindowSpec::Cumulate {
+            step_ms: window.slide_ms,
+            max_size_ms: window.size_ms,
+            offset_ms: window.offset_ms,
+        },
+    };
+    let detail = format!(
+        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]; state: slices x keys, dropped as the watermark passes",
+        window.kind.name(),
+        window.size_ms,
+        if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
+        window.slide_ms,
+        window.offset_ms,
+        keys.iter().map(|&i| agg.group_expr[i].to_string()).collect::<Vec<_>>().join(", "),
+        agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
+    );
+    let operator = WindowAggregate {
+        window: spec,
+        time_column,
+        key_columns: key_columns.clone(),
+        aggregates,
+        output_schema: output_schema.clone(),
+    };
+    let upstream = &p.graph.nodes[input.node];
+    let (parallelism, edge) = if key_columns.is_empty() {
+        (1, edge_between(upstream.parallelism, 1))
+    } else {
+        let parallelism = p.options.parallelism();
+        let kind = if parallelism == 1 && upstream.parallelism == 1 {
+            EdgeKind::Forward
+        } else {
+            EdgeKind::Hash { keys: key_columns.clone() }
+        };
+        (parallelism, kind)
+    };
+    let upstream_id = upstream.id;
+    let window_node = p.graph.add(Node {
+        id: OperatorId::derive(&format!("window-aggregate:{detail}"), &[upstream_id]),
+        name: "WindowAggregate".into(),
+        detail,
+        parallelism,
+        inputs: vec![Edge { from: input.node, kind: edge }],
+        kind: NodeKind::Operator(operator.into_factory()),
+        changelog: ChangelogKind::AppendOnly,
+        is_sink: false,
+        schema: output_schema.clone(),
+    });
+    // Back to the aggregate's column order: group expressions, then aggregates.
+    let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    for i in 0..agg.group_expr.len() {
+        let source = if i == start {
+            0
+        } else if i == end {
+            1
+        } else {
+            2 + keys.iter().position(|&k| k == i).unwrap_or_default()
+        };
+        projection.push(Arc::new(PhysicalColumn::new(output_schema.field(source).name(), source)));
+    }
+    for j in 0..agg.aggr_expr.len() {
+        let source = 2 + keys.len() + j;
+        projection.push(Arc::new(PhysicalColumn::new(output_schema.field(source).name(), source)));
+    }
+    let schema = Arc::new(agg.schema.as_arrow().clone());
+    let node = p.graph.add(Node {
+        id: OperatorId::derive("window-aggregate-output", &[p.graph.nodes[window_node].id]),
+        name: "Calc".into(),
+        detail: "window aggregate columns in query order".into(),
+        parallelism,
+        inputs: vec![Edge {
+            from: window_node,
+            kind: EdgeKind::Forward,
+        }],
+        kind: NodeKind::Operator(Calc::new(None, Some(projection), schema.clone()).into_factory()),
+        changelog: ChangelogKind::AppendOnly,
+        is_sink: false,
+        schema,
+    });
+    Ok(Stream {
+        node,
+        schema: agg.schema.clone() as DFSchemaRef,
+    })
+}
+
+/// Refuses hopping and cumulating window columns outside a window aggregation: there
+/// they hold slices, not windows.
+pub(crate) fn check_window_columns_usage(p: &Planner, exprs: &[Expr]) -> SqlResult<()> {
+    if p.window_aggregate_depth > 0 {
+        return Ok(());
+    }
+    for e in exprs {
+        let mut bad = None;
+        let _ = e.apply(|node| {
+            if let Some((_, args)) = window_column(node, &LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(datafusion::common::DFSchema::empty()),
+            })) {
+                if args.kind != WindowKind::Tumble {
+                    bad = Some(args.kind);
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        if let Some(kind) = bad {
+            return Err(SqlError::new(format!(
+                "the rows of a {} window table function can only be aggregated with GROUP BY window_start, window_end in this version (window Top-N, joins and plain selects of HOP and CUMULATE windows come later)",
+                kind.name()
+            )));
+        }
+    }
+    Ok(())
+}
