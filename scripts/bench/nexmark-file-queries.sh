@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Nexmark q0 (pass-through), q1 (projection) and q2 (filter) reading bids from JSON-lines
+# Nexmark q0 (pass-through), q1 (projection), q2 (filter) and two window aggregations
+# (tumble_sum, hop_count: the window part of q5) reading bids from JSON-lines
 # files into a blackhole, at parallelism 1 and 2, with the JSON decode alone as the limit.
 #
 #   scripts/bench/nexmark-file-queries.sh [EVENTS]     (default 5000000 events, ~4.6M bids)
@@ -32,7 +33,7 @@ measure() { # name, command...: prints wall, cpu seconds and peak RSS (KB)
 }
 
 measure "json decode alone (1 core)" "$CARGO_TARGET_DIR/release/examples/json_decode_baseline" "$WORK/data/bids"
-for q in q0 q1 q2; do
+for q in q0 q1 q2 tumble_sum hop_count; do
     cat "$Q/bids_table.sql" "$Q/$q.sql" > "$WORK/$q.sql"
     for p in 1 2; do
         measure "$q parallelism $p" "$WEIR" run --quiet --set parallelism.default=$p "$WORK/$q.sql"

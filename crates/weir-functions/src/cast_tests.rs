@@ -1,7 +1,7 @@
 //! SQL-level tests of the CAST functions: `flink_cast_to_string` / `_varchar` / `_char`,
 //! `flink_ltz_to_local` and `flink_local_to_ltz`.
 
-use crate::testutil::{run, run_in_zone, TestResult};
+use crate::testutil::{context, run, run_in_zone, TestResult};
 
 #[tokio::test]
 async fn cast_to_string_like_flink() -> TestResult {
@@ -87,5 +87,25 @@ async fn ltz_and_local_timestamps_in_the_session_zone() -> TestResult {
             "2024-01-01T19:04:05.678Z|2024-01-01T16:00:00Z|2024-01-02 03:04:05|2024-01-01T23:30:00Z"
         ]
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn results_are_null_only_when_the_argument_may_be() -> TestResult {
+    let ctx = context(None)?;
+    let df = ctx
+        .sql(
+            "SELECT flink_cast_to_string(1) AS a, flink_cast_to_char('x', 2) AS b, \
+             flink_ltz_to_local(ltz) AS c, CONCAT('a', 'b') AS d, flink_cast_to_string(s) AS e \
+             FROM t",
+        )
+        .await?;
+    let nullable: Vec<bool> = df
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.is_nullable())
+        .collect();
+    assert_eq!(nullable, vec![false, false, true, false, true]);
     Ok(())
 }

@@ -74,7 +74,10 @@ impl WatermarkExpression {
 /// Epoch milliseconds of a timestamp array of any unit.
 fn to_millis(values: &dyn Array) -> EngineResult<Vec<Option<i64>>> {
     Ok(match values.data_type() {
-        DataType::Timestamp(TimeUnit::Millisecond, _) => values.as_primitive::<TimestampMillisecondType>().iter().collect(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => values
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect(),
         DataType::Timestamp(TimeUnit::Second, _) => values
             .as_primitive::<TimestampSecondType>()
             .iter()
@@ -172,6 +175,9 @@ mod tests {
         let monotone = WatermarkExpression::new(col("ts", &schema).unwrap()).monotone_in(0);
         assert_eq!(monotone.max_watermark(&batch).unwrap(), Some(9));
         assert_eq!(monotone.max_watermark(&empty).unwrap(), None);
-        assert_eq!(w.row_watermarks(&batch).unwrap(), vec![Some(5), None, Some(9), Some(1)]);
+        assert_eq!(
+            w.row_watermarks(&batch).unwrap(),
+            vec![Some(5), None, Some(9), Some(1)]
+        );
     }
 }

@@ -191,9 +191,7 @@ impl EventTimes {
                     TimeUnit::Millisecond => raw,
                     TimeUnit::Second => raw.iter().map(|s| s.saturating_mul(1000)).collect(),
                     TimeUnit::Microsecond => raw.iter().map(|u| u.div_euclid(1000)).collect(),
-                    TimeUnit::Nanosecond => {
-                        raw.iter().map(|n| n.div_euclid(1_000_000)).collect()
-                    }
+                    TimeUnit::Nanosecond => raw.iter().map(|n| n.div_euclid(1_000_000)).collect(),
                 };
                 (millis, column.logical_nulls())
             }
@@ -344,7 +342,10 @@ mod tests {
             SliceRows::All(10)
         );
         assert_eq!(
-            partition_by_slice(&spec, &times(vec![Some(1), None, Some(25), Some(2), Some(-1)])),
+            partition_by_slice(
+                &spec,
+                &times(vec![Some(1), None, Some(25), Some(2), Some(-1)])
+            ),
             SliceRows::Some(vec![(10, vec![0, 3]), (30, vec![2]), (0, vec![4])])
         );
     }

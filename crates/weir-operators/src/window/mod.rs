@@ -27,6 +27,8 @@ mod assign;
 mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_naive;
 
 use std::sync::Arc;
 
@@ -118,7 +120,10 @@ impl WindowAggregate {
         let def = Arc::new(self);
         Arc::new(
             move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-                Ok(Box::new(WindowAggregateOperator::new(Arc::clone(&def), ctx)?))
+                Ok(Box::new(WindowAggregateOperator::new(
+                    Arc::clone(&def),
+                    ctx,
+                )?))
             },
         )
     }

@@ -186,7 +186,12 @@ enum KeyGroups {
 }
 
 impl KeyGroups {
-    fn intern(&mut self, keys: &[ArrayRef], rows: usize, groups: &mut Vec<usize>) -> EngineResult<()> {
+    fn intern(
+        &mut self,
+        keys: &[ArrayRef],
+        rows: usize,
+        groups: &mut Vec<usize>,
+    ) -> EngineResult<()> {
         groups.clear();
         match self {
             KeyGroups::Global { used } => {
