@@ -87,7 +87,11 @@ impl EventTimeExtractor for ValueIsTime {
         Ok(arrow::compute::max(col))
     }
     fn row_watermarks(&self, batch: &RecordBatch) -> EngineResult<Vec<Option<i64>>> {
-        let col = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let col = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         Ok(col.iter().collect())
     }
 }

@@ -2,7 +2,8 @@
 //! on aggregates, and the lexical rules Flink uses.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName,
 };
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -63,9 +64,9 @@ impl Dialect for FlinkDialect {
             parameters: FunctionArguments::None,
             args: FunctionArguments::List(FunctionArgumentList {
                 duplicate_treatment: None,
-                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(name.into_ident(
-                    parser.peek_token().span,
-                ))))],
+                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                    Expr::Identifier(name.into_ident(parser.peek_token().span)),
+                ))],
                 clauses: vec![],
             }),
             filter: None,

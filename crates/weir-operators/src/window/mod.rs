@@ -1,13 +1,13 @@
 //! Event-time window aggregation: Flink's window TVFs (`TUMBLE`, `HOP`, `CUMULATE`)
 //! followed by `GROUP BY window_start, window_end, keys...`, computed with *slicing*.
 //!
-//! Time is cut into disjoint slices (see [`assign`]). Each row is added to exactly one
+//! Time is cut into disjoint slices (see `assign.rs`). Each row is added to exactly one
 //! slice's accumulators, in bulk: slice ids are computed columnar over the time column,
 //! rows are grouped by slice (one `take` per column when a batch spans several slices),
 //! keys go through DataFusion's vectorised `GroupValues`, and every aggregate is a
 //! DataFusion `GroupsAccumulator` (or per-group `Accumulator`s behind DataFusion's
 //! adapter when the function has no groups accumulator). A window is produced by
-//! combining the intermediate states of the slices it covers (see [`state`]); rows are
+//! combining the intermediate states of the slices it covers (see `state.rs`); rows are
 //! never kept.
 //!
 //! Semantics follow Flink's window TVF aggregation in event time:

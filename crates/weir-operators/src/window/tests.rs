@@ -1,7 +1,6 @@
 //! Tests of the window aggregation: hand-computed TUMBLE/HOP cases, and HOP/CUMULATE
 //! against a naive reference that recomputes every window from the raw rows.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -12,13 +11,11 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::average::avg_udaf;
 use datafusion::functions_aggregate::count::count_udaf;
-use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
+use datafusion::functions_aggregate::min_max::max_udaf;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::logical_expr::{AggregateUDF, Operator as BinOp};
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::{binary, cast as cast_expr, col, lit};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use weir_types::Message;
 
 use super::*;

@@ -18,6 +18,9 @@ use weir_types::Message;
 use super::tests::{agg, drive, fired, input_schema, late, r, sorted, window_aggregate, Ev, Row};
 use super::*;
 
+/// A naive window and key: start, end, key.
+type WindowKey = (i64, i64, Option<&'static str>);
+
 /// Windows containing `ts`, enumerated by brute force from the definition.
 fn naive_windows(spec: &WindowSpec, ts: i64) -> Vec<(i64, i64)> {
     let mut windows = Vec::new();
@@ -129,7 +132,8 @@ fn check_against_naive(spec: WindowSpec, seed: u64) {
     events.push(Ev::Wm(i64::MAX));
 
     // Naive: a row counts for the windows containing it that have not fired on arrival.
-    let mut windows: BTreeMap<(i64, i64, Option<&str>), Vec<Option<i64>>> = BTreeMap::new();
+    // (window start, window end, key) -> values of the rows counted in it.
+    let mut windows: BTreeMap<WindowKey, Vec<Option<i64>>> = BTreeMap::new();
     let mut watermarks = Vec::new();
     let (mut current, mut expected_late) = (i64::MIN, 0u64);
     for ev in &events {

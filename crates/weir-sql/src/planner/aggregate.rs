@@ -37,7 +37,8 @@ fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, Wind
                 Some(Expr::Literal(v, _)) => Some(v.clone()),
                 _ => None,
             };
-            let args = WindowArgs::from_scalars(&literal(1)?, &literal(2)?, &literal(3)?, &literal(4)?)?;
+            let args =
+                WindowArgs::from_scalars(&literal(1)?, &literal(2)?, &literal(3)?, &literal(4)?)?;
             Some((column, args))
         }
         Expr::Column(c) => defining_expr(input, c).and_then(|(e, below)| window_column(&e, &below)),
@@ -49,13 +50,19 @@ fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, Wind
 fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, LogicalPlan)> {
     match plan {
         LogicalPlan::Projection(p) => {
-            let index = p.schema.index_of_column_by_name(c.relation.as_ref(), &c.name).or_else(|| {
-                p.schema.fields().iter().position(|f| f.name() == &c.name)
-            })?;
+            let index = p
+                .schema
+                .index_of_column_by_name(c.relation.as_ref(), &c.name)
+                .or_else(|| p.schema.fields().iter().position(|f| f.name() == &c.name))?;
             Some((p.expr[index].clone(), p.input.as_ref().clone()))
         }
         LogicalPlan::SubqueryAlias(a) => {
-            let inner = a.input.schema().columns().into_iter().find(|x| x.name == c.name)?;
+            let inner = a
+                .input
+                .schema()
+                .columns()
+                .into_iter()
+                .find(|x| x.name == c.name)?;
             defining_expr(&a.input, &inner)
         }
         LogicalPlan::Filter(f) => defining_expr(&f.input, c),
@@ -79,11 +86,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
                 end = Some(i);
                 window = Some(args);
             }
-            Some((WindowColumn::Time, _)) => {
-                return Err(SqlError::new(
-                    "GROUP BY window_time is not supported yet; group by window_start and window_end",
-                ))
-            }
+            Some((WindowColumn::Time, _)) => return Err(SqlError::new(
+                "GROUP BY window_time is not supported yet; group by window_start and window_end",
+            )),
             None => keys.push(i),
         }
     }
@@ -117,15 +122,18 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     let mut aggregates = Vec::new();
     for e in &agg.aggr_expr {
         #[allow(deprecated)]
-        let (aggregate, filter, order) = datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
-            e,
-            &input.schema,
-            &input_arrow,
-            state.execution_props(),
-        )
-        .map_err(|err| datafusion_error(err, Position::default()))?;
+        let (aggregate, filter, order) =
+            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
+                e,
+                &input.schema,
+                &input_arrow,
+                state.execution_props(),
+            )
+            .map_err(|err| datafusion_error(err, Position::default()))?;
         if !order.is_empty() {
-            return Err(SqlError::new(format!("ORDER BY inside aggregate '{e}' is not supported yet")));
+            return Err(SqlError::new(format!(
+                "ORDER BY inside aggregate '{e}' is not supported yet"
+            )));
         }
         aggregates.push((aggregate, filter));
     }
@@ -187,7 +195,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         let kind = if parallelism == 1 && upstream.parallelism == 1 {
             EdgeKind::Forward
         } else {
-            EdgeKind::Hash { keys: key_columns.clone() }
+            EdgeKind::Hash {
+                keys: key_columns.clone(),
+            }
         };
         (parallelism, kind)
     };
@@ -197,7 +207,10 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         name: "WindowAggregate".into(),
         detail,
         parallelism,
-        inputs: vec![Edge { from: input.node, kind: edge }],
+        inputs: vec![Edge {
+            from: input.node,
+            kind: edge,
+        }],
         kind: NodeKind::Operator(operator.into_factory()),
         changelog: ChangelogKind::AppendOnly,
         is_sink: false,
@@ -213,11 +226,17 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         } else {
             2 + keys.iter().position(|&k| k == i).unwrap_or_default()
         };
-        projection.push(Arc::new(PhysicalColumn::new(output_schema.field(source).name(), source)));
+        projection.push(Arc::new(PhysicalColumn::new(
+            output_schema.field(source).name(),
+            source,
+        )));
     }
     for j in 0..agg.aggr_expr.len() {
         let source = 2 + keys.len() + j;
-        projection.push(Arc::new(PhysicalColumn::new(output_schema.field(source).name(), source)));
+        projection.push(Arc::new(PhysicalColumn::new(
+            output_schema.field(source).name(),
+            source,
+        )));
     }
     let schema = Arc::new(agg.schema.as_arrow().clone());
     let node = p.graph.add(Node {
@@ -249,10 +268,13 @@ pub(crate) fn check_window_columns_usage(p: &Planner, exprs: &[Expr]) -> SqlResu
     for e in exprs {
         let mut bad = None;
         let _ = e.apply(|node| {
-            if let Some((_, args)) = window_column(node, &LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(datafusion::common::DFSchema::empty()),
-            })) {
+            if let Some((_, args)) = window_column(
+                node,
+                &LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+                    produce_one_row: false,
+                    schema: Arc::new(datafusion::common::DFSchema::empty()),
+                }),
+            ) {
                 if args.kind != WindowKind::Tumble {
                     bad = Some(args.kind);
                     return Ok(TreeNodeRecursion::Stop);

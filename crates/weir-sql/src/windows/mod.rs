@@ -83,7 +83,9 @@ pub fn rewrite_window_tvfs(query: &mut Query) -> SqlResult<()> {
 
 fn unnamed_args(expr: &Expr) -> Option<(String, Vec<Expr>)> {
     let Expr::Function(f) = expr else { return None };
-    let FunctionArguments::List(list) = &f.args else { return None };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
     let args = list
         .args
         .iter()
@@ -101,25 +103,45 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
     };
     let Some(kind) = WindowKind::from_name(&name) else {
         if name.eq_ignore_ascii_case("SESSION") {
-            return Err(SqlError::new("SESSION window table functions are not supported yet; use TUMBLE, HOP or CUMULATE"));
+            return Err(SqlError::new(
+                "SESSION window table functions are not supported yet; use TUMBLE, HOP or CUMULATE",
+            ));
         }
         return Ok(None);
     };
     let usage = match kind {
         WindowKind::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(time_column), size [, offset])",
         WindowKind::Hop => "HOP(TABLE t, DESCRIPTOR(time_column), slide, size [, offset])",
-        WindowKind::Cumulate => "CUMULATE(TABLE t, DESCRIPTOR(time_column), step, max_size [, offset])",
+        WindowKind::Cumulate => {
+            "CUMULATE(TABLE t, DESCRIPTOR(time_column), step, max_size [, offset])"
+        }
     };
-    let expected = if kind == WindowKind::Tumble { 3..=4 } else { 4..=5 };
+    let expected = if kind == WindowKind::Tumble {
+        3..=4
+    } else {
+        4..=5
+    };
     if !expected.contains(&args.len()) {
-        return Err(SqlError::new(format!("{} takes the arguments {usage}", kind.name())));
+        return Err(SqlError::new(format!(
+            "{} takes the arguments {usage}",
+            kind.name()
+        )));
     }
     let table = match unnamed_args(&args[0]) {
-        Some((f, inner)) if f == TABLE_ARGUMENT_FUNCTION && inner.len() == 1 => inner[0].to_string(),
-        _ => return Err(SqlError::new(format!("the first argument of {} must be TABLE name: {usage}", kind.name()))),
+        Some((f, inner)) if f == TABLE_ARGUMENT_FUNCTION && inner.len() == 1 => {
+            inner[0].to_string()
+        }
+        _ => {
+            return Err(SqlError::new(format!(
+                "the first argument of {} must be TABLE name: {usage}",
+                kind.name()
+            )))
+        }
     };
     let time_column = match unnamed_args(&args[1]) {
-        Some((f, inner)) if f.eq_ignore_ascii_case("DESCRIPTOR") && inner.len() == 1 => inner[0].to_string(),
+        Some((f, inner)) if f.eq_ignore_ascii_case("DESCRIPTOR") && inner.len() == 1 => {
+            inner[0].to_string()
+        }
         _ => {
             return Err(SqlError::new(format!(
                 "the second argument of {} must be DESCRIPTOR(time_column): {usage}",
@@ -127,25 +149,50 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
             )))
         }
     };
-    let durations = args[2..].iter().map(interval_millis).collect::<SqlResult<Vec<i64>>>()?;
+    let durations = args[2..]
+        .iter()
+        .map(interval_millis)
+        .collect::<SqlResult<Vec<i64>>>()?;
     let (size, slide, offset) = match kind {
-        WindowKind::Tumble => (durations[0], durations[0], durations.get(1).copied().unwrap_or(0)),
+        WindowKind::Tumble => (
+            durations[0],
+            durations[0],
+            durations.get(1).copied().unwrap_or(0),
+        ),
         // HOP(slide, size): stored as (size, slide).
-        WindowKind::Hop => (durations[1], durations[0], durations.get(2).copied().unwrap_or(0)),
+        WindowKind::Hop => (
+            durations[1],
+            durations[0],
+            durations.get(2).copied().unwrap_or(0),
+        ),
         // CUMULATE(step, max_size): stored as (max_size, step).
-        WindowKind::Cumulate => (durations[1], durations[0], durations.get(2).copied().unwrap_or(0)),
+        WindowKind::Cumulate => (
+            durations[1],
+            durations[0],
+            durations.get(2).copied().unwrap_or(0),
+        ),
     };
     if size <= 0 || slide <= 0 {
-        return Err(SqlError::new(format!("{} window sizes must be positive", kind.name())));
+        return Err(SqlError::new(format!(
+            "{} window sizes must be positive",
+            kind.name()
+        )));
     }
     if kind != WindowKind::Tumble && size % slide != 0 {
         return Err(SqlError::new(format!(
             "{}: the window size ({size} ms) must be a multiple of the {} ({slide} ms)",
             kind.name(),
-            if kind == WindowKind::Hop { "slide" } else { "step" }
+            if kind == WindowKind::Hop {
+                "slide"
+            } else {
+                "step"
+            }
         )));
     }
-    let window_args = format!("{time_column}, '{}', {size}, {slide}, {offset}", kind.name());
+    let window_args = format!(
+        "{time_column}, '{}', {size}, {slide}, {offset}",
+        kind.name()
+    );
     let sql = format!(
         "SELECT *, {start}({window_args}) AS window_start, {end}({window_args}) AS window_end, {time}({window_args}) AS window_time FROM {table}",
         start = udf::WINDOW_START,
@@ -176,7 +223,9 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
 /// Milliseconds of `INTERVAL 'n' UNIT` (SECOND, MINUTE, HOUR, DAY, MILLISECOND).
 fn interval_millis(expr: &Expr) -> SqlResult<i64> {
     let Expr::Interval(interval) = expr else {
-        return Err(SqlError::new(format!("expected an interval such as INTERVAL '10' SECOND, found {expr}")));
+        return Err(SqlError::new(format!(
+            "expected an interval such as INTERVAL '10' SECOND, found {expr}"
+        )));
     };
     let text = match interval.value.as_ref() {
         Expr::Value(ValueWithSpan {
@@ -187,7 +236,11 @@ fn interval_millis(expr: &Expr) -> SqlResult<i64> {
             value: Value::Number(n, _),
             ..
         }) => n.clone(),
-        other => return Err(SqlError::new(format!("expected a constant interval, found {other}"))),
+        other => {
+            return Err(SqlError::new(format!(
+                "expected a constant interval, found {other}"
+            )))
+        }
     };
     let unit_ms: f64 = match interval.leading_field {
         Some(DateTimeField::Millisecond | DateTimeField::Milliseconds) => 1.0,
@@ -202,11 +255,12 @@ fn interval_millis(expr: &Expr) -> SqlResult<i64> {
         }
     };
     if interval.last_field.is_some() {
-        return Err(SqlError::new(format!("use a single unit for window sizes, e.g. INTERVAL '90' SECOND, not {expr}")));
+        return Err(SqlError::new(format!(
+            "use a single unit for window sizes, e.g. INTERVAL '90' SECOND, not {expr}"
+        )));
     }
     let value: f64 = text
         .parse()
         .map_err(|_| SqlError::new(format!("'{text}' is not a number in {expr}")))?;
     Ok((value * unit_ms).round() as i64)
 }
-

@@ -10,7 +10,9 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::Result;
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 
 use super::WindowKind;
 
@@ -47,9 +49,16 @@ pub struct WindowArgs {
 
 impl WindowArgs {
     /// Parses the constant arguments 1 to 4 of a window function.
-    pub fn from_scalars(kind: &ScalarValue, size: &ScalarValue, slide: &ScalarValue, offset: &ScalarValue) -> Option<WindowArgs> {
+    pub fn from_scalars(
+        kind: &ScalarValue,
+        size: &ScalarValue,
+        slide: &ScalarValue,
+        offset: &ScalarValue,
+    ) -> Option<WindowArgs> {
         let text = match kind {
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s,
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => s,
             _ => return None,
         };
         let int = |v: &ScalarValue| match v {
@@ -116,8 +125,12 @@ impl ScalarUDFImpl for WindowFunction {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args.first() {
-            Some(DataType::Timestamp(_, tz)) => Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone())),
-            Some(other) => plan_err!("the window time column must be a TIMESTAMP or TIMESTAMP_LTZ, not {other}"),
+            Some(DataType::Timestamp(_, tz)) => {
+                Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+            }
+            Some(other) => plan_err!(
+                "the window time column must be a TIMESTAMP or TIMESTAMP_LTZ, not {other}"
+            ),
             None => plan_err!("window functions take the time column first"),
         }
     }
@@ -130,7 +143,9 @@ impl ScalarUDFImpl for WindowFunction {
             ColumnarValue::Scalar(s) => Some(s.clone()),
             ColumnarValue::Array(_) => None,
         };
-        let (Some(kind), Some(size), Some(slide), Some(offset)) = (scalar(kind), scalar(size), scalar(slide), scalar(offset)) else {
+        let (Some(kind), Some(size), Some(slide), Some(offset)) =
+            (scalar(kind), scalar(size), scalar(slide), scalar(offset))
+        else {
             return exec_err!("{}: window sizes must be constants", self.name());
         };
         let Some(window) = WindowArgs::from_scalars(&kind, &size, &slide, &offset) else {
@@ -141,7 +156,10 @@ impl ScalarUDFImpl for WindowFunction {
             DataType::Timestamp(_, tz) => tz.clone(),
             other => return exec_err!("window time column has type {other}"),
         };
-        let millis = cast(&times, &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))?;
+        let millis = cast(
+            &times,
+            &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+        )?;
         let millis = millis.as_primitive::<TimestampMillisecondType>();
         let slice = window.slice_ms();
         let offset = window.offset_ms;
@@ -175,11 +193,26 @@ mod tests {
 
     #[test]
     fn slices_of_each_window_kind() {
-        let tumble = WindowArgs { kind: WindowKind::Tumble, size_ms: 10_000, slide_ms: 10_000, offset_ms: 0 };
+        let tumble = WindowArgs {
+            kind: WindowKind::Tumble,
+            size_ms: 10_000,
+            slide_ms: 10_000,
+            offset_ms: 0,
+        };
         assert_eq!(tumble.slice_ms(), 10_000);
-        let hop = WindowArgs { kind: WindowKind::Hop, size_ms: 15_000, slide_ms: 10_000, offset_ms: 0 };
+        let hop = WindowArgs {
+            kind: WindowKind::Hop,
+            size_ms: 15_000,
+            slide_ms: 10_000,
+            offset_ms: 0,
+        };
         assert_eq!(hop.slice_ms(), 5_000);
-        let cumulate = WindowArgs { kind: WindowKind::Cumulate, size_ms: 60_000, slide_ms: 20_000, offset_ms: 0 };
+        let cumulate = WindowArgs {
+            kind: WindowKind::Cumulate,
+            size_ms: 60_000,
+            slide_ms: 20_000,
+            offset_ms: 0,
+        };
         assert_eq!(cumulate.slice_ms(), 20_000);
     }
 }
