@@ -13,7 +13,7 @@ use crate::statement::{
     ColumnDef, ColumnKind, CreateTable, CreateView, Insert, Located, Statement, WatermarkDef,
 };
 use crate::types::{parse_flink_type, rewrite_flink_types};
-use crate::windows::rewrite_window_tvfs;
+use crate::windows::{rewrite_group_windows, rewrite_window_tvfs};
 
 static DIALECT: FlinkDialect = FlinkDialect;
 
@@ -173,6 +173,7 @@ impl<'a> ScriptParser<'a> {
             .parser
             .parse_query()
             .map_err(|e| parser_error(e, start))?;
+        rewrite_group_windows(&mut query).map_err(|e| e.or_at(start))?;
         rewrite_window_tvfs(&mut query).map_err(|e| e.or_at(start))?;
         rewrite_flink_types(&mut query).map_err(|e| e.or_at(start))?;
         Ok(query)

@@ -9,7 +9,10 @@
 //! under a `GROUP BY window_start, window_end` aggregation, which the planner turns into
 //! a slicing window aggregate and enforces.
 
+mod group_window;
 pub mod udf;
+
+pub use group_window::rewrite_group_windows;
 
 use std::ops::ControlFlow;
 
@@ -109,19 +112,8 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
         }
         return Ok(None);
     };
-    let usage = match kind {
-        WindowKind::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(time_column), size [, offset])",
-        WindowKind::Hop => "HOP(TABLE t, DESCRIPTOR(time_column), slide, size [, offset])",
-        WindowKind::Cumulate => {
-            "CUMULATE(TABLE t, DESCRIPTOR(time_column), step, max_size [, offset])"
-        }
-    };
-    let expected = if kind == WindowKind::Tumble {
-        3..=4
-    } else {
-        4..=5
-    };
-    if !expected.contains(&args.len()) {
+    let usage = usage(kind);
+    if args.len() < 2 {
         return Err(SqlError::new(format!(
             "{} takes the arguments {usage}",
             kind.name()
@@ -149,7 +141,41 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
             )))
         }
     };
-    let durations = args[2..]
+    window_table(kind, &table, &time_column, &args[2..], alias).map(Some)
+}
+
+fn usage(kind: WindowKind) -> &'static str {
+    match kind {
+        WindowKind::Tumble => "TUMBLE(TABLE t, DESCRIPTOR(time_column), size [, offset])",
+        WindowKind::Hop => "HOP(TABLE t, DESCRIPTOR(time_column), slide, size [, offset])",
+        WindowKind::Cumulate => {
+            "CUMULATE(TABLE t, DESCRIPTOR(time_column), step, max_size [, offset])"
+        }
+    }
+}
+
+/// The derived table `SELECT *, <window columns> FROM table` of a window over `table`
+/// with the duration arguments `durations` (in the order of the table function).
+pub(crate) fn window_table(
+    kind: WindowKind,
+    table: &str,
+    time_column: &str,
+    durations: &[Expr],
+    alias: Option<TableAlias>,
+) -> SqlResult<TableFactor> {
+    let expected = if kind == WindowKind::Tumble {
+        1..=2
+    } else {
+        2..=3
+    };
+    if !expected.contains(&durations.len()) {
+        return Err(SqlError::new(format!(
+            "{} takes the arguments {}",
+            kind.name(),
+            usage(kind)
+        )));
+    }
+    let durations = durations
         .iter()
         .map(interval_millis)
         .collect::<SqlResult<Vec<i64>>>()?;
@@ -212,12 +238,12 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
             at: None,
         })
     });
-    Ok(Some(TableFactor::Derived {
+    Ok(TableFactor::Derived {
         lateral: false,
         subquery,
         alias,
         sample: None,
-    }))
+    })
 }
 
 /// Milliseconds of `INTERVAL 'n' UNIT` (SECOND, MINUTE, HOUR, DAY, MILLISECOND).

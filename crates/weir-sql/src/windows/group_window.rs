@@ -1,0 +1,167 @@
+//! Flink's older group-window syntax, still in many jobs:
+//! `SELECT TUMBLE_START(ts, INTERVAL '1' MINUTE), k, COUNT(*) FROM t
+//!  GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), k` (and `HOP`, with `*_START`, `*_END`,
+//! `*_ROWTIME`). It is rewritten into the window table function form: the table becomes
+//! the window's derived table, the group window becomes `window_start, window_end`, and
+//! the auxiliary functions become those columns.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, DateTimeField, Expr, GroupByExpr, Ident, Interval, Query, Select, SetExpr,
+    TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+};
+
+use super::{unnamed_args, window_table, WindowKind};
+use crate::error::{SqlError, SqlResult};
+
+/// Rewrites every `GROUP BY TUMBLE(...)` / `HOP(...)` of `query` and its subqueries.
+pub fn rewrite_group_windows(query: &mut Query) -> SqlResult<()> {
+    struct Rewriter {
+        error: Option<SqlError>,
+    }
+    impl VisitorMut for Rewriter {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let Err(e) = rewrite_body(&mut query.body) {
+                self.error = Some(e);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut rewriter = Rewriter { error: None };
+    let _ = query.visit(&mut rewriter);
+    rewriter.error.map_or(Ok(()), Err)
+}
+
+fn rewrite_body(body: &mut SetExpr) -> SqlResult<()> {
+    match body {
+        SetExpr::Select(select) => rewrite_select(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_body(left)?;
+            rewrite_body(right)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The group window of a GROUP BY item: its kind, time column and duration arguments.
+fn group_window(expr: &Expr) -> SqlResult<Option<(WindowKind, Expr, Vec<Expr>)>> {
+    let Some((name, args)) = unnamed_args(expr) else {
+        return Ok(None);
+    };
+    let kind = match name.to_ascii_uppercase().as_str() {
+        "TUMBLE" => WindowKind::Tumble,
+        "HOP" => WindowKind::Hop,
+        "SESSION" => {
+            return Err(SqlError::new(
+                "GROUP BY SESSION(...) windows are not supported yet",
+            ))
+        }
+        _ => return Ok(None),
+    };
+    let Some((time, durations)) = args.split_first() else {
+        return Err(SqlError::new(format!(
+            "GROUP BY {name}(...) needs the time column and the window size"
+        )));
+    };
+    Ok(Some((kind, time.clone(), durations.to_vec())))
+}
+
+fn rewrite_select(select: &mut Select) -> SqlResult<()> {
+    let GroupByExpr::Expressions(items, _) = &mut select.group_by else {
+        return Ok(());
+    };
+    let mut found = None;
+    for (i, item) in items.iter().enumerate() {
+        if let Some(window) = group_window(item)? {
+            if found.is_some() {
+                return Err(SqlError::new("a query can group by one window only"));
+            }
+            found = Some((i, window));
+        }
+    }
+    let Some((index, (kind, time, durations))) = found else {
+        return Ok(());
+    };
+    let [from] = select.from.as_mut_slice() else {
+        return Err(SqlError::new(
+            "GROUP BY TUMBLE/HOP needs exactly one table in FROM",
+        ));
+    };
+    if !from.joins.is_empty() {
+        return Err(SqlError::new(
+            "GROUP BY TUMBLE/HOP over a join is not supported yet",
+        ));
+    }
+    let TableFactor::Table { name, alias, .. } = &from.relation else {
+        return Err(SqlError::new(
+            "GROUP BY TUMBLE/HOP needs a table or view name in FROM; declare the subquery as a view",
+        ));
+    };
+    let Expr::Identifier(time_column) = &time else {
+        return Err(SqlError::new(format!(
+            "the time argument of the group window must be a column, not {time}"
+        )));
+    };
+    let alias: Option<TableAlias> = alias.clone();
+    from.relation = window_table(
+        kind,
+        &name.to_string(),
+        &time_column.to_string(),
+        &durations,
+        alias,
+    )?;
+    items.splice(
+        index..=index,
+        [
+            Expr::Identifier(Ident::new("window_start")),
+            Expr::Identifier(Ident::new("window_end")),
+        ],
+    );
+    let mut auxiliary = Auxiliary;
+    let _ = select.projection.visit(&mut auxiliary);
+    if let Some(having) = select.having.as_mut() {
+        let _ = having.visit(&mut auxiliary);
+    }
+    Ok(())
+}
+
+/// Replaces `TUMBLE_START(...)` and friends by the window columns.
+struct Auxiliary;
+
+impl VisitorMut for Auxiliary {
+    type Break = ();
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Some((name, _)) = unnamed_args(expr) else {
+            return ControlFlow::Continue(());
+        };
+        let upper = name.to_ascii_uppercase();
+        let Some((_, suffix)) = upper.split_once('_') else {
+            return ControlFlow::Continue(());
+        };
+        if !upper.starts_with("TUMBLE_") && !upper.starts_with("HOP_") {
+            return ControlFlow::Continue(());
+        }
+        let column = |c: &str| Expr::Identifier(Ident::new(c));
+        *expr = match suffix {
+            "START" => column("window_start"),
+            "END" => column("window_end"),
+            // The rowtime of a window is its last millisecond.
+            "ROWTIME" => Expr::BinaryOp {
+                left: Box::new(column("window_end")),
+                op: BinaryOperator::Minus,
+                right: Box::new(Expr::Interval(Interval {
+                    value: Box::new(Expr::value(Value::SingleQuotedString("1".into()))),
+                    leading_field: Some(DateTimeField::Millisecond),
+                    leading_precision: None,
+                    last_field: None,
+                    fractional_seconds_precision: None,
+                })),
+            },
+            _ => return ControlFlow::Continue(()),
+        };
+        ControlFlow::Continue(())
+    }
+}
