@@ -166,6 +166,9 @@ async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
                     match weir_runtime::JobMetrics::get(&metrics.records_skipped) {
                         0 => String::new(),
                         n => format!(", {n} malformed records skipped"),
+                    } + &match weir_runtime::JobMetrics::get(&metrics.late_records_dropped) {
+                        0 => String::new(),
+                        n => format!(", {n} late rows dropped"),
                     }
                 );
             }

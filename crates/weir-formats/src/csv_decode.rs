@@ -20,9 +20,9 @@ use regex::Regex;
 
 use crate::error::{arrow_reason, FormatError};
 use crate::options::CsvOptions;
-use crate::recover::{decode_chunk, BulkDecode, Reporting};
+use crate::recover::{BulkDecode, Reporting};
 use crate::schema::{decode_schema, finish_batch, is_binary};
-use crate::{Decoded, RecordDecoder, DEFAULT_BATCH_SIZE};
+use crate::DEFAULT_BATCH_SIZE;
 
 /// Decodes lines of delimited records into batches of a given schema.
 pub struct CsvDecoder {
@@ -30,7 +30,7 @@ pub struct CsvDecoder {
     text_schema: SchemaRef,
     options: CsvOptions,
     null_regex: Regex,
-    origin: String,
+    reporting: Reporting,
     batch_size: usize,
 }
 
@@ -58,12 +58,15 @@ impl CsvDecoder {
             value: options.null_literal.clone().unwrap_or_default(),
             reason: e.to_string(),
         })?;
+        let hint = |_: &str| {
+            "set 'csv.ignore-parse-errors' = 'true' to skip malformed records".to_string()
+        };
         Ok(CsvDecoder {
             text_schema: decode_schema(&schema, |_| true),
+            reporting: Reporting::new("CSV", options.ignore_parse_errors, hint),
             schema,
             options,
             null_regex,
-            origin: "<input>".into(),
             batch_size: DEFAULT_BATCH_SIZE,
         })
     }
@@ -192,32 +195,16 @@ impl BulkDecode for CsvDecoder {
         }
     }
 
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-}
-
-impl RecordDecoder for CsvDecoder {
-    fn schema(&self) -> &SchemaRef {
+    fn decoded_schema(&self) -> &SchemaRef {
         &self.schema
     }
 
-    fn set_origin(&mut self, origin: &str) {
-        self.origin = origin.to_string();
+    fn reporting(&self) -> &Reporting {
+        &self.reporting
     }
 
-    fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError> {
-        let origin = self.origin.clone();
-        let hint = |_: &str| {
-            "set 'csv.ignore-parse-errors' = 'true' to skip malformed records".to_string()
-        };
-        let reporting = Reporting {
-            origin: &origin,
-            format: "CSV",
-            ignore_errors: self.options.ignore_parse_errors,
-            hint: &hint,
-        };
-        decode_chunk(self, bytes, first_line, &reporting)
+    fn reporting_mut(&mut self) -> &mut Reporting {
+        &mut self.reporting
     }
 }
 
@@ -229,6 +216,7 @@ mod tests {
     use arrow::datatypes::{Field, Int64Type, Schema, TimeUnit};
 
     use super::*;
+    use crate::{Decoded, RecordDecoder};
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

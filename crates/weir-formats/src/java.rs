@@ -8,31 +8,29 @@
 
 /// Appends `Double.toString(value)`.
 pub fn push_double(out: &mut Vec<u8>, value: f64) {
-    if value.is_nan() {
-        out.extend_from_slice(b"NaN");
-    } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 {
-            b"Infinity"
-        } else {
-            b"-Infinity"
-        });
-    } else {
-        push_shortest(out, &format!("{:e}", value.abs()), value.is_sign_negative());
-    }
+    push_java_float(out, value);
 }
 
 /// Appends `Float.toString(value)`.
 pub fn push_float(out: &mut Vec<u8>, value: f32) {
-    if value.is_nan() {
+    push_java_float(out, value);
+}
+
+/// `Double.toString` / `Float.toString`, from the shortest digits of `value`'s own type.
+fn push_java_float<T: Copy + Into<f64> + std::fmt::LowerExp>(out: &mut Vec<u8>, value: T) {
+    let wide: f64 = value.into();
+    if wide.is_nan() {
         out.extend_from_slice(b"NaN");
-    } else if value.is_infinite() {
-        out.extend_from_slice(if value > 0.0 {
+    } else if wide.is_infinite() {
+        out.extend_from_slice(if wide > 0.0 {
             b"Infinity"
         } else {
             b"-Infinity"
         });
     } else {
-        push_shortest(out, &format!("{:e}", value.abs()), value.is_sign_negative());
+        let text = format!("{value:e}");
+        let digits = text.strip_prefix('-').unwrap_or(&text);
+        push_shortest(out, digits, wide.is_sign_negative());
     }
 }
 

@@ -22,9 +22,9 @@ use crate::error::{arrow_reason, FormatError};
 use crate::json_boolean::{booleans_from_text, has_boolean_nulls, text_booleans};
 use crate::lines::{is_blank, line_spans};
 use crate::options::JsonOptions;
-use crate::recover::{decode_chunk, BulkDecode, Reporting};
+use crate::recover::{BulkDecode, Reporting};
 use crate::schema::{decode_schema, finish_batch, is_binary};
-use crate::{Decoded, RecordDecoder, DEFAULT_BATCH_SIZE};
+use crate::DEFAULT_BATCH_SIZE;
 
 const MISSING_FIELD: &str = "could not find field with name";
 
@@ -33,7 +33,7 @@ pub struct JsonDecoder {
     schema: SchemaRef,
     decode_schema: SchemaRef,
     options: JsonOptions,
-    origin: String,
+    reporting: Reporting,
     batch_size: usize,
     /// Reused between chunks; dropped after a failure (its state is then undefined).
     decoder: Option<Decoder>,
@@ -61,13 +61,21 @@ impl JsonDecoder {
                 });
             }
         }
+        let hint = |reason: &str| {
+            if reason.starts_with(MISSING_FIELD) {
+                "set 'json.fail-on-missing-field' = 'false' to read missing fields as NULL"
+                    .to_string()
+            } else {
+                "set 'json.ignore-parse-errors' = 'true' to skip malformed records".to_string()
+            }
+        };
         Ok(JsonDecoder {
+            reporting: Reporting::new("JSON", options.ignore_parse_errors, hint),
             schema,
             text_schema: text_booleans(&decode_schema),
             text_decoder: None,
             decode_schema,
             options,
-            origin: "<input>".into(),
             batch_size: DEFAULT_BATCH_SIZE,
             decoder: None,
         })
@@ -241,37 +249,16 @@ impl BulkDecode for JsonDecoder {
         !is_blank(line)
     }
 
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-}
-
-impl RecordDecoder for JsonDecoder {
-    fn schema(&self) -> &SchemaRef {
+    fn decoded_schema(&self) -> &SchemaRef {
         &self.schema
     }
 
-    fn set_origin(&mut self, origin: &str) {
-        self.origin = origin.to_string();
+    fn reporting(&self) -> &Reporting {
+        &self.reporting
     }
 
-    fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError> {
-        let origin = self.origin.clone();
-        let hint = |reason: &str| {
-            if reason.starts_with(MISSING_FIELD) {
-                "set 'json.fail-on-missing-field' = 'false' to read missing fields as NULL"
-                    .to_string()
-            } else {
-                "set 'json.ignore-parse-errors' = 'true' to skip malformed records".to_string()
-            }
-        };
-        let reporting = Reporting {
-            origin: &origin,
-            format: "JSON",
-            ignore_errors: self.options.ignore_parse_errors,
-            hint: &hint,
-        };
-        decode_chunk(self, bytes, first_line, &reporting)
+    fn reporting_mut(&mut self) -> &mut Reporting {
+        &mut self.reporting
     }
 }
 
@@ -284,6 +271,7 @@ mod tests {
     use arrow::datatypes::{Int32Type, TimestampMillisecondType};
 
     use super::*;
+    use crate::{Decoded, RecordDecoder};
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

@@ -30,6 +30,7 @@ pub mod lines;
 pub mod options;
 pub mod print;
 mod recover;
+pub mod render;
 mod schema;
 mod temporal;
 

@@ -12,7 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::FormatError;
 use crate::lines::{excerpt, line_spans, LineSpan};
-use crate::Decoded;
+use crate::{Decoded, RecordDecoder};
 
 /// A decoder that can decode a run of whole lines in one call.
 pub(crate) trait BulkDecode {
@@ -25,25 +25,59 @@ pub(crate) trait BulkDecode {
     fn is_record(&self, line: &[u8]) -> bool;
 
     /// The schema of the decoded batches.
-    fn schema(&self) -> SchemaRef;
+    fn decoded_schema(&self) -> &SchemaRef;
+
+    /// How the decoder reports bad lines.
+    fn reporting(&self) -> &Reporting;
+
+    /// The same, to change the origin.
+    fn reporting_mut(&mut self) -> &mut Reporting;
 }
 
 /// How to report a bad line.
-pub(crate) struct Reporting<'a> {
-    pub origin: &'a str,
+pub(crate) struct Reporting {
+    /// Where the input comes from (a file path).
+    pub origin: String,
+    /// `JSON` or `CSV`.
     pub format: &'static str,
     /// Skip and count bad lines instead of failing.
     pub ignore_errors: bool,
     /// What the user can do about a failure with this reason, appended to the message.
-    pub hint: &'a dyn Fn(&str) -> String,
+    pub hint: fn(&str) -> String,
+}
+
+impl Reporting {
+    /// Reporting for `format`, from the origin `<input>` until one is set.
+    pub(crate) fn new(format: &'static str, ignore_errors: bool, hint: fn(&str) -> String) -> Self {
+        Reporting {
+            origin: "<input>".into(),
+            format,
+            ignore_errors,
+            hint,
+        }
+    }
+}
+
+/// A line decoder decodes chunks with [`decode_chunk`].
+impl<D: BulkDecode + Send> RecordDecoder for D {
+    fn schema(&self) -> &SchemaRef {
+        self.decoded_schema()
+    }
+
+    fn set_origin(&mut self, origin: &str) {
+        self.reporting_mut().origin = origin.to_string();
+    }
+
+    fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError> {
+        decode_chunk(self, bytes, first_line)
+    }
 }
 
 /// Decodes a chunk of whole lines starting at line `first_line`.
-pub(crate) fn decode_chunk<D: BulkDecode>(
+fn decode_chunk<D: BulkDecode>(
     decoder: &mut D,
     bytes: &[u8],
     first_line: u64,
-    reporting: &Reporting<'_>,
 ) -> Result<Decoded, FormatError> {
     let records = line_spans(bytes, first_line)
         .filter(|s| decoder.is_record(&bytes[s.start..s.end]))
@@ -63,14 +97,14 @@ pub(crate) fn decode_chunk<D: BulkDecode>(
     let mut found = Found::default();
     let mid = spans.len() / 2;
     if spans.len() == 1 {
-        narrow(decoder, bytes, &spans, reporting, &mut found)?;
+        narrow(decoder, bytes, &spans, &mut found)?;
     } else {
-        narrow(decoder, bytes, &spans[..mid], reporting, &mut found)?;
-        narrow(decoder, bytes, &spans[mid..], reporting, &mut found)?;
+        narrow(decoder, bytes, &spans[..mid], &mut found)?;
+        narrow(decoder, bytes, &spans[mid..], &mut found)?;
     }
     let batches = match found.batches.len() {
         0 | 1 => found.batches,
-        _ => vec![concat_batches(&decoder.schema(), &found.batches)?],
+        _ => vec![concat_batches(decoder.decoded_schema(), &found.batches)?],
     };
     Ok(Decoded {
         batches,
@@ -88,7 +122,6 @@ fn narrow<D: BulkDecode>(
     decoder: &mut D,
     bytes: &[u8],
     spans: &[LineSpan],
-    reporting: &Reporting<'_>,
     found: &mut Found,
 ) -> Result<(), FormatError> {
     let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
@@ -100,12 +133,13 @@ fn narrow<D: BulkDecode>(
             Ok(())
         }
         Err(reason) if spans.len() == 1 => {
+            let reporting = decoder.reporting();
             if reporting.ignore_errors {
                 found.skipped += 1;
                 Ok(())
             } else {
                 Err(FormatError::BadRecord {
-                    origin: reporting.origin.to_string(),
+                    origin: reporting.origin.clone(),
                     line: first.line,
                     format: reporting.format,
                     hint: (reporting.hint)(&reason),
@@ -116,8 +150,8 @@ fn narrow<D: BulkDecode>(
         }
         Err(_) => {
             let mid = spans.len() / 2;
-            narrow(decoder, bytes, &spans[..mid], reporting, found)?;
-            narrow(decoder, bytes, &spans[mid..], reporting, found)
+            narrow(decoder, bytes, &spans[..mid], found)?;
+            narrow(decoder, bytes, &spans[mid..], found)
         }
     }
 }

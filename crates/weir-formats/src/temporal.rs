@@ -12,11 +12,11 @@
 use arrow::array::{Array, AsArray, StringBuilder};
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Time32MillisecondType, Time32SecondType,
-    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    Time64MicrosecondType, Time64NanosecondType, TimeUnit,
 };
 
 use crate::options::TimestampStandard;
+use crate::render::timestamp_values;
 
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -62,18 +62,7 @@ impl<'a> TemporalColumn<'a> {
         };
         let (kind, values, scale) = match array.data_type() {
             DataType::Timestamp(unit, tz) => {
-                let values = match unit {
-                    TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
-                    TimeUnit::Millisecond => {
-                        array.as_primitive::<TimestampMillisecondType>().values()
-                    }
-                    TimeUnit::Microsecond => {
-                        array.as_primitive::<TimestampMicrosecondType>().values()
-                    }
-                    TimeUnit::Nanosecond => {
-                        array.as_primitive::<TimestampNanosecondType>().values()
-                    }
-                };
+                let values = timestamp_values(array, *unit);
                 let kind = Kind::Timestamp { ltz: tz.is_some() };
                 (kind, Values::I64(values), unit_scale(unit))
             }

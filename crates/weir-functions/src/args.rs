@@ -6,15 +6,13 @@ use std::sync::Arc;
 use arrow::array::timezone::Tz;
 use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, StringArray, StringViewArray};
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Field, FieldRef, Int64Type, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
-};
+use arrow::datatypes::{DataType, Date32Type, Date64Type, Field, FieldRef, Int64Type, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs};
+
+use weir_formats::render::timestamp_values;
 
 use crate::pattern::parse_default_timestamp;
 use crate::zone::{utc, utc_to_local};
@@ -185,18 +183,7 @@ impl<'a> DateTimeColumn<'a> {
         let mut offset_zone = utc();
         let kind = match array.data_type() {
             DataType::Timestamp(unit, tz) => {
-                let values = match unit {
-                    TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
-                    TimeUnit::Millisecond => {
-                        array.as_primitive::<TimestampMillisecondType>().values()
-                    }
-                    TimeUnit::Microsecond => {
-                        array.as_primitive::<TimestampMicrosecondType>().values()
-                    }
-                    TimeUnit::Nanosecond => {
-                        array.as_primitive::<TimestampNanosecondType>().values()
-                    }
-                };
+                let values = timestamp_values(array.as_ref(), *unit);
                 if tz.is_some() {
                     offset_zone = session;
                 }

@@ -10,7 +10,7 @@ use arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, StringBuilder, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use datafusion::common::{exec_datafusion_err, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -129,19 +129,9 @@ impl ScalarUDFImpl for ToTimestamp {
         Ok(TIMESTAMP_3)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        const NAME: &str = "TO_TIMESTAMP";
-        let n = batch_len(&args.args);
-        let input = args.args[0].to_array(n)?;
-        let text = StrColumn::try_new(NAME, &input)?;
-        let mut pattern = PatternArg::new(NAME, args.args.get(1), &self.cache)?;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let value = match (text.get(i), pattern.get(NAME, i)?) {
-                (Some(s), Some(p)) => p.parse(s).map(|dt| dt.and_utc().timestamp_millis()),
-                _ => None,
-            };
-            out.push(value);
-        }
+        let out = parse_each("TO_TIMESTAMP", &args.args, &self.cache, |dt| {
+            dt.and_utc().timestamp_millis()
+        })?;
         finish(&args.args, Arc::new(TimestampMillisecondArray::from(out)))
     }
 }
@@ -360,22 +350,34 @@ impl ScalarUDFImpl for UnixTimestamp {
             ))));
         }
         let tz = session_time_zone(&args.config_options)?;
-        let n = batch_len(&args.args);
-        let input = args.args[0].to_array(n)?;
-        let text = StrColumn::try_new(NAME, &input)?;
-        let mut pattern = PatternArg::new(NAME, args.args.get(1), &self.cache)?;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let value = match (text.get(i), pattern.get(NAME, i)?) {
-                (Some(s), Some(p)) => p
-                    .parse(s)
-                    .map(|local| local_to_utc(&tz, local).and_utc().timestamp()),
-                _ => None,
-            };
-            out.push(value);
-        }
+        let out = parse_each(NAME, &args.args, &self.cache, |local| {
+            local_to_utc(&tz, local).and_utc().timestamp()
+        })?;
         finish(&args.args, Arc::new(Int64Array::from(out)))
     }
+}
+
+/// Each string of `args[0]` parsed with the pattern of `args[1]` (the default pattern
+/// when absent) and mapped by `value`; NULL for a NULL or unparsable string or pattern.
+fn parse_each(
+    name: &str,
+    args: &[ColumnarValue],
+    cache: &LastCache<JavaPattern>,
+    value: impl Fn(NaiveDateTime) -> i64,
+) -> Result<Vec<Option<i64>>> {
+    let n = batch_len(args);
+    let input = args[0].to_array(n)?;
+    let text = StrColumn::try_new(name, &input)?;
+    let mut pattern = PatternArg::new(name, args.get(1), cache)?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let parsed = match (text.get(i), pattern.get(name, i)?) {
+            (Some(s), Some(p)) => p.parse(s).map(&value),
+            _ => None,
+        };
+        out.push(parsed);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

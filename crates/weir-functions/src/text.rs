@@ -13,6 +13,9 @@
 //! - TIMESTAMP_LTZ(p): the same, of the wall-clock time in the session time zone;
 //! - BYTES: the bytes decoded as UTF-8 (invalid sequences replaced);
 //! - ARRAY `[1, 2]`, MAP `{a=1, b=2}`, ROW `(1, a)`, with `NULL` for null elements.
+//!
+//! Values are written by `weir_formats::render` in its CAST style; this module supplies
+//! the temporal forms (which need the session time zone).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -21,16 +24,14 @@ use arrow::array::timezone::Tz;
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{
-    ArrowNativeType, DataType, Date32Type, Date64Type, Float32Type, Float64Type,
-    Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit,
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
+    DataType, Date32Type, Date64Type, Time32MillisecondType, Time32SecondType,
+    Time64MicrosecondType, Time64NanosecondType, TimeUnit,
 };
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::common::exec_err;
-use datafusion::error::Result;
-use weir_formats::java;
+use datafusion::error::{DataFusionError, Result};
+use weir_formats::render::{timestamp_values, Renderer, TemporalText, TextStyle, WriteFn};
+use weir_formats::FormatError;
 
 use crate::args::epoch_to_naive;
 use crate::zone::utc_to_local;
@@ -57,7 +58,12 @@ pub(crate) fn flink_strings(array: &ArrayRef, session: &Tz) -> Result<ArrayRef> 
         | DataType::Date32 => return Ok(cast(array, &DataType::Utf8)?),
         _ => {}
     }
-    let write = value_writer(array.as_ref(), session)?;
+    let temporal = CastTemporal { session: *session };
+    let render =
+        Renderer::new(array.as_ref(), TextStyle::Cast(&temporal)).map_err(|e| match e {
+            FormatError::Arrow(e) => DataFusionError::from(e),
+            other => DataFusionError::External(Box::new(other)),
+        })?;
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
     let mut buffer = Vec::with_capacity(64);
     for i in 0..array.len() {
@@ -66,7 +72,7 @@ pub(crate) fn flink_strings(array: &ArrayRef, session: &Tz) -> Result<ArrayRef> 
             continue;
         }
         buffer.clear();
-        write(i, &mut buffer);
+        render.write(i, &mut buffer);
         match std::str::from_utf8(&buffer) {
             Ok(text) => out.append_value(text),
             Err(e) => return exec_err!("CAST to STRING wrote invalid UTF-8: {e}"),
@@ -75,183 +81,49 @@ pub(crate) fn flink_strings(array: &ArrayRef, session: &Tz) -> Result<ArrayRef> 
     Ok(Arc::new(out.finish()))
 }
 
-type WriteFn<'a> = Box<dyn Fn(usize, &mut Vec<u8>) + 'a>;
-
-/// Writes the (non-null) value at a row of `array`.
-fn value_writer<'a>(array: &'a dyn Array, session: &Tz) -> Result<WriteFn<'a>> {
-    let write: WriteFn<'a> = match array.data_type() {
-        DataType::Null => Box::new(|_, out| out.extend_from_slice(b"NULL")),
-        DataType::Boolean => {
-            let a = array.as_boolean();
-            Box::new(move |i, out| {
-                out.extend_from_slice(if a.value(i) { b"TRUE" } else { b"FALSE" })
-            })
-        }
-        DataType::Utf8 => {
-            let a = array.as_string::<i32>();
-            Box::new(move |i, out| out.extend_from_slice(a.value(i).as_bytes()))
-        }
-        DataType::LargeUtf8 => {
-            let a = array.as_string::<i64>();
-            Box::new(move |i, out| out.extend_from_slice(a.value(i).as_bytes()))
-        }
-        DataType::Utf8View => {
-            let a = array.as_string_view();
-            Box::new(move |i, out| out.extend_from_slice(a.value(i).as_bytes()))
-        }
-        DataType::Float64 => {
-            let a = array.as_primitive::<Float64Type>();
-            Box::new(move |i, out| java::push_double(out, a.value(i)))
-        }
-        DataType::Float32 => {
-            let a = array.as_primitive::<Float32Type>();
-            Box::new(move |i, out| java::push_float(out, a.value(i)))
-        }
-        DataType::Timestamp(unit, tz) => timestamp_writer(array, *unit, tz.is_some(), session),
-        DataType::Date32 => {
-            let a = array.as_primitive::<Date32Type>();
-            Box::new(move |i, out| {
-                let days = i64::from(a.value(i));
-                push_date(out, epoch_to_naive(days * 86_400, TimeUnit::Second));
-            })
-        }
-        DataType::Date64 => {
-            let a = array.as_primitive::<Date64Type>();
-            Box::new(move |i, out| {
-                push_date(out, epoch_to_naive(a.value(i), TimeUnit::Millisecond));
-            })
-        }
-        DataType::Time32(TimeUnit::Second) => {
-            let a = array.as_primitive::<Time32SecondType>();
-            Box::new(move |i, out| push_time(out, i64::from(a.value(i)) * 1_000_000_000, 0))
-        }
-        DataType::Time32(_) => {
-            let a = array.as_primitive::<Time32MillisecondType>();
-            Box::new(move |i, out| push_time(out, i64::from(a.value(i)) * 1_000_000, 3))
-        }
-        DataType::Time64(TimeUnit::Microsecond) => {
-            let a = array.as_primitive::<Time64MicrosecondType>();
-            Box::new(move |i, out| push_time(out, a.value(i) * 1_000, 6))
-        }
-        DataType::Time64(_) => {
-            let a = array.as_primitive::<Time64NanosecondType>();
-            Box::new(move |i, out| push_time(out, a.value(i), 9))
-        }
-        DataType::Binary => {
-            let a = array.as_binary::<i32>();
-            Box::new(move |i, out| push_utf8_lossy(out, a.value(i)))
-        }
-        DataType::LargeBinary => {
-            let a = array.as_binary::<i64>();
-            Box::new(move |i, out| push_utf8_lossy(out, a.value(i)))
-        }
-        DataType::BinaryView => {
-            let a = array.as_binary_view();
-            Box::new(move |i, out| push_utf8_lossy(out, a.value(i)))
-        }
-        DataType::List(_) => {
-            let a = array.as_list::<i32>();
-            let values = Element::new(a.values().as_ref(), session)?;
-            let offsets = a.value_offsets();
-            Box::new(move |i, out| {
-                values.push_run(out, offsets[i].as_usize(), offsets[i + 1].as_usize())
-            })
-        }
-        DataType::LargeList(_) => {
-            let a = array.as_list::<i64>();
-            let values = Element::new(a.values().as_ref(), session)?;
-            let offsets = a.value_offsets();
-            Box::new(move |i, out| {
-                values.push_run(out, offsets[i].as_usize(), offsets[i + 1].as_usize())
-            })
-        }
-        DataType::FixedSizeList(_, len) => {
-            let a = array.as_fixed_size_list();
-            let values = Element::new(a.values().as_ref(), session)?;
-            let len = usize::try_from(*len).unwrap_or(0);
-            Box::new(move |i, out| values.push_run(out, i * len, (i + 1) * len))
-        }
-        DataType::Map(_, _) => {
-            let a = array.as_map();
-            let keys = Element::new(a.keys().as_ref(), session)?;
-            let values = Element::new(a.values().as_ref(), session)?;
-            let offsets = a.value_offsets();
-            Box::new(move |i, out| {
-                let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
-                out.push(b'{');
-                for j in start..end {
-                    if j > start {
-                        out.extend_from_slice(b", ");
-                    }
-                    keys.push(out, j);
-                    out.push(b'=');
-                    values.push(out, j);
-                }
-                out.push(b'}');
-            })
-        }
-        DataType::Struct(_) => {
-            let a = array.as_struct();
-            let fields = a
-                .columns()
-                .iter()
-                .map(|c| Element::new(c.as_ref(), session))
-                .collect::<Result<Vec<_>>>()?;
-            Box::new(move |i, out| {
-                out.push(b'(');
-                for (k, field) in fields.iter().enumerate() {
-                    if k > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    field.push(out, i);
-                }
-                out.push(b')');
-            })
-        }
-        _ => {
-            // Integers, decimals, intervals, ...: Arrow's display.
-            let formatter = ArrayFormatter::try_new(array, &FormatOptions::default())?;
-            Box::new(move |i, out| {
-                // Writing to a Vec cannot fail.
-                let _ = write!(out, "{}", formatter.value(i));
-            })
-        }
-    };
-    Ok(write)
+/// The temporal forms of CAST to STRING, with TIMESTAMP_LTZ in the session zone.
+struct CastTemporal {
+    session: Tz,
 }
 
-/// A nested column: values written by [`value_writer`], NULL as `NULL`.
-struct Element<'a> {
-    array: &'a dyn Array,
-    write: WriteFn<'a>,
-}
-
-impl<'a> Element<'a> {
-    fn new(array: &'a dyn Array, session: &Tz) -> Result<Element<'a>> {
-        Ok(Element {
-            array,
-            write: value_writer(array, session)?,
-        })
-    }
-
-    fn push(&self, out: &mut Vec<u8>, i: usize) {
-        if self.array.is_null(i) {
-            out.extend_from_slice(b"NULL");
-        } else {
-            (self.write)(i, out);
-        }
-    }
-
-    /// `[v1, v2, ...]` of the rows `start..end`.
-    fn push_run(&self, out: &mut Vec<u8>, start: usize, end: usize) {
-        out.push(b'[');
-        for j in start..end {
-            if j > start {
-                out.extend_from_slice(b", ");
+impl TemporalText for CastTemporal {
+    fn writer<'a>(&self, array: &'a dyn Array) -> Option<WriteFn<'a>> {
+        let write: WriteFn<'a> = match array.data_type() {
+            DataType::Timestamp(unit, tz) => {
+                timestamp_writer(array, *unit, tz.is_some(), &self.session)
             }
-            self.push(out, j);
-        }
-        out.push(b']');
+            DataType::Date32 => {
+                let a = array.as_primitive::<Date32Type>();
+                Box::new(move |i, out| {
+                    let days = i64::from(a.value(i));
+                    push_date(out, epoch_to_naive(days * 86_400, TimeUnit::Second));
+                })
+            }
+            DataType::Date64 => {
+                let a = array.as_primitive::<Date64Type>();
+                Box::new(move |i, out| {
+                    push_date(out, epoch_to_naive(a.value(i), TimeUnit::Millisecond));
+                })
+            }
+            DataType::Time32(TimeUnit::Second) => {
+                let a = array.as_primitive::<Time32SecondType>();
+                Box::new(move |i, out| push_time(out, i64::from(a.value(i)) * 1_000_000_000, 0))
+            }
+            DataType::Time32(_) => {
+                let a = array.as_primitive::<Time32MillisecondType>();
+                Box::new(move |i, out| push_time(out, i64::from(a.value(i)) * 1_000_000, 3))
+            }
+            DataType::Time64(TimeUnit::Microsecond) => {
+                let a = array.as_primitive::<Time64MicrosecondType>();
+                Box::new(move |i, out| push_time(out, a.value(i) * 1_000, 6))
+            }
+            DataType::Time64(_) => {
+                let a = array.as_primitive::<Time64NanosecondType>();
+                Box::new(move |i, out| push_time(out, a.value(i), 9))
+            }
+            _ => return None,
+        };
+        Some(write)
     }
 }
 
@@ -261,12 +133,7 @@ fn timestamp_writer<'a>(
     ltz: bool,
     session: &Tz,
 ) -> WriteFn<'a> {
-    let values = match unit {
-        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().values(),
-        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().values(),
-        TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().values(),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values(),
-    };
+    let values = timestamp_values(array, unit);
     let digits = match unit {
         TimeUnit::Second => 0,
         TimeUnit::Millisecond => 3,
@@ -333,10 +200,6 @@ fn push_hms(out: &mut Vec<u8>, nanos: i64, digits: u32) {
         let scaled = fraction / 10_i64.pow(9 - digits.min(9));
         let _ = write!(out, ".{:0width$}", scaled, width = digits as usize);
     }
-}
-
-fn push_utf8_lossy(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(String::from_utf8_lossy(bytes).as_bytes());
 }
 
 #[cfg(test)]
