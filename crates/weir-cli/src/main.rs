@@ -24,6 +24,7 @@ const EXAMPLES: &str = "Examples:
   weir run examples/nexmark_q1.sql                 run a job until its sources end (Ctrl-C stops it gracefully)
   weir run job.sql --set parallelism.default=4     override a SET option of the script
   weir explain job.sql                             show the dataflow graph without running it
+  weir validate job.sql                            check a script (SQL, options, sinks) without running it
 
 Relative paths in table options ('path' = 'data/orders.json') are resolved against the
 folder of the script. See docs/sql-reference.md for the supported SQL.";
@@ -45,6 +46,16 @@ enum Command {
         /// No progress line, no summary (both are shown only when stderr is a terminal).
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Check a script without running it: parse, plan, check every table's connector and
+    /// format options and that each sink accepts its stream. Exit status 0 when valid, 2
+    /// on a SQL error (printed with its line and column): for CI.
+    Validate {
+        /// The script to check.
+        file: PathBuf,
+        /// Set an option before the script is planned. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Print the dataflow graph of a script: operators, ids, parallelism, edges, changelog kinds.
     Explain {
@@ -83,6 +94,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             };
             print!("{}", weir_sql::explain(&job.graph));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { file, set } => {
+            let Some(job) = runtime.block_on(plan(&file, &set))? else {
+                return Ok(ExitCode::from(2));
+            };
+            let sinks = job.graph.nodes.iter().filter(|n| n.is_sink).count();
+            println!(
+                "{}: valid ({} operators, {sinks} {})",
+                file.display(),
+                job.graph.nodes.len(),
+                if sinks == 1 { "sink" } else { "sinks" }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { file, set, quiet } => {

@@ -109,3 +109,43 @@ fn sigterm_stops_an_unbounded_job_and_commits_its_output() {
         "the committed files hold the rows read before the stop"
     );
 }
+
+#[test]
+fn validate_checks_without_running_and_reports_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.sql");
+    std::fs::write(
+        &good,
+        "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen');\n\
+         CREATE TABLE out (id BIGINT) WITH ('connector' = 'filesystem', 'path' = 'out', 'format' = 'json');\n\
+         INSERT INTO out SELECT id FROM gen;\n",
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&good).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (3 operators, 1 sink)"));
+    assert!(
+        !dir.path().join("out").exists(),
+        "validate must not create sink folders"
+    );
+
+    let bad = dir.path().join("bad.sql");
+    std::fs::write(
+        &bad,
+        "CREATE TABLE gen (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-secnd' = '5');\n\
+         CREATE TABLE out (id BIGINT) WITH ('connector' = 'blackhole');\n\
+         INSERT INTO out SELECT id FROM gen;\n",
+    )
+    .unwrap();
+    let out = weir().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("line 1, column 1") && text.contains("rows-per-secnd"),
+        "{text}"
+    );
+}
