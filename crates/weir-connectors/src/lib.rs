@@ -49,6 +49,10 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         "datagen" => datagen::create_source(table),
         "nexmark" => nexmark::create_source(table),
         "filesystem" => filesystem::create_source(table),
+        "print" | "blackhole" => Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!("connector '{connector}' is a sink only; it cannot be read from"),
+        }),
         _ => Err(ConnectorError::unknown_connector(table, connector)),
     }
 }
@@ -64,6 +68,10 @@ pub fn create_sink(
         "filesystem" => filesystem::create_sink(table, changelog),
         "print" => print::create_sink(table),
         "blackhole" => blackhole::create_sink(table),
+        "datagen" | "nexmark" => Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!("connector '{connector}' is a source only; it cannot be written to"),
+        }),
         _ => Err(ConnectorError::unknown_connector(table, connector)),
     }
 }
