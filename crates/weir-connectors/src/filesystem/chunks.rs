@@ -35,10 +35,9 @@ impl<R: Read> LineChunks<R> {
         let mut buf = std::mem::take(&mut self.carry);
         let mut searched = 0;
         while !self.eof {
-            let filled = buf.len();
-            buf.resize(filled + self.chunk_size, 0);
-            let read = read_full(&mut self.reader, &mut buf[filled..])?;
-            buf.truncate(filled + read);
+            // `read_to_end` reads into spare capacity without zero-filling it first.
+            buf.reserve(self.chunk_size);
+            let read = read_up_to(&mut self.reader, &mut buf, self.chunk_size)?;
             if self.at_start && buf.len() >= 3 {
                 self.at_start = false;
                 if buf.starts_with(b"\xEF\xBB\xBF") {
@@ -61,18 +60,10 @@ impl<R: Read> LineChunks<R> {
     }
 }
 
-/// Reads until `buf` is full or the input ends; returns the number of bytes read.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut total = 0;
-    while total < buf.len() {
-        match reader.read(&mut buf[total..]) {
-            Ok(0) => break,
-            Ok(n) => total += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(total)
+/// Appends up to `limit` bytes of `reader` to `buf` (fewer only at the end of input);
+/// returns the number of bytes read.
+fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    reader.by_ref().take(limit as u64).read_to_end(buf)
 }
 
 #[cfg(test)]
