@@ -338,10 +338,13 @@ impl Planner {
         position: Position,
     ) -> SqlResult<LogicalPlan> {
         let plan = self.plan_query(query, position).await?;
-        self.ctx
+        let plan = self
+            .ctx
             .state()
             .optimize(&plan)
-            .map_err(|e| datafusion_error(e, position))
+            .map_err(|e| datafusion_error(e, position))?;
+        tracing::debug!("optimised logical plan at {position}:\n{}", plan.display_indent());
+        Ok(plan)
     }
 
     async fn insert(&mut self, insert: Insert, position: Position) -> SqlResult<()> {
