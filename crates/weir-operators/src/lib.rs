@@ -10,8 +10,10 @@ pub mod calc;
 pub mod event_time;
 pub mod union;
 pub mod window;
+pub mod window_topn;
 
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use union::Union;
 pub use window::{WindowAggregate, WindowSpec};
+pub use window_topn::WindowTopN;

@@ -7,6 +7,7 @@
 mod aggregate;
 mod sink;
 mod source;
+mod topn;
 mod translate;
 mod values;
 
@@ -343,7 +344,10 @@ impl Planner {
             .state()
             .optimize(&plan)
             .map_err(|e| datafusion_error(e, position))?;
-        tracing::debug!("optimised logical plan at {position}:\n{}", plan.display_indent());
+        tracing::debug!(
+            "optimised logical plan at {position}:\n{}",
+            plan.display_indent()
+        );
         Ok(plan)
     }
 

@@ -11,7 +11,7 @@ use weir_operators::{Calc, Union};
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::{aggregate, datafusion_error, source, values, Planner};
+use super::{aggregate, datafusion_error, source, topn, values, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
 /// A translated stream: the node producing it and its logical schema.
@@ -65,6 +65,9 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
         LogicalPlan::Projection(projection) => {
             aggregate::check_window_columns_usage(p, &projection.expr)?;
             if let LogicalPlan::Filter(filter) = projection.input.as_ref() {
+                if let Some(ranked) = topn::try_window_topn(p, filter)? {
+                    return add_calc(p, &ranked, None, Some(projection.expr.clone()), projection.schema.clone());
+                }
                 let input = translate(p, &filter.input)?;
                 return add_calc(
                     p,
@@ -81,6 +84,9 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             add_calc(p, &input, None, Some(projection.expr.clone()), projection.schema.clone())
         }
         LogicalPlan::Filter(filter) => {
+            if let Some(stream) = topn::try_window_topn(p, filter)? {
+                return Ok(stream);
+            }
             aggregate::check_window_columns_usage(p, std::slice::from_ref(&filter.predicate))?;
             let input = translate(p, &filter.input)?;
             add_calc(p, &input, Some(filter.predicate.clone()), None, filter.input.schema().clone())
@@ -134,7 +140,9 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             "DISTINCT over a stream (an updating aggregation) is not supported by this version of Weir yet",
         )),
         LogicalPlan::Join(_) => Err(unsupported("joins are not supported by this version of Weir yet")),
-        LogicalPlan::Window(_) => Err(unsupported("OVER windows are not supported by this version of Weir yet")),
+        LogicalPlan::Window(_) => Err(unsupported(
+            "OVER windows are not supported by this version of Weir yet (ROW_NUMBER() is, as a window Top-N: PARTITION BY window_start, window_end[, keys] ... WHERE rn <= N)",
+        )),
         LogicalPlan::Sort(_) => Err(unsupported(
             "ORDER BY is not supported on an unbounded stream; remove it (results arrive in stream order)",
         )),

@@ -1,0 +1,175 @@
+//! Window Top-N: `WHERE rn <= N` over `ROW_NUMBER() OVER (PARTITION BY window_start,
+//! window_end[, keys] ORDER BY ...)` becomes a hash exchange by the partition columns and a
+//! `WindowTopN` that ranks each window once the watermark has passed its end.
+
+use std::sync::Arc;
+
+use arrow::compute::SortOptions;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator};
+use weir_operators::WindowTopN;
+use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_types::{ChangelogKind, OperatorId};
+
+use super::translate::{add_calc, translate, Stream};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlError, SqlResult};
+
+/// The largest row number kept by `predicate` on column `rank`, if it has that shape.
+fn limit_of(predicate: &Expr, rank: &str) -> Option<usize> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = predicate else {
+        return None;
+    };
+    let (Expr::Column(c), Expr::Literal(value, _)) = (left.as_ref(), right.as_ref()) else {
+        return None;
+    };
+    if c.name != rank {
+        return None;
+    }
+    let n = match value {
+        ScalarValue::UInt64(Some(n)) => *n as i128,
+        ScalarValue::Int64(Some(n)) => *n as i128,
+        ScalarValue::Int32(Some(n)) => *n as i128,
+        _ => return None,
+    };
+    let limit = match op {
+        Operator::LtEq => n,
+        Operator::Lt => n - 1,
+        Operator::Eq if n == 1 => 1,
+        _ => return None,
+    };
+    (limit >= 1).then_some(limit as usize)
+}
+
+/// Translates `filter` as a window Top-N when it is one; `None` when it is not.
+pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Option<Stream>> {
+    // Projection pushdown may put a projection between the filter and the window.
+    let (window, between) = match filter.input.as_ref() {
+        LogicalPlan::Window(window) => (window, None),
+        LogicalPlan::Projection(projection) => match projection.input.as_ref() {
+            LogicalPlan::Window(window) => (window, Some(projection)),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let [Expr::WindowFunction(function)] = window.window_expr.as_slice() else {
+        return Ok(None);
+    };
+    if function.fun.name() != "row_number" {
+        return Ok(None);
+    }
+    let rank_field = window.schema.field(window.schema.fields().len() - 1);
+    let Some(limit) = limit_of(&filter.predicate, rank_field.name()) else {
+        return Ok(None);
+    };
+    let input_schema = window.input.schema();
+    let column_index = |e: &Expr| -> SqlResult<usize> {
+        match e {
+            Expr::Column(c) => input_schema
+                .index_of_column(c)
+                .map_err(|err| datafusion_error(err, Position::default())),
+            other => Err(SqlError::new(format!(
+                "window Top-N needs plain columns in PARTITION BY and ORDER BY, not '{other}'"
+            ))),
+        }
+    };
+    let partition_columns = function
+        .params
+        .partition_by
+        .iter()
+        .map(&column_index)
+        .collect::<SqlResult<Vec<_>>>()?;
+    let names: Vec<&str> = partition_columns
+        .iter()
+        .map(|&i| input_schema.field(i).name().as_str())
+        .collect();
+    let Some(window_end_column) = partition_columns
+        .iter()
+        .copied()
+        .find(|&i| input_schema.field(i).name() == "window_end")
+    else {
+        return Err(SqlError::new(
+            "ROW_NUMBER() over a stream is supported as a window Top-N: PARTITION BY window_start, window_end[, keys] with WHERE rn <= N; unbounded Top-N and deduplication are not supported yet",
+        ));
+    };
+    if !names.contains(&"window_start") {
+        return Err(SqlError::new(
+            "a window Top-N partitions by both window_start and window_end",
+        ));
+    }
+    let order = function
+        .params
+        .order_by
+        .iter()
+        .map(|sort| {
+            Ok((
+                column_index(&sort.expr)?,
+                SortOptions {
+                    descending: !sort.asc,
+                    nulls_first: sort.nulls_first,
+                },
+            ))
+        })
+        .collect::<SqlResult<Vec<_>>>()?;
+    let input = translate(p, &window.input)?;
+    let output_schema = Arc::new(window.schema.as_arrow().clone());
+    let upstream = &p.graph.nodes[input.node];
+    let parallelism = p.options.parallelism();
+    let edge = if parallelism == 1 && upstream.parallelism == 1 {
+        EdgeKind::Forward
+    } else {
+        EdgeKind::Hash {
+            keys: partition_columns.clone(),
+        }
+    };
+    let detail = format!(
+        "top {limit} per [{}] ordered by [{}]; state: rows of windows not yet complete",
+        names.join(", "),
+        function
+            .params
+            .order_by
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let upstream_id = upstream.id;
+    let node = p.graph.add(Node {
+        id: OperatorId::derive(&format!("window-topn:{detail}"), &[upstream_id]),
+        name: "WindowTopN".into(),
+        detail,
+        parallelism,
+        inputs: vec![Edge {
+            from: input.node,
+            kind: edge,
+        }],
+        kind: NodeKind::Operator(
+            WindowTopN {
+                window_end_column,
+                partition_columns,
+                order,
+                limit,
+                output_schema: output_schema.clone(),
+            }
+            .into_factory(),
+        ),
+        changelog: ChangelogKind::AppendOnly,
+        is_sink: false,
+        schema: output_schema,
+    });
+    let ranked = Stream {
+        node,
+        schema: window.schema.clone(),
+    };
+    match between {
+        None => Ok(Some(ranked)),
+        Some(projection) => add_calc(
+            p,
+            &ranked,
+            None,
+            Some(projection.expr.clone()),
+            projection.schema.clone(),
+        )
+        .map(Some),
+    }
+}
