@@ -4,16 +4,19 @@
 //! - [`calc`]: projection and filter, chained into one operator;
 //! - [`union`]: merges its inputs (UNION ALL);
 //! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch;
-//! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing.
+//! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing;
+//! - [`group_agg`]: unbounded GROUP BY producing an updating stream.
 
 pub mod calc;
 pub mod event_time;
+pub mod group_agg;
 pub mod union;
 pub mod window;
 pub mod window_topn;
 
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
+pub use group_agg::{GroupAggregate, MiniBatch};
 pub use union::Union;
 pub use window::{WindowAggregate, WindowSpec};
 pub use window_topn::WindowTopN;

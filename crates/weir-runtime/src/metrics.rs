@@ -13,6 +13,8 @@ pub struct JobMetrics {
     pub records_skipped: AtomicU64,
     /// Rows dropped because they arrived after the watermark passed them.
     pub late_records_dropped: AtomicU64,
+    /// Keys whose state was dropped by `table.exec.state.ttl`.
+    pub state_keys_expired: AtomicU64,
     /// The highest watermark a sink subtask has reached, epoch millis (`i64::MIN` before
     /// any; the final watermark of a bounded source is not counted).
     pub sink_watermark: AtomicI64,
@@ -25,6 +27,7 @@ impl Default for JobMetrics {
             records_out: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
             late_records_dropped: AtomicU64::new(0),
+            state_keys_expired: AtomicU64::new(0),
             sink_watermark: AtomicI64::new(i64::MIN),
         }
     }

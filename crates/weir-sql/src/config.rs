@@ -14,6 +14,10 @@ pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
     ("pipeline.auto-watermark-interval", "how often sources emit watermarks (default 200 ms; 0 = after every batch)"),
     ("table.exec.source.idle-timeout", "a source split without rows for this long stops holding watermarks back (default 0 = never)"),
     ("table.local-time-zone", "session time zone for TIMESTAMP_LTZ and time functions (default UTC)"),
+    ("table.exec.state.ttl", "unbounded aggregations drop a key's state when it was not written for this long (default 0 = keep forever)"),
+    ("table.exec.mini-batch.enabled", "hold updates of unbounded aggregations back and emit them in bulk (default false)"),
+    ("table.exec.mini-batch.allow-latency", "with mini-batch: longest time an update is held back (required)"),
+    ("table.exec.mini-batch.size", "with mini-batch: rows applied before held updates are emitted (required)"),
 ];
 
 /// Prefixes of options that later parts of Weir read; accepted without a warning.
@@ -49,10 +53,26 @@ impl SessionOptions {
                     return Err(format!("'{key}' must be between 1 and 32768, not {n}"));
                 }
             }
-            "pipeline.auto-watermark-interval" | "table.exec.source.idle-timeout" => {
+            "pipeline.auto-watermark-interval"
+            | "table.exec.source.idle-timeout"
+            | "table.exec.state.ttl"
+            | "table.exec.mini-batch.allow-latency" => {
                 parse_duration(value).ok_or_else(|| {
                     format!("'{key}' must be a duration such as '200 ms', '5 s' or '1 min', not '{value}'")
                 })?;
+            }
+            "table.exec.mini-batch.enabled" if !matches!(value, "true" | "false") => {
+                return Err(format!("'{key}' must be 'true' or 'false', not '{value}'"));
+            }
+            "table.exec.mini-batch.size" => {
+                let n: i64 = value.parse().map_err(|_| {
+                    format!("'{key}' must be a whole number of rows, not '{value}'")
+                })?;
+                if n == 0 || n < -1 {
+                    return Err(format!(
+                        "'{key}' must be a positive number of rows, not {n}"
+                    ));
+                }
             }
             "table.local-time-zone" if !valid_time_zone(value) => {
                 return Err(format!(
@@ -95,6 +115,35 @@ impl SessionOptions {
         self.get("table.local-time-zone")
             .unwrap_or("UTC")
             .to_string()
+    }
+
+    /// `table.exec.state.ttl` in milliseconds; `None` when off (unset or 0).
+    pub fn state_ttl_ms(&self) -> Option<i64> {
+        self.get("table.exec.state.ttl")
+            .and_then(parse_duration)
+            .map(|d| d.as_millis() as i64)
+            .filter(|&ms| ms > 0)
+    }
+
+    /// The mini-batch settings when `table.exec.mini-batch.enabled` is true. As in
+    /// Flink, allow-latency and size must then both be set to positive values.
+    pub fn mini_batch(&self) -> Result<Option<(i64, usize)>, String> {
+        if self.get("table.exec.mini-batch.enabled") != Some("true") {
+            return Ok(None);
+        }
+        let latency = self
+            .get("table.exec.mini-batch.allow-latency")
+            .and_then(parse_duration)
+            .map(|d| d.as_millis() as i64)
+            .filter(|&ms| ms > 0);
+        let size = self
+            .get("table.exec.mini-batch.size")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|&n| n > 0);
+        match (latency, size) {
+            (Some(latency), Some(size)) => Ok(Some((latency, size as usize))),
+            _ => Err("'table.exec.mini-batch.enabled' is true, so 'table.exec.mini-batch.allow-latency' (e.g. '2 s') and 'table.exec.mini-batch.size' (e.g. '5000') must both be set to positive values".into()),
+        }
     }
 
     /// The runtime settings these options describe.

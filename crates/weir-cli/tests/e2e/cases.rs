@@ -5,6 +5,9 @@
 //! - input files the script reads;
 //! - `expected_stdout`: the multiset of lines the job prints (a `N> ` subtask prefix is
 //!   removed, so parallelism 1 and 4 compare equal);
+//! - `expected_table`: the final table of an updating result the job prints: the printed
+//!   changelog (`+I`, `-U`, `+U`, `-D` lines) is applied, and the rows left must be these
+//!   (written as `+I[...]` lines); a retraction of a row not in the table fails the case;
 //! - `expected_output/<folder>`: the multiset of lines of all visible files the job
 //!   writes into `<folder>` (and no in-progress file may be left there);
 //! - `expected_error`: lines that must each appear in the error output of a job that
@@ -81,6 +84,30 @@ pub fn diff(expected: &[String], actual: &[String]) -> Option<String> {
     Some(out)
 }
 
+/// Applies a printed changelog: the rows left, as `+I[...]` lines (sorted).
+pub fn final_table<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<String>, String> {
+    let mut table: BTreeMap<String, usize> = BTreeMap::new();
+    for line in lines.map(str::trim_end).filter(|l| !l.is_empty()) {
+        let (kind, row) = line.split_at(line.len().min(2));
+        match kind {
+            "+I" | "+U" => *table.entry(row.to_string()).or_default() += 1,
+            "-U" | "-D" => match table.get_mut(row) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => {
+                    return Err(format!(
+                        "the changelog retracts a row that is not in the table: {line}"
+                    ))
+                }
+            },
+            _ => return Err(format!("not a changelog line: {line}")),
+        }
+    }
+    Ok(table
+        .into_iter()
+        .flat_map(|(row, n)| std::iter::repeat_n(format!("+I{row}"), n))
+        .collect())
+}
+
 fn visible_lines(dir: &Path, hidden: &mut Vec<String>) -> Vec<String> {
     let mut lines = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -136,6 +163,18 @@ fn run_case(dir: &Path, parallelism: usize) -> Result<(), String> {
         let actual = multiset(stdout.lines().map(strip_subtask));
         if let Some(d) = diff(&expected, &actual) {
             problems.push(format!("stdout differs:\n{d}"));
+        }
+    }
+    let expected_table = dir.join("expected_table");
+    if expected_table.exists() {
+        let expected = multiset(std::fs::read_to_string(&expected_table).unwrap().lines());
+        match final_table(stdout.lines().map(strip_subtask)) {
+            Ok(actual) => {
+                if let Some(d) = diff(&expected, &actual) {
+                    problems.push(format!("final table differs:\n{d}"));
+                }
+            }
+            Err(e) => problems.push(e),
         }
     }
     let expected_output = dir.join("expected_output");

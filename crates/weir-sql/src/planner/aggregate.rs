@@ -1,7 +1,8 @@
 //! Aggregations. `GROUP BY window_start, window_end[, keys]` over a window table function
 //! becomes a slicing window aggregate: rows are hashed by key to the subtask owning the
 //! key, added to the accumulators of their slice, and each window is emitted when the
-//! watermark passes its end. Other aggregations (unbounded `GROUP BY`) are refused for now.
+//! watermark passes its end. Other aggregations (unbounded `GROUP BY`) are planned by
+//! [`group_agg`].
 
 use std::sync::Arc;
 
@@ -11,13 +12,13 @@ use datafusion::common::{Column, DFSchemaRef};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_operators::window::{WindowAggregate, WindowSpec};
+use weir_operators::window::{FilteredAggregate, WindowAggregate, WindowSpec};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{edge_between, translate, Stream};
-use super::{datafusion_error, Planner};
+use super::translate::{edge_between, require_append_only, translate, Stream};
+use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
@@ -70,6 +71,36 @@ fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, LogicalPlan)> 
     }
 }
 
+/// Plans the aggregate expressions of an aggregation over `schema` as DataFusion
+/// physical aggregates with their FILTER predicates.
+pub(crate) fn physical_aggregates(
+    p: &Planner,
+    exprs: &[Expr],
+    schema: &DFSchemaRef,
+) -> SqlResult<Vec<FilteredAggregate>> {
+    let arrow_schema = Arc::new(schema.as_arrow().clone());
+    let state = p.ctx.state();
+    let mut aggregates = Vec::new();
+    for e in exprs {
+        #[allow(deprecated)]
+        let (aggregate, filter, order) =
+            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
+                e,
+                schema,
+                &arrow_schema,
+                state.execution_props(),
+            )
+            .map_err(|err| datafusion_error(err, Position::default()))?;
+        if !order.is_empty() {
+            return Err(SqlError::new(format!(
+                "ORDER BY inside aggregate '{e}' is not supported yet"
+            )));
+        }
+        aggregates.push((aggregate, filter));
+    }
+    Ok(aggregates)
+}
+
 /// Translates an aggregation.
 pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult<Stream> {
     let mut start = None;
@@ -93,14 +124,18 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         }
     }
     let (Some(start), Some(end), Some(window)) = (start, end, window) else {
-        return Err(SqlError::new(
-            "aggregation without windows (an unbounded GROUP BY, DISTINCT or a global aggregate) is not supported by this version of Weir yet; window aggregations GROUP BY window_start, window_end of a TUMBLE, HOP or CUMULATE table function are",
-        ));
+        if start.is_some() || end.is_some() {
+            return Err(SqlError::new(
+                "a window aggregation must GROUP BY both window_start and window_end",
+            ));
+        }
+        return group_agg::translate_group_aggregate(p, agg);
     };
     p.window_aggregate_depth += 1;
     let input = translate(p, &agg.input);
     p.window_aggregate_depth -= 1;
     let input = input?;
+    require_append_only(p, &input, "a window aggregation")?;
     let input_arrow = Arc::new(input.schema.as_arrow().clone());
     let column_index = |e: &Expr, what: &str| -> SqlResult<usize> {
         match e {
@@ -118,25 +153,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         .iter()
         .map(|&i| column_index(&agg.group_expr[i], "keys"))
         .collect::<SqlResult<Vec<_>>>()?;
-    let state = p.ctx.state();
-    let mut aggregates = Vec::new();
-    for e in &agg.aggr_expr {
-        #[allow(deprecated)]
-        let (aggregate, filter, order) =
-            datafusion::physical_planner::create_aggregate_expr_and_maybe_filter(
-                e,
-                &input.schema,
-                &input_arrow,
-                state.execution_props(),
-            )
-            .map_err(|err| datafusion_error(err, Position::default()))?;
-        if !order.is_empty() {
-            return Err(SqlError::new(format!(
-                "ORDER BY inside aggregate '{e}' is not supported yet"
-            )));
-        }
-        aggregates.push((aggregate, filter));
-    }
+    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
     let time_type = input_arrow.field(time_column).data_type().clone();
     let tz = match &time_type {
         DataType::Timestamp(_, tz) => tz.clone(),

@@ -11,9 +11,9 @@ use datafusion::physical_expr::expressions::{cast, lit, Column};
 use datafusion::physical_expr::PhysicalExpr;
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
-use weir_types::OperatorId;
+use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::translate::{edge_between, Stream};
+use super::translate::{describe_update_producer, edge_for, with_row_kind, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::statement::Insert;
@@ -149,8 +149,16 @@ pub(crate) fn add_insert_sink(
         };
         exprs.push(expr);
     }
-    let calc = Calc::new(None, Some(exprs), target.clone());
     let upstream = &p.graph.nodes[stream.node];
+    let mut calc_schema = target.clone();
+    if upstream.changelog == ChangelogKind::Updating {
+        exprs.push(Arc::new(Column::new(
+            ROW_KIND_COLUMN,
+            query_schema.fields().len(),
+        )));
+        calc_schema = with_row_kind(&target);
+    }
+    let calc = Calc::new(None, Some(exprs), calc_schema.clone());
     let calc_node = p.graph.add(Node {
         id: OperatorId::derive(&format!("sink-map:{}", table.name), &[upstream.id]),
         name: "Calc".into(),
@@ -163,11 +171,17 @@ pub(crate) fn add_insert_sink(
         kind: NodeKind::Operator(calc.into_factory()),
         changelog: upstream.changelog,
         is_sink: false,
-        schema: target.clone(),
+        schema: calc_schema,
     });
     let descriptor = table.descriptor(&p.base_dir, true);
-    let _ = position;
-    add_sink_node(p, calc_node, descriptor, &table.name, table.position)
+    add_sink_node(
+        p,
+        calc_node,
+        descriptor,
+        &table.name,
+        table.position,
+        position,
+    )
 }
 
 /// Adds a `print` sink for a bare `SELECT`, as Flink's SQL client shows query results.
@@ -184,25 +198,42 @@ pub(crate) fn add_print_sink(p: &mut Planner, stream: Stream, position: Position
             .collect(),
         base_dir: p.base_dir.clone(),
     };
-    add_sink_node(p, stream.node, descriptor, &name, position)
+    add_sink_node(p, stream.node, descriptor, &name, position, position)
 }
 
+/// Adds the sink node of table `name`. Errors about the table's options point at its
+/// `CREATE TABLE` (`table_position`); a sink that cannot take the query's updates points
+/// at the query (`query_position`).
 fn add_sink_node(
     p: &mut Planner,
     input: usize,
     descriptor: weir_connectors::TableDescriptor,
     name: &str,
-    position: Position,
+    table_position: Position,
+    query_position: Position,
 ) -> SqlResult<()> {
     let upstream = &p.graph.nodes[input];
     let changelog = upstream.changelog;
-    let binding = weir_connectors::create_sink(&descriptor, changelog)
-        .map_err(|e| SqlError::at(position, e.to_string()))?;
+    let binding = weir_connectors::create_sink(&descriptor, changelog).map_err(|e| {
+        let refuses_updates = changelog == ChangelogKind::Updating
+            && weir_connectors::create_sink(&descriptor, ChangelogKind::AppendOnly).is_ok();
+        if refuses_updates {
+            SqlError::at(
+                query_position,
+                format!(
+                    "{e}; the updates come from {}",
+                    describe_update_producer(p, input)
+                ),
+            )
+        } else {
+            SqlError::at(table_position, e.to_string())
+        }
+    })?;
     let parallelism = binding
         .parallelism
         .unwrap_or_else(|| p.options.parallelism());
     let upstream_id = upstream.id;
-    let kind = edge_between(upstream.parallelism, parallelism);
+    let kind = edge_for(p, input, parallelism);
     p.graph.add(Node {
         id: OperatorId::derive(&format!("sink:{name}:{}", p.sinks), &[upstream_id]),
         name: format!("Sink: {name}"),

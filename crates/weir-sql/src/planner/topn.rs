@@ -11,7 +11,7 @@ use weir_operators::WindowTopN;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{add_calc, translate, Stream};
+use super::translate::{add_calc, require_append_only, translate, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -112,6 +112,7 @@ pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Opt
         })
         .collect::<SqlResult<Vec<_>>>()?;
     let input = translate(p, &window.input)?;
+    require_append_only(p, &input, "a window Top-N")?;
     let output_schema = Arc::new(window.schema.as_arrow().clone());
     let upstream = &p.graph.nodes[input.node];
     let parallelism = p.options.parallelism();

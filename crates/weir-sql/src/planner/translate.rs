@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::DFSchemaRef;
 use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_expr::expressions::{lit, Column as PhysicalColumn};
 use datafusion::physical_expr::PhysicalExpr;
 use weir_operators::{Calc, Union};
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
 use super::{aggregate, datafusion_error, source, topn, values, Planner};
 use crate::error::{Position, SqlError, SqlResult};
@@ -99,21 +101,38 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             })
         }
         LogicalPlan::Union(union) => {
-            let inputs = union
+            let mut inputs = union
                 .inputs
                 .iter()
                 .map(|i| translate(p, i))
                 .collect::<SqlResult<Vec<_>>>()?;
+            let updating = inputs
+                .iter()
+                .any(|s| p.graph.nodes[s.node].changelog == ChangelogKind::Updating);
+            if updating {
+                // Append-only inputs join an updating union as inserts.
+                for stream in inputs.iter_mut() {
+                    if p.graph.nodes[stream.node].changelog == ChangelogKind::AppendOnly {
+                        *stream = add_row_kind(p, stream)?;
+                    }
+                }
+            }
             let parallelism = p.options.parallelism();
             let edges: Vec<Edge> = inputs
                 .iter()
                 .map(|s| Edge {
                     from: s.node,
-                    kind: edge_between(p.graph.nodes[s.node].parallelism, parallelism),
+                    kind: edge_for(p, s.node, parallelism),
                 })
                 .collect();
             let ids: Vec<OperatorId> = inputs.iter().map(|s| p.graph.nodes[s.node].id).collect();
-            let schema = Arc::new(union.schema.as_arrow().clone());
+            let mut schema = Arc::new(union.schema.as_arrow().clone());
+            let changelog = if updating {
+                schema = with_row_kind(&schema);
+                ChangelogKind::Updating
+            } else {
+                ChangelogKind::AppendOnly
+            };
             let node = p.graph.add(Node {
                 id: OperatorId::derive("union", &ids),
                 name: "Union".into(),
@@ -121,7 +140,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
                 parallelism,
                 inputs: edges,
                 kind: NodeKind::Operator(Union::factory(schema.clone())),
-                changelog: ChangelogKind::AppendOnly,
+                changelog,
                 is_sink: false,
                 schema,
             });
@@ -156,6 +175,77 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
     }
 }
 
+/// `schema` with the row-kind column of updating streams appended.
+pub(crate) fn with_row_kind(schema: &Schema) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// An append-only stream as an updating one: every row an insert (`+I`).
+fn add_row_kind(p: &mut Planner, input: &Stream) -> SqlResult<Stream> {
+    let upstream = &p.graph.nodes[input.node];
+    let arrow = input.schema.as_arrow();
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = arrow
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Arc::new(PhysicalColumn::new(f.name(), i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    exprs.push(lit(weir_types::RowKind::Insert as i8));
+    let schema = with_row_kind(arrow);
+    let node = p.graph.add(Node {
+        id: OperatorId::derive("as-inserts", &[upstream.id]),
+        name: "Calc".into(),
+        detail: "rows as inserts (+I) of an updating stream".into(),
+        parallelism: upstream.parallelism,
+        inputs: vec![Edge {
+            from: input.node,
+            kind: EdgeKind::Forward,
+        }],
+        kind: NodeKind::Operator(Calc::new(None, Some(exprs), schema.clone()).into_factory()),
+        changelog: ChangelogKind::Updating,
+        is_sink: false,
+        schema,
+    });
+    Ok(Stream {
+        node,
+        schema: input.schema.clone(),
+    })
+}
+
+/// Refuses an updating input where `what` needs an append-only one, naming the operator
+/// that makes the stream updating.
+pub(crate) fn require_append_only(p: &Planner, stream: &Stream, what: &str) -> SqlResult<()> {
+    if p.graph.nodes[stream.node].changelog == ChangelogKind::AppendOnly {
+        return Ok(());
+    }
+    Err(SqlError::new(format!(
+        "{what} cannot consume update and delete changes, which {} produces; it needs an append-only input",
+        describe_update_producer(p, stream.node)
+    )))
+}
+
+/// The first operator upstream of `node` whose output is updating while its inputs are
+/// append-only: the one that turns the stream into an updating one.
+pub(crate) fn describe_update_producer(p: &Planner, node: usize) -> String {
+    let mut current = node;
+    loop {
+        let n = &p.graph.nodes[current];
+        let updating_input = n
+            .inputs
+            .iter()
+            .find(|e| p.graph.nodes[e.from].changelog == ChangelogKind::Updating);
+        match updating_input {
+            Some(edge) => current = edge.from,
+            None => {
+                let what = n.detail.split(';').next().unwrap_or_default();
+                return format!("{} ({what}) [operator {}]", n.name, n.id);
+            }
+        }
+    }
+}
+
 fn unsupported(message: &str) -> SqlError {
     SqlError::new(message.to_string())
 }
@@ -167,6 +257,23 @@ pub(crate) fn edge_between(from: usize, to: usize) -> EdgeKind {
     } else {
         EdgeKind::Rebalance
     }
+}
+
+/// The edge from node `from` to a node of parallelism `to`: forward at equal
+/// parallelism, else rebalance; an updating stream is hashed by all its columns instead,
+/// so the insert and the retractions of one row stay in order on one path.
+pub(crate) fn edge_for(p: &Planner, from: usize, to: usize) -> EdgeKind {
+    let node = &p.graph.nodes[from];
+    if node.parallelism == to {
+        return EdgeKind::Forward;
+    }
+    if node.changelog == ChangelogKind::Updating {
+        let columns = node.schema.fields().len().saturating_sub(1);
+        return EdgeKind::Hash {
+            keys: (0..columns).collect(),
+        };
+    }
+    EdgeKind::Rebalance
 }
 
 /// Plans `expr` as a physical expression over `schema`.
@@ -218,7 +325,18 @@ pub(crate) fn add_calc(
     }
     let detail = detail.join("; ");
     let upstream = &p.graph.nodes[input.node];
-    let schema = Arc::new(output.as_arrow().clone());
+    let mut schema = Arc::new(output.as_arrow().clone());
+    let mut projection_phys = projection_phys;
+    if upstream.changelog == ChangelogKind::Updating {
+        // The row kind travels as the last column, after the logical ones.
+        schema = with_row_kind(&schema);
+        if let Some(exprs) = projection_phys.as_mut() {
+            exprs.push(Arc::new(PhysicalColumn::new(
+                ROW_KIND_COLUMN,
+                input.schema.fields().len(),
+            )));
+        }
+    }
     let calc = Calc::new(filter_phys, projection_phys, schema.clone());
     let node = Node {
         id: OperatorId::derive(&format!("calc:{detail}"), &[upstream.id]),

@@ -1,0 +1,320 @@
+//! Unbounded aggregation (`GROUP BY` without a window): an updating stream of results.
+//!
+//! Each key's result is updated as rows arrive and emitted as Flink's changelog: `+I`
+//! for a new key, `-U` (the previous result) and `+U` (the new one) for a change, `-D`
+//! when every row of a key was retracted. The input may itself be updating: `-U`/`-D`
+//! rows retract from the accumulators (MIN and MAX keep value counts, see [`retract`]).
+//!
+//! Emission is batched: all rows of one input batch are applied before the changed keys
+//! are emitted, so a key changed by several rows of a batch yields one `-U`/`+U` pair
+//! (Flink emits one pair per row unless mini-batch is on; the final table is the same).
+//! With mini-batch ([`MiniBatch`]) changes are held back further, until `allow_latency`
+//! has passed since the first held change or `size` rows were applied, and emitted on a
+//! watermark or the next batch after that, and at end of input. As in Flink, a result
+//! that did not change is not emitted again, unless state TTL is on. With state TTL,
+//! keys not written for the TTL are dropped without retracting their results.
+
+mod keys;
+mod retract;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::{cast, prep_null_mask_filter};
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_types::{EngineError, EngineResult, RowKind, Watermark, ROW_KIND_COLUMN};
+
+use crate::window::FilteredAggregate;
+use state::{AccumulatorKind, BatchInputs, GroupState};
+
+/// Processing time in milliseconds since the epoch; tests supply their own.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// `table.exec.mini-batch.*`: how long and how many rows changes may be held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MiniBatch {
+    /// `table.exec.mini-batch.allow-latency` in milliseconds.
+    pub allow_latency_ms: i64,
+    /// `table.exec.mini-batch.size`: rows applied before changes are emitted.
+    pub size: usize,
+}
+
+/// An unbounded aggregation, as the planner builds it.
+#[derive(Debug, Clone)]
+pub struct GroupAggregate {
+    /// Grouping keys (indices in the input schema); empty for a global aggregate.
+    pub key_columns: Vec<usize>,
+    /// DataFusion physical aggregates over the input schema, with their FILTER predicates.
+    pub aggregates: Vec<FilteredAggregate>,
+    /// Output: the key columns, one column per aggregate, then [`ROW_KIND_COLUMN`].
+    pub output_schema: SchemaRef,
+    /// Whether the input is updating (its last column is [`ROW_KIND_COLUMN`]).
+    pub input_updating: bool,
+    /// `table.exec.state.ttl` in milliseconds (`None`: keep state forever).
+    pub state_ttl_ms: Option<i64>,
+    /// Mini-batch settings (`None`: emit after every input batch).
+    pub mini_batch: Option<MiniBatch>,
+}
+
+impl GroupAggregate {
+    /// The output schema for keys and aggregates with these fields: theirs plus the row kind.
+    pub fn output_schema_of(fields: Vec<Field>) -> SchemaRef {
+        let mut fields = fields;
+        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Checks the output schema and that every aggregate can take the input's changes.
+    pub fn validate(&self) -> EngineResult<()> {
+        let expected = self.key_columns.len() + self.aggregates.len() + 1;
+        let fields = self.output_schema.fields();
+        if fields.len() != expected || fields[expected - 1].name() != ROW_KIND_COLUMN {
+            return Err(EngineError::Config(format!(
+                "aggregation output has {} columns, expected {expected} ({} keys, {} aggregates, row kind)",
+                fields.len(),
+                self.key_columns.len(),
+                self.aggregates.len()
+            )));
+        }
+        for (aggregate, _) in &self.aggregates {
+            AccumulatorKind::choose(aggregate, self.input_updating)?;
+        }
+        Ok(())
+    }
+
+    /// A factory creating one [`GroupAggregateOperator`] per subtask, on the wall clock.
+    pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
+        let def = Arc::new(self);
+        Arc::new(
+            move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(GroupAggregateOperator::new(
+                    Arc::clone(&def),
+                    ctx,
+                    system_clock(),
+                )?))
+            },
+        )
+    }
+}
+
+/// One subtask of an unbounded aggregation.
+pub struct GroupAggregateOperator {
+    def: Arc<GroupAggregate>,
+    state: GroupState,
+    key_types: Vec<DataType>,
+    clock: Clock,
+    metrics: Arc<JobMetrics>,
+    /// When the oldest change held back by mini-batch was applied.
+    held_since: Option<i64>,
+    held_rows: usize,
+    next_expiry_check: i64,
+}
+
+impl GroupAggregateOperator {
+    /// Creates a subtask of `def` reading processing time from `clock`.
+    pub fn new(def: Arc<GroupAggregate>, ctx: &SubtaskContext, clock: Clock) -> EngineResult<Self> {
+        def.validate()?;
+        let key_types: Vec<DataType> = def
+            .output_schema
+            .fields()
+            .iter()
+            .take(def.key_columns.len())
+            .map(|f| f.data_type().clone())
+            .collect();
+        let key_schema = Arc::new(Schema::new(
+            key_types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Field::new(format!("k{i}"), t.clone(), true))
+                .collect::<Vec<_>>(),
+        ));
+        let aggregates = def
+            .aggregates
+            .iter()
+            .map(|(a, _)| {
+                Ok((
+                    Arc::clone(a),
+                    AccumulatorKind::choose(a, def.input_updating)?,
+                ))
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+        let state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms.is_some())?;
+        Ok(GroupAggregateOperator {
+            def,
+            state,
+            key_types,
+            clock,
+            metrics: Arc::clone(&ctx.metrics),
+            held_since: None,
+            held_rows: 0,
+            next_expiry_check: i64::MIN,
+        })
+    }
+
+    /// Number of keys with state.
+    pub fn keys(&self) -> usize {
+        self.state.keys()
+    }
+
+    /// Approximate bytes of state.
+    pub fn state_size(&self) -> usize {
+        self.state.memory_size()
+    }
+
+    fn inputs(&self, batch: &RecordBatch) -> EngineResult<BatchInputs> {
+        let rows = batch.num_rows();
+        let mut keys = Vec::with_capacity(self.def.key_columns.len());
+        for (&i, to) in self.def.key_columns.iter().zip(&self.key_types) {
+            let column = batch.columns().get(i).ok_or_else(|| {
+                EngineError::Internal(format!("aggregation key column {i} is not in the input"))
+            })?;
+            keys.push(if column.data_type() == to {
+                Arc::clone(column)
+            } else {
+                cast(column, to)?
+            });
+        }
+        let mut args = Vec::with_capacity(self.def.aggregates.len());
+        let mut filters = Vec::with_capacity(self.def.aggregates.len());
+        for (aggregate, filter) in &self.def.aggregates {
+            let values = aggregate
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(batch)?.into_array(rows))
+                .collect::<Result<Vec<ArrayRef>, _>>()?;
+            args.push(values);
+            filters.push(match filter {
+                None => None,
+                Some(predicate) => {
+                    let mask = predicate.evaluate(batch)?.into_array(rows)?;
+                    let Some(mask) = mask.as_boolean_opt() else {
+                        return Err(EngineError::Internal(format!(
+                            "aggregate FILTER evaluated to {} instead of BOOLEAN",
+                            mask.data_type()
+                        )));
+                    };
+                    Some(if mask.null_count() > 0 {
+                        prep_null_mask_filter(mask)
+                    } else {
+                        mask.clone()
+                    })
+                }
+            });
+        }
+        let retract = if self.def.input_updating {
+            let column = batch
+                .schema()
+                .index_of(ROW_KIND_COLUMN)
+                .map(|i| batch.column(i).clone())
+                .map_err(|_| {
+                    EngineError::Internal("updating input without a row kind column".into())
+                })?;
+            let kinds = column.as_primitive_opt::<Int8Type>().ok_or_else(|| {
+                EngineError::Internal(format!("row kind column is {}", column.data_type()))
+            })?;
+            Some(
+                kinds
+                    .iter()
+                    .map(|k| {
+                        k.and_then(RowKind::from_i8)
+                            .is_some_and(|k| !k.is_accumulate())
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(BatchInputs {
+            keys,
+            args,
+            filters,
+            retract,
+            rows,
+        })
+    }
+
+    /// Emits the held changes when mini-batch allows it (always without mini-batch).
+    fn maybe_emit(&mut self, now: i64, out: &mut Output) -> EngineResult<()> {
+        let due = match (self.def.mini_batch, self.held_since) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(mini), Some(since)) => {
+                self.held_rows >= mini.size || now - since >= mini.allow_latency_ms
+            }
+        };
+        if due {
+            self.emit(out)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, out: &mut Output) -> EngineResult<()> {
+        self.held_since = None;
+        self.held_rows = 0;
+        if let Some(batch) = self.state.emit(&self.def.output_schema)? {
+            out.batch(batch);
+        }
+        Ok(())
+    }
+
+    fn expire(&mut self, now: i64) {
+        let Some(ttl) = self.def.state_ttl_ms else {
+            return;
+        };
+        if now < self.next_expiry_check {
+            return;
+        }
+        // A sweep touches every key: do it a few times per TTL period.
+        self.next_expiry_check = now + (ttl / 4).clamp(1, 60_000);
+        let dropped = self.state.expire(now, ttl);
+        if dropped > 0 {
+            JobMetrics::add(&self.metrics.state_keys_expired, dropped);
+        }
+    }
+}
+
+impl Operator for GroupAggregateOperator {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        let now = (self.clock)();
+        self.expire(now);
+        let inputs = self.inputs(&batch)?;
+        self.state.apply(&inputs, now)?;
+        if self.state.pending() > 0 && self.held_since.is_none() {
+            self.held_since = Some(now);
+        }
+        self.held_rows += inputs.rows;
+        self.maybe_emit(now, out)
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        let now = (self.clock)();
+        self.maybe_emit(now, out)?;
+        self.expire(now);
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
+        self.emit(out)
+    }
+}

@@ -1,0 +1,168 @@
+//! Unbounded aggregations: `GROUP BY` keys without a window, `SELECT DISTINCT`, and
+//! global aggregates become a hash exchange by the keys and a `GroupAggregate` whose
+//! output is an updating stream. Group expressions that are not plain columns are
+//! computed by a calc before the exchange.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Field;
+use datafusion::common::DFSchemaRef;
+use datafusion::logical_expr::{Aggregate, Expr, Projection};
+use weir_operators::{GroupAggregate, MiniBatch};
+use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_types::{ChangelogKind, OperatorId};
+
+use super::aggregate::physical_aggregates;
+use super::translate::{add_calc, translate, Stream};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlError, SqlResult};
+
+/// Translates an aggregation without window columns.
+pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult<Stream> {
+    let input = translate(p, &agg.input)?;
+    let input_updating = p.graph.nodes[input.node].changelog == ChangelogKind::Updating;
+    let (input, key_columns) = with_key_columns(p, agg, input)?;
+    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
+    let fields: Vec<Field> = agg
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let output_schema = GroupAggregate::output_schema_of(fields);
+    let state_ttl_ms = p.options.state_ttl_ms();
+    let mini_batch =
+        p.options
+            .mini_batch()
+            .map_err(SqlError::new)?
+            .map(|(allow_latency_ms, size)| MiniBatch {
+                allow_latency_ms,
+                size,
+            });
+    let keys_text = agg
+        .group_expr
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let aggregates_text = agg
+        .aggr_expr
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let retention = match state_ttl_ms {
+        Some(ms) => format!("dropped {ms} ms after a key's last update (table.exec.state.ttl)"),
+        None => "kept forever (set table.exec.state.ttl to bound it)".into(),
+    };
+    let emission = match mini_batch {
+        Some(m) => format!(
+            "mini-batch (up to {} ms or {} rows)",
+            m.allow_latency_ms, m.size
+        ),
+        None => "after every input batch".into(),
+    };
+    let detail = format!(
+        "keys [{keys_text}], aggregates [{aggregates_text}]; {} input; updates emitted {emission}; state: one entry per distinct key, {retention}",
+        if input_updating { "updating" } else { "append-only" },
+    );
+    let operator = GroupAggregate {
+        key_columns: key_columns.clone(),
+        aggregates,
+        output_schema: output_schema.clone(),
+        input_updating,
+        state_ttl_ms,
+        mini_batch,
+    };
+    operator
+        .validate()
+        .map_err(|e| SqlError::new(e.to_string()))?;
+    let upstream = &p.graph.nodes[input.node];
+    let (parallelism, edge) = if key_columns.is_empty() {
+        let kind = if upstream.parallelism == 1 {
+            EdgeKind::Forward
+        } else {
+            EdgeKind::Rebalance
+        };
+        (1, kind)
+    } else {
+        let parallelism = p.options.parallelism();
+        let kind = if parallelism == 1 && upstream.parallelism == 1 {
+            EdgeKind::Forward
+        } else {
+            EdgeKind::Hash {
+                keys: key_columns.clone(),
+            }
+        };
+        (parallelism, kind)
+    };
+    let upstream_id = upstream.id;
+    // Stable across runs: the id depends on what is computed, not on names of temporaries.
+    let node = p.graph.add(Node {
+        id: OperatorId::derive(
+            &format!("group-aggregate:[{keys_text}]:[{aggregates_text}]"),
+            &[upstream_id],
+        ),
+        name: "GroupAggregate".into(),
+        detail,
+        parallelism,
+        inputs: vec![Edge {
+            from: input.node,
+            kind: edge,
+        }],
+        kind: NodeKind::Operator(operator.into_factory()),
+        changelog: ChangelogKind::Updating,
+        is_sink: false,
+        schema: output_schema,
+    });
+    Ok(Stream {
+        node,
+        schema: agg.schema.clone() as DFSchemaRef,
+    })
+}
+
+/// The input with every group expression available as a column, and those columns'
+/// indices. Group expressions that are not columns are appended by a calc.
+fn with_key_columns(
+    p: &mut Planner,
+    agg: &Aggregate,
+    input: Stream,
+) -> SqlResult<(Stream, Vec<usize>)> {
+    let index_of = |schema: &DFSchemaRef, e: &Expr| match e {
+        Expr::Column(c) => schema.index_of_column(c).ok(),
+        _ => None,
+    };
+    if agg
+        .group_expr
+        .iter()
+        .all(|e| index_of(&input.schema, e).is_some())
+    {
+        let keys = agg
+            .group_expr
+            .iter()
+            .filter_map(|e| index_of(&input.schema, e))
+            .collect();
+        return Ok((input, keys));
+    }
+    let mut exprs: Vec<Expr> = input
+        .schema
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    let mut keys = Vec::with_capacity(agg.group_expr.len());
+    for (i, e) in agg.group_expr.iter().enumerate() {
+        match index_of(&input.schema, e) {
+            Some(index) => keys.push(index),
+            None => {
+                keys.push(exprs.len());
+                exprs.push(e.clone().alias(format!("__weir_key_{i}")));
+            }
+        }
+    }
+    let projection = Projection::try_new(exprs.clone(), Arc::new(agg.input.as_ref().clone()))
+        .map_err(|e| datafusion_error(e, Position::default()))?;
+    // Aggregate arguments refer to the input's columns, which keep their names and places.
+    let stream = add_calc(p, &input, None, Some(exprs), projection.schema.clone())?;
+    Ok((stream, keys))
+}
