@@ -1,6 +1,6 @@
 //! The command line: help that teaches, clear errors for bad invocations.
 
-use super::cases::weir;
+use super::cases::{repo_root, weir};
 
 #[test]
 fn help_lists_commands_and_examples() {
@@ -148,4 +148,14 @@ fn validate_checks_without_running_and_reports_positions() {
         text.contains("line 1, column 1") && text.contains("rows-per-secnd"),
         "{text}"
     );
+}
+
+#[test]
+fn the_quickstart_example_is_a_valid_windowed_job() {
+    let script = repo_root().join("examples/quickstart.sql");
+    let out = weir().arg("explain").arg(&script).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("WindowAggregate"), "{stdout}");
+    assert!(stdout.contains("Sink: bids_per_channel"), "{stdout}");
 }
