@@ -30,6 +30,9 @@ pub struct SourceBinding {
     pub description: String,
     /// Whether the source ends by itself.
     pub bounded: bool,
+    /// The most subtasks that can have work (e.g. the number of files); the source runs
+    /// at no more than this, so no subtask sits idle holding watermarks back.
+    pub max_useful_parallelism: Option<usize>,
 }
 
 /// A table's sink: its factory and a one-line description for `explain`.

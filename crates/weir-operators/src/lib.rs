@@ -5,11 +5,13 @@
 //! - [`union`]: merges its inputs (UNION ALL);
 //! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch;
 //! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing;
-//! - [`group_agg`]: unbounded GROUP BY producing an updating stream.
+//! - [`group_agg`]: unbounded GROUP BY producing an updating stream;
+//! - [`rank`]: unbounded Top-N and deduplication (`ROW_NUMBER()` without windows).
 
 pub mod calc;
 pub mod event_time;
 pub mod group_agg;
+pub mod rank;
 pub mod union;
 pub mod window;
 pub mod window_topn;
@@ -17,6 +19,7 @@ pub mod window_topn;
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use group_agg::{GroupAggregate, MiniBatch};
+pub use rank::Rank;
 pub use union::Union;
 pub use window::{WindowAggregate, WindowSpec};
 pub use window_topn::WindowTopN;

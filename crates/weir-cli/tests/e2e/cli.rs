@@ -155,7 +155,11 @@ fn the_quickstart_example_is_a_valid_windowed_job() {
     let script = repo_root().join("examples/quickstart.sql");
     let out = weir().arg("explain").arg(&script).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("WindowAggregate"), "{stdout}");
     assert!(stdout.contains("Sink: bids_per_channel"), "{stdout}");
 }

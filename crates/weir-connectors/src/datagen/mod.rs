@@ -105,6 +105,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         }),
         description,
         bounded: bound.is_some(),
+        max_useful_parallelism: None,
     })
 }
 

@@ -56,6 +56,7 @@ pub(super) fn build_source(
         source,
     })?;
     let description = format!("{CONNECTOR}(path={path}, format={})", format.name());
+    let file_count = files.len();
     Ok(SourceBinding {
         factory: Arc::new(FileSourceFactory {
             files: Arc::new(files),
@@ -65,6 +66,7 @@ pub(super) fn build_source(
         }),
         description,
         bounded: true,
+        max_useful_parallelism: Some(file_count.max(1)),
     })
 }
 

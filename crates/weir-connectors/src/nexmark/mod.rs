@@ -207,6 +207,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         }),
         description,
         bounded: events.is_some(),
+        max_useful_parallelism: None,
     })
 }
 

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod group_agg;
+mod rank;
 mod sink;
 mod source;
 mod topn;

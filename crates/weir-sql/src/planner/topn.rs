@@ -12,7 +12,7 @@ use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::translate::{add_calc, require_append_only, translate, Stream};
-use super::{datafusion_error, Planner};
+use super::{datafusion_error, rank, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
 /// The largest row number kept by `predicate` on column `rank`, if it has that shape.
@@ -41,8 +41,27 @@ fn limit_of(predicate: &Expr, rank: &str) -> Option<usize> {
     (limit >= 1).then_some(limit as usize)
 }
 
+/// The name of the row-number column under `filter`, when a window function is there.
+pub(crate) fn rank_column_name(filter: &Filter) -> Option<String> {
+    let window = match filter.input.as_ref() {
+        LogicalPlan::Window(window) => window,
+        LogicalPlan::Projection(projection) => match projection.input.as_ref() {
+            LogicalPlan::Window(window) => window,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    window.schema.fields().last().map(|f| f.name().clone())
+}
+
 /// Translates `filter` as a window Top-N when it is one; `None` when it is not.
-pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Option<Stream>> {
+/// `rank_used`: whether the query reads the row number (else only which rows are in the
+/// top N matters).
+pub(crate) fn try_window_topn(
+    p: &mut Planner,
+    filter: &Filter,
+    rank_used: bool,
+) -> SqlResult<Option<Stream>> {
     // Projection pushdown may put a projection between the filter and the window.
     let (window, between) = match filter.input.as_ref() {
         LogicalPlan::Window(window) => (window, None),
@@ -88,9 +107,7 @@ pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Opt
         .copied()
         .find(|&i| input_schema.field(i).name() == "window_end")
     else {
-        return Err(SqlError::new(
-            "ROW_NUMBER() over a stream is supported as a window Top-N: PARTITION BY window_start, window_end[, keys] with WHERE rn <= N; unbounded Top-N and deduplication are not supported yet",
-        ));
+        return rank::translate_rank(p, window, between, limit, rank_used).map(Some);
     };
     if !names.contains(&"window_start") {
         return Err(SqlError::new(

@@ -67,7 +67,12 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
         LogicalPlan::Projection(projection) => {
             aggregate::check_window_columns_usage(p, &projection.expr)?;
             if let LogicalPlan::Filter(filter) = projection.input.as_ref() {
-                if let Some(ranked) = topn::try_window_topn(p, filter)? {
+                let rank = topn::rank_column_name(filter);
+                let rank_used = projection
+                    .expr
+                    .iter()
+                    .any(|e| e.column_refs().iter().any(|c| Some(&c.name) == rank.as_ref()));
+                if let Some(ranked) = topn::try_window_topn(p, filter, rank_used)? {
                     return add_calc(p, &ranked, None, Some(projection.expr.clone()), projection.schema.clone());
                 }
                 let input = translate(p, &filter.input)?;
@@ -86,7 +91,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             add_calc(p, &input, None, Some(projection.expr.clone()), projection.schema.clone())
         }
         LogicalPlan::Filter(filter) => {
-            if let Some(stream) = topn::try_window_topn(p, filter)? {
+            if let Some(stream) = topn::try_window_topn(p, filter, true)? {
                 return Ok(stream);
             }
             aggregate::check_window_columns_usage(p, std::slice::from_ref(&filter.predicate))?;

@@ -1,0 +1,321 @@
+//! Unbounded Top-N and deduplication: `ROW_NUMBER() OVER (PARTITION BY k ORDER BY ...)`
+//! with `rn <= N` (or `= 1`) over a stream without windows, as an updating stream.
+//!
+//! Each partition keeps its rows ordered by the `ORDER BY` columns (encoded with Arrow's
+//! row format, so byte order is sort order) and arrival. Over an append-only input only
+//! the first N rows are kept (a row that fell out can never come back); over an updating
+//! input every row is kept, so a retracted leader is replaced by the next one. After each
+//! input batch, every partition it touched compares its first N rows with those it had
+//! before and emits the difference: per rank `-U`/`+U` when the row number is output
+//! (Flink's rank-number mode), else `-D` for rows that left and `+I` for rows that
+//! entered (`-U`/`+U` when one row replaces one row, as deduplication does).
+//!
+//! Ties are ranked by arrival, earlier first; with `latest_first_on_ties` later first,
+//! which makes `ORDER BY time DESC ... = 1` keep the last row (Flink's keep-last-row
+//! deduplication). Over a processing-time `ORDER BY ... ASC` with N = 1 the first row of
+//! a partition never changes, so the planner declares that output append-only and the
+//! row-kind column is left out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int8Array, UInt64Array};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{Int8Type, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::row::{RowConverter, SortField};
+use weir_runtime::{Operator, OperatorFactory, Output, SubtaskContext};
+use weir_types::{EngineError, EngineResult, RowKind, ROW_KIND_COLUMN};
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// An unbounded Top-N, as the planner builds it.
+#[derive(Debug, Clone)]
+pub struct Rank {
+    /// The input's data columns (without the row-kind column).
+    pub input_schema: SchemaRef,
+    /// Whether the input is updating (its last column is the row kind).
+    pub input_updating: bool,
+    /// `PARTITION BY` columns (indices in the input).
+    pub partition_columns: Vec<usize>,
+    /// `ORDER BY` columns and directions.
+    pub order: Vec<(usize, SortOptions)>,
+    /// Rows kept per partition.
+    pub limit: usize,
+    /// Later rows rank first among equal `ORDER BY` values.
+    pub latest_first_on_ties: bool,
+    /// The query reads the row number: emit changes per rank. Otherwise only which rows
+    /// are in the top N matters, and the row-number column holds 0.
+    pub emit_rank: bool,
+    /// Output: the input columns, the row number (UInt64), then the row kind unless the
+    /// output is append-only.
+    pub output_schema: SchemaRef,
+}
+
+impl Rank {
+    /// Whether the output carries row kinds.
+    fn output_updating(&self) -> bool {
+        self.output_schema
+            .fields()
+            .last()
+            .is_some_and(|f| f.name() == ROW_KIND_COLUMN)
+    }
+
+    /// A factory creating one operator per subtask.
+    pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
+        let def = Arc::new(self);
+        Arc::new(
+            move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(RankOperator::new(Arc::clone(&def))?))
+            },
+        )
+    }
+}
+
+/// Where a row ranks: its encoded `ORDER BY` values, then its arrival tie-break.
+type RankKey = (Box<[u8]>, u64);
+
+/// The rows of one partition by rank.
+#[derive(Default)]
+struct Partition {
+    rows: BTreeMap<RankKey, Box<[u8]>>,
+    /// The first N rows before this batch's changes, once touched by the batch.
+    before: Option<Vec<Box<[u8]>>>,
+}
+
+impl Partition {
+    fn top(&self, n: usize) -> Vec<Box<[u8]>> {
+        self.rows.values().take(n).cloned().collect()
+    }
+}
+
+/// One subtask of an unbounded Top-N.
+pub struct RankOperator {
+    def: Arc<Rank>,
+    partition_rows: RowConverter,
+    sort_rows: RowConverter,
+    full_rows: RowConverter,
+    partitions: Map<Box<[u8]>, Partition>,
+    touched: Vec<Box<[u8]>>,
+    arrivals: u64,
+}
+
+impl RankOperator {
+    /// Creates a subtask of `def`.
+    pub fn new(def: Arc<Rank>) -> EngineResult<RankOperator> {
+        let fields = def.input_schema.fields();
+        let field = |i: usize| {
+            fields.get(i).ok_or_else(|| {
+                EngineError::Internal(format!("Top-N column {i} is not in the input"))
+            })
+        };
+        let partition_fields = def
+            .partition_columns
+            .iter()
+            .map(|&i| Ok(SortField::new(field(i)?.data_type().clone())))
+            .collect::<EngineResult<Vec<_>>>()?;
+        let sort_fields = def
+            .order
+            .iter()
+            .map(|&(i, options)| {
+                Ok(SortField::new_with_options(
+                    field(i)?.data_type().clone(),
+                    options,
+                ))
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+        let full_fields = fields
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(RankOperator {
+            partition_rows: RowConverter::new(partition_fields)?,
+            sort_rows: RowConverter::new(sort_fields)?,
+            full_rows: RowConverter::new(full_fields)?,
+            def,
+            partitions: Map::default(),
+            touched: Vec::new(),
+            arrivals: 0,
+        })
+    }
+
+    /// Number of partitions with rows.
+    pub fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+
+    fn column(batch: &RecordBatch, i: usize) -> EngineResult<ArrayRef> {
+        batch
+            .columns()
+            .get(i)
+            .cloned()
+            .ok_or_else(|| EngineError::Internal(format!("Top-N input lacks column {i}")))
+    }
+
+    fn apply(&mut self, batch: &RecordBatch) -> EngineResult<()> {
+        let def = Arc::clone(&self.def);
+        let pick = |columns: &[usize]| -> EngineResult<Vec<ArrayRef>> {
+            columns.iter().map(|&i| Self::column(batch, i)).collect()
+        };
+        let keys = self
+            .partition_rows
+            .convert_columns(&pick(&def.partition_columns)?)?;
+        let order_columns: Vec<usize> = def.order.iter().map(|(i, _)| *i).collect();
+        let sorts = self.sort_rows.convert_columns(&pick(&order_columns)?)?;
+        let data: Vec<usize> = (0..def.input_schema.fields().len()).collect();
+        let rows = self.full_rows.convert_columns(&pick(&data)?)?;
+        let kinds = if def.input_updating {
+            let column = Self::column(batch, data.len())?;
+            Some(
+                column
+                    .as_primitive_opt::<Int8Type>()
+                    .ok_or_else(|| EngineError::Internal("row kind column is not Int8".into()))?
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        for row in 0..batch.num_rows() {
+            let retract = kinds.as_ref().is_some_and(|k| {
+                RowKind::from_i8(k.value(row)).is_some_and(|k| !k.is_accumulate())
+            });
+            let key = keys.row(row);
+            let partition = match self.partitions.get_mut(key.as_ref()) {
+                Some(p) => p,
+                // A retraction of a row never seen: nothing to do.
+                None if retract => continue,
+                None => self.partitions.entry(key.as_ref().into()).or_default(),
+            };
+            if partition.before.is_none() {
+                partition.before = Some(partition.top(def.limit));
+                self.touched.push(key.as_ref().into());
+            }
+            let sort_key: Box<[u8]> = sorts.row(row).as_ref().into();
+            let content = rows.row(row);
+            if retract {
+                let range = (sort_key.clone(), 0)..=(sort_key, u64::MAX);
+                let found = partition
+                    .rows
+                    .range(range)
+                    .find(|(_, r)| r.as_ref() == content.as_ref())
+                    .map(|(k, _)| k.clone());
+                if let Some(found) = found {
+                    partition.rows.remove(&found);
+                }
+            } else {
+                self.arrivals += 1;
+                let tie = if def.latest_first_on_ties {
+                    u64::MAX - self.arrivals
+                } else {
+                    self.arrivals
+                };
+                partition
+                    .rows
+                    .insert((sort_key, tie), content.as_ref().into());
+                if !def.input_updating && partition.rows.len() > def.limit {
+                    partition.rows.pop_last();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The changes of the partitions touched since the last call, as one batch.
+    fn emit(&mut self) -> EngineResult<Option<RecordBatch>> {
+        let limit = self.def.limit;
+        let mut out_rows: Vec<Box<[u8]>> = Vec::new();
+        let mut ranks: Vec<u64> = Vec::new();
+        let mut kinds: Vec<i8> = Vec::new();
+        let mut push = |row: Box<[u8]>, rank: usize, kind: RowKind| {
+            out_rows.push(row);
+            ranks.push(rank as u64);
+            kinds.push(kind as i8);
+        };
+        for key in std::mem::take(&mut self.touched) {
+            let Some(partition) = self.partitions.get_mut(&key) else {
+                continue;
+            };
+            let before = partition.before.take().unwrap_or_default();
+            let after = partition.top(limit);
+            if partition.rows.is_empty() {
+                self.partitions.remove(&key);
+            }
+            if self.def.emit_rank {
+                for rank in 0..before.len().max(after.len()) {
+                    match (before.get(rank), after.get(rank)) {
+                        (Some(b), Some(a)) if b == a => {}
+                        (Some(b), Some(a)) => {
+                            push(b.clone(), rank + 1, RowKind::UpdateBefore);
+                            push(a.clone(), rank + 1, RowKind::UpdateAfter);
+                        }
+                        (None, Some(a)) => push(a.clone(), rank + 1, RowKind::Insert),
+                        (Some(b), None) => push(b.clone(), rank + 1, RowKind::Delete),
+                        (None, None) => {}
+                    }
+                }
+                continue;
+            }
+            let mut left = before.clone();
+            let mut entered = Vec::new();
+            for row in after {
+                match left.iter().position(|b| *b == row) {
+                    Some(i) => {
+                        left.swap_remove(i);
+                    }
+                    None => entered.push(row),
+                }
+            }
+            if left.len() == 1 && entered.len() == 1 {
+                push(left.remove(0), 0, RowKind::UpdateBefore);
+                push(entered.remove(0), 0, RowKind::UpdateAfter);
+                continue;
+            }
+            for row in left {
+                push(row, 0, RowKind::Delete);
+            }
+            for row in entered {
+                push(row, 0, RowKind::Insert);
+            }
+        }
+        if out_rows.is_empty() {
+            return Ok(None);
+        }
+        let parser = self.full_rows.parser();
+        let mut columns = self
+            .full_rows
+            .convert_rows(out_rows.iter().map(|r| parser.parse(r)))?;
+        columns.push(Arc::new(UInt64Array::from(ranks)));
+        if self.def.output_updating() {
+            columns.push(Arc::new(Int8Array::from(kinds)));
+        } else if kinds.iter().any(|&k| k != RowKind::Insert as i8) {
+            return Err(EngineError::Internal(
+                "an append-only Top-N produced an update".into(),
+            ));
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(out_rows.len()));
+        Ok(Some(RecordBatch::try_new_with_options(
+            Arc::clone(&self.def.output_schema),
+            columns,
+            &options,
+        )?))
+    }
+}
+
+impl Operator for RankOperator {
+    fn process_batch(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        self.apply(&batch)?;
+        if let Some(batch) = self.emit()? {
+            out.batch(batch);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "rank_tests.rs"]
+mod tests;
