@@ -6,11 +6,13 @@
 //! - [`event_time`]: evaluates a table's `WATERMARK FOR` expression over a batch;
 //! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing;
 //! - [`group_agg`]: unbounded GROUP BY producing an updating stream;
-//! - [`rank`]: unbounded Top-N and deduplication (`ROW_NUMBER()` without windows).
+//! - [`rank`]: unbounded Top-N and deduplication (`ROW_NUMBER()` without windows);
+//! - [`over`]: OVER aggregations ordered by event time.
 
 pub mod calc;
 pub mod event_time;
 pub mod group_agg;
+pub mod over;
 pub mod rank;
 pub mod union;
 pub mod window;
@@ -19,6 +21,7 @@ pub mod window_topn;
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use group_agg::{GroupAggregate, MiniBatch};
+pub use over::{OverAggregate, OverFrame};
 pub use rank::Rank;
 pub use union::Union;
 pub use window::{WindowAggregate, WindowSpec};

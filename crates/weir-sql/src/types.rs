@@ -21,8 +21,9 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query, SelectItem,
-    SetExpr, TimezoneInfo, Value, ValueWithSpan, VisitMut, VisitorMut,
+    FunctionArgumentList, FunctionArguments, Ident, NamedWindowDefinition, NamedWindowExpr,
+    ObjectName, ObjectNamePart, Query, SelectItem, SetExpr, TimezoneInfo, Value, ValueWithSpan,
+    VisitMut, VisitorMut, WindowFrameBound, WindowSpec, WindowType,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -300,6 +301,29 @@ impl TypeParser<'_, '_> {
     }
 }
 
+/// Undoes the INT typing of integer literals in a window frame (`ROWS BETWEEN 2
+/// PRECEDING ...`), where DataFusion expects a plain row count.
+fn restore_frame_literals(spec: &mut WindowSpec) {
+    let Some(frame) = spec.window_frame.as_mut() else {
+        return;
+    };
+    for bound in std::iter::once(&mut frame.start_bound).chain(frame.end_bound.as_mut()) {
+        if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) = bound {
+            if let Expr::Cast { expr: inner, .. } = e.as_ref() {
+                if matches!(
+                    inner.as_ref(),
+                    Expr::Value(ValueWithSpan {
+                        value: Value::Number(..),
+                        ..
+                    })
+                ) {
+                    *e = inner.clone();
+                }
+            }
+        }
+    }
+}
+
 /// Rewrites what Flink types differently from DataFusion: integer literals that fit in
 /// 32 bits are INT, and Flink type names that sqlparser does not know (inside CAST) become
 /// types DataFusion understands: `TIMESTAMP_LTZ(p)` becomes `TIMESTAMP(p) WITH TIME ZONE`,
@@ -313,10 +337,22 @@ pub fn rewrite_flink_types<T: VisitMut>(node: &mut T) -> SqlResult<()> {
         type Break = ();
         fn post_visit_query(&mut self, query: &mut Query) -> std::ops::ControlFlow<()> {
             name_unaliased_expressions(&mut query.body);
+            if let SetExpr::Select(select) = query.body.as_mut() {
+                for NamedWindowDefinition(_, definition) in &mut select.named_window {
+                    if let NamedWindowExpr::WindowSpec(spec) = definition {
+                        restore_frame_literals(spec);
+                    }
+                }
+            }
             std::ops::ControlFlow::Continue(())
         }
 
         fn post_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+            if let Expr::Function(function) = expr {
+                if let Some(WindowType::WindowSpec(spec)) = &mut function.over {
+                    restore_frame_literals(spec);
+                }
+            }
             if let Some((left, right)) = mod_call_arguments(expr) {
                 // Flink's MOD(a, b) is the remainder operator.
                 *expr = Expr::Nested(Box::new(Expr::BinaryOp {

@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod group_agg;
+mod over;
 mod rank;
 mod sink;
 mod source;

@@ -13,7 +13,7 @@ use weir_operators::{Calc, Union};
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::{aggregate, datafusion_error, source, topn, values, Planner};
+use super::{aggregate, datafusion_error, over, source, topn, values, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
 /// A translated stream: the node producing it and its logical schema.
@@ -164,9 +164,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             "DISTINCT over a stream (an updating aggregation) is not supported by this version of Weir yet",
         )),
         LogicalPlan::Join(_) => Err(unsupported("joins are not supported by this version of Weir yet")),
-        LogicalPlan::Window(_) => Err(unsupported(
-            "OVER windows are not supported by this version of Weir yet (ROW_NUMBER() is, as a window Top-N: PARTITION BY window_start, window_end[, keys] ... WHERE rn <= N)",
-        )),
+        LogicalPlan::Window(window) => over::translate_over(p, window),
         LogicalPlan::Sort(_) => Err(unsupported(
             "ORDER BY is not supported on an unbounded stream; remove it (results arrive in stream order)",
         )),
