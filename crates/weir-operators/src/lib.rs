@@ -20,6 +20,7 @@ pub mod window_topn;
 
 pub use calc::Calc;
 pub use event_time::WatermarkExpression;
+pub use group_agg::local::LocalAggregate;
 pub use group_agg::{GroupAggregate, MiniBatch};
 pub use over::{OverAggregate, OverFrame};
 pub use rank::Rank;

@@ -87,7 +87,18 @@ pub struct JobGraph {
 
 impl JobGraph {
     /// Adds a node and returns its index. Its inputs must already be in the graph.
-    pub fn add(&mut self, node: Node) -> usize {
+    ///
+    /// Operator ids are unique in a graph: a node whose id is already taken (the same
+    /// computation twice, e.g. one projection of a table in two queries) gets an id
+    /// derived from the taken one and how many came before, which is stable for the same
+    /// SQL.
+    pub fn add(&mut self, mut node: Node) -> usize {
+        let mut copy = 0u64;
+        let base = node.id;
+        while self.nodes.iter().any(|n| n.id == node.id) {
+            copy += 1;
+            node.id = OperatorId::derive(&format!("copy {copy}"), &[base]);
+        }
         self.nodes.push(node);
         self.nodes.len() - 1
     }

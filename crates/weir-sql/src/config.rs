@@ -18,6 +18,7 @@ pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
     ("table.exec.mini-batch.enabled", "hold updates of unbounded aggregations back and emit them in bulk (default false)"),
     ("table.exec.mini-batch.allow-latency", "with mini-batch: longest time an update is held back (required)"),
     ("table.exec.mini-batch.size", "with mini-batch: rows applied before held updates are emitted (required)"),
+    ("table.optimizer.agg-phase-strategy", "AUTO (two-phase when mini-batch is on), ONE_PHASE or TWO_PHASE: pre-aggregate before the exchange, for hot keys"),
 ];
 
 /// Prefixes of options that later parts of Weir read; accepted without a warning.
@@ -31,6 +32,17 @@ const ACCEPTED_PREFIXES: &[&str] = &[
     "sql-client.",
     "weir.",
 ];
+
+/// `table.optimizer.agg-phase-strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggPhaseStrategy {
+    /// Two phases when mini-batch is enabled (Flink's default).
+    Auto,
+    /// Never pre-aggregate.
+    OnePhase,
+    /// Always pre-aggregate keyed aggregations of append-only streams.
+    TwoPhase,
+}
 
 /// The options of a session.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +75,16 @@ impl SessionOptions {
             }
             "table.exec.mini-batch.enabled" if !matches!(value, "true" | "false") => {
                 return Err(format!("'{key}' must be 'true' or 'false', not '{value}'"));
+            }
+            "table.optimizer.agg-phase-strategy"
+                if !matches!(
+                    value.to_ascii_uppercase().as_str(),
+                    "AUTO" | "ONE_PHASE" | "TWO_PHASE"
+                ) =>
+            {
+                return Err(format!(
+                    "'{key}' must be AUTO, ONE_PHASE or TWO_PHASE, not '{value}'"
+                ));
             }
             "table.exec.mini-batch.size" => {
                 let n: i64 = value.parse().map_err(|_| {
@@ -123,6 +145,19 @@ impl SessionOptions {
             .and_then(parse_duration)
             .map(|d| d.as_millis() as i64)
             .filter(|&ms| ms > 0)
+    }
+
+    /// `table.optimizer.agg-phase-strategy` (`AUTO` when unset).
+    pub fn agg_phase_strategy(&self) -> AggPhaseStrategy {
+        match self
+            .get("table.optimizer.agg-phase-strategy")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("ONE_PHASE") => AggPhaseStrategy::OnePhase,
+            Some("TWO_PHASE") => AggPhaseStrategy::TwoPhase,
+            _ => AggPhaseStrategy::Auto,
+        }
     }
 
     /// The mini-batch settings when `table.exec.mini-batch.enabled` is true. As in

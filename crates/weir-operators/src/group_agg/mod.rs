@@ -15,6 +15,7 @@
 //! keys not written for the TTL are dropped without retracting their results.
 
 mod keys;
+pub mod local;
 mod retract;
 mod state;
 #[cfg(test)]
@@ -69,6 +70,9 @@ pub struct GroupAggregate {
     pub state_ttl_ms: Option<i64>,
     /// Mini-batch settings (`None`: emit after every input batch).
     pub mini_batch: Option<MiniBatch>,
+    /// The input is the output of a [`local::LocalAggregate`] (two-phase aggregation):
+    /// keys first, then each aggregate's state columns, then the row count.
+    pub input_partial: bool,
 }
 
 impl GroupAggregate {
@@ -191,6 +195,34 @@ impl GroupAggregateOperator {
         }
         let mut args = Vec::with_capacity(self.def.aggregates.len());
         let mut filters = Vec::with_capacity(self.def.aggregates.len());
+        if self.def.input_partial {
+            let mut next = self.def.key_columns.len();
+            for (aggregate, _) in &self.def.aggregates {
+                let width = aggregate.state_fields()?.len();
+                let columns = batch.columns().get(next..next + width).ok_or_else(|| {
+                    EngineError::Internal("partial aggregate input lacks state columns".into())
+                })?;
+                args.push(columns.to_vec());
+                filters.push(None);
+                next += width;
+            }
+            let counts = batch
+                .columns()
+                .get(next)
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>())
+                .ok_or_else(|| {
+                    EngineError::Internal("partial aggregate input lacks its row counts".into())
+                })?
+                .clone();
+            return Ok(BatchInputs {
+                keys,
+                args,
+                filters,
+                retract: None,
+                rows,
+                partial_rows: Some(counts),
+            });
+        }
         for (aggregate, filter) in &self.def.aggregates {
             let values = aggregate
                 .expressions()
@@ -245,6 +277,7 @@ impl GroupAggregateOperator {
             filters,
             retract,
             rows,
+            partial_rows: None,
         })
     }
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int8Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Array, UInt32Array};
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -102,6 +102,9 @@ pub(crate) struct BatchInputs {
     pub retract: Option<Vec<bool>>,
     /// Number of rows.
     pub rows: usize,
+    /// Partial input (two-phase aggregation): `args` are intermediate states to merge,
+    /// and each row stands for this many input rows.
+    pub partial_rows: Option<Int64Array>,
 }
 
 impl GroupState {
@@ -207,8 +210,12 @@ impl GroupState {
         order.sort_by_key(|&r| sort_key(r));
         for &row in &order {
             let retract = inputs.retract.as_ref().is_some_and(|r| r[row as usize]);
+            let count = inputs
+                .partial_rows
+                .as_ref()
+                .map_or(1, |counts| counts.value(row as usize));
             if let Some(group) = self.groups[ids[row as usize] as usize].as_mut() {
-                group.rows += if retract { -1 } else { 1 };
+                group.rows += if retract { -count } else { count };
             }
         }
         for (index, args) in inputs.args.iter().enumerate() {
@@ -244,7 +251,9 @@ impl GroupState {
                     return Err(EngineError::Internal(format!("group {id} has no state")));
                 };
                 let accumulator = &mut group.accumulators[index];
-                if run_key & 1 == 1 {
+                if inputs.partial_rows.is_some() {
+                    accumulator.merge_batch(&slices)?;
+                } else if run_key & 1 == 1 {
                     accumulator.retract_batch(&slices)?;
                 } else {
                     accumulator.update_batch(&slices)?;

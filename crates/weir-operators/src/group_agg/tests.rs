@@ -88,6 +88,7 @@ fn harness(
         input_updating: updating,
         state_ttl_ms: ttl,
         mini_batch,
+        input_partial: false,
     };
     let now = Arc::new(AtomicI64::new(0));
     let clock_now = Arc::clone(&now);

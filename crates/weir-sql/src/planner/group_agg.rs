@@ -8,13 +8,14 @@ use std::sync::Arc;
 use arrow::datatypes::Field;
 use datafusion::common::DFSchemaRef;
 use datafusion::logical_expr::{Aggregate, Expr, Projection};
-use weir_operators::{GroupAggregate, MiniBatch};
+use weir_operators::{GroupAggregate, LocalAggregate, MiniBatch};
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::aggregate::physical_aggregates;
 use super::translate::{add_calc, translate, Stream};
 use super::{datafusion_error, Planner};
+use crate::config::AggPhaseStrategy;
 use crate::error::{Position, SqlError, SqlResult};
 
 /// Translates an aggregation without window columns.
@@ -66,6 +67,65 @@ pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> Sql
         "keys [{keys_text}], aggregates [{aggregates_text}]; {} input; updates emitted {emission}; state: one entry per distinct key, {retention}",
         if input_updating { "updating" } else { "append-only" },
     );
+    let two_phase = !input_updating
+        && !key_columns.is_empty()
+        && match p.options.agg_phase_strategy() {
+            AggPhaseStrategy::TwoPhase => true,
+            AggPhaseStrategy::Auto => mini_batch.is_some(),
+            AggPhaseStrategy::OnePhase => false,
+        }
+        && aggregates.iter().all(|(a, _)| a.state_fields().is_ok());
+    let (input, key_columns) = if two_phase {
+        let key_fields: Vec<Field> = output_schema.fields()[..key_columns.len()]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let local_schema = LocalAggregate::output_schema_of(key_fields, &aggregates)
+            .map_err(|e| SqlError::new(e.to_string()))?;
+        let upstream = &p.graph.nodes[input.node];
+        let local = p.graph.add(Node {
+            id: OperatorId::derive(
+                &format!("local-aggregate:[{keys_text}]:[{aggregates_text}]"),
+                &[upstream.id],
+            ),
+            name: "LocalAggregate".into(),
+            detail: format!(
+                "pre-aggregates [{aggregates_text}] per [{keys_text}] before the exchange (two-phase aggregation); flushes {emission}"
+            ),
+            parallelism: upstream.parallelism,
+            inputs: vec![Edge {
+                from: input.node,
+                kind: EdgeKind::Forward,
+            }],
+            kind: NodeKind::Operator(
+                LocalAggregate {
+                    key_columns: key_columns.clone(),
+                    aggregates: aggregates.clone(),
+                    mini_batch,
+                    output_schema: local_schema.clone(),
+                }
+                .into_factory(),
+            ),
+            changelog: ChangelogKind::AppendOnly,
+            is_sink: false,
+            schema: local_schema,
+        });
+        let keys: Vec<usize> = (0..key_columns.len()).collect();
+        (
+            Stream {
+                node: local,
+                schema: input.schema,
+            },
+            keys,
+        )
+    } else {
+        (input, key_columns)
+    };
+    let detail = if two_phase {
+        format!("{detail}; global phase: merges the LocalAggregate's partial results")
+    } else {
+        detail
+    };
     let operator = GroupAggregate {
         key_columns: key_columns.clone(),
         aggregates,
@@ -73,6 +133,7 @@ pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> Sql
         input_updating,
         state_ttl_ms,
         mini_batch,
+        input_partial: two_phase,
     };
     operator
         .validate()
