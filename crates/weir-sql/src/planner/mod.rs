@@ -5,6 +5,7 @@
 //! logical plan; [`translate`] turns that plan, node by node, into dataflow nodes.
 
 mod aggregate;
+mod session;
 mod sink;
 mod source;
 mod topn;

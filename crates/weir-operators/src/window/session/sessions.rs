@@ -82,6 +82,7 @@ impl SessionTable {
     }
 
     /// Open sessions as (key id, start, end), ordered by key and start.
+    #[cfg(test)]
     pub fn sessions(&self) -> impl Iterator<Item = (u32, i64, i64)> + '_ {
         self.open
             .iter()
