@@ -243,7 +243,11 @@ mod tests {
     }
 
     fn dedup(keep_last: bool) -> WindowDeduplicate {
-        let mut fields: Vec<Field> = input().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = input()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
         fields.push(Field::new("rn", DataType::UInt64, false));
         WindowDeduplicate {
             window_end_column: 0,
@@ -281,7 +285,9 @@ mod tests {
                     rows.push((
                         b.column(1).as_string::<i32>().value(i).to_string(),
                         b.column(3).as_primitive::<Int64Type>().value(i),
-                        b.column(4).as_primitive::<arrow::datatypes::UInt64Type>().value(i),
+                        b.column(4)
+                            .as_primitive::<arrow::datatypes::UInt64Type>()
+                            .value(i),
                     ));
                 }
             }

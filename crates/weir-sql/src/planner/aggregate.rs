@@ -23,7 +23,10 @@ use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WI
 use crate::windows::WindowKind;
 
 /// The window column a group expression is, with the window's arguments.
-pub(super) fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, WindowArgs)> {
+pub(super) fn window_column(
+    expr: &Expr,
+    input: &LogicalPlan,
+) -> Option<(WindowColumn, WindowArgs)> {
     match expr {
         Expr::Alias(alias) => window_column(&alias.expr, input),
         Expr::ScalarFunction(f) => {

@@ -77,7 +77,9 @@ pub(crate) fn translate_session_aggregate(
         && group_keys
             .iter()
             .all(|g| g.as_ref().is_some_and(|g| partition.contains(g)))
-        && partition.iter().all(|c| group_keys.contains(&Some(c.clone())));
+        && partition
+            .iter()
+            .all(|c| group_keys.contains(&Some(c.clone())));
     if !same {
         let partition_names: Vec<&str> = partition.iter().map(|c| c.name.as_str()).collect();
         let key_names: Vec<String> = keys

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use arrow::compute::SortOptions;
+use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator};
-use arrow::datatypes::DataType;
 use weir_operators::window::WindowDeduplicate;
 use weir_operators::WindowTopN;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
@@ -122,7 +122,10 @@ pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Opt
     let dedup = match order[..] {
         [(column, options)]
             if limit == 1
-                && matches!(input_schema.field(column).data_type(), DataType::Timestamp(..)) =>
+                && matches!(
+                    input_schema.field(column).data_type(),
+                    DataType::Timestamp(..)
+                ) =>
         {
             Some((column, options))
         }
@@ -162,7 +165,11 @@ pub(crate) fn try_window_topn(p: &mut Planner, filter: &Filter) -> SqlResult<Opt
                 output_schema: output_schema.clone(),
             }
             .into_factory();
-            ("WindowDeduplicate", format!("window-dedup:{detail}"), factory)
+            (
+                "WindowDeduplicate",
+                format!("window-dedup:{detail}"),
+                factory,
+            )
         }
         None => {
             let detail = format!(

@@ -104,7 +104,12 @@ mod tests {
         ]));
         let mut store = KeyStore::new(&schema).unwrap();
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![Some("a"), None, Some("a"), Some("b")])),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                None,
+                Some("a"),
+                Some("b"),
+            ])),
             Arc::new(Int64Array::from(vec![1, 2, 1, 1])),
         ];
         let mut ids = Vec::new();

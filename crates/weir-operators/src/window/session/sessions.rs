@@ -308,10 +308,7 @@ mod tests {
         mapping[3] = 0;
         mapping[9] = 1;
         t.remap_keys(&mapping);
-        assert_eq!(
-            t.sessions().collect::<Vec<_>>(),
-            vec![(0, 0, 5), (1, 0, 5)]
-        );
+        assert_eq!(t.sessions().collect::<Vec<_>>(), vec![(0, 0, 5), (1, 0, 5)]);
         let plan = t.advance(10).unwrap();
         assert_eq!(plan.fired, vec![(0, 5, 0), (0, 5, 1)]);
     }

@@ -204,7 +204,10 @@ fn many_keys_fire_in_order_of_end_and_old_keys_are_forgotten() {
         }
     }
     assert_eq!(ends.len(), 3000);
-    assert!(ends.windows(2).all(|p| p[0] <= p[1]), "sessions out of order");
+    assert!(
+        ends.windows(2).all(|p| p[0] <= p[1]),
+        "sessions out of order"
+    );
     assert_eq!(op.open_sessions(), 0);
 }
 

@@ -218,7 +218,10 @@ fn check_against_naive(gap: i64, keyed: bool, seed: u64, bounded: bool) -> usize
         };
         let rows = fired(messages, *at);
         let ends: Vec<i64> = rows.iter().map(|row| row[1].parse().unwrap()).collect();
-        assert!(ends.windows(2).all(|p| p[0] <= p[1]), "sessions out of order");
+        assert!(
+            ends.windows(2).all(|p| p[0] <= p[1]),
+            "sessions out of order"
+        );
         for row in rows {
             let mut with_at = vec![at.to_string()];
             with_at.extend(row);
@@ -227,7 +230,11 @@ fn check_against_naive(gap: i64, keyed: bool, seed: u64, bounded: bool) -> usize
     }
     assert!(!expected.emitted.is_empty());
     let context = format!("gap {gap} keyed {keyed} seed {seed} bounded {bounded}");
-    assert_eq!(sorted(actual.clone()), sorted(expected.emitted), "{context}");
+    assert_eq!(
+        sorted(actual.clone()),
+        sorted(expected.emitted),
+        "{context}"
+    );
     assert_eq!(late(&op), expected.late, "{context}");
     assert_eq!(op.open_sessions(), 0);
     if expected.reopened == 0 {
@@ -259,5 +266,8 @@ fn with_bounded_disorder_the_stream_equals_the_batch_result() {
         batch_checked += usize::from(check_against_naive(1000, false, seed, true) == 0);
     }
     // The batch comparison must not be vacuous.
-    assert!(batch_checked >= 30, "only {batch_checked} of 40 runs compared with the batch result");
+    assert!(
+        batch_checked >= 30,
+        "only {batch_checked} of 40 runs compared with the batch result"
+    );
 }
