@@ -6,11 +6,13 @@ use datafusion::sql::sqlparser::ast::{
     ObjectName,
 };
 use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
 /// The function a `TABLE name` argument of a window table function becomes:
-/// `TUMBLE(TABLE t, ...)` parses as `TUMBLE(__weir_table(t), ...)`.
+/// `TUMBLE(TABLE t, ...)` parses as `TUMBLE(__weir_table(t), ...)`, and
+/// `SESSION(TABLE t PARTITION BY (k1, k2), ...)` as `SESSION(__weir_table(t, k1, k2), ...)`.
 pub const TABLE_ARGUMENT_FUNCTION: &str = "__weir_table";
 
 /// Flink's SQL dialect.
@@ -46,8 +48,10 @@ impl Dialect for FlinkDialect {
         true
     }
 
-    /// `TABLE name` as an expression: the table argument of Flink's window table
-    /// functions (`TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE)`).
+    /// `TABLE name [PARTITION BY k | PARTITION BY (k1, k2, ...)]` as an expression: the
+    /// table argument of Flink's window table functions
+    /// (`TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE)`, `SESSION(TABLE bids
+    /// PARTITION BY item, DESCRIPTOR(ts), INTERVAL '5' MINUTE)`).
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         let is_table = |t: &Token| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("TABLE"));
         if !is_table(&parser.peek_token().token) {
@@ -58,15 +62,21 @@ impl Dialect for FlinkDialect {
         };
         parser.next_token();
         parser.next_token();
+        let mut args = vec![Expr::Identifier(name.into_ident(parser.peek_token().span))];
+        match partition_by(parser) {
+            Ok(keys) => args.extend(keys.into_iter().map(Expr::Identifier)),
+            Err(e) => return Some(Err(e)),
+        }
         Some(Ok(Expr::Function(Function {
             name: ObjectName::from(vec![Ident::new(TABLE_ARGUMENT_FUNCTION)]),
             uses_odbc_syntax: false,
             parameters: FunctionArguments::None,
             args: FunctionArguments::List(FunctionArgumentList {
                 duplicate_treatment: None,
-                args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(
-                    Expr::Identifier(name.into_ident(parser.peek_token().span)),
-                ))],
+                args: args
+                    .into_iter()
+                    .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                    .collect(),
                 clauses: vec![],
             }),
             filter: None,
@@ -74,5 +84,20 @@ impl Dialect for FlinkDialect {
             over: None,
             within_group: vec![],
         })))
+    }
+}
+
+/// The optional `PARTITION BY k` or `PARTITION BY (k1, k2, ...)` of a table argument (the
+/// forms Flink's parser takes: several columns go in parentheses).
+fn partition_by(parser: &mut Parser) -> Result<Vec<Ident>, ParserError> {
+    if !parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        return Ok(Vec::new());
+    }
+    if parser.consume_token(&Token::LParen) {
+        let keys = parser.parse_comma_separated(|p| p.parse_identifier())?;
+        parser.expect_token(&Token::RParen)?;
+        Ok(keys)
+    } else {
+        Ok(vec![parser.parse_identifier()?])
     }
 }

@@ -22,8 +22,13 @@
 //! - a slice's state is dropped once its last window has fired;
 //! - windows fire only by watermark: `finish` emits nothing (a bounded input ends with
 //!   `Watermark::MAX`, which fires every window).
+//!
+//! Session windows merge and have no slices: they have their own operator ([`session`]).
+//! Window deduplication (first or last row per window and key) is [`dedup`].
 
 mod assign;
+mod dedup;
+mod session;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -41,6 +46,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
+pub use dedup::WindowDeduplicate;
+pub use session::{SessionWindowAggregate, SessionWindowOperator};
 pub use state::WindowState;
 
 use assign::{partition_by_slice, EventTimes, SliceRows};

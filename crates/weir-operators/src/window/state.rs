@@ -25,7 +25,7 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use weir_types::{EngineError, EngineResult};
 
-use super::{WindowAggregate, WindowSpec};
+use super::{FilteredAggregate, WindowAggregate, WindowSpec};
 
 /// The aggregates and keys of a window aggregation, prepared once per subtask.
 pub(crate) struct Aggregates {
@@ -41,31 +41,41 @@ pub(crate) struct Aggregates {
 impl Aggregates {
     /// Prepares the aggregates of `def`, whose output schema gives the key types.
     pub fn new(def: &WindowAggregate) -> EngineResult<Aggregates> {
-        let fields = def.output_schema.fields();
-        let key_fields = fields
+        Aggregates::from_parts(&def.aggregates, &def.key_columns, &def.output_schema)
+    }
+
+    /// Prepares `aggregates` grouped by `key_columns`; `output_schema` starts with the two
+    /// window bounds, then one column per key (which gives the key types).
+    pub fn from_parts(
+        aggregates: &[FilteredAggregate],
+        key_columns: &[usize],
+        output_schema: &SchemaRef,
+    ) -> EngineResult<Aggregates> {
+        let key_fields = output_schema
+            .fields()
             .iter()
             .skip(2)
-            .take(def.key_columns.len())
+            .take(key_columns.len())
             .map(|f| Field::new(f.name(), f.data_type().clone(), true))
             .collect::<Vec<_>>();
-        let mut args = Vec::with_capacity(def.aggregates.len());
-        for (agg, _) in &def.aggregates {
+        let mut args = Vec::with_capacity(aggregates.len());
+        for (agg, _) in aggregates {
             let mut exprs = agg.expressions();
             exprs.extend(agg.order_bys().iter().map(|s| Arc::clone(&s.expr)));
             args.push(exprs);
         }
         Ok(Aggregates {
-            exprs: def.aggregates.iter().map(|(a, _)| Arc::clone(a)).collect(),
+            exprs: aggregates.iter().map(|(a, _)| Arc::clone(a)).collect(),
             args,
-            filters: def.aggregates.iter().map(|(_, f)| f.clone()).collect(),
-            key_columns: def.key_columns.clone(),
+            filters: aggregates.iter().map(|(_, f)| f.clone()).collect(),
+            key_columns: key_columns.to_vec(),
             key_schema: Arc::new(Schema::new(key_fields)),
         })
     }
 
     /// Fresh accumulators, one per aggregate: DataFusion's vectorised `GroupsAccumulator`
     /// where the function has one, else per-group `Accumulator`s behind DataFusion's adapter.
-    fn accumulators(&self) -> EngineResult<Vec<Box<dyn GroupsAccumulator>>> {
+    pub(crate) fn accumulators(&self) -> EngineResult<Vec<Box<dyn GroupsAccumulator>>> {
         self.exprs
             .iter()
             .map(|agg| -> EngineResult<Box<dyn GroupsAccumulator>> {
@@ -146,10 +156,14 @@ impl Aggregates {
 
 /// The columns of a batch that the aggregation reads.
 pub(crate) struct Inputs {
-    rows: usize,
-    keys: Vec<ArrayRef>,
-    args: Vec<Vec<ArrayRef>>,
-    filters: Vec<Option<BooleanArray>>,
+    /// Number of rows.
+    pub rows: usize,
+    /// Key columns, cast to the output key types.
+    pub keys: Vec<ArrayRef>,
+    /// Per aggregate, its argument columns.
+    pub args: Vec<Vec<ArrayRef>>,
+    /// Per aggregate, its FILTER mask (NULL already folded to false).
+    pub filters: Vec<Option<BooleanArray>>,
 }
 
 impl Inputs {

@@ -24,7 +24,10 @@ use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WI
 use crate::windows::WindowKind;
 
 /// The window column a group expression is, with the window's arguments.
-fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, WindowArgs)> {
+pub(super) fn window_column(
+    expr: &Expr,
+    input: &LogicalPlan,
+) -> Option<(WindowColumn, WindowArgs)> {
     match expr {
         Expr::Alias(alias) => window_column(&alias.expr, input),
         Expr::ScalarFunction(f) => {
@@ -48,7 +51,7 @@ fn window_column(expr: &Expr, input: &LogicalPlan) -> Option<(WindowColumn, Wind
 }
 
 /// The expression that defines column `c` in `plan`'s output, and the plan it reads.
-fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, LogicalPlan)> {
+pub(super) fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, LogicalPlan)> {
     match plan {
         LogicalPlan::Projection(p) => {
             let index = p
@@ -131,6 +134,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         }
         return group_agg::translate_group_aggregate(p, agg);
     };
+    if window.kind == WindowKind::Session {
+        return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
+    }
     p.window_aggregate_depth += 1;
     let input = translate(p, &agg.input);
     p.window_aggregate_depth -= 1;
@@ -186,6 +192,11 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             max_size_ms: window.size_ms,
             offset_ms: window.offset_ms,
         },
+        WindowKind::Session => {
+            return Err(SqlError::new(
+                "internal: SESSION windows are planned by planner/session.rs",
+            ))
+        }
     };
     let detail = format!(
         "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]; state: slices x keys, dropped as the watermark passes",
@@ -301,7 +312,7 @@ pub(crate) fn check_window_columns_usage(p: &Planner, exprs: &[Expr]) -> SqlResu
         });
         if let Some(kind) = bad {
             return Err(SqlError::new(format!(
-                "the rows of a {} window table function can only be aggregated with GROUP BY window_start, window_end in this version (window Top-N, joins and plain selects of HOP and CUMULATE windows come later)",
+                "the rows of a {} window table function can only be aggregated with GROUP BY window_start, window_end in this version (window Top-N, deduplication, joins and plain selects of HOP, CUMULATE and SESSION windows come later)",
                 kind.name()
             )));
         }

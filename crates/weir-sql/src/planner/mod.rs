@@ -8,6 +8,7 @@ mod aggregate;
 mod group_agg;
 mod over;
 mod rank;
+mod session;
 mod sink;
 mod source;
 mod topn;

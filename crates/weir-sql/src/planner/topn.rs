@@ -1,12 +1,19 @@
 //! Window Top-N: `WHERE rn <= N` over `ROW_NUMBER() OVER (PARTITION BY window_start,
 //! window_end[, keys] ORDER BY ...)` becomes a hash exchange by the partition columns and a
 //! `WindowTopN` that ranks each window once the watermark has passed its end.
+//!
+//! With N = 1 and a single TIMESTAMP ordering column it is Flink's window deduplication
+//! (keep the first row per window and key with `ASC`, the last with `DESC`), planned as a
+//! `WindowDeduplicate`: it keeps one row per key instead of every row of the window, and
+//! breaks ties by arrival as Flink does (first arrival for ASC, last for DESC).
 
 use std::sync::Arc;
 
 use arrow::compute::SortOptions;
+use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator};
+use weir_operators::window::WindowDeduplicate;
 use weir_operators::WindowTopN;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
@@ -128,6 +135,19 @@ pub(crate) fn try_window_topn(
             ))
         })
         .collect::<SqlResult<Vec<_>>>()?;
+    // Window deduplication: first or last row by a time column.
+    let dedup = match order[..] {
+        [(column, options)]
+            if limit == 1
+                && matches!(
+                    input_schema.field(column).data_type(),
+                    DataType::Timestamp(..)
+                ) =>
+        {
+            Some((column, options))
+        }
+        _ => None,
+    };
     let input = translate(p, &window.input)?;
     require_append_only(p, &input, "a window Top-N")?;
     let output_schema = Arc::new(window.schema.as_arrow().clone());
@@ -140,37 +160,65 @@ pub(crate) fn try_window_topn(
             keys: partition_columns.clone(),
         }
     };
-    let detail = format!(
-        "top {limit} per [{}] ordered by [{}]; state: rows of windows not yet complete",
-        names.join(", "),
-        function
-            .params
-            .order_by
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let upstream_id = upstream.id;
-    let node = p.graph.add(Node {
-        id: OperatorId::derive(&format!("window-topn:{detail}"), &[upstream_id]),
-        name: "WindowTopN".into(),
-        detail,
-        parallelism,
-        inputs: vec![Edge {
-            from: input.node,
-            kind: edge,
-        }],
-        kind: NodeKind::Operator(
-            WindowTopN {
+    let order_names = function
+        .params
+        .order_by
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (name, id_seed, factory) = match dedup {
+        Some((order_column, options)) => {
+            let detail = format!(
+                "keep the {} row per [{}] by [{order_names}]; state: one row per key of windows not yet complete",
+                if options.descending { "last" } else { "first" },
+                names.join(", "),
+            );
+            let factory = WindowDeduplicate {
+                window_end_column,
+                partition_columns,
+                order_column,
+                keep_last: options.descending,
+                nulls_first: options.nulls_first,
+                output_schema: output_schema.clone(),
+            }
+            .into_factory();
+            (
+                "WindowDeduplicate",
+                format!("window-dedup:{detail}"),
+                factory,
+            )
+        }
+        None => {
+            let detail = format!(
+                "top {limit} per [{}] ordered by [{order_names}]; state: rows of windows not yet complete",
+                names.join(", "),
+            );
+            let factory = WindowTopN {
                 window_end_column,
                 partition_columns,
                 order,
                 limit,
                 output_schema: output_schema.clone(),
             }
-            .into_factory(),
-        ),
+            .into_factory();
+            ("WindowTopN", format!("window-topn:{detail}"), factory)
+        }
+    };
+    let upstream_id = upstream.id;
+    let node = p.graph.add(Node {
+        id: OperatorId::derive(&id_seed, &[upstream_id]),
+        name: name.into(),
+        detail: id_seed
+            .split_once(':')
+            .map(|(_, d)| d.to_string())
+            .unwrap_or_default(),
+        parallelism,
+        inputs: vec![Edge {
+            from: input.node,
+            kind: edge,
+        }],
+        kind: NodeKind::Operator(factory),
         changelog: ChangelogKind::AppendOnly,
         is_sink: false,
         schema: output_schema,

@@ -1,9 +1,11 @@
 //! Flink's older group-window syntax, still in many jobs:
 //! `SELECT TUMBLE_START(ts, INTERVAL '1' MINUTE), k, COUNT(*) FROM t
-//!  GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), k` (and `HOP`, with `*_START`, `*_END`,
-//! `*_ROWTIME`). It is rewritten into the window table function form: the table becomes
-//! the window's derived table, the group window becomes `window_start, window_end`, and
-//! the auxiliary functions become those columns.
+//!  GROUP BY TUMBLE(ts, INTERVAL '1' MINUTE), k` (and `HOP` and `SESSION`, with `*_START`,
+//! `*_END`, `*_ROWTIME`). It is rewritten into the window table function form: the table
+//! becomes the window's derived table, the group window becomes `window_start,
+//! window_end`, and the auxiliary functions become those columns. A legacy session
+//! window is per group key, so `GROUP BY SESSION(ts, gap), k1, k2` becomes
+//! `SESSION(TABLE t PARTITION BY (k1, k2), DESCRIPTOR(ts), gap)`.
 
 use std::ops::ControlFlow;
 
@@ -15,7 +17,8 @@ use datafusion::sql::sqlparser::ast::{
 use super::{unnamed_args, window_table, WindowKind};
 use crate::error::{SqlError, SqlResult};
 
-/// Rewrites every `GROUP BY TUMBLE(...)` / `HOP(...)` of `query` and its subqueries.
+/// Rewrites every `GROUP BY TUMBLE(...)` / `HOP(...)` / `SESSION(...)` of `query` and its
+/// subqueries.
 pub fn rewrite_group_windows(query: &mut Query) -> SqlResult<()> {
     struct Rewriter {
         error: Option<SqlError>,
@@ -54,11 +57,7 @@ fn group_window(expr: &Expr) -> SqlResult<Option<(WindowKind, Expr, Vec<Expr>)>>
     let kind = match name.to_ascii_uppercase().as_str() {
         "TUMBLE" => WindowKind::Tumble,
         "HOP" => WindowKind::Hop,
-        "SESSION" => {
-            return Err(SqlError::new(
-                "GROUP BY SESSION(...) windows are not supported yet",
-            ))
-        }
+        "SESSION" => WindowKind::Session,
         _ => return Ok(None),
     };
     let Some((time, durations)) = args.split_first() else {
@@ -85,19 +84,39 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
     let Some((index, (kind, time, durations))) = found else {
         return Ok(());
     };
+    // A legacy session window is per group key: the other GROUP BY columns partition it.
+    let mut partition = Vec::new();
+    if kind == WindowKind::Session {
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                _ if i == index => {}
+                Expr::Identifier(column) => partition.push(column.to_string()),
+                Expr::CompoundIdentifier(parts) => {
+                    if let Some(column) = parts.last() {
+                        partition.push(column.to_string());
+                    }
+                }
+                other => {
+                    return Err(SqlError::new(format!(
+                        "GROUP BY SESSION(...) groups by columns only, not '{other}'; compute it in a view first"
+                    )))
+                }
+            }
+        }
+    }
     let [from] = select.from.as_mut_slice() else {
         return Err(SqlError::new(
-            "GROUP BY TUMBLE/HOP needs exactly one table in FROM",
+            "GROUP BY TUMBLE/HOP/SESSION needs exactly one table in FROM",
         ));
     };
     if !from.joins.is_empty() {
         return Err(SqlError::new(
-            "GROUP BY TUMBLE/HOP over a join is not supported yet",
+            "GROUP BY TUMBLE/HOP/SESSION over a join is not supported yet",
         ));
     }
     let TableFactor::Table { name, alias, .. } = &from.relation else {
         return Err(SqlError::new(
-            "GROUP BY TUMBLE/HOP needs a table or view name in FROM; declare the subquery as a view",
+            "GROUP BY TUMBLE/HOP/SESSION needs a table or view name in FROM; declare the subquery as a view",
         ));
     };
     let Expr::Identifier(time_column) = &time else {
@@ -111,6 +130,7 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
         &name.to_string(),
         &time_column.to_string(),
         &durations,
+        &partition,
         alias,
     )?;
     items.splice(
@@ -121,9 +141,13 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
         ],
     );
     let mut auxiliary = Auxiliary;
-    let _ = select.projection.visit(&mut auxiliary);
+    if let ControlFlow::Break(e) = select.projection.visit(&mut auxiliary) {
+        return Err(e);
+    }
     if let Some(having) = select.having.as_mut() {
-        let _ = having.visit(&mut auxiliary);
+        if let ControlFlow::Break(e) = having.visit(&mut auxiliary) {
+            return Err(e);
+        }
     }
     Ok(())
 }
@@ -132,8 +156,8 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
 struct Auxiliary;
 
 impl VisitorMut for Auxiliary {
-    type Break = ();
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    type Break = SqlError;
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<SqlError> {
         let Some((name, _)) = unnamed_args(expr) else {
             return ControlFlow::Continue(());
         };
@@ -141,9 +165,12 @@ impl VisitorMut for Auxiliary {
         let Some((_, suffix)) = upper.split_once('_') else {
             return ControlFlow::Continue(());
         };
-        if !upper.starts_with("TUMBLE_") && !upper.starts_with("HOP_") {
+        let window = ["TUMBLE_", "HOP_", "SESSION_"]
+            .into_iter()
+            .find(|prefix| upper.starts_with(prefix));
+        let Some(window) = window else {
             return ControlFlow::Continue(());
-        }
+        };
         let column = |c: &str| Expr::Identifier(Ident::new(c));
         *expr = match suffix {
             "START" => column("window_start"),
@@ -160,6 +187,11 @@ impl VisitorMut for Auxiliary {
                     fractional_seconds_precision: None,
                 })),
             },
+            "PROCTIME" => {
+                return ControlFlow::Break(SqlError::new(format!(
+                    "{name} is for processing-time windows, which Weir does not run; group by an event-time column and use {window}ROWTIME or {window}END"
+                )))
+            }
             _ => return ControlFlow::Continue(()),
         };
         ControlFlow::Continue(())

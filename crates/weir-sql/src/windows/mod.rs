@@ -1,5 +1,6 @@
 //! Flink's window table functions: `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset]))`,
-//! `HOP(..., slide, size [, offset])` and `CUMULATE(..., step, max_size [, offset])`.
+//! `HOP(..., slide, size [, offset])`, `CUMULATE(..., step, max_size [, offset])` and
+//! `SESSION(TABLE t [PARTITION BY keys], DESCRIPTOR(ts), gap)`.
 //!
 //! The dialect parses `TABLE t` inside the call; [`rewrite_window_tvfs`] then replaces
 //! the table function by a derived table, `SELECT *, <window columns> FROM t`, whose
@@ -7,7 +8,10 @@
 //! exact. Hopping and cumulating windows put a row into several windows, so their columns
 //! hold the row's *slice* (the finest unit the windows are made of) and are only valid
 //! under a `GROUP BY window_start, window_end` aggregation, which the planner turns into
-//! a slicing window aggregate and enforces.
+//! a slicing window aggregate and enforces. A session's bounds depend on the rows around
+//! it, so `SESSION` columns hold the row's own window `[ts, ts + gap)` (and the partition
+//! keys, as extra arguments); the planner turns the aggregation into a merging session
+//! window aggregate.
 
 mod group_window;
 pub mod udf;
@@ -34,6 +38,8 @@ pub enum WindowKind {
     Hop,
     /// `CUMULATE(step, max_size [, offset])`.
     Cumulate,
+    /// `SESSION(gap)`, per partition key.
+    Session,
 }
 
 impl WindowKind {
@@ -43,6 +49,7 @@ impl WindowKind {
             WindowKind::Tumble => "TUMBLE",
             WindowKind::Hop => "HOP",
             WindowKind::Cumulate => "CUMULATE",
+            WindowKind::Session => "SESSION",
         }
     }
 
@@ -52,6 +59,7 @@ impl WindowKind {
             "TUMBLE" => Some(WindowKind::Tumble),
             "HOP" => Some(WindowKind::Hop),
             "CUMULATE" => Some(WindowKind::Cumulate),
+            "SESSION" => Some(WindowKind::Session),
             _ => None,
         }
     }
@@ -105,11 +113,6 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
         return Ok(None);
     };
     let Some(kind) = WindowKind::from_name(&name) else {
-        if name.eq_ignore_ascii_case("SESSION") {
-            return Err(SqlError::new(
-                "SESSION window table functions are not supported yet; use TUMBLE, HOP or CUMULATE",
-            ));
-        }
         return Ok(None);
     };
     let usage = usage(kind);
@@ -119,10 +122,11 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
             kind.name()
         )));
     }
-    let table = match unnamed_args(&args[0]) {
-        Some((f, inner)) if f == TABLE_ARGUMENT_FUNCTION && inner.len() == 1 => {
-            inner[0].to_string()
-        }
+    let (table, partition) = match unnamed_args(&args[0]) {
+        Some((f, inner)) if f == TABLE_ARGUMENT_FUNCTION && !inner.is_empty() => (
+            inner[0].to_string(),
+            inner[1..].iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+        ),
         _ => {
             return Err(SqlError::new(format!(
                 "the first argument of {} must be TABLE name: {usage}",
@@ -135,13 +139,18 @@ fn derived_table(call: &Expr, alias: Option<TableAlias>) -> SqlResult<Option<Tab
             inner[0].to_string()
         }
         _ => {
+            let hint = if partition.is_empty() {
+                ""
+            } else {
+                " (several PARTITION BY columns go in parentheses: PARTITION BY (k1, k2))"
+            };
             return Err(SqlError::new(format!(
-                "the second argument of {} must be DESCRIPTOR(time_column): {usage}",
+                "the second argument of {} must be DESCRIPTOR(time_column): {usage}{hint}",
                 kind.name()
-            )))
+            )));
         }
     };
-    window_table(kind, &table, &time_column, &args[2..], alias).map(Some)
+    window_table(kind, &table, &time_column, &args[2..], &partition, alias).map(Some)
 }
 
 fn usage(kind: WindowKind) -> &'static str {
@@ -151,22 +160,34 @@ fn usage(kind: WindowKind) -> &'static str {
         WindowKind::Cumulate => {
             "CUMULATE(TABLE t, DESCRIPTOR(time_column), step, max_size [, offset])"
         }
+        WindowKind::Session => {
+            "SESSION(TABLE t [PARTITION BY k | PARTITION BY (k1, k2)], DESCRIPTOR(time_column), gap)"
+        }
     }
 }
 
 /// The derived table `SELECT *, <window columns> FROM table` of a window over `table`
-/// with the duration arguments `durations` (in the order of the table function).
+/// with the duration arguments `durations` (in the order of the table function) and,
+/// for `SESSION`, the partition key columns `partition`.
 pub(crate) fn window_table(
     kind: WindowKind,
     table: &str,
     time_column: &str,
     durations: &[Expr],
+    partition: &[String],
     alias: Option<TableAlias>,
 ) -> SqlResult<TableFactor> {
-    let expected = if kind == WindowKind::Tumble {
-        1..=2
-    } else {
-        2..=3
+    if kind != WindowKind::Session && !partition.is_empty() {
+        return Err(SqlError::new(format!(
+            "PARTITION BY in the table argument is only for SESSION windows; {} takes {}",
+            kind.name(),
+            usage(kind)
+        )));
+    }
+    let expected = match kind {
+        WindowKind::Tumble => 1..=2,
+        WindowKind::Session => 1..=1,
+        WindowKind::Hop | WindowKind::Cumulate => 2..=3,
     };
     if !expected.contains(&durations.len()) {
         return Err(SqlError::new(format!(
@@ -180,6 +201,8 @@ pub(crate) fn window_table(
         .map(interval_millis)
         .collect::<SqlResult<Vec<i64>>>()?;
     let (size, slide, offset) = match kind {
+        // SESSION(gap): the gap is the size of a row's own window.
+        WindowKind::Session => (durations[0], durations[0], 0),
         WindowKind::Tumble => (
             durations[0],
             durations[0],
@@ -215,10 +238,13 @@ pub(crate) fn window_table(
             }
         )));
     }
-    let window_args = format!(
+    let window_args = std::iter::once(format!(
         "{time_column}, '{}', {size}, {slide}, {offset}",
         kind.name()
-    );
+    ))
+    .chain(partition.iter().cloned())
+    .collect::<Vec<_>>()
+    .join(", ");
     let sql = format!(
         "SELECT *, {start}({window_args}) AS window_start, {end}({window_args}) AS window_end, {time}({window_args}) AS window_time FROM {table}",
         start = udf::WINDOW_START,

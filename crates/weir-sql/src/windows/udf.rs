@@ -1,7 +1,9 @@
 //! The functions behind the window columns of a window table function:
-//! `__weir_window_start(ts, kind, size_ms, slide_ms, offset_ms)` and its `_end` and
-//! `_time` siblings. For `TUMBLE` they give the row's window; for `HOP` and `CUMULATE`
-//! the row's slice (see the module above). Vectorised over the time column.
+//! `__weir_window_start(ts, kind, size_ms, slide_ms, offset_ms [, partition keys])` and its
+//! `_end` and `_time` siblings. For `TUMBLE` they give the row's window; for `HOP` and
+//! `CUMULATE` the row's slice; for `SESSION` the row's own window `[ts, ts + gap)`, with
+//! the session's partition keys as trailing arguments for the planner (see the module
+//! above). Vectorised over the time column.
 
 use std::sync::Arc;
 
@@ -39,9 +41,9 @@ pub enum WindowColumn {
 pub struct WindowArgs {
     /// The window table function.
     pub kind: WindowKind,
-    /// Window size (TUMBLE, HOP) or maximum size (CUMULATE), ms.
+    /// Window size (TUMBLE, HOP), maximum size (CUMULATE) or gap (SESSION), ms.
     pub size_ms: i64,
-    /// Slide (HOP) or step (CUMULATE); the size for TUMBLE, ms.
+    /// Slide (HOP) or step (CUMULATE); the size for TUMBLE and SESSION, ms.
     pub slide_ms: i64,
     /// Offset of window starts from the epoch, ms.
     pub offset_ms: i64,
@@ -75,10 +77,11 @@ impl WindowArgs {
     }
 
     /// The length of the unit a row is assigned to: the window for TUMBLE, the
-    /// greatest common divisor of size and slide for HOP, the step for CUMULATE.
+    /// greatest common divisor of size and slide for HOP, the step for CUMULATE, the
+    /// gap for SESSION (a row's own window, not aligned to anything).
     pub fn slice_ms(&self) -> i64 {
         match self.kind {
-            WindowKind::Tumble => self.size_ms,
+            WindowKind::Tumble | WindowKind::Session => self.size_ms,
             WindowKind::Hop => gcd(self.size_ms, self.slide_ms),
             WindowKind::Cumulate => self.slide_ms,
         }
@@ -105,7 +108,7 @@ impl WindowFunction {
     pub fn udf(column: WindowColumn) -> ScalarUDF {
         ScalarUDF::new_from_impl(WindowFunction {
             column,
-            signature: Signature::any(5, Volatility::Immutable),
+            signature: Signature::variadic_any(Volatility::Immutable),
         })
     }
 }
@@ -136,8 +139,9 @@ impl ScalarUDFImpl for WindowFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let [time, kind, size, slide, offset] = args.args.as_slice() else {
-            return exec_err!("{} takes 5 arguments", self.name());
+        // Arguments after the fifth are SESSION partition keys, read by the planner only.
+        let [time, kind, size, slide, offset, ..] = args.args.as_slice() else {
+            return exec_err!("{} takes at least 5 arguments", self.name());
         };
         let scalar = |v: &ColumnarValue| match v {
             ColumnarValue::Scalar(s) => Some(s.clone()),
@@ -164,8 +168,13 @@ impl ScalarUDFImpl for WindowFunction {
         let slice = window.slice_ms();
         let offset = window.offset_ms;
         let column = self.column;
+        let session = window.kind == WindowKind::Session;
         let out: TimestampMillisecondArray = millis.unary(|ts| {
-            let start = ts - (ts - offset).rem_euclid(slice);
+            let start = if session {
+                ts
+            } else {
+                ts - (ts - offset).rem_euclid(slice)
+            };
             match column {
                 WindowColumn::Start => start,
                 WindowColumn::End => start + slice,

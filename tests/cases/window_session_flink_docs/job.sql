@@ -1,0 +1,16 @@
+-- The SESSION examples of Flink's window TVF documentation, with and without PARTITION BY
+-- (same input, same results as the documentation shows).
+CREATE TABLE Bid (
+    bidtime TIMESTAMP(3),
+    item STRING,
+    price INT,
+    WATERMARK FOR bidtime AS bidtime - INTERVAL '1' SECOND
+) WITH ('connector' = 'filesystem', 'path' = 'bids.json', 'format' = 'json');
+
+SELECT window_start, window_end, item, SUM(price) AS total_price
+FROM TABLE(SESSION(TABLE Bid PARTITION BY item, DESCRIPTOR(bidtime), INTERVAL '5' MINUTES))
+GROUP BY item, window_start, window_end;
+
+SELECT window_start, window_end, SUM(price) AS total_price
+FROM TABLE(SESSION(TABLE Bid, DESCRIPTOR(bidtime), INTERVAL '5' MINUTES))
+GROUP BY window_start, window_end;
