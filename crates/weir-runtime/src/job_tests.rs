@@ -518,7 +518,10 @@ async fn in_flight_messages_reach_zero_only_once_the_sinks_have_everything() {
         6,
         "in flight reached 0 before the sinks had every row"
     );
-    assert!(out.watermarks.lock().unwrap().is_empty(), "no row watermarks");
+    assert!(
+        out.watermarks.lock().unwrap().is_empty(),
+        "no row watermarks"
+    );
 
     tx.send(SourceEvent::Watermark(Watermark(3))).unwrap();
     wait_until("watermark sent", || asks.load(Ordering::SeqCst) == 3).await;
