@@ -124,7 +124,7 @@ pub enum MockError {
         table: String,
         /// The format's error.
         #[source]
-        source: FormatError,
+        source: Box<FormatError>,
     },
 }
 
@@ -357,7 +357,7 @@ impl MockRun {
 fn decode(table: &str, schema: SchemaRef, rows: &MockRows) -> Result<Vec<RecordBatch>, MockError> {
     let format_error = |source| MockError::Format {
         table: table.to_string(),
-        source,
+        source: Box::new(source),
     };
     let mut decoder: Box<dyn RecordDecoder> = match rows.format {
         MockFormat::Json => Box::new(
