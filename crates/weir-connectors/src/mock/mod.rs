@@ -135,6 +135,9 @@ pub struct MockSource {
     pub name: String,
     /// The columns mock rows give: physical and metadata columns, no computed ones.
     pub schema: SchemaRef,
+    /// The table as the planner described it, with its real `WITH` options (for
+    /// `weir sample`, which reads the real source).
+    pub descriptor: TableDescriptor,
 }
 
 /// What a mocked sink received.
@@ -237,6 +240,7 @@ impl MockRun {
             state.sources.push(MockSource {
                 name: table.name.clone(),
                 schema: table.schema.clone(),
+                descriptor: table.clone(),
             });
         }
         source::binding(self.clone(), &table.name)
