@@ -104,6 +104,10 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &SampleOptions) -> Result
     }
     match &options.output {
         Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create '{}'", dir.display()))?;
+            }
             std::fs::write(path, &out)
                 .with_context(|| format!("cannot write '{}'", path.display()))?;
             eprintln!(

@@ -208,12 +208,22 @@ fn prepare_and_run(
 /// Compares every sink the case names with what it received.
 fn check(case: &Case, sinks: &[MockSinkOutput]) -> Outcome {
     if case.sinks.is_empty() {
+        let mut details = String::from(
+            "  the case names no sink: add [sinks.NAME] with expected = [...], or run with --update to record this output\n",
+        );
+        for sink in sinks {
+            details.push_str(&format!(
+                "  sink '{}' received {} rows\n",
+                sink.name,
+                sink.rows.len()
+            ));
+            for row in &sink.rows {
+                details.push_str(&format!("    received:    {row}\n"));
+            }
+        }
         return Outcome::Failed {
             summary: "the case checks no sink".into(),
-            details: format!(
-                "  the case names no sink; add [sinks.NAME] with expected = [...] (the job writes: {}), or run with --update to record the current output\n",
-                sinks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-            ),
+            details,
         };
     }
     let mut failing = Vec::new();
@@ -251,13 +261,24 @@ fn check(case: &Case, sinks: &[MockSinkOutput]) -> Outcome {
 }
 
 /// The expectations `--update` writes: each sink of the case with its actual output,
-/// in the case's form; every sink of the job when the case names none.
+/// in the case's form; every sink of the job when the case names none. Rows are sorted
+/// (so that files do not change with the arrival order of parallel subtasks) unless the
+/// sink is compared in order.
 fn new_expectations(case: &Case, sinks: &[MockSinkOutput]) -> Vec<(String, Check)> {
     let actual_check = |sink: &MockSinkOutput, final_form: bool| {
-        if final_form {
-            Check::Final(diff::final_table(&sink.rows).0)
+        let ordered = case.sinks.iter().any(|e| e.table == sink.name && e.ordered);
+        let mut rows = if final_form {
+            diff::final_table(&sink.rows).0
         } else {
-            Check::Changelog(sink.rows.clone())
+            sink.rows.clone()
+        };
+        if !ordered {
+            rows.sort();
+        }
+        if final_form {
+            Check::Final(rows)
+        } else {
+            Check::Changelog(rows)
         }
     };
     if case.sinks.is_empty() {
