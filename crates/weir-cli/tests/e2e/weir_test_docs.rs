@@ -28,7 +28,10 @@ fn blocks(markdown: &str) -> Vec<Block> {
             body.push_str(l);
             body.push('\n');
         }
-        if let Some(path) = info.split_whitespace().find_map(|w| w.strip_prefix("file=")) {
+        if let Some(path) = info
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("file="))
+        {
             out.push(Block::File {
                 path: path.to_string(),
                 body,
@@ -52,12 +55,12 @@ fn run_console(dir: &Path, block: &str, problems: &mut Vec<String>) {
     }
     for (command, expected) in commands {
         let words: Vec<&str> = command.split_whitespace().collect();
-        assert_eq!(words.first(), Some(&"weir"), "only weir commands: {command}");
-        let out = weir()
-            .current_dir(dir)
-            .args(&words[1..])
-            .output()
-            .unwrap();
+        assert_eq!(
+            words.first(),
+            Some(&"weir"),
+            "only weir commands: {command}"
+        );
+        let out = weir().current_dir(dir).args(&words[1..]).output().unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -86,7 +89,10 @@ fn the_testing_walkthrough_runs_as_documented() {
         .iter()
         .filter(|b| matches!(b, Block::Console(b) if b.contains("$ weir")))
         .count();
-    assert!(files >= 6 && consoles >= 5, "{files} files, {consoles} commands");
+    assert!(
+        files >= 6 && consoles >= 5,
+        "{files} files, {consoles} commands"
+    );
     let dir = tempfile::tempdir().unwrap();
     let mut problems = Vec::new();
     // What this test wrote to each file: a file that is not (any more) what was written
