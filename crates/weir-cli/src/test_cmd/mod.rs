@@ -52,7 +52,8 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &TestOptions) -> Result<E
     let cases = discover(&options.job, &options.cases)?;
     let mut results = Vec::new();
     let mut updated = 0;
-    for (index, path) in cases.iter().enumerate() {
+    let mut warned = false;
+    for path in &cases {
         let started = Instant::now();
         let case = match case::read_case(path) {
             Ok(case) => case,
@@ -77,7 +78,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, options: &TestOptions) -> Result<E
                 return Ok(ExitCode::from(2));
             }
         };
-        if index == 0 {
+        if !std::mem::replace(&mut warned, true) {
             for warning in &job.warnings {
                 eprintln!("warning: {warning}");
             }
