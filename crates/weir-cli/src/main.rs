@@ -1,6 +1,11 @@
-//! The `weir` command: runs and explains FlinkSQL jobs.
+//! The `weir` command: runs, explains, validates and tests FlinkSQL jobs.
+//!
+//! This file parses the command line and runs `run`, `explain` and `validate`; `test`
+//! lives in [`test_cmd`] and `sample` in [`sample`].
 
 mod progress;
+mod sample;
+mod test_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -25,9 +30,32 @@ const EXAMPLES: &str = "Examples:
   weir run job.sql --set parallelism.default=4     override a SET option of the script
   weir explain job.sql                             show the dataflow graph without running it
   weir validate job.sql                            check a script (SQL, options, sinks) without running it
+  weir test job.sql                                run the job's test cases (job.tests/*.toml) with mock data
+  weir sample bids --from job.sql --limit 20       read 20 rows of table 'bids' as mock input for a test
 
 Relative paths in table options ('path' = 'data/orders.json') are resolved against the
 folder of the script. See docs/sql-reference.md for the supported SQL.";
+
+const TEST_EXAMPLES: &str = "Examples:
+  weir test orders.sql                          run every case in orders.tests/
+  weir test orders.sql orders.tests/late.toml   run one case
+  weir test orders.sql --junit report.xml       also write a JUnit report for CI
+  weir test orders.sql --update                 accept the actual output of failing cases
+
+A case file (orders.tests/two_orders.toml):
+
+  [sources.orders]
+  rows = [
+    { id = 1, amount = 25.0, ts = \"2024-01-01 10:00:01\" },
+    { id = 2, amount = 5.0, ts = \"2024-01-01 10:00:02\" },
+  ]
+
+  [sinks.big_orders]
+  expected = [\"+I[1, 2500]\"]";
+
+const SAMPLE_EXAMPLES: &str = "Examples:
+  weir sample orders --from job.sql --limit 20                           print 20 rows as JSON lines
+  weir sample orders --from job.sql --limit 20 -o job.tests/orders.jsonl  then: file = \"orders.jsonl\" in a case";
 
 #[derive(Subcommand)]
 enum Command {
@@ -56,6 +84,58 @@ enum Command {
         /// Set an option before the script is planned. Repeatable.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+    },
+    /// Test a job with mock data: run it against test cases, in-process, with every source
+    /// and sink replaced by an in-memory mock; report pass or fail per case with a diff.
+    ///
+    /// A case is a TOML file giving rows for source tables (inline, JSON lines, CSV or a
+    /// file), the rows each sink must receive (`expected`, in Flink's print form, or the
+    /// `final` table for updating results) and optionally `steps`: which source's rows
+    /// arrive when, watermarks and pauses, to script out-of-order and late data. Nothing
+    /// reaches a real connector. Exit status 0 when every case passes, 1 when one fails
+    /// or cannot run, 2 when the script is invalid. See docs/testing.md.
+    #[command(after_help = TEST_EXAMPLES)]
+    Test {
+        /// The job's script.
+        file: PathBuf,
+        /// Case files (NAME.toml) or folders of them [default: the folder JOB.tests/
+        /// beside the script, e.g. orders.tests/ for orders.sql].
+        cases: Vec<PathBuf>,
+        /// Also write the results as a JUnit XML report, for CI systems.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Rewrite the expectations of failing cases with the actual output (after
+        /// showing the diff); comments and the rest of the case file are kept.
+        #[arg(long)]
+        update: bool,
+        /// Set an option before the script is planned. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Fail a case that runs longer than this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Read rows of a table from its real source (a file, a generator, a topic) and write
+    /// them as JSON lines: mock input for a test case, taken from real data.
+    #[command(after_help = SAMPLE_EXAMPLES)]
+    Sample {
+        /// The table, as declared in the script (the job must read it).
+        table: String,
+        /// The script that declares the table.
+        #[arg(long, value_name = "JOB.sql")]
+        from: PathBuf,
+        /// How many rows to read.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        limit: usize,
+        /// Write the rows to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Set an option before the script is planned. Repeatable.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Stop waiting for rows after this many seconds (for unbounded sources).
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        timeout: u64,
     },
     /// Print the dataflow graph of a script: operators, ids, parallelism, edges, changelog kinds.
     Explain {
@@ -109,6 +189,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Test {
+            file,
+            cases,
+            junit,
+            update,
+            set,
+            timeout,
+        } => {
+            let options = test_cmd::TestOptions {
+                job: file,
+                cases,
+                junit,
+                update,
+                overrides: parse_overrides(&set)?,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            test_cmd::run(&runtime, &options)
+        }
+        Command::Sample {
+            table,
+            from,
+            limit,
+            output,
+            set,
+            timeout,
+        } => {
+            let options = sample::SampleOptions {
+                table,
+                job: from,
+                limit,
+                output,
+                overrides: parse_overrides(&set)?,
+                timeout: std::time::Duration::from_secs(timeout),
+            };
+            sample::run(&runtime, &options)
+        }
         Command::Run { file, set, quiet } => {
             let Some(job) = runtime.block_on(plan(&file, &set))? else {
                 return Ok(ExitCode::from(2));
@@ -122,25 +238,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 async fn plan(file: &Path, set: &[String]) -> Result<Option<PlannedJob>> {
     let script = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the script '{}'", file.display()))?;
-    let overrides = set
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| anyhow!("--set takes KEY=VALUE, got '{kv}'"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let base_dir = file
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let overrides = parse_overrides(set)?;
+    let base_dir = script_dir(file);
     match plan_script(&script, &base_dir, &overrides).await {
         Ok(job) => {
             for warning in &job.warnings {
@@ -153,6 +252,25 @@ async fn plan(file: &Path, set: &[String]) -> Result<Option<PlannedJob>> {
             Ok(None)
         }
     }
+}
+
+/// `--set KEY=VALUE` arguments as pairs.
+fn parse_overrides(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow!("--set takes KEY=VALUE, got '{kv}'"))
+        })
+        .collect()
+}
+
+/// The folder relative paths in a script's options are resolved against: its own.
+pub(crate) fn script_dir(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {

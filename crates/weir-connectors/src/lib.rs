@@ -3,11 +3,13 @@
 //! The planner describes each `CREATE TABLE` as a [`TableDescriptor`]; [`create_source`]
 //! and [`create_sink`] pick the connector named by its `connector` option, validate the
 //! options (unknown ones are refused, as Flink does) and return the runtime factories.
+//! Inside a [`mock::MockRun`]'s scope they return in-memory mocks instead (`weir test`).
 
 pub mod blackhole;
 pub mod datagen;
 pub mod descriptor;
 pub mod filesystem;
+pub mod mock;
 pub mod nexmark;
 pub mod options;
 pub mod print;
@@ -47,6 +49,9 @@ pub struct SinkBinding {
 
 /// Creates the source of a table, from its `connector` option.
 pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError> {
+    if let Some(run) = mock::current() {
+        return Ok(run.source_binding(table));
+    }
     let connector = table.connector()?;
     match connector {
         "datagen" => datagen::create_source(table),
@@ -66,6 +71,9 @@ pub fn create_sink(
     table: &TableDescriptor,
     changelog: ChangelogKind,
 ) -> Result<SinkBinding, ConnectorError> {
+    if let Some(run) = mock::current() {
+        return Ok(run.sink_binding(table, changelog));
+    }
     let connector = table.connector()?;
     match connector {
         "filesystem" => filesystem::create_sink(table, changelog),

@@ -198,6 +198,7 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                 operators,
                 outputs: outs,
                 emitted: Vec::new(),
+                metrics: metrics.clone(),
             };
             let name = chain
                 .nodes

@@ -415,3 +415,139 @@ async fn a_failing_operator_fails_the_job_with_its_name() {
         "{text}"
     );
 }
+
+/// A reader driven by a test: hands out the events it is sent, and counts the events the
+/// task has fully sent on (it asks for the next event only after that).
+struct ScriptedReader {
+    events: tokio::sync::mpsc::UnboundedReceiver<SourceEvent>,
+    handed: bool,
+    asks: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl SourceReader for ScriptedReader {
+    fn split_count(&self) -> usize {
+        1
+    }
+    async fn next(&mut self) -> EngineResult<SourceEvent> {
+        if std::mem::take(&mut self.handed) {
+            self.asks.fetch_add(1, Ordering::SeqCst);
+        }
+        let event = self.events.recv().await.unwrap_or(SourceEvent::Finished);
+        self.handed = true;
+        Ok(event)
+    }
+    fn controls_watermarks(&self) -> bool {
+        true
+    }
+}
+
+struct ScriptedSource {
+    events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<SourceEvent>>>,
+    asks: Arc<AtomicUsize>,
+}
+
+impl SourceFactory for ScriptedSource {
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn create_reader(&self, _: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>> {
+        let events = self.events.lock().unwrap().take().unwrap();
+        Ok(Box::new(ScriptedReader {
+            events,
+            handed: false,
+            asks: self.asks.clone(),
+        }))
+    }
+}
+
+async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_messages_reach_zero_only_once_the_sinks_have_everything() {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let asks = Arc::new(AtomicUsize::new(0));
+    let mut j = job(
+        bounded(0, 0),
+        1,
+        EdgeKind::Rebalance,
+        2,
+        None,
+        Duration::from_millis(50),
+    );
+    // Replace the counting source by the scripted one (the rows' own event time, which
+    // ValueIsTime would turn into watermarks, must be ignored: the reader controls them).
+    j.graph.nodes[0].kind = NodeKind::Source(SourceSpec {
+        factory: Arc::new(ScriptedSource {
+            events: Mutex::new(Some(rx)),
+            asks: asks.clone(),
+        }),
+        prepare: None,
+        event_time: Some(Arc::new(ValueIsTime)),
+    });
+    let config = JobConfig {
+        auto_watermark_interval: Duration::ZERO,
+        ..JobConfig::default()
+    };
+    let handle = start(&j.graph, &config).unwrap();
+    let metrics = handle.metrics();
+    assert_eq!(metrics.in_flight(), 0);
+
+    tx.send(SourceEvent::Batch {
+        split: 0,
+        batch: batch(vec![1, 2, 3, 4]),
+    })
+    .unwrap();
+    tx.send(SourceEvent::Batch {
+        split: 0,
+        batch: batch(vec![5, 6]),
+    })
+    .unwrap();
+    wait_until("both batches sent", || asks.load(Ordering::SeqCst) == 2).await;
+    // The sink sleeps 50 ms per batch: the count must not reach 0 before it is done.
+    let out = j.out.clone();
+    wait_until("quiescent", || metrics.in_flight() == 0).await;
+    assert_eq!(
+        out.rows.lock().unwrap().len(),
+        6,
+        "in flight reached 0 before the sinks had every row"
+    );
+    assert!(
+        out.watermarks.lock().unwrap().is_empty(),
+        "no row watermarks"
+    );
+
+    tx.send(SourceEvent::Watermark(Watermark(3))).unwrap();
+    wait_until("watermark sent", || asks.load(Ordering::SeqCst) == 3).await;
+    wait_until("quiescent", || metrics.in_flight() == 0).await;
+    let mut marks = out.watermarks.lock().unwrap().clone();
+    marks.sort_unstable();
+    assert_eq!(marks, vec![(0, 3), (1, 3)], "the scripted watermark only");
+
+    drop(tx);
+    assert_eq!(handle.wait().await.unwrap(), JobOutcome::Finished);
+    assert_eq!(metrics.in_flight(), 0, "End is not counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_is_zero_after_a_job_with_exchanges_finished() {
+    let j = job(
+        bounded(30, 10),
+        2,
+        EdgeKind::Hash { keys: vec![0] },
+        3,
+        None,
+        Duration::ZERO,
+    );
+    let handle = start(&j.graph, &JobConfig::default()).unwrap();
+    let metrics = handle.metrics();
+    handle.wait().await.unwrap();
+    assert_eq!(metrics.in_flight(), 0);
+    assert_eq!(j.out.rows.lock().unwrap().len(), 600);
+}

@@ -1,4 +1,5 @@
-//! Job-wide counters, read by the progress line and (later) the metrics endpoint.
+//! Job-wide counters, read by the progress line and (later) the metrics endpoint, and
+//! the count of messages in flight between tasks, which tells when a job is quiescent.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -18,6 +19,12 @@ pub struct JobMetrics {
     /// The highest watermark a sink subtask has reached, epoch millis (`i64::MIN` before
     /// any; the final watermark of a bounded source is not counted).
     pub sink_watermark: AtomicI64,
+    /// Messages (batches, watermarks, idleness, barriers; not `End`) sent on a channel
+    /// whose receiving task has not finished handling them yet: incremented before a
+    /// message is sent, decremented after the receiver processed it and sent everything
+    /// it emitted in response. Zero while every source waits means the job is quiescent:
+    /// everything read so far has reached the sinks. Read with [`JobMetrics::in_flight`].
+    pub in_flight_messages: AtomicI64,
 }
 
 impl Default for JobMetrics {
@@ -29,6 +36,7 @@ impl Default for JobMetrics {
             late_records_dropped: AtomicU64::new(0),
             state_keys_expired: AtomicU64::new(0),
             sink_watermark: AtomicI64::new(i64::MIN),
+            in_flight_messages: AtomicI64::new(0),
         }
     }
 }
@@ -42,5 +50,22 @@ impl JobMetrics {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Messages sent between tasks and not yet fully handled by their receivers (see
+    /// [`JobMetrics::in_flight_messages`]).
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight_messages.load(Ordering::Acquire)
+    }
+
+    /// Counts a message about to be sent on a channel.
+    pub(crate) fn message_sent(&self) {
+        self.in_flight_messages.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Counts a message whose receiver handled it (and sent what it emitted), or whose
+    /// send failed.
+    pub(crate) fn message_done(&self) {
+        self.in_flight_messages.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use weir_types::EngineResult;
+use weir_types::{EngineResult, Watermark};
 
 use crate::operator::{OperatorFactory, SubtaskContext};
 
@@ -23,6 +23,11 @@ pub enum SourceEvent {
     SplitFinished(usize),
     /// Every split of this reader is finished (a bounded source ended).
     Finished,
+    /// Event time of this subtask has advanced to the watermark: emitted as is (if it
+    /// is above the last one emitted). Only readers whose
+    /// [`SourceReader::controls_watermarks`] is true produce it (test mocks that script
+    /// event time); the runtime then derives no watermarks from the rows.
+    Watermark(Watermark),
 }
 
 /// One subtask of a source.
@@ -38,6 +43,13 @@ pub trait SourceReader: Send {
     /// a periodic watermark, or to stop) and call `next` again; no row may be lost or
     /// read twice when that happens.
     async fn next(&mut self) -> EngineResult<SourceEvent>;
+
+    /// Whether this reader decides the subtask's watermarks itself, with
+    /// [`SourceEvent::Watermark`], instead of the table's `WATERMARK FOR` clause. Asked
+    /// once, when the subtask starts. Default: false.
+    fn controls_watermarks(&self) -> bool {
+        false
+    }
 }
 
 /// Creates the subtasks of a source node.

@@ -2,6 +2,11 @@
 //! of a chain of nodes: it reads (from a source reader or an input gate), pushes each
 //! message through the chained operators by function call, and sends what the chain's
 //! last operator emits to the next tasks' channels.
+//!
+//! Every message but `End` sent on a channel is counted in
+//! [`JobMetrics::in_flight_messages`] until its receiver has handled it and sent what it
+//! emitted in response; tools that script a job's input (`weir test`) wait for that count
+//! to reach zero to know the job has processed everything so far.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +32,7 @@ pub(crate) struct ChainRunner {
     pub operators: Vec<Box<dyn Operator>>,
     pub outputs: Vec<OutputEdge>,
     pub emitted: Vec<Message>,
+    pub metrics: Arc<JobMetrics>,
 }
 
 impl ChainRunner {
@@ -43,14 +49,15 @@ impl ChainRunner {
                 Message::Batch(batch) => {
                     for edge in &mut self.outputs {
                         for (target, part) in edge.partitioner.partition(batch.clone())? {
-                            send(&edge.senders[target], Message::Batch(part)).await?;
+                            send(&edge.senders[target], Message::Batch(part), &self.metrics)
+                                .await?;
                         }
                     }
                 }
                 other => {
                     for edge in &self.outputs {
                         for sender in &edge.senders {
-                            send(sender, other.clone()).await?;
+                            send(sender, other.clone(), &self.metrics).await?;
                         }
                     }
                 }
@@ -65,11 +72,19 @@ impl ChainRunner {
     }
 }
 
-async fn send(sender: &Sender, message: Message) -> EngineResult<()> {
-    sender
-        .send(message)
-        .await
-        .map_err(|_| EngineError::Cancelled)
+/// Sends `message`, counting it in flight (unless it is `End`) before it can be received.
+async fn send(sender: &Sender, message: Message, metrics: &JobMetrics) -> EngineResult<()> {
+    let counted = !matches!(message, Message::End);
+    if counted {
+        metrics.message_sent();
+    }
+    if sender.send(message).await.is_err() {
+        if counted {
+            metrics.message_done();
+        }
+        return Err(EngineError::Cancelled);
+    }
+    Ok(())
 }
 
 /// Hands `message` to the first operator and what it emits to the rest, recursively.
@@ -113,6 +128,10 @@ pub(crate) struct SourceTask {
 
 impl SourceTask {
     pub async fn run(mut self) -> EngineResult<()> {
+        if self.reader.controls_watermarks() {
+            // The reader scripts event time: the table's WATERMARK FOR does not apply.
+            self.event_time = None;
+        }
         let mut splits =
             SplitWatermarks::new(self.reader.split_count(), self.idle_timeout, Instant::now());
         let mut last_emitted = Watermark::MIN;
@@ -200,6 +219,14 @@ impl SourceTask {
                         self.chain.flush().await?;
                     }
                     SourceEvent::SplitFinished(split) => splits.finish(split),
+                    SourceEvent::Watermark(w) => {
+                        if w > last_emitted || (idle_announced && w >= last_emitted) {
+                            last_emitted = w;
+                            idle_announced = false;
+                            self.chain.push(0, Message::Watermark(w))?;
+                            self.chain.flush().await?;
+                        }
+                    }
                     SourceEvent::Finished => {
                         self.chain.push(0, Message::Watermark(Watermark::MAX))?;
                         return self.chain.push_and_flush(0, Message::End).await;
@@ -255,6 +282,8 @@ impl OperatorTask {
         let mut ended = vec![false; self.gate.len()];
         while let Some((channel, message)) = self.gate.next().await {
             let input = self.gate.input_of(channel);
+            // `End` is not counted in flight (a vanished sender yields one too).
+            let counted = !matches!(message, Message::End);
             match message {
                 Message::Batch(batch) => {
                     if let Some(status) = watermarks.on_data(channel) {
@@ -297,6 +326,9 @@ impl OperatorTask {
                 }
             }
             self.chain.flush().await?;
+            if counted {
+                self.chain.metrics.message_done();
+            }
         }
         self.chain.push_and_flush(0, Message::End).await
     }

@@ -4,7 +4,12 @@
 //!   outputs, run by the real binary at each parallelism it lists (default 1 and 4).
 //! - `docs_examples`: the SQL examples in `docs/` run and print what the docs show.
 //! - `cli`: the command line itself (help, errors for missing scripts).
+//! - `weir_test_cases`: `weir test` on the jobs under `tests/jobs/` and their cases
+//!   (passing, failing with a diff, `--update`, JUnit, errors), and `weir sample`.
+//! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
 
 mod cases;
 mod cli;
 mod docs_examples;
+mod weir_test_cases;
+mod weir_test_docs;

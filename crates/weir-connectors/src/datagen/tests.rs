@@ -52,6 +52,7 @@ async fn run(binding: &SourceBinding, parallelism: usize) -> Vec<Vec<RecordBatch
                 SourceEvent::SplitFinished(0) => split_finished = true,
                 SourceEvent::SplitFinished(s) => panic!("unexpected split {s}"),
                 SourceEvent::Finished => break,
+                SourceEvent::Watermark(w) => panic!("this reader emits no watermarks: {w:?}"),
             }
         }
         assert!(split_finished);
@@ -290,6 +291,7 @@ async fn rate_limit_holds() {
                     }
                     SourceEvent::SplitFinished(_) => {}
                     SourceEvent::Finished => done[i] = true,
+                    SourceEvent::Watermark(w) => panic!("this reader emits no watermarks: {w:?}"),
                 }
             }
         }

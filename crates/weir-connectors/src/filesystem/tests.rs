@@ -79,6 +79,7 @@ async fn read_all(
             SourceEvent::Batch { split, batch } => batches.push((split, batch)),
             SourceEvent::SplitFinished(split) => finished.push(split),
             SourceEvent::Finished => return Ok((batches, finished)),
+            SourceEvent::Watermark(w) => panic!("this reader emits no watermarks: {w:?}"),
         }
     }
 }

@@ -58,6 +58,7 @@ async fn run(binding: &SourceBinding, parallelism: usize) -> Vec<RecordBatch> {
                 SourceEvent::Batch { batch, .. } => out.push(batch),
                 SourceEvent::SplitFinished(_) => {}
                 SourceEvent::Finished => break,
+                SourceEvent::Watermark(w) => panic!("this reader emits no watermarks: {w:?}"),
             }
         }
     }
