@@ -17,7 +17,7 @@ use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{edge_between, require_append_only, translate, Stream};
+use super::translate::{keyed_exchange, require_append_only, translate, Stream};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
@@ -216,19 +216,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         output_schema: output_schema.clone(),
     };
     let upstream = &p.graph.nodes[input.node];
-    let (parallelism, edge) = if key_columns.is_empty() {
-        (1, edge_between(upstream.parallelism, 1))
-    } else {
-        let parallelism = p.options.parallelism();
-        let kind = if parallelism == 1 && upstream.parallelism == 1 {
-            EdgeKind::Forward
-        } else {
-            EdgeKind::Hash {
-                keys: key_columns.clone(),
-            }
-        };
-        (parallelism, kind)
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &key_columns);
     let upstream_id = upstream.id;
     let window_node = p.graph.add(Node {
         id: OperatorId::derive(&format!("window-aggregate:{detail}"), &[upstream_id]),

@@ -13,7 +13,7 @@ use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::aggregate::physical_aggregates;
-use super::translate::{add_calc, translate, Stream};
+use super::translate::{add_calc, keyed_exchange, translate, Stream};
 use super::{datafusion_error, Planner};
 use crate::config::AggPhaseStrategy;
 use crate::error::{Position, SqlError, SqlResult};
@@ -139,24 +139,7 @@ pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> Sql
         .validate()
         .map_err(|e| SqlError::new(e.to_string()))?;
     let upstream = &p.graph.nodes[input.node];
-    let (parallelism, edge) = if key_columns.is_empty() {
-        let kind = if upstream.parallelism == 1 {
-            EdgeKind::Forward
-        } else {
-            EdgeKind::Rebalance
-        };
-        (1, kind)
-    } else {
-        let parallelism = p.options.parallelism();
-        let kind = if parallelism == 1 && upstream.parallelism == 1 {
-            EdgeKind::Forward
-        } else {
-            EdgeKind::Hash {
-                keys: key_columns.clone(),
-            }
-        };
-        (parallelism, kind)
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &key_columns);
     let upstream_id = upstream.id;
     // Stable across runs: the id depends on what is computed, not on names of temporaries.
     let node = p.graph.add(Node {

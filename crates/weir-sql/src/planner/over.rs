@@ -12,10 +12,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use weir_operators::{OverAggregate, OverFrame};
-use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{physical, require_append_only, translate, Stream};
+use super::translate::{keyed_exchange, physical, require_append_only, translate, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -168,20 +168,7 @@ pub(crate) fn translate_over(p: &mut Planner, window: &Window) -> SqlResult<Stre
     }
     let output_schema = Arc::new(window.schema.as_arrow().clone());
     let upstream = &p.graph.nodes[input.node];
-    let parallelism = if partition_columns.is_empty() {
-        1
-    } else {
-        p.options.parallelism()
-    };
-    let edge = if parallelism == 1 && upstream.parallelism == 1 {
-        EdgeKind::Forward
-    } else if partition_columns.is_empty() {
-        EdgeKind::Rebalance
-    } else {
-        EdgeKind::Hash {
-            keys: partition_columns.clone(),
-        }
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &partition_columns);
     let frame_text = match frame {
         OverFrame::Rows(None) => "ROWS UNBOUNDED PRECEDING".to_string(),
         OverFrame::Rows(Some(n)) => format!("ROWS {n} PRECEDING"),

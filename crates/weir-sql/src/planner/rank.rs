@@ -13,10 +13,10 @@ use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Schema};
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection, Window};
 use weir_operators::Rank;
-use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{add_calc, translate, with_row_kind, Stream};
+use super::translate::{add_calc, keyed_exchange, translate, with_row_kind, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::statement::ColumnKind;
@@ -167,20 +167,7 @@ pub(crate) fn translate_rank(
         output_schema: output_schema.clone(),
     };
     let upstream = &p.graph.nodes[input.node];
-    let parallelism = if partition_columns.is_empty() {
-        1
-    } else {
-        p.options.parallelism()
-    };
-    let edge = if parallelism == 1 && upstream.parallelism == 1 {
-        EdgeKind::Forward
-    } else if partition_columns.is_empty() {
-        EdgeKind::Rebalance
-    } else {
-        EdgeKind::Hash {
-            keys: partition_columns,
-        }
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &partition_columns);
     let upstream_id = upstream.id;
     let node = p.graph.add(Node {
         id: OperatorId::derive(

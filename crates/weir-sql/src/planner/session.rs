@@ -22,7 +22,7 @@ use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::aggregate::defining_expr;
-use super::translate::{edge_between, require_append_only, translate, Stream};
+use super::translate::{keyed_exchange, require_append_only, translate, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::WINDOW_START;
@@ -176,19 +176,7 @@ pub(crate) fn translate_session_aggregate(
         .validate()
         .map_err(|e| SqlError::new(e.to_string()))?;
     let upstream = &p.graph.nodes[input.node];
-    let (parallelism, edge) = if key_columns.is_empty() {
-        (1, edge_between(upstream.parallelism, 1))
-    } else {
-        let parallelism = p.options.parallelism();
-        let kind = if parallelism == 1 && upstream.parallelism == 1 {
-            EdgeKind::Forward
-        } else {
-            EdgeKind::Hash {
-                keys: key_columns.clone(),
-            }
-        };
-        (parallelism, kind)
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &key_columns);
     let upstream_id = upstream.id;
     let window_node = p.graph.add(Node {
         id: OperatorId::derive(&format!("session-window:{detail}"), &[upstream_id]),

@@ -15,10 +15,10 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Filter, LogicalPlan, Operator};
 use weir_operators::window::WindowDeduplicate;
 use weir_operators::WindowTopN;
-use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
+use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
-use super::translate::{add_calc, require_append_only, translate, Stream};
+use super::translate::{add_calc, keyed_exchange, require_append_only, translate, Stream};
 use super::{datafusion_error, rank, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -152,14 +152,7 @@ pub(crate) fn try_window_topn(
     require_append_only(p, &input, "a window Top-N")?;
     let output_schema = Arc::new(window.schema.as_arrow().clone());
     let upstream = &p.graph.nodes[input.node];
-    let parallelism = p.options.parallelism();
-    let edge = if parallelism == 1 && upstream.parallelism == 1 {
-        EdgeKind::Forward
-    } else {
-        EdgeKind::Hash {
-            keys: partition_columns.clone(),
-        }
-    };
+    let (parallelism, edge) = keyed_exchange(p, input.node, &partition_columns);
     let order_names = function
         .params
         .order_by

@@ -279,6 +279,24 @@ pub(crate) fn edge_for(p: &Planner, from: usize, to: usize) -> EdgeKind {
     EdgeKind::Rebalance
 }
 
+/// The parallelism and input edge of a keyed operator reading node `from`: rows hashed by
+/// `keys` to `parallelism.default` subtasks, or, without keys, all rows to one subtask.
+pub(crate) fn keyed_exchange(p: &Planner, from: usize, keys: &[usize]) -> (usize, EdgeKind) {
+    let upstream = p.graph.nodes[from].parallelism;
+    if keys.is_empty() {
+        return (1, edge_between(upstream, 1));
+    }
+    let parallelism = p.options.parallelism();
+    let edge = if parallelism == 1 && upstream == 1 {
+        EdgeKind::Forward
+    } else {
+        EdgeKind::Hash {
+            keys: keys.to_vec(),
+        }
+    };
+    (parallelism, edge)
+}
+
 /// Plans `expr` as a physical expression over `schema`.
 pub(crate) fn physical(
     p: &Planner,
