@@ -14,7 +14,8 @@
 //! Modules: `format` (Java pattern conversion), `pattern` (compiled patterns, default
 //! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing), `text`
 //! (Flink's CAST-to-STRING text of values), `datetime`, `extract`, `clock`, `string`,
-//! `conditional`, `concat`, `floor`, `cast` (the functions).
+//! `conditional`, `concat`, `floor`, `cast` (the functions), `aggregate` (`SUM` and `AVG`
+//! with Flink's result types, replacing DataFusion's).
 //!
 //! `cast` holds functions the SQL front end calls in place of some CASTs, to give them
 //! Flink's semantics (`flink_cast_to_string`, `flink_cast_to_varchar`,
@@ -22,6 +23,7 @@
 //! is NULL when an argument is NULL) and `floor` (`FLOOR`/`CEIL` of `DECIMAL(p, s)` are
 //! `DECIMAL(p, 0)`) replace DataFusion built-ins.
 
+mod aggregate;
 mod args;
 mod cast;
 mod clock;
@@ -46,6 +48,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
+pub use aggregate::{flink_aggregates, FlinkTyped};
 pub use cast::{CastToString, CastZone, StringTarget, ZoneShift};
 pub use clock::{Clock, ClockKind};
 pub use concat::Concat;
@@ -98,6 +101,9 @@ pub fn register_flink_functions(ctx: &SessionContext) -> Result<()> {
     for udf in udfs() {
         ctx.register_udf(udf);
     }
+    for udaf in flink_aggregates() {
+        ctx.register_udaf(udaf);
+    }
     Ok(())
 }
 
@@ -106,6 +112,9 @@ pub fn register_flink_functions(ctx: &SessionContext) -> Result<()> {
 pub fn register_flink_functions_into(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for udf in flink_functions() {
         registry.register_udf(udf)?;
+    }
+    for udaf in flink_aggregates() {
+        registry.register_udaf(Arc::new(udaf))?;
     }
     Ok(())
 }

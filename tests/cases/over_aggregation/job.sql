@@ -1,5 +1,5 @@
 -- OVER aggregations ordered by event time: a ROWS frame (this row and the one before)
--- and a RANGE frame (the last 2 seconds, peers included). Rows wait for the watermark
+-- and a RANGE frame (the last 2 seconds, peers included). AVG of an INT is an INT, as in Flink. Rows wait for the watermark
 -- and are processed per item in time order. The last row (item a at 10:00:02) arrives
 -- after the watermark (10:00:04) made 'a' process up to 10:00:03: late, dropped.
 SET 'pipeline.auto-watermark-interval' = '0';
