@@ -15,6 +15,10 @@
 //! deduplication). Over a processing-time `ORDER BY ... ASC` with N = 1 the first row of
 //! a partition never changes, so the planner declares that output append-only and the
 //! row-kind column is left out.
+//!
+//! With `table.exec.state.ttl`, a partition not written for the TTL is dropped without
+//! retracting what it emitted (as Flink's state TTL does): a later row of that partition
+//! starts it afresh, and the dropped partitions are counted in `state_keys_expired`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,8 +28,10 @@ use arrow::compute::SortOptions;
 use arrow::datatypes::{Int8Type, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
-use weir_runtime::{Operator, OperatorFactory, Output, SubtaskContext};
-use weir_types::{EngineError, EngineResult, RowKind, ROW_KIND_COLUMN};
+use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_types::{EngineError, EngineResult, RowKind, Watermark, ROW_KIND_COLUMN};
+
+use crate::group_agg::{system_clock, Clock};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -50,6 +56,8 @@ pub struct Rank {
     /// Output: the input columns, the row number (UInt64), then the row kind unless the
     /// output is append-only.
     pub output_schema: SchemaRef,
+    /// `table.exec.state.ttl` in milliseconds (`None`: keep partitions forever).
+    pub state_ttl_ms: Option<i64>,
 }
 
 impl Rank {
@@ -65,8 +73,12 @@ impl Rank {
     pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
         let def = Arc::new(self);
         Arc::new(
-            move |_: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-                Ok(Box::new(RankOperator::new(Arc::clone(&def))?))
+            move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
+                Ok(Box::new(RankOperator::with_clock(
+                    Arc::clone(&def),
+                    Arc::clone(&ctx.metrics),
+                    system_clock(),
+                )?))
             },
         )
     }
@@ -81,6 +93,8 @@ struct Partition {
     rows: BTreeMap<RankKey, Box<[u8]>>,
     /// The first N rows before this batch's changes, once touched by the batch.
     before: Option<Vec<Box<[u8]>>>,
+    /// Processing time of the last row, in milliseconds (for state TTL).
+    last_write: i64,
 }
 
 impl Partition {
@@ -98,11 +112,23 @@ pub struct RankOperator {
     partitions: Map<Box<[u8]>, Partition>,
     touched: Vec<Box<[u8]>>,
     arrivals: u64,
+    clock: Clock,
+    metrics: Arc<JobMetrics>,
+    next_expiry_check: i64,
 }
 
 impl RankOperator {
-    /// Creates a subtask of `def`.
+    /// Creates a subtask of `def` on the wall clock, with metrics of its own.
     pub fn new(def: Arc<Rank>) -> EngineResult<RankOperator> {
+        Self::with_clock(def, Arc::new(JobMetrics::default()), system_clock())
+    }
+
+    /// Creates a subtask of `def` reading processing time from `clock`.
+    pub fn with_clock(
+        def: Arc<Rank>,
+        metrics: Arc<JobMetrics>,
+        clock: Clock,
+    ) -> EngineResult<RankOperator> {
         let fields = def.input_schema.fields();
         let field = |i: usize| {
             fields.get(i).ok_or_else(|| {
@@ -136,7 +162,28 @@ impl RankOperator {
             partitions: Map::default(),
             touched: Vec::new(),
             arrivals: 0,
+            clock,
+            metrics,
+            next_expiry_check: i64::MIN,
         })
+    }
+
+    /// Drops partitions not written for the state TTL (a few sweeps per TTL period).
+    fn expire(&mut self, now: i64) {
+        let Some(ttl) = self.def.state_ttl_ms else {
+            return;
+        };
+        if now < self.next_expiry_check {
+            return;
+        }
+        self.next_expiry_check = now + (ttl / 4).clamp(1, 60_000);
+        let before = self.partitions.len();
+        self.partitions
+            .retain(|_, p| p.before.is_some() || p.last_write + ttl > now);
+        let dropped = before - self.partitions.len();
+        if dropped > 0 {
+            JobMetrics::add(&self.metrics.state_keys_expired, dropped);
+        }
     }
 
     /// Number of partitions with rows.
@@ -152,7 +199,7 @@ impl RankOperator {
             .ok_or_else(|| EngineError::Internal(format!("Top-N input lacks column {i}")))
     }
 
-    fn apply(&mut self, batch: &RecordBatch) -> EngineResult<()> {
+    fn apply(&mut self, batch: &RecordBatch, now: i64) -> EngineResult<()> {
         let def = Arc::clone(&self.def);
         let pick = |columns: &[usize]| -> EngineResult<Vec<ArrayRef>> {
             columns.iter().map(|&i| Self::column(batch, i)).collect()
@@ -190,6 +237,7 @@ impl RankOperator {
                 partition.before = Some(partition.top(def.limit));
                 self.touched.push(key.as_ref().into());
             }
+            partition.last_write = now;
             let sort_key: Box<[u8]> = sorts.row(row).as_ref().into();
             let content = rows.row(row);
             if retract {
@@ -308,10 +356,18 @@ impl Operator for RankOperator {
         batch: RecordBatch,
         out: &mut Output,
     ) -> EngineResult<()> {
-        self.apply(&batch)?;
+        let now = (self.clock)();
+        self.expire(now);
+        self.apply(&batch, now)?;
         if let Some(batch) = self.emit()? {
             out.batch(batch);
         }
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        self.expire((self.clock)());
+        out.watermark(watermark);
         Ok(())
     }
 }

@@ -46,6 +46,7 @@ fn def(
         latest_first_on_ties: descending,
         emit_rank,
         output_schema: Arc::new(Schema::new(fields)),
+        state_ttl_ms: None,
     }
 }
 
@@ -185,4 +186,34 @@ fn first_row_mode_is_append_only() {
         vec!["+I[a, 5, 0]", "+I[b, 2, 0]"]
     );
     assert!(push(&mut op, &[(I, "a", 6)]).is_empty());
+}
+
+#[test]
+fn state_ttl_drops_idle_partitions_without_retracting() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let now = Arc::new(AtomicI64::new(1_000));
+    let clock = {
+        let now = Arc::clone(&now);
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let mut ttl_def = def(1, true, false, false, true);
+    ttl_def.state_ttl_ms = Some(10_000);
+    let metrics = Arc::new(weir_runtime::JobMetrics::default());
+    let mut op = RankOperator::with_clock(Arc::new(ttl_def), Arc::clone(&metrics), clock).unwrap();
+    assert_eq!(
+        push(&mut op, &[(I, "a", 5), (I, "b", 3)]),
+        vec!["+I[a, 5, 0]", "+I[b, 3, 0]"]
+    );
+    // b is written at 6 s; a is not, so a expires at 11 s and b at 16 s.
+    now.store(6_000, Ordering::SeqCst);
+    assert_eq!(
+        push(&mut op, &[(I, "b", 4)]),
+        vec!["-U[b, 3, 0]", "+U[b, 4, 0]"]
+    );
+    now.store(12_000, Ordering::SeqCst);
+    // a's top row is gone: a lower price is a new first row, nothing is retracted.
+    assert_eq!(push(&mut op, &[(I, "a", 1)]), vec!["+I[a, 1, 0]"]);
+    assert_eq!(push(&mut op, &[(I, "b", 2)]), Vec::<String>::new());
+    assert_eq!(metrics.state_keys_expired.load(Ordering::Relaxed), 1);
+    assert_eq!(op.partitions(), 2);
 }

@@ -165,6 +165,7 @@ pub(crate) fn translate_rank(
         latest_first_on_ties: limit == 1 && time_order.is_some() && descending,
         emit_rank: rank_used,
         output_schema: output_schema.clone(),
+        state_ttl_ms: p.options.state_ttl_ms(),
     };
     let upstream = &p.graph.nodes[input.node];
     let (parallelism, edge) = keyed_exchange(p, input.node, &partition_columns);
