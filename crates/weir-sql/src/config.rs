@@ -19,6 +19,8 @@ pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
     ("table.exec.mini-batch.allow-latency", "with mini-batch: longest time an update is held back (required)"),
     ("table.exec.mini-batch.size", "with mini-batch: rows applied before held updates are emitted (required)"),
     ("table.optimizer.agg-phase-strategy", "AUTO (two-phase when mini-batch is on), ONE_PHASE or TWO_PHASE: pre-aggregate before the exchange, for hot keys"),
+    ("table.optimizer.distinct-agg.split.enabled", "split COUNT(DISTINCT x) of hot keys into two levels, by a hash bucket of x (default false)"),
+    ("table.optimizer.distinct-agg.split.bucket-num", "buckets of a split distinct aggregation (default 1024)"),
 ];
 
 /// Prefixes of options that later parts of Weir read; accepted without a warning.
@@ -73,7 +75,9 @@ impl SessionOptions {
                     format!("'{key}' must be a duration such as '200 ms', '5 s' or '1 min', not '{value}'")
                 })?;
             }
-            "table.exec.mini-batch.enabled" if !matches!(value, "true" | "false") => {
+            "table.exec.mini-batch.enabled" | "table.optimizer.distinct-agg.split.enabled"
+                if !matches!(value, "true" | "false") =>
+            {
                 return Err(format!("'{key}' must be 'true' or 'false', not '{value}'"));
             }
             "table.optimizer.agg-phase-strategy"
@@ -85,6 +89,14 @@ impl SessionOptions {
                 return Err(format!(
                     "'{key}' must be AUTO, ONE_PHASE or TWO_PHASE, not '{value}'"
                 ));
+            }
+            "table.optimizer.distinct-agg.split.bucket-num" => {
+                let n: usize = value.parse().map_err(|_| {
+                    format!("'{key}' must be a positive whole number, not '{value}'")
+                })?;
+                if n == 0 {
+                    return Err(format!("'{key}' must be at least 1"));
+                }
             }
             "table.exec.mini-batch.size" => {
                 let n: i64 = value.parse().map_err(|_| {
@@ -145,6 +157,20 @@ impl SessionOptions {
             .and_then(parse_duration)
             .map(|d| d.as_millis() as i64)
             .filter(|&ms| ms > 0)
+    }
+
+    /// The bucket count of split distinct aggregation
+    /// (`table.optimizer.distinct-agg.split.bucket-num`, default 1024) when
+    /// `table.optimizer.distinct-agg.split.enabled` is true; `None` when it is off.
+    pub fn distinct_split_buckets(&self) -> Option<usize> {
+        if self.get("table.optimizer.distinct-agg.split.enabled") != Some("true") {
+            return None;
+        }
+        Some(
+            self.get("table.optimizer.distinct-agg.split.bucket-num")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1024),
+        )
     }
 
     /// `table.optimizer.agg-phase-strategy` (`AUTO` when unset).

@@ -20,6 +20,9 @@ use crate::error::{Position, SqlError, SqlResult};
 
 /// Translates an aggregation without window columns.
 pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult<Stream> {
+    if let Some(two_levels) = super::split_distinct::split(p, agg)? {
+        return translate(p, &two_levels);
+    }
     let input = translate(p, &agg.input)?;
     let input_updating = p.graph.nodes[input.node].changelog == ChangelogKind::Updating;
     let (input, key_columns) = with_key_columns(p, agg, input)?;

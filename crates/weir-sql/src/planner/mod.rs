@@ -11,6 +11,7 @@ mod rank;
 mod session;
 mod sink;
 mod source;
+mod split_distinct;
 mod topn;
 mod translate;
 mod values;
