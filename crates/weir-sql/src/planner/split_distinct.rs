@@ -245,3 +245,59 @@ fn build(p: &Planner, agg: &Aggregate, argument: Expr, buckets: usize) -> Result
         .collect();
     LogicalPlanBuilder::from(outer).project(names)?.build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan_script;
+
+    const TABLE: &str = "CREATE TABLE bids (bidder STRING, price INT, day STRING) \
+        WITH ('connector' = 'datagen', 'number-of-rows' = '10');";
+
+    async fn aggregates_and_warnings(query: &str) -> (usize, Vec<String>) {
+        let script =
+            format!("SET 'table.optimizer.distinct-agg.split.enabled' = 'true';\n{TABLE}\n{query}");
+        let job = plan_script(&script, std::path::Path::new("."), &[])
+            .await
+            .expect("plans");
+        let aggregates = job
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.name == "GroupAggregate")
+            .count();
+        (aggregates, job.warnings)
+    }
+
+    #[tokio::test]
+    async fn distinct_counts_of_one_argument_split_in_two_levels() {
+        let (aggregates, warnings) = aggregates_and_warnings(
+            "SELECT day, COUNT(DISTINCT bidder), COUNT(DISTINCT bidder) FILTER (WHERE price > 5), SUM(price) \
+             FROM bids GROUP BY day;",
+        )
+        .await;
+        assert_eq!(aggregates, 2);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[tokio::test]
+    async fn other_aggregates_run_in_one_level_with_a_warning() {
+        let (aggregates, warnings) = aggregates_and_warnings(
+            "SELECT day, COUNT(DISTINCT bidder), AVG(price) FROM bids GROUP BY day;",
+        )
+        .await;
+        assert_eq!(aggregates, 1);
+        assert!(
+            warnings.iter().any(|w| w.contains("AVG cannot be split")),
+            "{warnings:?}"
+        );
+        let (aggregates, warnings) = aggregates_and_warnings(
+            "SELECT day, COUNT(DISTINCT bidder), COUNT(DISTINCT price) FROM bids GROUP BY day;",
+        )
+        .await;
+        assert_eq!(aggregates, 1);
+        assert!(
+            warnings.iter().any(|w| w.contains("different arguments")),
+            "{warnings:?}"
+        );
+    }
+}
