@@ -41,7 +41,9 @@ fn subtask_snapshot(subtask: usize) -> StateSnapshot {
             vec![
                 Arc::new(UInt16Array::from(kgs)),
                 Arc::new(Int64Array::from(keys.clone())),
-                Arc::new(Int64Array::from(keys.iter().map(|k| k * 3).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(
+                    keys.iter().map(|k| k * 3).collect::<Vec<_>>(),
+                )),
                 Arc::new(Int64Array::from(vec![1i64; n])),
             ],
         )
@@ -90,7 +92,7 @@ fn bench(c: &mut Criterion) {
     });
 
     let mut next_id = 0u64;
-    let mut write_checkpoint = |next_id: &mut u64| {
+    let write_checkpoint = |next_id: &mut u64| {
         *next_id += 1;
         let id = *next_id;
         runtime.block_on(async {

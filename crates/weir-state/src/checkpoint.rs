@@ -14,7 +14,7 @@ use weir_types::keygroup::key_group_range;
 
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, decode_table};
-use crate::layout::METADATA_FILE;
+use crate::layout::{parse_checkpoint_dir_name, METADATA_FILE, SAVEPOINT_PREFIX};
 use crate::metadata::{CheckpointMetadata, StoredFile, FORMAT_VERSION};
 use crate::snapshot::{filter_key_groups, StateSnapshot, StateTable, TableKind};
 use crate::storage::{Location, IO_CONCURRENCY};
@@ -239,7 +239,9 @@ pub(crate) async fn load_checkpoint(
     expected_id: Option<u64>,
     verify: Verify,
 ) -> StateResult<CompletedCheckpoint> {
-    let label = expected_id.map_or_else(|| "?".to_string(), |id| id.to_string());
+    let label = expected_id
+        .or_else(|| id_from_folder_name(&location.display))
+        .map_or_else(|| "?".to_string(), |id| id.to_string());
     let corrupt = |reason: String| StateError::Corrupt {
         checkpoint: label.clone(),
         location: location.display.clone(),
@@ -275,7 +277,9 @@ pub(crate) async fn load_checkpoint(
             raw.len()
         ))
     })?;
-    let version = value.get("format_version").and_then(serde_json::Value::as_u64);
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
     match version {
         Some(v) if v > u64::from(FORMAT_VERSION) || v == 0 => {
             return Err(StateError::UnsupportedVersion {
@@ -288,8 +292,11 @@ pub(crate) async fn load_checkpoint(
         Some(_) => {}
         None => return Err(corrupt(format!("{METADATA_FILE} has no format_version"))),
     }
-    let metadata: CheckpointMetadata = serde_json::from_value(value)
-        .map_err(|e| corrupt(format!("{METADATA_FILE} does not describe a checkpoint: {e}")))?;
+    let metadata: CheckpointMetadata = serde_json::from_value(value).map_err(|e| {
+        corrupt(format!(
+            "{METADATA_FILE} does not describe a checkpoint: {e}"
+        ))
+    })?;
     if let Some(id) = expected_id {
         if metadata.checkpoint_id != id {
             return Err(corrupt(format!(
@@ -323,6 +330,15 @@ pub(crate) async fn load_checkpoint(
         .try_collect::<Vec<()>>()
         .await?;
     Ok(CompletedCheckpoint::new(location, metadata))
+}
+
+/// The id in a folder name `chk-<id>` or `savepoint-<id>-<random>`, for messages.
+fn id_from_folder_name(path: &str) -> Option<u64> {
+    let name = path.trim_end_matches('/').rsplit('/').next()?;
+    parse_checkpoint_dir_name(name).or_else(|| {
+        let rest = name.strip_prefix(SAVEPOINT_PREFIX)?;
+        rest.split('-').next()?.parse().ok()
+    })
 }
 
 async fn check_size(location: &Location, label: &str, file: &StoredFile) -> StateResult<()> {

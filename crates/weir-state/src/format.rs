@@ -41,7 +41,9 @@ pub(crate) fn encode_snapshot(snapshot: &StateSnapshot) -> StateResult<(Vec<u8>,
                 .write(batch)
                 .map_err(|e| StateError::arrow(context(), e))?;
         }
-        writer.finish().map_err(|e| StateError::arrow(context(), e))?;
+        writer
+            .finish()
+            .map_err(|e| StateError::arrow(context(), e))?;
         drop(writer);
         let key_groups = match table.kind() {
             TableKind::Keyed => table.key_group_bounds()?.map(|(lo, hi)| [lo, hi]),
@@ -84,8 +86,8 @@ pub(crate) fn decode_table(
             )))
         }
     };
-    let reader =
-        FileReader::try_new(Cursor::new(segment), None).map_err(|e| StateError::arrow(context(), e))?;
+    let reader = FileReader::try_new(Cursor::new(segment), None)
+        .map_err(|e| StateError::arrow(context(), e))?;
     let schema = reader.schema();
     let batches = reader
         .collect::<Result<Vec<_>, _>>()
@@ -123,7 +125,11 @@ mod tests {
         )
         .expect("batch");
         let union = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("split", DataType::Utf8, false)])),
+            Arc::new(Schema::new(vec![Field::new(
+                "split",
+                DataType::Utf8,
+                false,
+            )])),
             vec![Arc::new(StringArray::from(vec!["p0"]))],
         )
         .expect("batch");

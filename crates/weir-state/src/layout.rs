@@ -58,10 +58,7 @@ pub fn operator_dir_name(operator_id: &str) -> String {
         .map(|c| if safe(c) { c } else { '_' })
         .take(MAX_OPERATOR_DIR)
         .collect();
-    format!(
-        "{cleaned}-x{:08x}",
-        crc32c::crc32c(operator_id.as_bytes())
-    )
+    format!("{cleaned}-x{:08x}", crc32c::crc32c(operator_id.as_bytes()))
 }
 
 /// The file of one subtask's snapshot, relative to the checkpoint folder.
@@ -77,7 +74,14 @@ mod tests {
     fn checkpoint_names_round_trip_and_reject_others() {
         assert_eq!(checkpoint_dir_name(42), "chk-42");
         assert_eq!(parse_checkpoint_dir_name("chk-42"), Some(42));
-        for bad in ["chk-", "chk-4x", "chk--1", "ckp-1", "savepoint-1-00", "chk-+1"] {
+        for bad in [
+            "chk-",
+            "chk-4x",
+            "chk--1",
+            "ckp-1",
+            "savepoint-1-00",
+            "chk-+1",
+        ] {
             assert_eq!(parse_checkpoint_dir_name(bad), None, "{bad}");
         }
         assert_eq!(savepoint_dir_name(7, 0xab), "savepoint-7-000000ab");

@@ -312,7 +312,10 @@ mod tests {
         let err = md
             .add_operator("op", 2, vec![handle("op", 0, t), handle("op", 0, t)])
             .unwrap_err();
-        assert!(err.to_string().contains("two handles of subtask 0"), "{err}");
+        assert!(
+            err.to_string().contains("two handles of subtask 0"),
+            "{err}"
+        );
         let err = md
             .add_operator("op", 1, vec![handle("op", 0, t), handle("op", 1, t)])
             .unwrap_err();
@@ -324,7 +327,9 @@ mod tests {
         md.add_operator("op", 2, vec![handle("op", 1, None), handle("op", 0, t)])
             .expect("complete operator");
         assert_eq!(md.operators["op"].subtasks[1], None);
-        let err = md.add_operator("op", 1, vec![handle("op", 0, None)]).unwrap_err();
+        let err = md
+            .add_operator("op", 1, vec![handle("op", 0, None)])
+            .unwrap_err();
         assert!(err.to_string().contains("added twice"), "{err}");
     }
 
@@ -341,7 +346,10 @@ mod tests {
                 ],
             )
             .unwrap_err();
-        assert!(err.to_string().contains("differs in kind or schema"), "{err}");
+        assert!(
+            err.to_string().contains("differs in kind or schema"),
+            "{err}"
+        );
         let err = md
             .add_operator(
                 "op",
@@ -352,14 +360,21 @@ mod tests {
                 ],
             )
             .unwrap_err();
-        assert!(err.to_string().contains("differs in kind or schema"), "{err}");
+        assert!(
+            err.to_string().contains("differs in kind or schema"),
+            "{err}"
+        );
     }
 
     #[test]
     fn check_rejects_escaping_paths_and_out_of_range_key_groups() {
         let mut md = CheckpointMetadata::new(3, 0, 1, serde_json::Value::Null);
         let err = md
-            .add_operator("op", 1, vec![handle("op", 0, Some(("t", TableKind::Keyed, "a")))])
+            .add_operator(
+                "op",
+                1,
+                vec![handle("op", 0, Some(("t", TableKind::Keyed, "a")))],
+            )
             .unwrap_err();
         assert!(err.to_string().contains("max parallelism is 1"), "{err}");
         let mut md = CheckpointMetadata::new(3, 0, 128, serde_json::Value::Null);
@@ -368,7 +383,10 @@ mod tests {
             f.path = "../../etc/passwd".into();
         }
         let err = md.add_operator("op", 1, vec![h]).unwrap_err();
-        assert!(err.to_string().contains("not a plain relative path"), "{err}");
+        assert!(
+            err.to_string().contains("not a plain relative path"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -305,8 +305,13 @@ mod tests {
             .expect("valid batch");
         let mut snapshot = StateSnapshot::new();
         let err = snapshot.add_keyed("t", batch.clone()).unwrap_err();
-        assert!(err.to_string().contains("no __weir_key_group column"), "{err}");
-        snapshot.add_union("t", batch).expect("union tables need no key group");
+        assert!(
+            err.to_string().contains("no __weir_key_group column"),
+            "{err}"
+        );
+        snapshot
+            .add_union("t", batch)
+            .expect("union tables need no key group");
         let err = snapshot.add_keyed("t", keyed(&[1])).unwrap_err();
         assert!(err.to_string().contains("is both"), "{err}");
 
@@ -316,13 +321,18 @@ mod tests {
             false,
         )]));
         let err = StateTable::new("x", TableKind::Keyed, schema).unwrap_err();
-        assert!(err.to_string().contains("expected UInt16 or UInt32"), "{err}");
+        assert!(
+            err.to_string().contains("expected UInt16 or UInt32"),
+            "{err}"
+        );
     }
 
     #[test]
     fn batches_of_one_table_share_a_schema_and_empty_ones_are_dropped() {
         let mut snapshot = StateSnapshot::new();
-        snapshot.add_keyed("t", keyed(&[1, 2])).expect("first batch");
+        snapshot
+            .add_keyed("t", keyed(&[1, 2]))
+            .expect("first batch");
         snapshot.add_keyed("t", keyed(&[])).expect("empty batch");
         snapshot.add_keyed("t", keyed(&[3])).expect("second batch");
         let table = snapshot.table("t").expect("table t");

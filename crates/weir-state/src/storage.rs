@@ -17,8 +17,7 @@ use crate::checkpoint::{load_checkpoint, CompletedCheckpoint, Verify};
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, encode_snapshot};
 use crate::layout::{
-    checkpoint_dir_name, parse_checkpoint_dir_name, savepoint_dir_name, subtask_file,
-    METADATA_FILE,
+    checkpoint_dir_name, parse_checkpoint_dir_name, savepoint_dir_name, subtask_file, METADATA_FILE,
 };
 use crate::metadata::{CheckpointMetadata, StateHandle, StoredFile, FORMAT_VERSION};
 use crate::snapshot::StateSnapshot;
@@ -93,7 +92,7 @@ impl Location {
     pub(crate) fn child(&self, relative: &str) -> Location {
         let mut root = self.root.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
-            root = root.child(part);
+            root = root.join(part);
         }
         Location {
             store: Arc::clone(&self.store),
@@ -110,7 +109,10 @@ impl Location {
 
     /// Deletes everything under this folder, and the folder itself when local.
     pub(crate) async fn delete_all(&self) -> StateResult<()> {
-        let listed = self.store.list(Some(&self.root)).map_ok(|meta| meta.location);
+        let listed = self
+            .store
+            .list(Some(&self.root))
+            .map_ok(|meta| meta.location);
         let context = || format!("deleting {}", self.display);
         self.store
             .delete_stream(listed.boxed())
@@ -144,7 +146,7 @@ fn open_s3(location: &str) -> StateResult<Location> {
     let prefix = rest.split_once('/').map_or("", |(_, p)| p);
     let mut root = Path::default();
     for part in prefix.split('/').filter(|p| !p.is_empty()) {
-        root = root.child(part);
+        root = root.join(part);
     }
     Ok(Location {
         store: Arc::new(store),
@@ -195,7 +197,10 @@ impl CheckpointStorage {
 
     /// A writer for a savepoint of checkpoint `checkpoint_id` into a new folder
     /// `<savepoint_dir>/savepoint-<id>-<random>` (same format; `savepoint: true`).
-    pub async fn savepoint(savepoint_dir: &str, checkpoint_id: u64) -> StateResult<CheckpointWriter> {
+    pub async fn savepoint(
+        savepoint_dir: &str,
+        checkpoint_id: u64,
+    ) -> StateResult<CheckpointWriter> {
         let base = Location::open(savepoint_dir, true)?;
         let name = savepoint_dir_name(checkpoint_id, rand::random());
         Ok(CheckpointWriter {
@@ -221,7 +226,9 @@ impl CheckpointStorage {
 
     /// Completes the checkpoint `metadata` describes; see [`CheckpointWriter::complete`].
     pub async fn complete(&self, metadata: CheckpointMetadata) -> StateResult<CompletedCheckpoint> {
-        self.checkpoint(metadata.checkpoint_id).complete(metadata).await
+        self.checkpoint(metadata.checkpoint_id)
+            .complete(metadata)
+            .await
     }
 
     /// Ids of all `chk-<id>` folders, complete or not, newest first.
@@ -394,7 +401,10 @@ impl CheckpointWriter {
     /// Completes the checkpoint: checks `metadata` (its id, every referenced file
     /// present with its size), marks it a savepoint when this writer writes one, and
     /// writes `_metadata` last. Only then is the checkpoint restorable.
-    pub async fn complete(&self, mut metadata: CheckpointMetadata) -> StateResult<CompletedCheckpoint> {
+    pub async fn complete(
+        &self,
+        mut metadata: CheckpointMetadata,
+    ) -> StateResult<CompletedCheckpoint> {
         let invalid = |reason: String| StateError::InvalidMetadata {
             checkpoint_id: self.checkpoint_id,
             reason,
@@ -439,7 +449,10 @@ impl CheckpointWriter {
             .put(&self.location.path(METADATA_FILE), PutPayload::from(json))
             .await
             .map_err(|e| {
-                StateError::store(format!("writing {}/{METADATA_FILE}", self.location.display), e)
+                StateError::store(
+                    format!("writing {}/{METADATA_FILE}", self.location.display),
+                    e,
+                )
             })?;
         Ok(CompletedCheckpoint::new(self.location.clone(), metadata))
     }

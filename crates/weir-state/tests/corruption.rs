@@ -135,7 +135,13 @@ async fn several_bad_checkpoints_are_all_reported_newest_first() {
     assert_eq!(latest.checkpoint.expect("checkpoint 1").id(), 1);
     let ids: Vec<String> = latest.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(matches!(latest.skipped[0], StateError::Incomplete { checkpoint_id: 3, .. }));
+    assert!(matches!(
+        latest.skipped[0],
+        StateError::Incomplete {
+            checkpoint_id: 3,
+            ..
+        }
+    ));
     assert!(ids[1].starts_with("checkpoint 2 at"), "{ids:?}");
     assert_eq!(storage.checkpoint_ids().await.expect("ids"), vec![3, 2, 1]);
 }

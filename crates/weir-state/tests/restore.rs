@@ -29,18 +29,32 @@ async fn keyed_and_union_tables_round_trip_at_the_same_parallelism() {
     assert_eq!(checkpoint.operator_ids().collect::<Vec<_>>(), vec!["agg"]);
     assert_eq!(checkpoint.operator_parallelism("agg"), Some(2));
     for subtask in 0..2 {
-        let restored = checkpoint.restore("agg", subtask, 2).await.expect("restore");
+        let restored = checkpoint
+            .restore("agg", subtask, 2)
+            .await
+            .expect("restore");
         let expected = snapshot(subtask, 2);
         assert_eq!(
-            restored.table("acc").expect("acc").concat().expect("concat"),
-            expected.table("acc").expect("acc").concat().expect("concat")
+            restored
+                .table("acc")
+                .expect("acc")
+                .concat()
+                .expect("concat"),
+            expected
+                .table("acc")
+                .expect("acc")
+                .concat()
+                .expect("concat")
         );
         assert_eq!(splits(&restored), vec!["split-0", "split-1"]);
     }
     let unknown = checkpoint.restore("new-op", 0, 1).await.expect("restore");
     assert!(unknown.tables().is_empty());
     let err = checkpoint.restore("agg", 2, 2).await.unwrap_err();
-    assert!(err.to_string().contains("subtask 2 of parallelism 2"), "{err}");
+    assert!(
+        err.to_string().contains("subtask 2 of parallelism 2"),
+        "{err}"
+    );
 }
 
 /// Restores every subtask at `new_parallelism` and checks each key group's rows arrive
@@ -59,7 +73,10 @@ async fn check_rescale(new_parallelism: usize) {
             .expect("restore");
         let range = key_group_range(subtask, MAX_PARALLELISM, new_parallelism);
         for (kg, value) in keyed_rows(&restored) {
-            assert!(range.contains(&usize::from(kg)), "kg {kg} at subtask {subtask}");
+            assert!(
+                range.contains(&usize::from(kg)),
+                "kg {kg} at subtask {subtask}"
+            );
             *seen.entry((kg, value)).or_default() += 1;
         }
         assert_eq!(splits(&restored), vec!["split-0", "split-1"]);
@@ -100,7 +117,12 @@ async fn a_subtask_reads_only_files_holding_its_key_groups() {
     for subtask in 0..2 {
         let mut s = StateSnapshot::new();
         s.add_keyed("acc", keyed_batch(subtask, 2)).expect("keyed");
-        handles.push(writer.write_snapshot("agg", subtask, &s).await.expect("write"));
+        handles.push(
+            writer
+                .write_snapshot("agg", subtask, &s)
+                .await
+                .expect("write"),
+        );
     }
     let mut metadata = CheckpointMetadata::new(1, 0, MAX_PARALLELISM, serde_json::Value::Null);
     metadata.add_operator("agg", 2, handles).expect("add");
@@ -111,7 +133,10 @@ async fn a_subtask_reads_only_files_holding_its_key_groups() {
     assert_eq!(keyed_rows(&restored).len(), 64 * ROWS_PER_GROUP as usize);
     // ...but subtask 1 does, and notices.
     let err = checkpoint.restore("agg", 1, 2).await.unwrap_err();
-    assert!(err.to_string().contains("has 7 bytes, metadata says"), "{err}");
+    assert!(
+        err.to_string().contains("has 7 bytes, metadata says"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -179,7 +204,9 @@ async fn many_subtasks_write_concurrently() {
     }
     handles.reverse();
     let mut metadata = CheckpointMetadata::new(9, 0, MAX_PARALLELISM, serde_json::Value::Null);
-    metadata.add_operator("agg", parallelism, handles).expect("add");
+    metadata
+        .add_operator("agg", parallelism, handles)
+        .expect("add");
     storage.complete(metadata).await.expect("complete");
     let checkpoint = storage
         .latest_completed()
@@ -216,11 +243,16 @@ async fn savepoints_use_their_own_folder_and_restore_at_another_parallelism() {
         folder.contains("/savepoints/savepoint-12-"),
         "savepoint folder {folder}"
     );
-    let opened = CheckpointStorage::open_checkpoint(&folder).await.expect("open");
+    let opened = CheckpointStorage::open_checkpoint(&folder)
+        .await
+        .expect("open");
     assert!(opened.is_savepoint());
     assert_eq!(opened.id(), 12);
     let restored = opened.restore("agg", 0, 1).await.expect("restore");
-    assert_eq!(keyed_rows(&restored).len(), MAX_PARALLELISM * ROWS_PER_GROUP as usize);
+    assert_eq!(
+        keyed_rows(&restored).len(),
+        MAX_PARALLELISM * ROWS_PER_GROUP as usize
+    );
     let again = CheckpointStorage::savepoint(savepoints.to_str().expect("utf-8"), 12)
         .await
         .expect("second writer");
