@@ -12,7 +12,7 @@ use arrow::ipc::writer::FileWriter;
 use arrow::record_batch::RecordBatch;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weir_state::{CheckpointMetadata, CheckpointStorage, StateSnapshot, KEY_GROUP_COLUMN};
-use weir_types::keygroup::{key_group_of_hash, DEFAULT_MAX_PARALLELISM};
+use weir_types::keygroup::{key_group_of_hash, subtask_of_key_group, DEFAULT_MAX_PARALLELISM};
 
 const PARALLELISM: usize = 4;
 /// Rows per subtask: 4 subtasks x 1.2 M rows x 26 bytes ~ 125 MB of Arrow buffers.
@@ -27,11 +27,15 @@ fn subtask_snapshot(subtask: usize) -> StateSnapshot {
         Field::new("count", DataType::Int64, false),
     ]));
     let mut snapshot = StateSnapshot::new();
-    let base = (subtask * ROWS_PER_SUBTASK) as i64;
+    // Keys owned by this subtask, as a keyed exchange would route them.
+    let mut owned = (0i64..).filter(|k| {
+        let kg = key_group_of_hash(*k as u64, DEFAULT_MAX_PARALLELISM);
+        subtask_of_key_group(kg, DEFAULT_MAX_PARALLELISM, PARALLELISM) == subtask
+    });
     let mut start = 0;
     while start < ROWS_PER_SUBTASK {
         let n = BATCH_ROWS.min(ROWS_PER_SUBTASK - start);
-        let keys: Vec<i64> = (0..n as i64).map(|i| base + start as i64 + i).collect();
+        let keys: Vec<i64> = owned.by_ref().take(n).collect();
         let kgs: Vec<u16> = keys
             .iter()
             .map(|k| key_group_of_hash(*k as u64, DEFAULT_MAX_PARALLELISM) as u16)
