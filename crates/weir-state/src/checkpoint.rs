@@ -13,7 +13,7 @@ use object_store::ObjectStoreExt;
 use weir_types::keygroup::key_group_range;
 
 use crate::error::{StateError, StateResult};
-use crate::format::{checksum, decode_table};
+use crate::format::{checksum, checksum_text, decode_table};
 use crate::layout::{parse_checkpoint_dir_name, METADATA_FILE, SAVEPOINT_PREFIX};
 use crate::metadata::{CheckpointMetadata, StoredFile, FORMAT_VERSION};
 use crate::snapshot::{filter_key_groups, StateSnapshot, StateTable, TableKind};
@@ -322,7 +322,7 @@ pub(crate) async fn load_checkpoint(
     stream::iter(files)
         .map(|file| async move {
             match verify {
-                Verify::Checksums => read_verified(location_ref, label_ref, file).await.map(drop),
+                Verify::Checksums => check_checksum(location_ref, label_ref, file).await,
                 Verify::Sizes => check_size(location_ref, label_ref, file).await,
             }
         })
@@ -330,6 +330,47 @@ pub(crate) async fn load_checkpoint(
         .try_collect::<Vec<()>>()
         .await?;
     Ok(CompletedCheckpoint::new(location, metadata))
+}
+
+/// Streams `file` through CRC32C without holding it in memory, checking size and sum.
+async fn check_checksum(location: &Location, label: &str, file: &StoredFile) -> StateResult<()> {
+    let corrupt = |reason: String| StateError::Corrupt {
+        checkpoint: label.to_string(),
+        location: location.display.clone(),
+        reason,
+    };
+    let context = || format!("reading {}/{}", location.display, file.path);
+    let mut chunks = match location.store.get(&location.path(&file.path)).await {
+        Ok(result) => result.into_stream(),
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(corrupt(format!("file {} is missing", file.path)))
+        }
+        Err(e) => return Err(StateError::store(context(), e)),
+    };
+    let mut crc = 0u32;
+    let mut size = 0u64;
+    while let Some(chunk) = chunks
+        .try_next()
+        .await
+        .map_err(|e| StateError::store(context(), e))?
+    {
+        crc = crc32c::crc32c_append(crc, &chunk);
+        size += chunk.len() as u64;
+    }
+    if size != file.size {
+        return Err(corrupt(format!(
+            "file {} has {size} bytes, metadata says {} (truncated or overwritten)",
+            file.path, file.size
+        )));
+    }
+    let sum = checksum_text(crc);
+    if sum != file.checksum {
+        return Err(corrupt(format!(
+            "file {} has checksum {sum}, metadata says {}",
+            file.path, file.checksum
+        )));
+    }
+    Ok(())
 }
 
 /// The id in a folder name `chk-<id>` or `savepoint-<id>-<random>`, for messages.

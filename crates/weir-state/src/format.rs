@@ -16,7 +16,12 @@ use crate::snapshot::{StateSnapshot, TableKind};
 
 /// The checksum text stored in the metadata for `bytes`.
 pub fn checksum(bytes: &[u8]) -> String {
-    format!("crc32c:{:08x}", crc32c::crc32c(bytes))
+    checksum_text(crc32c::crc32c(bytes))
+}
+
+/// The checksum text of a CRC32C value computed elsewhere (e.g. over a stream).
+pub(crate) fn checksum_text(crc: u32) -> String {
+    format!("crc32c:{crc:08x}")
 }
 
 /// A fingerprint of a schema, to check tables of one name agree within a checkpoint.

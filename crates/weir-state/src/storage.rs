@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::checkpoint::{load_checkpoint, CompletedCheckpoint, Verify};
 use crate::error::{StateError, StateResult};
@@ -248,6 +248,12 @@ impl CheckpointStorage {
         Ok(ids)
     }
 
+    /// One more than the largest checkpoint id in the folder (complete or not), or 1:
+    /// the id a restarted job's coordinator continues from, so no folder is reused.
+    pub async fn next_checkpoint_id(&self) -> StateResult<u64> {
+        Ok(self.checkpoint_ids().await?.first().map_or(1, |id| id + 1))
+    }
+
     /// The newest checkpoint whose metadata is valid and whose files are all present
     /// with the recorded size and checksum. Newer, bad ones are returned in `skipped`
     /// (and logged); a store failure (e.g. no permission) is an error, not a skip.
@@ -329,6 +335,14 @@ fn is_bad_checkpoint(e: &StateError) -> bool {
     )
 }
 
+/// Put options that fail instead of replacing an existing object.
+fn create_only() -> PutOptions {
+    PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    }
+}
+
 /// Writes one checkpoint or savepoint folder. Cheap to clone; share it between the
 /// subtasks writing concurrently.
 #[derive(Debug, Clone)]
@@ -382,13 +396,31 @@ impl CheckpointWriter {
         .map_err(|e| StateError::Task(e.to_string()))??;
         let relative = subtask_file(operator_id, subtask);
         let size = bytes.len() as u64;
-        self.location
+        let path = self.location.path(&relative);
+        match self
+            .location
             .store
-            .put(&self.location.path(&relative), PutPayload::from(bytes))
+            .put_opts(&path, PutPayload::from(bytes), create_only())
             .await
-            .map_err(|e| {
-                StateError::store(format!("writing {}/{relative}", self.location.display), e)
-            })?;
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(StateError::InvalidMetadata {
+                    checkpoint_id: self.checkpoint_id,
+                    reason: format!(
+                        "{}/{relative} already exists: checkpoint ids must not be reused \
+                         (see CheckpointStorage::next_checkpoint_id)",
+                        self.location.display
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(StateError::store(
+                    format!("writing {}/{relative}", self.location.display),
+                    e,
+                ))
+            }
+        }
         handle.file = Some(StoredFile {
             path: relative,
             size,
@@ -444,16 +476,33 @@ impl CheckpointWriter {
             .await?;
         let json = serde_json::to_vec_pretty(&metadata)
             .map_err(|e| invalid(format!("cannot serialize: {e}")))?;
-        self.location
+        // Create, never overwrite: completing an id twice (e.g. a coordinator that did
+        // not continue ids after a restore) must not replace a completed checkpoint.
+        match self
+            .location
             .store
-            .put(&self.location.path(METADATA_FILE), PutPayload::from(json))
+            .put_opts(
+                &self.location.path(METADATA_FILE),
+                PutPayload::from(json),
+                create_only(),
+            )
             .await
-            .map_err(|e| {
-                StateError::store(
+        {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(invalid(format!(
+                    "{} already has a {METADATA_FILE}: checkpoint ids must continue after \
+                     the restored checkpoint's (see CheckpointStorage::next_checkpoint_id)",
+                    self.location.display
+                )))
+            }
+            Err(e) => {
+                return Err(StateError::store(
                     format!("writing {}/{METADATA_FILE}", self.location.display),
                     e,
-                )
-            })?;
+                ))
+            }
+        }
         Ok(CompletedCheckpoint::new(self.location.clone(), metadata))
     }
 

@@ -181,6 +181,35 @@ async fn complete_refuses_metadata_whose_files_are_not_there() {
 }
 
 #[tokio::test]
+async fn a_completed_checkpoint_is_never_completed_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = CheckpointStorage::open(dir.path().to_str().expect("utf-8"))
+        .await
+        .expect("open");
+    assert_eq!(storage.next_checkpoint_id().await.expect("next"), 1);
+    let first = write_checkpoint(&storage, 6, 1).await;
+    assert_eq!(storage.next_checkpoint_id().await.expect("next"), 7);
+    let mut metadata = CheckpointMetadata::new(6, 0, MAX_PARALLELISM, serde_json::Value::Null);
+    let handle = storage
+        .write_snapshot(6, "other", 0, &StateSnapshot::new())
+        .await
+        .expect("write");
+    metadata
+        .add_operator("other", 1, vec![handle])
+        .expect("add");
+    let err = storage.complete(metadata).await.unwrap_err();
+    assert!(err.to_string().contains("already has a _metadata"), "{err}");
+    let err = storage
+        .write_snapshot(6, "agg", 0, &snapshot(0, 1))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must not be reused"), "{err}");
+    let latest = storage.latest_completed().await.expect("latest");
+    let kept = latest.checkpoint.expect("checkpoint 6");
+    assert_eq!(kept.metadata(), first.metadata());
+}
+
+#[tokio::test]
 async fn many_subtasks_write_concurrently() {
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = CheckpointStorage::open(dir.path().to_str().expect("utf-8"))
