@@ -1,0 +1,33 @@
+//! Operator state snapshots and checkpoint storage.
+//!
+//! This crate owns how state is written down and found again; the runtime decides when
+//! (barriers, the checkpoint coordinator) and the operators decide what.
+//!
+//! - A subtask's snapshot is a [`StateSnapshot`]: named Arrow tables, *keyed* (rows
+//!   carry their key group in [`KEY_GROUP_COLUMN`] and are redistributed by key group
+//!   on restore, so a job may come back at another parallelism) or *union* (every
+//!   subtask receives all rows on restore).
+//! - [`CheckpointStorage`] is `execution.checkpointing.dir`, through `object_store`.
+//!   Subtasks write their snapshots concurrently through a [`CheckpointWriter`] as Arrow
+//!   IPC files; the coordinator then writes `_metadata` (JSON with sizes and CRC32C
+//!   checksums) last. [`CheckpointStorage::latest_completed`] skips, and reports,
+//!   incomplete and corrupt checkpoints; [`CompletedCheckpoint::restore`] gives each
+//!   new subtask its state. Savepoints are the same format in a folder of their own.
+//!
+//! The layout on storage is documented in docs/checkpoints.md ("Layout").
+
+pub mod checkpoint;
+pub mod error;
+pub mod format;
+pub mod layout;
+pub mod metadata;
+pub mod snapshot;
+pub mod storage;
+
+pub use checkpoint::CompletedCheckpoint;
+pub use error::{StateError, StateResult};
+pub use metadata::{
+    CheckpointMetadata, OperatorState, StateHandle, StoredFile, TableEntry, FORMAT_VERSION,
+};
+pub use snapshot::{StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};
+pub use storage::{CheckpointStorage, CheckpointWriter, LatestCheckpoint};
