@@ -26,3 +26,4 @@ pub use job::{JobConfig, JobHandle, JobOutcome};
 pub use metrics::JobMetrics;
 pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
 pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};
+pub use weir_state::{StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use weir_types::{EngineResult, Message, Watermark};
+use weir_state::StateSnapshot;
+use weir_types::{EngineError, EngineResult, Message, Watermark};
 
 use crate::metrics::JobMetrics;
 
@@ -92,6 +93,39 @@ pub trait Operator: Send {
     /// Called once when every input has ended, before `End` is sent downstream:
     /// flush buffers, emit final results, commit output.
     fn finish(&mut self, _out: &mut Output) -> EngineResult<()> {
+        Ok(())
+    }
+
+    /// Snapshots this subtask's state for checkpoint `checkpoint_id`. Called when the
+    /// checkpoint's barrier has arrived on every input, before the barrier is passed on,
+    /// so the snapshot holds exactly the effect of the rows before the barrier. It must
+    /// copy (not move) what it needs: the operator keeps running. Keyed state goes into
+    /// keyed tables (a key group per row, so it can be redistributed when the job is
+    /// restored at another parallelism); anything else into union tables. A sink stages
+    /// here what it wrote since the last checkpoint and makes it visible in
+    /// [`Operator::notify_checkpoint_complete`] (two-phase commit).
+    ///
+    /// The default is for stateless operators: an empty snapshot.
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        Ok(StateSnapshot::new())
+    }
+
+    /// Restores the state a checkpoint holds for this subtask, before the first message:
+    /// keyed tables hold the rows of the key groups this subtask owns, union tables every
+    /// old subtask's rows. Called only with a non-empty snapshot; the default refuses it,
+    /// which is right for operators that have no state.
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        let tables: Vec<&str> = snapshot.tables().iter().map(|t| t.name()).collect();
+        Err(EngineError::Config(format!(
+            "the checkpoint holds state ({}) for an operator that keeps none; \
+             the job's SQL changed since the checkpoint was taken",
+            tables.join(", ")
+        )))
+    }
+
+    /// Checkpoint `checkpoint_id` is complete: every subtask snapshotted it and its
+    /// metadata is stored. A sink commits what it staged up to that checkpoint.
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> EngineResult<()> {
         Ok(())
     }
 }

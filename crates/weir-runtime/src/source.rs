@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
-use weir_types::{EngineResult, Watermark};
+use weir_state::StateSnapshot;
+use weir_types::{EngineError, EngineResult, Watermark};
 
 use crate::operator::{OperatorFactory, SubtaskContext};
 
@@ -49,6 +50,30 @@ pub trait SourceReader: Send {
     /// once, when the subtask starts. Default: false.
     fn controls_watermarks(&self) -> bool {
         false
+    }
+
+    /// Whether the reader can rewind to a position taken by
+    /// [`SourceReader::snapshot_position`] (file offsets, generator positions), which
+    /// exactly-once checkpoints need. Default: false.
+    fn is_rewindable(&self) -> bool {
+        false
+    }
+
+    /// The position of every split after the last event returned by `next`, as union
+    /// tables (one row per split, named by something stable such as its path), so a job
+    /// restored at another parallelism finds each split's position wherever the split
+    /// goes.
+    fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+        Ok(StateSnapshot::new())
+    }
+
+    /// Continues from positions [`SourceReader::snapshot_position`] took (every old
+    /// subtask's rows; the reader picks those of its own splits). Called before the
+    /// first `next`, only with a non-empty snapshot.
+    fn restore_position(&mut self, _snapshot: StateSnapshot) -> EngineResult<()> {
+        Err(EngineError::Config(
+            "this source cannot rewind to a checkpointed position".into(),
+        ))
     }
 }
 
