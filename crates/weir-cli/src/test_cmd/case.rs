@@ -153,23 +153,23 @@ struct RawCase {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInput {
-    connector: Option<Spanned<String>>,
     rows: Option<Vec<Spanned<toml::Table>>>,
     json: Option<Spanned<String>>,
     csv: Option<Spanned<String>>,
     file: Option<Spanned<String>>,
+    connector: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSink {
-    connector: Option<Spanned<String>>,
-    output: Option<Vec<Spanned<String>>>,
     expected: Option<Vec<Spanned<String>>>,
     #[serde(rename = "final")]
     final_rows: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     ordered: bool,
+    connector: Option<Spanned<String>>,
+    output: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -88,7 +88,7 @@ pub fn run_case(
         }
     };
     if !std::mem::replace(warned, true) {
-        for warning in &job.warnings {
+        for warning in job.warnings.iter().chain(&run.warnings()) {
             eprintln!("warning: {warning}");
         }
     }

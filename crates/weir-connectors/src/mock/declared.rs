@@ -57,6 +57,24 @@ impl MockRun {
         run
     }
 
+    /// Notes that mocked table `table` names `connector`, which this build lacks.
+    pub(crate) fn warn_unknown_connector(&self, table: &TableDescriptor, connector: &str) {
+        let message = format!(
+            "{}; weir test mocks table '{}' anyway, but the job cannot run on this build",
+            ConnectorError::unknown_connector(table, connector),
+            table.name
+        );
+        let mut state = self.state();
+        if !state.warnings.contains(&message) {
+            state.warnings.push(message);
+        }
+    }
+
+    /// Warnings of planning in this run (connectors this build lacks).
+    pub fn warnings(&self) -> Vec<String> {
+        self.state().warnings.clone()
+    }
+
     /// Whether source table `table` reads through its declared connector; notes it.
     pub(crate) fn reads_declared(&self, table: &str) -> bool {
         let mut state = self.state();

@@ -22,8 +22,9 @@
 //!
 //! Only subtask 0 of a mocked source reads rows; its other subtasks end at once.
 //!
-//! A mocked table's connector options are still checked (an unknown connector or option,
-//! a missing required one, a sink that cannot take updates), without touching files.
+//! A mocked table's connector options are still checked (an unknown option, a missing
+//! required one, a sink that cannot take updates), without touching files; a connector
+//! this build lacks is only a [warning](MockRun::warnings).
 //! Tables the run [declares](Declared) use their real connectors instead (see
 //! [`declared`]).
 
@@ -188,6 +189,8 @@ struct State {
     declared_read: Vec<String>,
     /// Declared sinks the job writes.
     declared_written: Vec<declared::DeclaredSink>,
+    /// Warnings of planning (connectors this build lacks).
+    warnings: Vec<String>,
 }
 
 enum LoadedStep {
