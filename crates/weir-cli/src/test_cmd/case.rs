@@ -289,17 +289,16 @@ pub fn parse_case(path: &Path, text: String) -> Result<Case, CaseError> {
         }
         steps.push(step);
     }
-    let parallelism = match &raw.parallelism {
-        Some(p) if p.get_ref().is_empty() || p.get_ref().contains(&0) => {
-            return Err(cx.error(
+    let parallelism =
+        match &raw.parallelism {
+            Some(p) if p.get_ref().is_empty() || p.get_ref().contains(&0) => return Err(cx.error(
                 Some(cx.line_of(p.span().start)),
                 "parallelism: list one or more positive parallelisms, e.g. parallelism = [1, 4]"
                     .into(),
-            ))
-        }
-        Some(p) => p.get_ref().clone(),
-        None => Vec::new(),
-    };
+            )),
+            Some(p) => p.get_ref().clone(),
+            None => Vec::new(),
+        };
     let error = raw
         .error
         .as_ref()
@@ -737,6 +736,49 @@ pause = "20 ms"
             err.starts_with("case.toml:2: cannot read 'nope.json'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn declared_tables_errors_and_parallelism() {
+        let case = parse(
+            "parallelism = [1, 4]\nerror = [\"line 2\"]\n[sources.a]\nconnector = \"declared\"\n\n[sinks.o]\nconnector = \"declared\"\noutput = [\"x\"]\n[sinks.p]\nexpected = []\n",
+        )
+        .unwrap();
+        assert_eq!(case.parallelism, [1, 4]);
+        assert_eq!(case.error, Some(vec!["line 2".to_string()]));
+        assert_eq!(case.declared_sources, [("a".to_string(), 3)]);
+        assert!(case.sources.is_empty());
+        assert!(case.sinks[0].declared && !case.sinks[1].declared);
+        assert_eq!(case.sinks[0].check, Check::Output(vec!["x".into()]));
+        for (text, message) in [
+            (
+                "[sources.a]\nconnector = \"kafka\"\n",
+                "case.toml:2: connector = \"kafka\": the only value is \"declared\"",
+            ),
+            (
+                "[sources.a]\nconnector = \"declared\"\nrows = []\n",
+                "case.toml:1: source 'a': connector = \"declared\" reads",
+            ),
+            (
+                "[sinks.o]\nconnector = \"declared\"\nexpected = []\n",
+                "case.toml:1: sink 'o': a declared sink is checked by output",
+            ),
+            (
+                "[sinks.o]\noutput = []\n",
+                "case.toml:1: sink 'o': output = [...] checks a declared sink",
+            ),
+            (
+                "parallelism = []\n",
+                "case.toml:1: parallelism: list one or more",
+            ),
+            (
+                "[sources.a]\nconnector = \"declared\"\n[[steps]]\nsource = \"a\"\ntake = 1\n",
+                "case.toml:3: source 'a' reads its declared connector",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with(message), "{err}");
+        }
     }
 
     #[test]

@@ -58,7 +58,11 @@ pub fn run_case(
         }
     };
     let run = MockRun::with_declared(Declared {
-        sources: case.declared_sources.iter().map(|(t, _)| t.clone()).collect(),
+        sources: case
+            .declared_sources
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect(),
         sinks: case
             .sinks
             .iter()
@@ -72,11 +76,8 @@ pub fn run_case(
         overrides.push(("parallelism.default".into(), p.to_string()));
     }
     let base_dir = crate::script_dir(&options.job);
-    let planned = runtime.block_on(run.scope(weir_sql::plan_script(
-        script_text,
-        &base_dir,
-        &overrides,
-    )));
+    let planned =
+        runtime.block_on(run.scope(weir_sql::plan_script(script_text, &base_dir, &overrides)));
     let mut job = match planned {
         Ok(job) => job,
         Err(error) => {

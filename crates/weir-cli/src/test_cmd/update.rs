@@ -68,12 +68,13 @@ mod tests {
                     Check::Changelog(vec!["+I[1]".into(), "+I[2]".into()]),
                 ),
                 ("totals".into(), Check::Final(vec!["[a, 1]".into()])),
+                ("files".into(), Check::Output(vec![r#"{"a":1}"#.into()])),
             ],
         )
         .unwrap();
         assert_eq!(
             new,
-            "# my case\n[sources.a]\nrows = [{ x = 1 }]  # input\n\n[sinks.out]\nexpected = [\n  \"+I[1]\",\n  \"+I[2]\",\n]\nordered = true\n\n[sinks.totals]\nfinal = [\n  \"[a, 1]\",\n]\n"
+            "# my case\n[sources.a]\nrows = [{ x = 1 }]  # input\n\n[sinks.out]\nexpected = [\n  \"+I[1]\",\n  \"+I[2]\",\n]\nordered = true\n\n[sinks.totals]\nfinal = [\n  \"[a, 1]\",\n]\n\n[sinks.files]\noutput = [\n  '{\"a\":1}',\n]\n"
         );
     }
 }

@@ -92,10 +92,7 @@ fn sql_cases() {
                     Ok(summary) => eprintln!("case {name} ... ok ({summary})"),
                     Err(e) => {
                         eprintln!("case {name} ... FAILED");
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("case {name}:\n{e}"));
+                        failures.lock().unwrap().push(format!("case {name}:\n{e}"));
                     }
                 }
             });

@@ -347,6 +347,9 @@ fn mocked_tables_keep_their_connector_checks() {
         let out = weir_in(dir.path(), &["test", script]);
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{script}: {stdout}{stderr}");
-        assert!(stdout.ends_with("2 cases: 2 passed, 0 failed\n"), "{stdout}");
+        assert!(
+            stdout.ends_with("2 cases: 2 passed, 0 failed\n"),
+            "{stdout}"
+        );
     }
 }

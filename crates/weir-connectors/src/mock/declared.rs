@@ -215,3 +215,114 @@ fn read_folder(root: &Path, dir: &Path, output: &mut DeclaredOutput) -> std::io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow::array::{ArrayRef, Int32Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+    use weir_runtime::{Output, SubtaskContext};
+    use weir_types::ChangelogKind;
+
+    use super::*;
+
+    fn table(name: &str, options: &[(&str, &str)]) -> TableDescriptor {
+        TableDescriptor {
+            name: name.into(),
+            schema: Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)])),
+            metadata: vec![],
+            primary_key: vec![],
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            base_dir: "/the/job".into(),
+        }
+    }
+
+    fn run(output_dir: &Path) -> MockRun {
+        MockRun::with_declared(Declared {
+            sources: BTreeSet::new(),
+            sinks: ["files", "shown", "abs"].map(String::from).into(),
+            output_dir: output_dir.to_path_buf(),
+        })
+    }
+
+    #[tokio::test]
+    async fn declared_sinks_write_where_the_test_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run(dir.path());
+        let files = table(
+            "files",
+            &[
+                ("connector", "filesystem"),
+                ("path", "out"),
+                ("format", "csv"),
+            ],
+        );
+        let shown = table(
+            "shown",
+            &[("connector", "print"), ("print-identifier", "id")],
+        );
+        let absolute = table(
+            "abs",
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp/x"),
+                ("format", "csv"),
+            ],
+        );
+        let mocked = table("mocked", &[("connector", "print")]);
+        let (files_sink, shown_sink, refused) = run
+            .scope(async {
+                assert!(crate::create_sink(&mocked, ChangelogKind::AppendOnly).is_ok());
+                (
+                    crate::create_sink(&files, ChangelogKind::AppendOnly).unwrap(),
+                    crate::create_sink(&shown, ChangelogKind::AppendOnly).unwrap(),
+                    crate::create_sink(&absolute, ChangelogKind::AppendOnly).err(),
+                )
+            })
+            .await;
+        assert!(refused.unwrap().to_string().contains("is absolute"));
+        assert_eq!(run.declared_sinks_written(), ["files", "shown"]);
+        assert!(run.declared_output("mocked").is_none());
+        let column: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
+        let batch = RecordBatch::try_from_iter(vec![("a", column)]).unwrap();
+        for (sink, subtask) in [(&files_sink, 1), (&shown_sink, 2)] {
+            let ctx = SubtaskContext {
+                subtask,
+                parallelism: 4,
+                ..SubtaskContext::single("sink")
+            };
+            let mut operator = sink.factory.create(&ctx).unwrap();
+            let mut out = Output::default();
+            operator.process_batch(0, batch.clone(), &mut out).unwrap();
+            operator.finish(&mut out).unwrap();
+        }
+        let written = run.declared_output("files").unwrap().unwrap();
+        assert_eq!(written.lines, ["1", "2"]);
+        assert!(written.in_progress.is_empty(), "{written:?}");
+        assert!(dir.path().join("out").is_dir());
+        // Printed with the identifier but without the subtask number.
+        let printed = run.declared_output("shown").unwrap().unwrap();
+        assert_eq!(printed.lines, ["id> +I[1]", "id> +I[2]"]);
+    }
+
+    #[test]
+    fn hidden_files_are_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/part-1"), "b\n").unwrap();
+        std::fs::write(dir.path().join("part-0"), "a\nc\n").unwrap();
+        std::fs::write(dir.path().join(".part-2.inprogress.x"), "d\n").unwrap();
+        let mut output = DeclaredOutput::default();
+        read_folder(dir.path(), dir.path(), &mut output).unwrap();
+        assert_eq!(output.lines, ["a", "c", "b"]);
+        assert_eq!(output.in_progress, [".part-2.inprogress.x"]);
+        let mut nothing = DeclaredOutput::default();
+        read_folder(&dir.path().join("no"), &dir.path().join("no"), &mut nothing).unwrap();
+        assert_eq!(nothing, DeclaredOutput::default());
+    }
+}
