@@ -92,7 +92,10 @@ enum Command {
     /// file), the rows each sink must receive (`expected`, in Flink's print form, or the
     /// `final` table for updating results) and optionally `steps`: which source's rows
     /// arrive when, watermarks and pauses, to script out-of-order and late data. Nothing
-    /// reaches a real connector. Exit status 0 when every case passes, 1 when one fails
+    /// reaches a real connector unless a case declares it (`connector = "declared"`: the
+    /// table's own connector, a sink's written lines checked with `output`). A case can
+    /// also expect the job to fail (`error = [...]`) and run at several parallelisms
+    /// (`parallelism = [1, 4]`). Exit status 0 when every case passes, 1 when one fails
     /// or cannot run, 2 when the script is invalid. See docs/testing.md.
     #[command(after_help = TEST_EXAMPLES)]
     Test {

@@ -30,7 +30,11 @@ pub fn create_sink(table: &TableDescriptor) -> Result<SinkBinding, ConnectorErro
     let parallelism = sink_parallelism(&mut options)?;
     options.finish()?;
     refuse_written_metadata(table)?;
-    let target = if standard_error {
+    // A print sink that `weir test` runs as declared writes into the test's capture.
+    let capture = crate::mock::current().and_then(|run| run.print_capture(&table.name));
+    let target = if let Some(buffer) = capture {
+        Target::Memory(buffer)
+    } else if standard_error {
         Target::Stderr
     } else {
         Target::Stdout
@@ -46,7 +50,12 @@ pub fn create_sink(table: &TableDescriptor) -> Result<SinkBinding, ConnectorErro
             move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
                 Ok(Box::new(PrintSink {
                     table: table_name.clone(),
-                    prefix: line_prefix(identifier.as_deref(), ctx.subtask, ctx.parallelism),
+                    // Captured lines leave out the subtask number: a test's expected
+                    // lines do not depend on the parallelism.
+                    prefix: match target {
+                        Target::Memory(_) => line_prefix(identifier.as_deref(), 0, 1),
+                        _ => line_prefix(identifier.as_deref(), ctx.subtask, ctx.parallelism),
+                    },
                     target: target.clone(),
                     buffer: Vec::new(),
                 }))
@@ -77,7 +86,7 @@ fn line_prefix(identifier: Option<&str>, subtask: usize, parallelism: usize) -> 
 enum Target {
     Stdout,
     Stderr,
-    #[cfg(test)]
+    /// Captured (for `weir test`).
     Memory(Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
@@ -86,7 +95,6 @@ impl Target {
         match self {
             Target::Stdout => io::stdout().lock().write_all(bytes),
             Target::Stderr => io::stderr().lock().write_all(bytes),
-            #[cfg(test)]
             Target::Memory(m) => {
                 m.lock()
                     .map_err(|_| io::Error::other("poisoned"))?
@@ -100,7 +108,6 @@ impl Target {
         match self {
             Target::Stdout => io::stdout().lock().flush(),
             Target::Stderr => io::stderr().lock().flush(),
-            #[cfg(test)]
             Target::Memory(_) => Ok(()),
         }
     }

@@ -4,7 +4,10 @@
 //! A case gives, per source table, rows (`rows` inline, `json` or `csv` text, or a
 //! `file`), per sink table the expected output (`expected` changelog rows in Flink's print
 //! form, or the `final` table), and an optional `steps` script (rows of a source, a
-//! watermark, a pause). docs/testing.md describes the format for users.
+//! watermark, a pause). A table can instead use its declared connector
+//! (`connector = "declared"`: a source reads its real input, a sink's written `output`
+//! lines are checked); a case can expect the job to fail (`error`) and list the
+//! parallelisms it runs at (`parallelism`). docs/testing.md describes the format.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +31,12 @@ pub struct Case {
     pub sinks: Vec<SinkExpectation>,
     /// The script, in order.
     pub steps: Vec<Step>,
+    /// Source tables read through their declared connectors (`connector = "declared"`).
+    pub declared_sources: Vec<(String, usize)>,
+    /// Lines the job's error must contain: the job must fail (`error = [...]`).
+    pub error: Option<Vec<String>>,
+    /// The parallelisms to run at (`parallelism = [1, 4]`); empty: the job's own.
+    pub parallelism: Vec<usize>,
 }
 
 /// The declared rows of one source table (`[sources.NAME]`).
@@ -63,6 +72,8 @@ pub struct SinkExpectation {
     pub check: Check,
     /// Compare the changelog in order (`ordered = true`) rather than as a multiset.
     pub ordered: bool,
+    /// Written through the declared connector (`connector = "declared"`).
+    pub declared: bool,
 }
 
 /// The two ways of stating a sink's output.
@@ -72,6 +83,8 @@ pub enum Check {
     Changelog(Vec<String>),
     /// `final`: the table left after applying the changelog (`[1, a]`).
     Final(Vec<String>),
+    /// `output`: the lines a declared sink wrote (files' lines, printed lines).
+    Output(Vec<String>),
 }
 
 /// One step of a case's script.
@@ -126,6 +139,10 @@ struct RawCase {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
+    error: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    parallelism: Option<Spanned<Vec<usize>>>,
+    #[serde(default)]
     sources: IndexMap<String, Spanned<RawInput>>,
     #[serde(default)]
     sinks: IndexMap<String, Spanned<RawSink>>,
@@ -140,6 +157,7 @@ struct RawInput {
     json: Option<Spanned<String>>,
     csv: Option<Spanned<String>>,
     file: Option<Spanned<String>>,
+    connector: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +168,8 @@ struct RawSink {
     final_rows: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     ordered: bool,
+    connector: Option<Spanned<String>>,
+    output: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -184,8 +204,16 @@ pub fn parse_case(path: &Path, text: String) -> Result<Case, CaseError> {
     })?;
     let _ = raw.description;
     let mut sources = Vec::new();
+    let mut declared_sources = Vec::new();
     for (table, input) in &raw.sources {
         let line = cx.line_of(input.span().start);
+        if cx.declared(input.get_ref().connector.as_ref())? {
+            if cx.rows(input.get_ref())?.is_some() {
+                return Err(cx.error(Some(line), format!("source '{table}': connector = \"declared\" reads the table's real input; give no rows")));
+            }
+            declared_sources.push((table.clone(), line));
+            continue;
+        }
         let rows = cx
             .rows(input.get_ref())?
             .ok_or_else(|| cx.error(Some(line), format!("source '{table}': give its rows with one of rows = [...], json = '''...''', csv = '''...''' or file = \"...\"")))?;
@@ -199,9 +227,25 @@ pub fn parse_case(path: &Path, text: String) -> Result<Case, CaseError> {
     for (table, sink) in &raw.sinks {
         let line = cx.line_of(sink.span().start);
         let sink = sink.get_ref();
-        let check = match (&sink.expected, &sink.final_rows) {
-            (Some(rows), None) => Check::Changelog(cx.print_rows(rows, true)?),
-            (None, Some(rows)) => Check::Final(cx.print_rows(rows, false)?),
+        let declared = cx.declared(sink.connector.as_ref())?;
+        let check = match (&sink.expected, &sink.final_rows, &sink.output) {
+            (None, None, Some(lines)) if declared => {
+                Check::Output(lines.iter().map(|l| l.get_ref().clone()).collect())
+            }
+            (_, _, _) if declared => {
+                return Err(cx.error(
+                    Some(line),
+                    format!("sink '{table}': a declared sink is checked by output = [\"...\", ...] (the lines it wrote), not by expected or final"),
+                ))
+            }
+            (_, _, Some(_)) => {
+                return Err(cx.error(
+                    Some(line),
+                    format!("sink '{table}': output = [...] checks a declared sink: add connector = \"declared\", or give expected = [...]"),
+                ))
+            }
+            (Some(rows), None, None) => Check::Changelog(cx.print_rows(rows, true)?),
+            (None, Some(rows), None) => Check::Final(cx.print_rows(rows, false)?),
             _ => {
                 return Err(cx.error(
                     Some(line),
@@ -222,12 +266,44 @@ pub fn parse_case(path: &Path, text: String) -> Result<Case, CaseError> {
             line,
             check,
             ordered: sink.ordered,
+            declared,
         });
     }
     let mut steps = Vec::new();
     for step in &raw.steps {
-        steps.push(cx.step(step)?);
+        let step = cx.step(step)?;
+        if let Step::Rows { table, line, .. }
+        | Step::Take { table, line, .. }
+        | Step::Watermark {
+            table: Some(table),
+            line,
+            ..
+        } = &step
+        {
+            if declared_sources.iter().any(|(t, _)| t == table) {
+                return Err(cx.error(
+                    Some(*line),
+                    format!("source '{table}' reads its declared connector: steps cannot feed it"),
+                ));
+            }
+        }
+        steps.push(step);
     }
+    let parallelism =
+        match &raw.parallelism {
+            Some(p) if p.get_ref().is_empty() || p.get_ref().contains(&0) => return Err(cx.error(
+                Some(cx.line_of(p.span().start)),
+                "parallelism: list one or more positive parallelisms, e.g. parallelism = [1, 4]"
+                    .into(),
+            )),
+            Some(p) => p.get_ref().clone(),
+            None => Vec::new(),
+        };
+    let error = raw
+        .error
+        .as_ref()
+        .map(|lines| lines.iter().map(|l| l.get_ref().clone()).collect());
+
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -239,6 +315,9 @@ pub fn parse_case(path: &Path, text: String) -> Result<Case, CaseError> {
         sources,
         sinks,
         steps,
+        declared_sources,
+        error,
+        parallelism,
     })
 }
 
@@ -255,6 +334,18 @@ impl Cx<'_> {
             .filter(|b| *b == b'\n')
             .count()
             + 1
+    }
+
+    /// Whether a table's `connector` key asks for its declared connector.
+    fn declared(&self, connector: Option<&Spanned<String>>) -> Result<bool, CaseError> {
+        match connector {
+            None => Ok(false),
+            Some(c) if c.get_ref() == "declared" => Ok(true),
+            Some(c) => Err(self.error(
+                Some(self.line_of(c.span().start)),
+                format!("connector = \"{}\": the only value is \"declared\" (use the table's own connector and options); leave it out to mock the table", c.get_ref()),
+            )),
+        }
     }
 
     fn error(&self, line: Option<usize>, message: String) -> CaseError {
@@ -380,6 +471,7 @@ impl Cx<'_> {
         let line = self.line_of(step.span().start);
         let raw = step.get_ref();
         let input = RawInput {
+            connector: None,
             rows: raw.rows.clone(),
             json: raw.json.clone(),
             csv: raw.csv.clone(),
@@ -644,6 +736,49 @@ pause = "20 ms"
             err.starts_with("case.toml:2: cannot read 'nope.json'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn declared_tables_errors_and_parallelism() {
+        let case = parse(
+            "parallelism = [1, 4]\nerror = [\"line 2\"]\n[sources.a]\nconnector = \"declared\"\n\n[sinks.o]\nconnector = \"declared\"\noutput = [\"x\"]\n[sinks.p]\nexpected = []\n",
+        )
+        .unwrap();
+        assert_eq!(case.parallelism, [1, 4]);
+        assert_eq!(case.error, Some(vec!["line 2".to_string()]));
+        assert_eq!(case.declared_sources, [("a".to_string(), 3)]);
+        assert!(case.sources.is_empty());
+        assert!(case.sinks[0].declared && !case.sinks[1].declared);
+        assert_eq!(case.sinks[0].check, Check::Output(vec!["x".into()]));
+        for (text, message) in [
+            (
+                "[sources.a]\nconnector = \"kafka\"\n",
+                "case.toml:2: connector = \"kafka\": the only value is \"declared\"",
+            ),
+            (
+                "[sources.a]\nconnector = \"declared\"\nrows = []\n",
+                "case.toml:1: source 'a': connector = \"declared\" reads",
+            ),
+            (
+                "[sinks.o]\nconnector = \"declared\"\nexpected = []\n",
+                "case.toml:1: sink 'o': a declared sink is checked by output",
+            ),
+            (
+                "[sinks.o]\noutput = []\n",
+                "case.toml:1: sink 'o': output = [...] checks a declared sink",
+            ),
+            (
+                "parallelism = []\n",
+                "case.toml:1: parallelism: list one or more",
+            ),
+            (
+                "[sources.a]\nconnector = \"declared\"\n[[steps]]\nsource = \"a\"\ntake = 1\n",
+                "case.toml:3: source 'a' reads its declared connector",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.starts_with(message), "{err}");
+        }
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Problem {
         /// Row received there.
         actual: String,
     },
+    /// A declared `filesystem` sink left a hidden or in-progress file.
+    InProgress(String),
     /// A `-U` / `-D` row retracts a row that is not in the table.
     CannotRetract {
         /// The retraction.
@@ -45,8 +47,9 @@ pub enum Problem {
 /// Compares `actual` (the sink's rows with kinds, in arrival order) with `check`.
 pub fn compare(check: &Check, ordered: bool, actual: &[String]) -> Vec<Problem> {
     match check {
-        Check::Changelog(expected) => {
-            let mut problems = multiset_diff(expected, actual, true);
+        Check::Changelog(expected) | Check::Output(expected) => {
+            let kinds = matches!(check, Check::Changelog(_));
+            let mut problems = multiset_diff(expected, actual, kinds);
             if problems.is_empty() && ordered {
                 if let Some(position) = expected.iter().zip(actual).position(|(e, a)| e != a) {
                     problems.push(Problem::Order {
@@ -146,12 +149,18 @@ fn multiset_diff(expected: &[String], actual: &[String], kinds: bool) -> Vec<Pro
 
 /// The report of one sink's problems, indented under a `sink 'NAME'` heading.
 pub fn describe(sink: &str, check: &Check, actual: &[String], problems: &[Problem]) -> String {
-    let (expected_count, what) = match check {
-        Check::Changelog(rows) => (rows.len(), "rows"),
-        Check::Final(rows) => (rows.len(), "final rows"),
+    let (expected_count, what, received) = match check {
+        Check::Changelog(rows) => (rows.len(), "rows", "received"),
+        Check::Final(rows) => (rows.len(), "final rows", "received"),
+        Check::Output(rows) => (rows.len(), "output lines", "wrote"),
+    };
+    let unit = if matches!(check, Check::Output(_)) {
+        "lines"
+    } else {
+        "rows"
     };
     let mut out = format!(
-        "  sink '{sink}': expected {expected_count} {what}, received {} rows\n",
+        "  sink '{sink}': expected {expected_count} {what}, {received} {} {unit}\n",
         actual.len()
     );
     for problem in problems {
@@ -169,6 +178,9 @@ pub fn describe(sink: &str, check: &Check, actual: &[String], problems: &[Proble
                 out,
                 "    out of order at row {position}: {actual}  (expected {expected})"
             ),
+            Problem::InProgress(file) => {
+                writeln!(out, "    in-progress file left: {file}")
+            }
             Problem::CannotRetract { row, position } => writeln!(
                 out,
                 "    cannot retract: {row}  (row {position} of the output: no such row in the table)"

@@ -1,5 +1,5 @@
 //! `weir test --update`: writes a case's actual outputs as its new expectations,
-//! editing only the sinks' `expected` / `final` arrays so that comments, layout and
+//! editing only the sinks' `expected` / `final` / `output` arrays so that comments, layout and
 //! the rest of the file stay as the user wrote them.
 
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
@@ -23,11 +23,16 @@ pub fn updated_text(text: &str, sinks: &[(String, Check)]) -> Result<String, Str
             .or_insert_with(|| Item::Table(Table::new()))
             .as_table_like_mut()
             .ok_or_else(|| format!("'sinks.{name}' is not a table"))?;
-        let (key, other, rows) = match check {
-            Check::Changelog(rows) => ("expected", "final", rows),
-            Check::Final(rows) => ("final", "expected", rows),
+        let (key, rows) = match check {
+            Check::Changelog(rows) => ("expected", rows),
+            Check::Final(rows) => ("final", rows),
+            Check::Output(rows) => ("output", rows),
         };
-        sink.remove(other);
+        for other in ["expected", "final", "output"] {
+            if other != key {
+                sink.remove(other);
+            }
+        }
         sink.insert(key, Item::Value(Value::Array(multiline(rows))));
     }
     Ok(doc.to_string())
@@ -63,12 +68,13 @@ mod tests {
                     Check::Changelog(vec!["+I[1]".into(), "+I[2]".into()]),
                 ),
                 ("totals".into(), Check::Final(vec!["[a, 1]".into()])),
+                ("files".into(), Check::Output(vec![r#"{"a":1}"#.into()])),
             ],
         )
         .unwrap();
         assert_eq!(
             new,
-            "# my case\n[sources.a]\nrows = [{ x = 1 }]  # input\n\n[sinks.out]\nexpected = [\n  \"+I[1]\",\n  \"+I[2]\",\n]\nordered = true\n\n[sinks.totals]\nfinal = [\n  \"[a, 1]\",\n]\n"
+            "# my case\n[sources.a]\nrows = [{ x = 1 }]  # input\n\n[sinks.out]\nexpected = [\n  \"+I[1]\",\n  \"+I[2]\",\n]\nordered = true\n\n[sinks.totals]\nfinal = [\n  \"[a, 1]\",\n]\n\n[sinks.files]\noutput = [\n  '{\"a\":1}',\n]\n"
         );
     }
 }

@@ -1,9 +1,55 @@
 //! Runs the examples of `docs/*.md`: a fenced ```sql block followed by a fenced
 //! ```text block is a script and the multiset of lines it prints.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::cases::{diff, multiset, repo_root, strip_subtask, weir};
+use super::cases::{repo_root, weir};
+
+/// Lines as a multiset (sorted), ignoring blank lines.
+fn multiset<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Removes Flink's `N> ` / `id:N> ` subtask prefix of print output.
+fn strip_subtask(line: &str) -> &str {
+    if let Some(idx) = line.find("> ") {
+        let prefix = &line[..idx];
+        let digits = prefix.rsplit(':').next().unwrap_or("");
+        if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            return &line[idx + 2..];
+        }
+    }
+    line
+}
+
+/// Describes the difference of two multisets, or `None` when equal.
+fn diff(expected: &[String], actual: &[String]) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for e in expected {
+        *counts.entry(e).or_default() += 1;
+    }
+    for a in actual {
+        *counts.entry(a).or_default() -= 1;
+    }
+    let mut out = String::new();
+    for (line, n) in counts {
+        if n > 0 {
+            out.push_str(&format!("    missing ({n}x): {line}\n"));
+        } else if n < 0 {
+            out.push_str(&format!("    unexpected ({}x): {line}\n", -n));
+        }
+    }
+    Some(out)
+}
 
 fn examples(markdown: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

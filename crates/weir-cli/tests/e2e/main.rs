@@ -1,7 +1,8 @@
 //! End-to-end tests of the `weir` binary.
 //!
-//! - `sql_cases`: every folder under `tests/cases/` is a job with its inputs and expected
-//!   outputs, run by the real binary at each parallelism it lists (default 1 and 4).
+//! - `sql_cases`: every folder under `tests/cases/` is a job with its inputs and its
+//!   `weir test` cases (`job.tests/*.toml`), run with `weir test` at the parallelisms
+//!   each case lists.
 //! - `docs_examples`: the SQL examples in `docs/` run and print what the docs show.
 //! - `cli`: the command line itself (help, errors for missing scripts).
 //! - `weir_test_cases`: `weir test` on the jobs under `tests/jobs/` and their cases

@@ -256,7 +256,7 @@ fn errors_in_cases_and_scripts_name_their_file_and_line() {
 #[test]
 fn unknown_connectors_are_mocked_and_bare_selects_have_final_tables() {
     // 'kafka' is not a connector of this build: the job could not run, but it can be
-    // tested, since no connector is ever created.
+    // tested, since no connector is ever created; a warning says so.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("orders.sql"),
@@ -275,6 +275,11 @@ fn unknown_connectors_are_mocked_and_bare_selects_have_final_tables() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout, "PASS  big\n1 case: 1 passed, 0 failed\n");
+    assert!(
+        stderr.contains("warning: table 'orders': unknown connector 'kafka'")
+            && stderr.contains("weir test mocks table 'orders' anyway"),
+        "{stderr}"
+    );
     let run = weir_in(dir.path(), &["run", "orders.sql"]);
     assert!(
         !run.status.success(),
@@ -300,4 +305,51 @@ fn sample_reads_rows_from_the_real_source() {
     assert!(text(&out)
         .1
         .contains("the job does not read table 'auction_totals' (it reads: web_bids, shop_bids)"));
+}
+
+#[test]
+fn mocked_tables_keep_their_connector_checks() {
+    // The same errors, at the same positions, as `weir validate` reports.
+    let dir = tempfile::tempdir().unwrap();
+    let scripts = [
+        (
+            "option.sql",
+            "CREATE TABLE t (a INT)\nWITH ('connector' = 'filesystem', 'path' = 'nowhere.json', 'format' = 'json', 'json.bogus' = 'x');\nSELECT a FROM t;\n",
+        ),
+        (
+            "required.sql",
+            "CREATE TABLE t (a INT) WITH ('connector' = 'filesystem', 'format' = 'json');\nSELECT a FROM t;\n",
+        ),
+        (
+            "updates.sql",
+            "CREATE TABLE t (a INT) WITH ('connector' = 'datagen', 'number-of-rows' = '3');\nCREATE TABLE o (a INT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = 'o', 'format' = 'json');\nINSERT INTO o SELECT a, COUNT(*) FROM t GROUP BY a;\n",
+        ),
+    ];
+    for (script, body) in scripts {
+        std::fs::write(dir.path().join(script), body).unwrap();
+        let tests = dir.path().join(script.replace(".sql", ".tests"));
+        std::fs::create_dir_all(&tests).unwrap();
+        std::fs::write(tests.join("c.toml"), "[sinks.select_1]\nexpected = []\n").unwrap();
+        let validate = weir_in(dir.path(), &["validate", script]);
+        assert_eq!(validate.status.code(), Some(2), "{script}");
+        let out = weir_in(dir.path(), &["test", script]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{script}: {stderr}");
+        assert_eq!(stderr, text(&validate).1, "{script}");
+        assert!(stderr.contains("SQL error at line "), "{script}: {stderr}");
+        // A case expecting that error passes.
+        let error_line = stderr.lines().next().unwrap().replace('"', "\\\"");
+        std::fs::write(
+            tests.join("c.toml"),
+            format!("parallelism = [1, 2]\nerror = [\"{error_line}\"]\n"),
+        )
+        .unwrap();
+        let out = weir_in(dir.path(), &["test", script]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{script}: {stdout}{stderr}");
+        assert!(
+            stdout.ends_with("2 cases: 2 passed, 0 failed\n"),
+            "{stdout}"
+        );
+    }
 }

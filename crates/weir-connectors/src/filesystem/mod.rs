@@ -52,13 +52,13 @@ use crate::options::Options;
 
 pub use sink::create_sink;
 pub(crate) use sink::{refuse_written_metadata, sink_parallelism};
-pub use source::create_source;
+pub use source::{create_source, validate_source};
 
 /// The connector's name.
 const CONNECTOR: &str = "filesystem";
 
 /// Resolves a `path` option against the table's base folder.
-fn resolve_path(table: &TableDescriptor, path: &str) -> PathBuf {
+pub(crate) fn resolve_path(table: &TableDescriptor, path: &str) -> PathBuf {
     let path = path
         .strip_prefix("file://")
         .or_else(|| path.strip_prefix("file:"))

@@ -24,24 +24,40 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
     build_source(table, CHUNK_SIZE)
 }
 
-/// [`create_source`] reading chunks of about `chunk_size` bytes.
-pub(super) fn build_source(
+/// Checks a `filesystem` source's options, format and metadata columns without touching
+/// the files (for a table whose rows a test mocks).
+pub fn validate_source(table: &TableDescriptor) -> Result<(), ConnectorError> {
+    source_config(table).map(|_| ())
+}
+
+/// The `path` option, the format and the metadata plan of a source table.
+fn source_config(
     table: &TableDescriptor,
-    chunk_size: usize,
-) -> Result<SourceBinding, ConnectorError> {
+) -> Result<(String, FormatConfig, MetadataPlan), ConnectorError> {
     let mut options = Options::new(table, CONNECTOR);
-    let path = options.required(
-        "path",
-        "add 'path' = 'data/input.json' (a file, or a folder of files)",
-    )?;
+    let path = options
+        .required(
+            "path",
+            "add 'path' = 'data/input.json' (a file, or a folder of files)",
+        )?
+        .to_string();
     let format = read_format(&mut options, table)?;
     options.finish()?;
-
     let plan = MetadataPlan::new(table)?;
     // Checks that the format can read the columns.
     format
         .decoder(plan.physical_schema())
         .map_err(|e| format_error(table, e))?;
+    Ok((path, format, plan))
+}
+
+/// [`create_source`] reading chunks of about `chunk_size` bytes.
+pub(super) fn build_source(
+    table: &TableDescriptor,
+    chunk_size: usize,
+) -> Result<SourceBinding, ConnectorError> {
+    let (path, format, plan) = source_config(table)?;
+    let path = path.as_str();
     let root = resolve_path(table, path);
     let files = list_files(&root, path).map_err(|source| ConnectorError::Io {
         table: table.name.clone(),

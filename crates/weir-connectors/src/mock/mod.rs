@@ -21,7 +21,14 @@
 //! a table without one gets them from its `WATERMARK FOR` clause, as in production.
 //!
 //! Only subtask 0 of a mocked source reads rows; its other subtasks end at once.
+//!
+//! A mocked table's connector options are still checked (an unknown option, a missing
+//! required one, a sink that cannot take updates), without touching files; a connector
+//! this build lacks is only a [warning](MockRun::warnings).
+//! Tables the run [declares](Declared) use their real connectors instead (see
+//! [`declared`]).
 
+mod declared;
 mod sink;
 mod source;
 #[cfg(test)]
@@ -40,6 +47,8 @@ use weir_types::{ChangelogKind, Watermark};
 
 use crate::descriptor::TableDescriptor;
 use crate::{SinkBinding, SourceBinding};
+
+pub use declared::{Declared, DeclaredOutput};
 
 tokio::task_local! {
     static CURRENT: MockRun;
@@ -174,6 +183,14 @@ struct State {
     scripted_watermarks: BTreeSet<String>,
     current: Option<Current>,
     finished: bool,
+    /// Tables that use their declared connectors.
+    declared: Declared,
+    /// Declared sources the job reads, in planning order.
+    declared_read: Vec<String>,
+    /// Declared sinks the job writes.
+    declared_written: Vec<declared::DeclaredSink>,
+    /// Warnings of planning (connectors this build lacks).
+    warnings: Vec<String>,
 }
 
 enum LoadedStep {
