@@ -15,9 +15,9 @@ use datafusion::physical_expr::PhysicalExpr;
 use weir_operators::window::{FilteredAggregate, WindowAggregate, WindowSpec};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::translate::{keyed_exchange, require_append_only, translate, Stream};
+use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
@@ -198,8 +198,16 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             ))
         }
     };
+    let emit = p.options.emit_strategy().map_err(SqlError::new)?;
+    let emit_detail = match (emit.allow_lateness_ms, emit.early_fire_delay_ms) {
+        (0, None) => String::new(),
+        (lateness, early) => format!(
+            ", updating: allowed lateness {lateness} ms{}",
+            early.map_or(String::new(), |d| format!(", early fire every {d} ms"))
+        ),
+    };
     let detail = format!(
-        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]; state: slices x keys, dropped as the watermark passes",
+        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         window.kind.name(),
         window.size_ms,
         if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
@@ -214,7 +222,14 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         key_columns: key_columns.clone(),
         aggregates,
         output_schema: output_schema.clone(),
+        emit,
     };
+    let changelog = if emit.is_updating() {
+        ChangelogKind::Updating
+    } else {
+        ChangelogKind::AppendOnly
+    };
+    let emitted_schema = operator.emitted_schema();
     let upstream = &p.graph.nodes[input.node];
     let (parallelism, edge) = keyed_exchange(p, input.node, &key_columns);
     let upstream_id = upstream.id;
@@ -228,9 +243,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             kind: edge,
         }],
         kind: NodeKind::Operator(operator.into_factory()),
-        changelog: ChangelogKind::AppendOnly,
+        changelog,
         is_sink: false,
-        schema: output_schema.clone(),
+        schema: emitted_schema,
     });
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
@@ -254,7 +269,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             source,
         )));
     }
-    let schema = Arc::new(agg.schema.as_arrow().clone());
+    let mut schema = Arc::new(agg.schema.as_arrow().clone());
+    if changelog == ChangelogKind::Updating {
+        // The row kind travels as the last column.
+        schema = with_row_kind(&schema);
+        projection.push(Arc::new(PhysicalColumn::new(
+            ROW_KIND_COLUMN,
+            output_schema.fields().len(),
+        )));
+    }
     let node = p.graph.add(Node {
         id: OperatorId::derive("window-aggregate-output", &[p.graph.nodes[window_node].id]),
         name: "Calc".into(),
@@ -265,7 +288,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             kind: EdgeKind::Forward,
         }],
         kind: NodeKind::Operator(Calc::new(None, Some(projection), schema.clone()).into_factory()),
-        changelog: ChangelogKind::AppendOnly,
+        changelog,
         is_sink: false,
         schema,
     });
