@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use weir_types::{EngineError, EngineResult, ROW_KIND_COLUMN};
 
-use crate::operator::SubtaskContext;
+use crate::operator::{Operator, OperatorFactory, SubtaskContext};
 use crate::source::{SourceEvent, SourceFactory, SourceReader};
 
 /// The columns of the late-data stream: the operator that dropped the row, the row's
@@ -187,6 +187,25 @@ fn event_time_millis(column: &ArrayRef) -> EngineResult<TimestampMillisecondArra
         millis.values().clone(),
         millis.nulls().cloned(),
     ))
+}
+
+/// Wraps the factory of an operator that drops late rows: each subtask it creates gets
+/// a writer in [`SubtaskContext::late_rows`] (one declared producer per subtask).
+pub struct RoutesLateRows {
+    /// The operator's own factory.
+    pub inner: Arc<dyn OperatorFactory>,
+    /// The job's late-data queue.
+    pub data: Arc<LateData>,
+    /// The operator as the `operator` column names it.
+    pub label: String,
+}
+
+impl OperatorFactory for RoutesLateRows {
+    fn create(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn Operator>> {
+        let mut ctx = ctx.clone();
+        ctx.late_rows = Some(Arc::new(self.data.writer(&self.label)));
+        self.inner.create(&ctx)
+    }
 }
 
 /// The source node reading a job's late rows.

@@ -24,7 +24,7 @@ pub mod watermark;
 
 pub use graph::{Edge, EdgeKind, JobGraph, Node, NodeKind};
 pub use job::{JobConfig, JobHandle, JobOutcome};
-pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter};
+pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter, RoutesLateRows};
 pub use metrics::JobMetrics;
 pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
 pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};

@@ -62,7 +62,9 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
+};
 use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 
 pub use dedup::WindowDeduplicate;
@@ -206,6 +208,8 @@ pub struct WindowAggregateOperator {
     groups: Vec<usize>,
     /// Updating emission: last emitted results, windows changed since, early-fire clock.
     updating: Option<Updating>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
 }
 
 /// The updating-emission part of a window aggregation subtask.
@@ -247,6 +251,7 @@ impl WindowAggregateOperator {
             metrics: Arc::clone(&ctx.metrics),
             groups: Vec::new(),
             updating,
+            late_rows: ctx.late_rows.clone(),
         })
     }
 
@@ -414,10 +419,16 @@ impl Operator for WindowAggregateOperator {
         let times = EventTimes::try_new(time)?;
         let inputs = self.aggs.inputs(&batch)?;
         let mut late = 0;
+        // Indices of late rows, collected only for a late-data table.
+        let mut late_rows: Vec<u32> = Vec::new();
+        let routed = self.late_rows.is_some();
         match partition_by_slice(&spec, &times) {
             SliceRows::All(slice_end) => {
                 if self.state.is_late(&spec, slice_end) {
                     late = batch.num_rows();
+                    if routed {
+                        late_rows.extend(0..batch.num_rows() as u32);
+                    }
                 } else {
                     self.state
                         .add(&self.aggs, slice_end, &inputs, &mut self.groups)?;
@@ -428,6 +439,9 @@ impl Operator for WindowAggregateOperator {
                 for (slice_end, rows) in parts {
                     if self.state.is_late(&spec, slice_end) {
                         late += rows.len();
+                        if routed {
+                            late_rows.extend(rows);
+                        }
                     } else {
                         let inputs = inputs.take(rows)?;
                         self.state
@@ -439,6 +453,10 @@ impl Operator for WindowAggregateOperator {
         }
         if late > 0 {
             JobMetrics::add(&self.metrics.late_records_dropped, late);
+        }
+        if let Some(writer) = &self.late_rows {
+            let watermark = self.state.fired_upto().saturating_sub(1);
+            writer.write(&batch, &late_rows, self.def.time_column, watermark)?;
         }
         self.emit_dirty(true, out)
     }
