@@ -247,6 +247,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         is_sink: false,
         schema: emitted_schema,
     });
+    super::late::route_late_rows(p, window_node)?;
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {

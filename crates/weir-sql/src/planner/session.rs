@@ -201,6 +201,7 @@ pub(crate) fn translate_session_aggregate(
         is_sink: false,
         schema: output_schema.clone(),
     });
+    super::late::route_late_rows(p, window_node)?;
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
