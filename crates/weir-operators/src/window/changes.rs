@@ -98,10 +98,10 @@ impl Changes {
                     .keys
                     .iter()
                     .enumerate()
-                    .map(|(i, row)| (row.as_ref(), i))
+                    .map(|(i, row)| (row.data(), i))
                     .collect();
                 for i in 0..result.num_rows() {
-                    match previous.get(keys.row(i).as_ref()) {
+                    match previous.get(keys.row(i).data()) {
                         None => {
                             indices.push((1, i));
                             kinds.push(RowKind::Insert as i8);

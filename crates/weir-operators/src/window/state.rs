@@ -506,8 +506,10 @@ impl WindowState {
 
     /// Drops the slices whose last window has fired (a prefix: last ends are monotone).
     fn drop_expired(&mut self, spec: &WindowSpec) {
+        let (fired_upto, lateness) = (self.fired_upto, self.lateness);
         while let Some(entry) = self.slices.first_entry() {
-            if !self.is_expired(spec.last_window_end(*entry.key())) {
+            let end = spec.last_window_end(*entry.key());
+            if fired_upto == i64::MIN || end.saturating_add(lateness) > fired_upto {
                 break;
             }
             entry.remove();
