@@ -42,7 +42,7 @@ pub fn late_data_schema() -> SchemaRef {
             true,
         ),
         Field::new(
-            "watermark",
+            "current_watermark",
             DataType::Timestamp(TimeUnit::Millisecond, None),
             true,
         ),

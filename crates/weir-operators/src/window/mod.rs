@@ -148,6 +148,19 @@ pub struct WindowAggregate {
     pub output_schema: SchemaRef,
     /// When results are emitted.
     pub emit: EmitStrategy,
+    /// The columns written for a late row to a late-data table (`None`: every input
+    /// column, with the window start as its time).
+    pub late_row: Option<LateRowColumns>,
+}
+
+/// Which input columns make a late row for the late-data table: the row's own columns
+/// without the window columns, and among them its event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRowColumns {
+    /// Input column indices, in order.
+    pub columns: Vec<usize>,
+    /// Position of the event-time column in `columns`.
+    pub time: usize,
 }
 
 impl WindowAggregate {
@@ -456,7 +469,13 @@ impl Operator for WindowAggregateOperator {
         }
         if let Some(writer) = &self.late_rows {
             let watermark = self.state.fired_upto().saturating_sub(1);
-            writer.write(&batch, &late_rows, self.def.time_column, watermark)?;
+            match &self.def.late_row {
+                Some(row) => {
+                    let rows = batch.project(&row.columns)?;
+                    writer.write(&rows, &late_rows, row.time, watermark)?;
+                }
+                None => writer.write(&batch, &late_rows, self.def.time_column, watermark)?,
+            }
         }
         self.emit_dirty(true, out)
     }

@@ -104,6 +104,7 @@ pub(super) fn window_aggregate(
         aggregates,
         output_schema: Arc::new(Schema::new(fields)),
         emit: EmitStrategy::default(),
+        late_row: None,
     }
 }
 

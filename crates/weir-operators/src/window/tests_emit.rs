@@ -1,6 +1,7 @@
 //! Tests of updating emission (allowed lateness, early fire), with outputs computed by
 //! hand. Rows print as `kind, start ms, end ms, [key,] values...`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::Int8Array;
@@ -228,4 +229,172 @@ fn early_fire_with_a_long_delay_emits_the_final_result_once() {
     );
     let expected: Vec<Vec<&str>> = vec![vec![], vec![], vec!["+I 0,10000,a,2,3"]];
     assert_eq!(out, expected);
+}
+
+/// Count and sum per key of one window.
+type KeyResults = BTreeMap<&'static str, (i64, i64)>;
+
+/// A reference for allowed lateness that keeps every accepted row and recomputes each
+/// window from rows: a row is accepted while one of its windows is not past its
+/// lateness; after a batch every fired, unexpired window whose rows changed emits its
+/// changes; at a watermark newly fired windows emit theirs. Lines of one event sorted.
+struct NaiveLateness {
+    spec: WindowSpec,
+    lateness: i64,
+    rows: Vec<(i64, &'static str, i64)>,
+    fired_upto: i64,
+    emitted: BTreeMap<(i64, i64), KeyResults>,
+    late: u64,
+}
+
+impl NaiveLateness {
+    fn expired(&self, end: i64) -> bool {
+        self.fired_upto != i64::MIN && end + self.lateness <= self.fired_upto
+    }
+
+    fn result(&self, w: (i64, i64)) -> KeyResults {
+        let mut out = KeyResults::new();
+        for &(t, k, v) in &self.rows {
+            if w.0 <= t && t < w.1 {
+                let e: &mut (i64, i64) = out.entry(k).or_default();
+                e.0 += 1;
+                e.1 += v;
+            }
+        }
+        out
+    }
+
+    fn emit(&mut self, w: (i64, i64), lines: &mut Vec<String>) {
+        let new = self.result(w);
+        let old = self.emitted.remove(&w);
+        for (k, &(c, s)) in &new {
+            match old.as_ref().and_then(|o| o.get(k)) {
+                None => lines.push(format!("+I {},{},{k},{c},{s}", w.0, w.1)),
+                Some(&(oc, os)) if (oc, os) != (c, s) => {
+                    lines.push(format!("-U {},{},{k},{oc},{os}", w.0, w.1));
+                    lines.push(format!("+U {},{},{k},{c},{s}", w.0, w.1));
+                }
+                Some(_) => {}
+            }
+        }
+        self.emitted.insert(w, new);
+    }
+
+    fn batch(&mut self, rows: &[(i64, &'static str, i64)]) -> Vec<String> {
+        let mut touched = BTreeSet::new();
+        for &(t, k, v) in rows {
+            let windows = super::tests_naive::naive_windows(&self.spec, t);
+            if windows.iter().all(|w| self.expired(w.1)) {
+                self.late += 1;
+                continue;
+            }
+            self.rows.push((t, k, v));
+            touched.extend(windows.into_iter().filter(|w| !self.expired(w.1)));
+        }
+        let mut lines = Vec::new();
+        for w in touched {
+            if w.1 <= self.fired_upto {
+                self.emit(w, &mut lines);
+            }
+        }
+        lines.sort();
+        lines
+    }
+
+    fn watermark(&mut self, wm: i64) -> Vec<String> {
+        let limit = wm + 1;
+        let mut windows: Vec<(i64, i64)> = self
+            .rows
+            .iter()
+            .flat_map(|r| super::tests_naive::naive_windows(&self.spec, r.0))
+            .filter(|w| w.1 > self.fired_upto && w.1 <= limit)
+            .collect();
+        windows.sort_by_key(|w| (w.1, w.0));
+        windows.dedup();
+        let mut lines = Vec::new();
+        for w in windows {
+            self.emit(w, &mut lines);
+        }
+        self.fired_upto = self.fired_upto.max(limit);
+        lines.sort();
+        lines
+    }
+}
+
+#[test]
+fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    let specs = [
+        WindowSpec::Tumble {
+            size_ms: 10,
+            offset_ms: 0,
+        },
+        WindowSpec::Hop {
+            size_ms: 15,
+            slide_ms: 5,
+            offset_ms: 0,
+        },
+        WindowSpec::Hop {
+            size_ms: 10,
+            slide_ms: 4,
+            offset_ms: 1,
+        },
+        WindowSpec::Cumulate {
+            step_ms: 5,
+            max_size_ms: 20,
+            offset_ms: 0,
+        },
+    ];
+    let keys = ["a", "b", "c"];
+    for (si, spec) in specs.into_iter().enumerate() {
+        for seed in 0..20u64 {
+            let mut rng = SmallRng::seed_from_u64(seed * 31 + si as u64);
+            let lateness = [3, 7, 12][seed as usize % 3];
+            let emit = EmitStrategy {
+                allow_lateness_ms: lateness,
+                early_fire_delay_ms: None,
+            };
+            let mut op = operator(spec, true, emit);
+            let mut naive = NaiveLateness {
+                spec,
+                lateness,
+                rows: Vec::new(),
+                fired_upto: i64::MIN,
+                emitted: Default::default(),
+                late: 0,
+            };
+            let mut max_ts = 0i64;
+            for _ in 0..40 {
+                if rng.random_bool(0.7) {
+                    let n = rng.random_range(1..4);
+                    let rows: Vec<(i64, &'static str, i64)> = (0..n)
+                        .map(|_| {
+                            let t = (max_ts + rng.random_range(-25..8)).max(0);
+                            max_ts = max_ts.max(t);
+                            (t, keys[rng.random_range(0..3)], rng.random_range(1..10))
+                        })
+                        .collect();
+                    let expected = naive.batch(&rows);
+                    let mut actual = run(&mut op, vec![rows_ev(&rows)]).remove(0);
+                    actual.sort();
+                    assert_eq!(actual, expected, "{spec:?} seed {seed} rows {rows:?}");
+                } else {
+                    let wm = max_ts - rng.random_range(0..6);
+                    if naive.fired_upto != i64::MIN && wm < naive.fired_upto {
+                        continue;
+                    }
+                    let expected = naive.watermark(wm);
+                    let mut actual = run(&mut op, vec![Ev::Wm(wm)]).remove(0);
+                    actual.sort();
+                    assert_eq!(actual, expected, "{spec:?} seed {seed} watermark {wm}");
+                }
+            }
+            assert_eq!(late(&op), naive.late, "{spec:?} seed {seed}");
+        }
+    }
+}
+
+fn rows_ev(rows: &[(i64, &'static str, i64)]) -> Ev {
+    Ev::Rows(rows.iter().map(|&(t, k, v)| -> Row { (Some(t), Some(k), Some(v)) }).collect())
 }

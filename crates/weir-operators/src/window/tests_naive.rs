@@ -22,7 +22,7 @@ use super::*;
 type WindowKey = (i64, i64, Option<&'static str>);
 
 /// Windows containing `ts`, enumerated by brute force from the definition.
-fn naive_windows(spec: &WindowSpec, ts: i64) -> Vec<(i64, i64)> {
+pub(super) fn naive_windows(spec: &WindowSpec, ts: i64) -> Vec<(i64, i64)> {
     let mut windows = Vec::new();
     match *spec {
         WindowSpec::Tumble { size_ms, offset_ms } => {

@@ -12,7 +12,7 @@ use datafusion::common::{Column, DFSchemaRef};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_operators::window::{FilteredAggregate, WindowAggregate, WindowSpec};
+use weir_operators::window::{FilteredAggregate, LateRowColumns, WindowAggregate, WindowSpec};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
@@ -137,8 +137,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     if window.kind == WindowKind::Session {
         return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
     }
+    // Late rows for a late-data table need the rows' own time, which the optimizer pruned.
+    let with_time = if p.options.late_data_table().is_some() {
+        super::late::with_row_time(&agg.input, &agg.group_expr[start])
+    } else {
+        None
+    };
+    let input_plan = with_time.as_ref().map_or(agg.input.as_ref(), |(plan, _)| plan);
     p.window_aggregate_depth += 1;
-    let input = translate(p, &agg.input);
+    let input = translate(p, input_plan);
     p.window_aggregate_depth -= 1;
     let input = input?;
     require_append_only(p, &input, "a window aggregation")?;
@@ -155,6 +162,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         }
     };
     let time_column = column_index(&agg.group_expr[start], "window_start")?;
+    let end_column = column_index(&agg.group_expr[end], "window_end")?;
+    let late_row = with_time.and_then(|(_, name)| {
+        let fields = input.schema.fields();
+        let columns: Vec<usize> = (0..fields.len())
+            .filter(|&i| i != time_column && i != end_column && fields[i].name() != "window_time")
+            .collect();
+        let time = columns.iter().position(|&i| fields[i].name() == &name)?;
+        Some(LateRowColumns { columns, time })
+    });
     let key_columns = keys
         .iter()
         .map(|&i| column_index(&agg.group_expr[i], "keys"))
@@ -223,6 +239,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         aggregates,
         output_schema: output_schema.clone(),
         emit,
+        late_row,
     };
     let changelog = if emit.is_updating() {
         ChangelogKind::Updating

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use datafusion::common::DFSchema;
+use datafusion::logical_expr::{Expr, LogicalPlan, Projection, SubqueryAlias};
 use weir_runtime::{
     late_data_schema, LateData, LateDataSource, Node, NodeKind, RoutesLateRows,
 };
@@ -63,7 +64,7 @@ pub(crate) fn add_late_data_sink(p: &mut Planner) -> SqlResult<()> {
         return Err(SqlError::new(format!(
             "'weir.late-data.table' names '{table}', which is not a declared table: declare it \
              with CREATE TABLE {table} (operator STRING, event_time TIMESTAMP(3), \
-             watermark TIMESTAMP(3), `row` STRING) WITH (...)"
+             current_watermark TIMESTAMP(3), `row` STRING) WITH (...)"
         )));
     }
     let schema = late_data_schema();
@@ -96,9 +97,50 @@ pub(crate) fn add_late_data_sink(p: &mut Planner) -> SqlResult<()> {
     add_table_sink(p, &target, stream, Position::default()).map_err(|e| {
         SqlError::new(format!(
             "the late-data table '{table}' (operator STRING, event_time TIMESTAMP(3), \
-             watermark TIMESTAMP(3), `row` STRING) cannot be written: {e}"
+             current_watermark TIMESTAMP(3), `row` STRING) cannot be written: {e}"
         ))
     })?;
     p.sinks += 1;
     Ok(())
+}
+
+/// For a window aggregation whose rows go to a late-data table: its input plan with the
+/// event-time column the window is computed from (which the optimizer prunes, since the
+/// aggregation reads only the window columns), and that column's name. `None` when
+/// the input is not the projection computing the window columns; late rows then carry
+/// the columns the aggregation reads, and the window start as their time.
+pub(crate) fn with_row_time(input: &LogicalPlan, window_start: &Expr) -> Option<(LogicalPlan, String)> {
+    if let LogicalPlan::SubqueryAlias(alias) = input {
+        let (plan, name) = with_row_time(&alias.input, window_start)?;
+        let plan = SubqueryAlias::try_new(Arc::new(plan), alias.alias.clone()).ok()?;
+        return Some((LogicalPlan::SubqueryAlias(plan), name));
+    }
+    let LogicalPlan::Projection(projection) = input else {
+        return None;
+    };
+    let Expr::Column(column) = window_start else {
+        return None;
+    };
+    let index = projection
+        .schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == &column.name)?;
+    let mut defining = &projection.expr[index];
+    while let Expr::Alias(alias) = defining {
+        defining = &alias.expr;
+    }
+    let Expr::ScalarFunction(f) = defining else {
+        return None;
+    };
+    let Some(Expr::Column(time)) = f.args.first() else {
+        return None;
+    };
+    if projection.schema.fields().iter().any(|f| f.name() == &time.name) {
+        return Some((input.clone(), time.name.clone()));
+    }
+    let mut exprs = projection.expr.clone();
+    exprs.push(Expr::Column(time.clone()));
+    let plan = Projection::try_new(exprs, Arc::clone(&projection.input)).ok()?;
+    Some((LogicalPlan::Projection(plan), time.name.clone()))
 }
