@@ -347,6 +347,8 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
         },
     ];
     let keys = ["a", "b", "c"];
+    // Late updates and dropped rows seen over all runs: the data exercises both.
+    let (mut updates, mut dropped) = (0, 0);
     for (si, spec) in specs.into_iter().enumerate() {
         for seed in 0..20u64 {
             let mut rng = SmallRng::seed_from_u64(seed * 31 + si as u64);
@@ -376,6 +378,7 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
                         })
                         .collect();
                     let expected = naive.batch(&rows);
+                    updates += expected.iter().filter(|l| l.starts_with("-U")).count();
                     let mut actual = run(&mut op, vec![rows_ev(&rows)]).remove(0);
                     actual.sort();
                     assert_eq!(actual, expected, "{spec:?} seed {seed} rows {rows:?}");
@@ -391,8 +394,10 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
                 }
             }
             assert_eq!(late(&op), naive.late, "{spec:?} seed {seed}");
+            dropped += naive.late;
         }
     }
+    assert!(updates > 100 && dropped > 100, "updates {updates}, dropped {dropped}");
 }
 
 fn rows_ev(rows: &[(i64, &'static str, i64)]) -> Ev {
