@@ -24,9 +24,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use weir_runtime::{
-    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
-};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;

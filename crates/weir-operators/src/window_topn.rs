@@ -14,9 +14,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{
-    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
-};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// The definition of a window Top-N.
@@ -148,7 +146,12 @@ impl Operator for WindowTopNOperator {
         }
         if let Some(writer) = &self.late_rows {
             // The event time of a ranked row is its window's end.
-            writer.write(&batch, &late_rows, self.def.window_end_column, self.watermark)?;
+            writer.write(
+                &batch,
+                &late_rows,
+                self.def.window_end_column,
+                self.watermark,
+            )?;
         }
         let whole = rows_of.len() == 1 && late == 0;
         for (end, rows) in rows_of {

@@ -20,9 +20,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{
-    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
-};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// Buffered rows of a window are reduced once they exceed twice the previous size plus this.

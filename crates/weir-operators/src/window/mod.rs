@@ -62,9 +62,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_runtime::{
-    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
-};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 
 pub use dedup::WindowDeduplicate;
@@ -365,9 +363,9 @@ impl WindowAggregateOperator {
         }
         let mut batches = Vec::new();
         for end in ends {
-            let result = self
-                .state
-                .evaluate(&self.aggs, &self.def.window, end, &mut self.groups)?;
+            let result =
+                self.state
+                    .evaluate(&self.aggs, &self.def.window, end, &mut self.groups)?;
             let Some(u) = &mut self.updating else {
                 break;
             };

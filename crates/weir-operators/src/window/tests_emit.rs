@@ -23,7 +23,9 @@ fn changes(messages: &[Message]) -> Vec<String> {
             .as_any()
             .downcast_ref::<Int8Array>()
             .expect("row kind column");
-        let data = b.project(&(0..b.num_columns() - 1).collect::<Vec<_>>()).unwrap();
+        let data = b
+            .project(&(0..b.num_columns() - 1).collect::<Vec<_>>())
+            .unwrap();
         for (i, row) in rows_of(&data).into_iter().enumerate() {
             let kind = RowKind::from_i8(kinds.value(i)).expect("kind");
             rows.push(format!("{} {}", kind.short_string(), row.join(",")));
@@ -44,12 +46,19 @@ fn operator(spec: WindowSpec, keyed: bool, emit: EmitStrategy) -> WindowAggregat
 }
 
 fn rows(rows: &[(i64, &'static str, i64)]) -> Ev {
-    Ev::Rows(rows.iter().map(|&(t, k, v)| -> Row { (Some(t), Some(k), Some(v)) }).collect())
+    Ev::Rows(
+        rows.iter()
+            .map(|&(t, k, v)| -> Row { (Some(t), Some(k), Some(v)) })
+            .collect(),
+    )
 }
 
 fn run(op: &mut WindowAggregateOperator, events: Vec<Ev>) -> Vec<Vec<String>> {
     let schema = input_schema(TimeUnit::Millisecond, None);
-    drive(op, &schema, events).iter().map(|m| changes(m)).collect()
+    drive(op, &schema, events)
+        .iter()
+        .map(|m| changes(m))
+        .collect()
 }
 
 const LATENESS_5S: EmitStrategy = EmitStrategy {
@@ -88,7 +97,11 @@ fn allowed_lateness_updates_a_fired_tumble_window_until_it_expires() {
         vec![],
     ];
     assert_eq!(out, expected);
-    assert_eq!(late(&op), 1, "the row after window end - 1 + lateness is dropped");
+    assert_eq!(
+        late(&op),
+        1,
+        "the row after window end - 1 + lateness is dropped"
+    );
     assert_eq!(op.live_slices(), 0);
     assert_eq!(op.tracked_windows(), 0);
 }
@@ -159,7 +172,12 @@ fn a_late_cumulate_row_updates_every_unexpired_window_of_its_period() {
         vec!["+I 0,5000,1", "+I 0,10000,2"],
         vec!["-U 0,5000,1", "+U 0,5000,2", "-U 0,10000,2", "+U 0,10000,3"],
         vec!["+I 0,15000,3"],
-        vec!["-U 0,10000,3", "+U 0,10000,4", "-U 0,15000,3", "+U 0,15000,4"],
+        vec![
+            "-U 0,10000,3",
+            "+U 0,10000,4",
+            "-U 0,15000,3",
+            "+U 0,15000,4",
+        ],
         vec![],
     ];
     assert_eq!(out, expected);
@@ -397,9 +415,16 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
             dropped += naive.late;
         }
     }
-    assert!(updates > 100 && dropped > 100, "updates {updates}, dropped {dropped}");
+    assert!(
+        updates > 100 && dropped > 100,
+        "updates {updates}, dropped {dropped}"
+    );
 }
 
 fn rows_ev(rows: &[(i64, &'static str, i64)]) -> Ev {
-    Ev::Rows(rows.iter().map(|&(t, k, v)| -> Row { (Some(t), Some(k), Some(v)) }).collect())
+    Ev::Rows(
+        rows.iter()
+            .map(|&(t, k, v)| -> Row { (Some(t), Some(k), Some(v)) })
+            .collect(),
+    )
 }

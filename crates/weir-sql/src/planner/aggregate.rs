@@ -143,7 +143,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     } else {
         None
     };
-    let input_plan = with_time.as_ref().map_or(agg.input.as_ref(), |(plan, _)| plan);
+    let input_plan = with_time
+        .as_ref()
+        .map_or(agg.input.as_ref(), |(plan, _)| plan);
     p.window_aggregate_depth += 1;
     let input = translate(p, input_plan);
     p.window_aggregate_depth -= 1;

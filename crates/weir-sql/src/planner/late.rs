@@ -10,10 +10,8 @@ use std::sync::Arc;
 
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection, SubqueryAlias};
-use weir_runtime::{
-    late_data_schema, LateData, LateDataSource, Node, NodeKind, RoutesLateRows,
-};
 use weir_runtime::source::SourceSpec;
+use weir_runtime::{late_data_schema, LateData, LateDataSource, Node, NodeKind, RoutesLateRows};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::sink::{add_table_sink, InsertTarget};
@@ -49,7 +47,8 @@ pub(crate) fn route_late_rows(p: &mut Planner, node: usize) -> SqlResult<()> {
             data,
             label: format!("{} {}", n.name, n.id),
         }));
-        n.detail.push_str(&format!("; late rows to table '{table}'"));
+        n.detail
+            .push_str(&format!("; late rows to table '{table}'"));
     }
     Ok(())
 }
@@ -109,7 +108,10 @@ pub(crate) fn add_late_data_sink(p: &mut Planner) -> SqlResult<()> {
 /// aggregation reads only the window columns), and that column's name. `None` when
 /// the input is not the projection computing the window columns; late rows then carry
 /// the columns the aggregation reads, and the window start as their time.
-pub(crate) fn with_row_time(input: &LogicalPlan, window_start: &Expr) -> Option<(LogicalPlan, String)> {
+pub(crate) fn with_row_time(
+    input: &LogicalPlan,
+    window_start: &Expr,
+) -> Option<(LogicalPlan, String)> {
     if let LogicalPlan::SubqueryAlias(alias) = input {
         let (plan, name) = with_row_time(&alias.input, window_start)?;
         let plan = SubqueryAlias::try_new(Arc::new(plan), alias.alias.clone()).ok()?;
@@ -136,7 +138,12 @@ pub(crate) fn with_row_time(input: &LogicalPlan, window_start: &Expr) -> Option<
     let Some(Expr::Column(time)) = f.args.first() else {
         return None;
     };
-    if projection.schema.fields().iter().any(|f| f.name() == &time.name) {
+    if projection
+        .schema
+        .fields()
+        .iter()
+        .any(|f| f.name() == &time.name)
+    {
         return Some((input.clone(), time.name.clone()));
     }
     let mut exprs = projection.expr.clone();

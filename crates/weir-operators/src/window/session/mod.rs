@@ -41,9 +41,7 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use weir_runtime::{
-    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext,
-};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 use super::assign::EventTimes;
