@@ -95,7 +95,8 @@ pub struct OverAggregateOperator {
     metrics: Arc<JobMetrics>,
     /// Where dropped late rows go, when the job has a late-data table.
     late_rows: Option<Arc<LateRowsWriter>>,
-    /// The last watermark (for the late-data table); `i64::MIN` before the first.
+    /// The watermark before the one being processed (for the late-data table: the one in
+    /// force when the rows being fired arrived); `i64::MIN` before the first.
     watermark: i64,
 }
 
@@ -375,8 +376,10 @@ impl Operator for OverAggregateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        self.watermark = self.watermark.max(watermark.0);
+        // Rows fired now arrived under the previous watermark: that is the one recorded
+        // with the rows dropped as late.
         self.fire(Some(watermark.0), out)?;
+        self.watermark = self.watermark.max(watermark.0);
         out.watermark(watermark);
         Ok(())
     }
