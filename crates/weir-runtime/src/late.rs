@@ -145,9 +145,10 @@ impl LateRowsWriter {
         let out = RecordBatch::try_new(
             late_data_schema(),
             vec![
-                Arc::new(StringArray::from_iter_values(
-                    std::iter::repeat(self.operator.as_str()).take(n),
-                )) as ArrayRef,
+                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    self.operator.as_str(),
+                    n,
+                ))) as ArrayRef,
                 Arc::new(event_time),
                 Arc::new(TimestampMillisecondArray::from_value(watermark, n)),
                 Arc::new(rows_text),
