@@ -263,6 +263,8 @@ struct NaiveLateness {
     fired_upto: i64,
     emitted: BTreeMap<(i64, i64), KeyResults>,
     late: u64,
+    /// Early fire with delay 0: unfired windows emit after every batch too.
+    early: bool,
 }
 
 impl NaiveLateness {
@@ -311,7 +313,7 @@ impl NaiveLateness {
         }
         let mut lines = Vec::new();
         for w in touched {
-            if w.1 <= self.fired_upto {
+            if self.early || w.1 <= self.fired_upto {
                 self.emit(w, &mut lines);
             }
         }
@@ -341,6 +343,17 @@ impl NaiveLateness {
 
 #[test]
 fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
+    check_against_naive(false);
+}
+
+#[test]
+fn early_fire_with_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
+    check_against_naive(true);
+}
+
+/// Random batches and watermarks through the operator and [`NaiveLateness`], with early
+/// fire (delay 0) or without.
+fn check_against_naive(early: bool) {
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
     let specs = [
@@ -370,10 +383,10 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
     for (si, spec) in specs.into_iter().enumerate() {
         for seed in 0..20u64 {
             let mut rng = SmallRng::seed_from_u64(seed * 31 + si as u64);
-            let lateness = [3, 7, 12][seed as usize % 3];
+            let lateness = [3, 7, 12, 0][seed as usize % if early { 4 } else { 3 }];
             let emit = EmitStrategy {
                 allow_lateness_ms: lateness,
-                early_fire_delay_ms: None,
+                early_fire_delay_ms: early.then_some(0),
             };
             let mut op = operator(spec, true, emit);
             let mut naive = NaiveLateness {
@@ -383,6 +396,7 @@ fn allowed_lateness_matches_a_naive_reference_on_random_out_of_order_rows() {
                 fired_upto: i64::MIN,
                 emitted: Default::default(),
                 late: 0,
+                early,
             };
             let mut max_ts = 0i64;
             for _ in 0..40 {
