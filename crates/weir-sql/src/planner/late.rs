@@ -57,6 +57,14 @@ pub(crate) fn route_late_rows(p: &mut Planner, node: usize) -> SqlResult<()> {
 /// routes late rows there.
 pub(crate) fn add_late_data_sink(p: &mut Planner) -> SqlResult<()> {
     let Some((table, data)) = p.late_data.clone() else {
+        if let Some(table) = p.options.late_data_table() {
+            let warning = format!(
+                "'weir.late-data.table' names '{table}', but no statement after it has an \
+                 operator that drops late rows (window aggregation, session window, window \
+                 Top-N or deduplication, OVER): nothing will be written to it"
+            );
+            p.warnings.push(warning);
+        }
         return Ok(());
     };
     if !p.tables.contains_key(&table) {
