@@ -24,7 +24,7 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
@@ -93,6 +93,11 @@ pub struct OverAggregateOperator {
     states: Map<Box<[u8]>, KeyState>,
     pending: Vec<RecordBatch>,
     metrics: Arc<JobMetrics>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
+    /// The watermark before the one being processed (for the late-data table: the one in
+    /// force when the rows being fired arrived); `i64::MIN` before the first.
+    watermark: i64,
 }
 
 /// Event times of a batch's time column in milliseconds.
@@ -125,6 +130,8 @@ impl OverAggregateOperator {
             states: Map::default(),
             pending: Vec::new(),
             metrics: Arc::clone(&ctx.metrics),
+            late_rows: ctx.late_rows.clone(),
+            watermark: i64::MIN,
         })
     }
 
@@ -221,6 +228,7 @@ impl OverAggregateOperator {
             })
             .collect::<Result<_, _>>()?;
         let mut keep = vec![false; rows];
+        let mut late_rows: Vec<u32> = Vec::new();
         let mut values: Vec<Vec<ScalarValue>> = vec![Vec::with_capacity(rows); args.len()];
         let frame = self.def.frame;
         let bounded = self.def.bounded();
@@ -248,6 +256,9 @@ impl OverAggregateOperator {
                 }
                 if time <= state.last_time {
                     JobMetrics::add(&self.metrics.late_records_dropped, peers_end - start);
+                    if self.late_rows.is_some() {
+                        late_rows.extend(start as u32..peers_end as u32);
+                    }
                     start = peers_end;
                     continue;
                 }
@@ -280,6 +291,9 @@ impl OverAggregateOperator {
                 start = peers_end;
             }
             row = end;
+        }
+        if let Some(writer) = &self.late_rows {
+            writer.write(sorted, &late_rows, self.def.time_column, self.watermark)?;
         }
         let kept = filter_record_batch(sorted, &BooleanArray::from(keep))?;
         let mut columns = kept.columns().to_vec();
@@ -362,7 +376,10 @@ impl Operator for OverAggregateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        // Rows fired now arrived under the previous watermark: that is the one recorded
+        // with the rows dropped as late.
         self.fire(Some(watermark.0), out)?;
+        self.watermark = self.watermark.max(watermark.0);
         out.watermark(watermark);
         Ok(())
     }

@@ -14,7 +14,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// The definition of a window Top-N.
@@ -43,6 +43,7 @@ impl WindowTopN {
                     pending: BTreeMap::new(),
                     watermark: i64::MIN,
                     metrics: ctx.metrics.clone(),
+                    late_rows: ctx.late_rows.clone(),
                 }))
             },
         )
@@ -95,6 +96,8 @@ struct WindowTopNOperator {
     pending: BTreeMap<i64, Vec<RecordBatch>>,
     watermark: i64,
     metrics: Arc<JobMetrics>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
 }
 
 fn window_ends(column: &ArrayRef) -> EngineResult<Vec<Option<i64>>> {
@@ -124,16 +127,31 @@ impl Operator for WindowTopNOperator {
         let ends = window_ends(batch.column(self.def.window_end_column))?;
         let mut rows_of: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut late = 0;
+        let mut late_rows: Vec<u32> = Vec::new();
         for (row, end) in ends.iter().enumerate() {
             match end {
                 Some(end) if end - 1 > self.watermark => {
                     rows_of.entry(*end).or_default().push(row as u32)
                 }
-                _ => late += 1,
+                _ => {
+                    late += 1;
+                    if self.late_rows.is_some() {
+                        late_rows.push(row as u32);
+                    }
+                }
             }
         }
         if late > 0 {
             JobMetrics::add(&self.metrics.late_records_dropped, late);
+        }
+        if let Some(writer) = &self.late_rows {
+            // The event time of a ranked row is its window's end.
+            writer.write(
+                &batch,
+                &late_rows,
+                self.def.window_end_column,
+                self.watermark,
+            )?;
         }
         let whole = rows_of.len() == 1 && late == 0;
         for (end, rows) in rows_of {

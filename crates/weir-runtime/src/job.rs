@@ -192,6 +192,7 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                 parallelism: graph.nodes[node].parallelism,
                 max_parallelism: config.max_parallelism,
                 metrics: metrics.clone(),
+                late_rows: None,
             };
             let operators = create_chain_operators(graph, chain, &ctx_of, &metrics)?;
             let runner = ChainRunner {

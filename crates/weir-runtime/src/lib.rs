@@ -14,6 +14,7 @@ pub mod graph;
 pub mod job;
 #[cfg(test)]
 mod job_tests;
+pub mod late;
 pub mod metrics;
 pub mod operator;
 pub mod partition;
@@ -23,6 +24,7 @@ pub mod watermark;
 
 pub use graph::{Edge, EdgeKind, JobGraph, Node, NodeKind};
 pub use job::{JobConfig, JobHandle, JobOutcome};
+pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter, RoutesLateRows};
 pub use metrics::JobMetrics;
 pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
 pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};

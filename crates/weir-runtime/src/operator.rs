@@ -6,6 +6,7 @@ use arrow::record_batch::RecordBatch;
 use weir_state::StateSnapshot;
 use weir_types::{EngineError, EngineResult, Message, Watermark};
 
+use crate::late::LateRowsWriter;
 use crate::metrics::JobMetrics;
 
 /// Where a subtask runs: its index, the node's parallelism, and the job's shared metrics.
@@ -21,6 +22,10 @@ pub struct SubtaskContext {
     pub max_parallelism: usize,
     /// Counters shared by the whole job.
     pub metrics: Arc<JobMetrics>,
+    /// Where this subtask writes the rows it drops as late, when the job has a late-data
+    /// table (set by [`crate::late::RoutesLateRows`]); operators that drop late rows keep
+    /// a clone for as long as they run.
+    pub late_rows: Option<Arc<LateRowsWriter>>,
 }
 
 impl SubtaskContext {
@@ -32,6 +37,7 @@ impl SubtaskContext {
             parallelism: 1,
             max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
             metrics: Arc::new(JobMetrics::default()),
+            late_rows: None,
         }
     }
 }

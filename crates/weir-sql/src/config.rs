@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use weir_connectors::options::parse_duration;
+use weir_operators::window::EmitStrategy;
 use weir_runtime::JobConfig;
 use weir_types::keygroup::DEFAULT_MAX_PARALLELISM;
 
@@ -21,6 +22,12 @@ pub const KNOWN_OPTIONS: &[(&str, &str)] = &[
     ("table.optimizer.agg-phase-strategy", "AUTO (two-phase when mini-batch is on), ONE_PHASE or TWO_PHASE: pre-aggregate before the exchange, for hot keys"),
     ("table.optimizer.distinct-agg.split.enabled", "split COUNT(DISTINCT x) of hot keys into two levels, by a hash bucket of x (default false)"),
     ("table.optimizer.distinct-agg.split.bucket-num", "buckets of a split distinct aggregation (default 1024)"),
+    ("table.exec.emit.allow-lateness", "window aggregations keep a fired window this long after its end and update it with late rows (-U/+U; default 0)"),
+    ("table.exec.emit.early-fire.enabled", "window aggregations emit open windows' current results before they end (default false)"),
+    ("table.exec.emit.early-fire.delay", "with early fire: processing time between early emissions (0 = after every input batch)"),
+    ("table.exec.emit.late-fire.enabled", "accepted with delay 0: late updates are emitted after every input batch (needs allow-lateness > 0)"),
+    ("table.exec.emit.late-fire.delay", "only 0 is supported"),
+    ("weir.late-data.table", "a sink table receiving every row dropped as late (operator, event time, watermark, row as JSON)"),
 ];
 
 /// Prefixes of options that later parts of Weir read; accepted without a warning.
@@ -70,12 +77,18 @@ impl SessionOptions {
             "pipeline.auto-watermark-interval"
             | "table.exec.source.idle-timeout"
             | "table.exec.state.ttl"
-            | "table.exec.mini-batch.allow-latency" => {
+            | "table.exec.mini-batch.allow-latency"
+            | "table.exec.emit.allow-lateness"
+            | "table.exec.emit.early-fire.delay"
+            | "table.exec.emit.late-fire.delay" => {
                 parse_duration(value).ok_or_else(|| {
                     format!("'{key}' must be a duration such as '200 ms', '5 s' or '1 min', not '{value}'")
                 })?;
             }
-            "table.exec.mini-batch.enabled" | "table.optimizer.distinct-agg.split.enabled"
+            "table.exec.mini-batch.enabled"
+            | "table.optimizer.distinct-agg.split.enabled"
+            | "table.exec.emit.early-fire.enabled"
+            | "table.exec.emit.late-fire.enabled"
                 if !matches!(value, "true" | "false") =>
             {
                 return Err(format!("'{key}' must be 'true' or 'false', not '{value}'"));
@@ -207,6 +220,44 @@ impl SessionOptions {
         }
     }
 
+    /// The emission of window aggregations (`table.exec.emit.*`). As in Flink, an
+    /// enabled early fire needs a delay; late fire is accepted with delay 0 (late updates
+    /// after every input batch, which allowed lateness alone already does) and needs
+    /// allowed lateness.
+    pub fn emit_strategy(&self) -> Result<EmitStrategy, String> {
+        let millis = |key: &str| -> Option<i64> {
+            self.get(key)
+                .and_then(parse_duration)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        };
+        let allow_lateness_ms = millis("table.exec.emit.allow-lateness").unwrap_or(0);
+        let early_fire_delay_ms = if self.get("table.exec.emit.early-fire.enabled") == Some("true")
+        {
+            Some(millis("table.exec.emit.early-fire.delay").ok_or(
+                "'table.exec.emit.early-fire.enabled' is true, so 'table.exec.emit.early-fire.delay' must be set (e.g. '1 s', or '0' to emit after every input batch)",
+            )?)
+        } else {
+            None
+        };
+        if self.get("table.exec.emit.late-fire.enabled") == Some("true") {
+            if allow_lateness_ms <= 0 {
+                return Err("'table.exec.emit.late-fire.enabled' is true, so 'table.exec.emit.allow-lateness' must be greater than 0 (how long fired windows accept late rows)".into());
+            }
+            if millis("table.exec.emit.late-fire.delay").unwrap_or(0) != 0 {
+                return Err("'table.exec.emit.late-fire.delay' must be 0 in Weir: late rows within the allowed lateness update their windows after every input batch".into());
+            }
+        }
+        Ok(EmitStrategy {
+            allow_lateness_ms,
+            early_fire_delay_ms,
+        })
+    }
+
+    /// `weir.late-data.table`: the sink table receiving rows dropped as late.
+    pub fn late_data_table(&self) -> Option<&str> {
+        self.get("weir.late-data.table").filter(|t| !t.is_empty())
+    }
+
     /// The runtime settings these options describe.
     pub fn job_config(&self) -> JobConfig {
         let duration = |key: &str| self.get(key).and_then(parse_duration);
@@ -259,5 +310,25 @@ mod tests {
             .contains("not used"));
         o.reset(Some("parallelism.default"));
         assert_eq!(o.parallelism(), 1);
+    }
+
+    #[test]
+    fn emit_options_make_an_emit_strategy() {
+        let mut o = SessionOptions::default();
+        assert_eq!(o.emit_strategy(), Ok(EmitStrategy::default()));
+        assert!(o.set("table.exec.emit.allow-lateness", "soon").is_err());
+        o.set("table.exec.emit.allow-lateness", "5 s").unwrap();
+        assert_eq!(o.emit_strategy().unwrap().allow_lateness_ms, 5_000);
+        o.set("table.exec.emit.early-fire.enabled", "true").unwrap();
+        assert!(o.emit_strategy().unwrap_err().contains("early-fire.delay"));
+        o.set("table.exec.emit.early-fire.delay", "0").unwrap();
+        assert_eq!(o.emit_strategy().unwrap().early_fire_delay_ms, Some(0));
+        o.set("table.exec.emit.late-fire.enabled", "true").unwrap();
+        o.set("table.exec.emit.late-fire.delay", "1 s").unwrap();
+        assert!(o.emit_strategy().unwrap_err().contains("must be 0"));
+        o.set("table.exec.emit.late-fire.delay", "0 ms").unwrap();
+        assert!(o.emit_strategy().is_ok());
+        o.set("table.exec.emit.allow-lateness", "0").unwrap();
+        assert!(o.emit_strategy().unwrap_err().contains("greater than 0"));
     }
 }

@@ -58,6 +58,7 @@ fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> Subtask
         parallelism,
         max_parallelism: 128,
         metrics: metrics.clone(),
+        late_rows: None,
     }
 }
 

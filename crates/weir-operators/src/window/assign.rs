@@ -146,6 +146,16 @@ impl WindowSpec {
         }
     }
 
+    /// Ends of every window the slice ending at `slice_end` belongs to, in order.
+    pub fn window_ends(&self, slice_end: i64) -> impl Iterator<Item = i64> {
+        let step = self.window_step();
+        let last = self.last_window_end(slice_end);
+        std::iter::successors(Some(self.first_window_end(slice_end)), move |&e| {
+            e.checked_add(step)
+        })
+        .take_while(move |&e| e <= last)
+    }
+
     /// End of the first window of slice `slice_end` that ends after `fired_upto` (windows
     /// ending at or before it have fired), or `None` when all of its windows have fired.
     pub fn next_window_end(&self, slice_end: i64, fired_upto: i64) -> Option<i64> {

@@ -20,7 +20,7 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// Buffered rows of a window are reduced once they exceed twice the previous size plus this.
@@ -55,6 +55,7 @@ impl WindowDeduplicate {
                     watermark: i64::MIN,
                     arrivals: 0,
                     metrics: ctx.metrics.clone(),
+                    late_rows: ctx.late_rows.clone(),
                 }))
             },
         )
@@ -119,6 +120,8 @@ struct WindowDeduplicateOperator {
     /// Rows received so far: the arrival number of the next row.
     arrivals: u64,
     metrics: Arc<JobMetrics>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
 }
 
 impl WindowDeduplicateOperator {
@@ -160,6 +163,8 @@ impl Operator for WindowDeduplicateOperator {
         batch: RecordBatch,
         _out: &mut Output,
     ) -> EngineResult<()> {
+        let input = batch;
+        let batch = input.clone();
         let rows = batch.num_rows();
         let first = self.arrivals;
         self.arrivals += rows as u64;
@@ -173,16 +178,25 @@ impl Operator for WindowDeduplicateOperator {
         let ends = window_ends(batch.column(self.def.window_end_column))?;
         let mut rows_of: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         let mut late = 0;
+        let mut late_rows: Vec<u32> = Vec::new();
         for (row, end) in ends.iter().enumerate() {
             match end {
                 Some(end) if end.saturating_sub(1) > self.watermark => {
                     rows_of.entry(*end).or_default().push(row as u32)
                 }
-                _ => late += 1,
+                _ => {
+                    late += 1;
+                    if self.late_rows.is_some() {
+                        late_rows.push(row as u32);
+                    }
+                }
             }
         }
         if late > 0 {
             JobMetrics::add(&self.metrics.late_records_dropped, late);
+        }
+        if let Some(writer) = &self.late_rows {
+            writer.write(&input, &late_rows, self.def.order_column, self.watermark)?;
         }
         let whole = rows_of.len() == 1 && late == 0;
         for (end, rows) in rows_of {

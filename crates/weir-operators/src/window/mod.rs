@@ -23,19 +23,38 @@
 //! - windows fire only by watermark: `finish` emits nothing (a bounded input ends with
 //!   `Watermark::MAX`, which fires every window).
 //!
+//! With an [`EmitStrategy`] that allows lateness or fires early, the output is an
+//! updating stream (row kind as the last column; see `changes.rs`):
+//! - allowed lateness `L`: a window's slices are kept until the watermark reaches
+//!   `end - 1 + L`; a row for a fired window within that time is added to its slice,
+//!   and after the input batch every fired window covering that slice (and not past
+//!   its lateness) is evaluated again and its changes emitted (`-U` old, `+U` new, or
+//!   `+I` for a new key). A row is late (dropped, counted) only when every window of
+//!   its slice is past its lateness;
+//! - early fire with delay `d`: windows that received rows since their last emission
+//!   are evaluated and their changes emitted when an input batch or watermark arrives
+//!   at least `d` (processing time, the operator's clock) after the previous early
+//!   emission; `d = 0` emits after every input batch. When the watermark passes a
+//!   window's end its final result is emitted as changes too (nothing if unchanged).
+//!
 //! Session windows merge and have no slices: they have their own operator ([`session`]).
 //! Window deduplication (first or last row per window and key) is [`dedup`].
 
 mod assign;
+mod changes;
 mod dedup;
 mod session;
 mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_emit;
+#[cfg(test)]
 mod tests_naive;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::{ArrayRef, TimestampMillisecondArray};
 use arrow::compute::concat_batches;
@@ -43,14 +62,16 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
-use weir_types::{EngineError, EngineResult, Watermark};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 
 pub use dedup::WindowDeduplicate;
 pub use session::{SessionWindowAggregate, SessionWindowOperator};
 pub use state::WindowState;
 
+use arrow::datatypes::{Field, Schema};
 use assign::{partition_by_slice, EventTimes, SliceRows};
+use changes::Changes;
 use state::{cast_to, Aggregates, Evaluated};
 
 /// Output batches of consecutive small windows are concatenated up to this many rows.
@@ -89,6 +110,25 @@ pub enum WindowSpec {
     },
 }
 
+/// When window results are emitted (Flink's `table.exec.emit.*` options). The default
+/// emits each window once, when the watermark passes its end (append-only output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmitStrategy {
+    /// `table.exec.emit.allow-lateness` in ms: how long after firing a window's state is
+    /// kept so that late rows update it (0 = none).
+    pub allow_lateness_ms: i64,
+    /// `table.exec.emit.early-fire.delay` in ms when early fire is enabled: how often an
+    /// open window emits its current result (0 = after every input batch).
+    pub early_fire_delay_ms: Option<i64>,
+}
+
+impl EmitStrategy {
+    /// Whether results can change after their first emission (the output is updating).
+    pub fn is_updating(&self) -> bool {
+        self.allow_lateness_ms > 0 || self.early_fire_delay_ms.is_some()
+    }
+}
+
 /// An event-time window aggregation, as the planner builds it.
 #[derive(Debug, Clone)]
 pub struct WindowAggregate {
@@ -101,7 +141,24 @@ pub struct WindowAggregate {
     /// DataFusion physical aggregates over the input schema, with their optional FILTER (WHERE ...) predicates
     pub aggregates: Vec<FilteredAggregate>,
     /// Output: window_start, window_end (Timestamp(Millisecond, same tz as the time column)), then the key columns, then one column per aggregate (types from `AggregateFunctionExpr::field()`).
+    /// An updating aggregation ([`EmitStrategy::is_updating`]) adds the row kind column
+    /// (`__weir_row_kind`, Int8) after these: see [`WindowAggregate::emitted_schema`].
     pub output_schema: SchemaRef,
+    /// When results are emitted.
+    pub emit: EmitStrategy,
+    /// The columns written for a late row to a late-data table (`None`: every input
+    /// column, with the window start as its time).
+    pub late_row: Option<LateRowColumns>,
+}
+
+/// Which input columns make a late row for the late-data table: the row's own columns
+/// without the window columns, and among them its event time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateRowColumns {
+    /// Input column indices, in order.
+    pub columns: Vec<usize>,
+    /// Position of the event-time column in `columns`.
+    pub time: usize,
 }
 
 impl WindowAggregate {
@@ -120,6 +177,22 @@ impl WindowAggregate {
             )));
         }
         Ok(())
+    }
+
+    /// The schema of emitted batches: the output schema, plus the row kind column when
+    /// the emission is updating.
+    pub fn emitted_schema(&self) -> SchemaRef {
+        if !self.emit.is_updating() {
+            return Arc::clone(&self.output_schema);
+        }
+        let mut fields: Vec<Field> = self
+            .output_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+        Arc::new(Schema::new(fields))
     }
 
     /// A factory creating one [`WindowAggregateOperator`] per subtask.
@@ -144,19 +217,69 @@ pub struct WindowAggregateOperator {
     metrics: Arc<JobMetrics>,
     /// Reused buffer of group indices.
     groups: Vec<usize>,
+    /// Updating emission: last emitted results, windows changed since, early-fire clock.
+    updating: Option<Updating>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
+}
+
+/// The updating-emission part of a window aggregation subtask.
+struct Updating {
+    changes: Changes,
+    /// Ends of windows (not past their lateness) that got rows since their last emission.
+    dirty: BTreeSet<i64>,
+    /// Early-fire delay, if early fire is on.
+    early_delay: Option<Duration>,
+    /// When windows last fired early.
+    last_early: Instant,
 }
 
 impl WindowAggregateOperator {
     /// Creates the subtask `ctx.subtask` of `def` (which is validated).
     pub fn new(def: Arc<WindowAggregate>, ctx: &SubtaskContext) -> EngineResult<Self> {
         def.validate()?;
+        let emit = def.emit;
+        let updating = if emit.is_updating() {
+            Some(Updating {
+                changes: Changes::new(
+                    &def.output_schema,
+                    def.key_columns.len(),
+                    def.emitted_schema(),
+                )?,
+                dirty: BTreeSet::new(),
+                early_delay: emit
+                    .early_fire_delay_ms
+                    .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+                last_early: Instant::now(),
+            })
+        } else {
+            None
+        };
         Ok(WindowAggregateOperator {
             aggs: Aggregates::new(&def)?,
+            state: WindowState::new(emit.allow_lateness_ms, emit.is_updating()),
             def,
-            state: WindowState::default(),
             metrics: Arc::clone(&ctx.metrics),
             groups: Vec::new(),
+            updating,
+            late_rows: ctx.late_rows.clone(),
         })
+    }
+
+    /// Marks the windows of slice `slice_end` that can still change as changed.
+    fn touch(&mut self, slice_end: i64) {
+        if let Some(u) = &mut self.updating {
+            for end in self.def.window.window_ends(slice_end) {
+                if !self.state.is_expired(end) {
+                    u.dirty.insert(end);
+                }
+            }
+        }
+    }
+
+    /// Number of windows whose last emitted result is kept (updating emission only).
+    pub fn tracked_windows(&self) -> usize {
+        self.updating.as_ref().map_or(0, |u| u.changes.tracked())
     }
 
     /// Number of slices holding state (0 once every window has fired).
@@ -201,21 +324,81 @@ impl WindowAggregateOperator {
         )?)
     }
 
-    /// Emits fired windows, concatenating consecutive small ones.
-    fn emit(&self, fired: Vec<(i64, i64, Evaluated)>, out: &mut Output) -> EngineResult<()> {
+    /// Emits fired windows (as changes when the emission is updating).
+    fn emit(&mut self, fired: Vec<(i64, i64, Evaluated)>, out: &mut Output) -> EngineResult<()> {
+        let mut batches = Vec::with_capacity(fired.len());
+        for (start, end, result) in fired {
+            let batch = self.window_batch(start, end, result)?;
+            match &mut self.updating {
+                None => batches.push(batch),
+                Some(u) => {
+                    u.dirty.remove(&end);
+                    batches.extend(u.changes.update(end, batch)?);
+                }
+            }
+        }
+        self.emit_batches(batches, out)
+    }
+
+    /// Evaluates and emits the changes of dirty windows: fired ones (late updates)
+    /// always, unfired ones when early fire is due (`now` is a batch or watermark arrival).
+    fn emit_dirty(&mut self, after_batch: bool, out: &mut Output) -> EngineResult<()> {
+        let Some(u) = &mut self.updating else {
+            return Ok(());
+        };
+        let fired_upto = self.state.fired_upto();
+        let early_due = match u.early_delay {
+            None => false,
+            Some(d) if d.is_zero() => after_batch,
+            Some(d) => u.last_early.elapsed() >= d,
+        };
+        let ends: Vec<i64> = u
+            .dirty
+            .iter()
+            .copied()
+            .filter(|&e| early_due || e <= fired_upto)
+            .collect();
+        if early_due {
+            u.last_early = Instant::now();
+        }
+        let mut batches = Vec::new();
+        for end in ends {
+            let result =
+                self.state
+                    .evaluate(&self.aggs, &self.def.window, end, &mut self.groups)?;
+            let Some(u) = &mut self.updating else {
+                break;
+            };
+            u.dirty.remove(&end);
+            if let Some(result) = result {
+                let start = self.def.window.window_start(end);
+                let batch = self.window_batch(start, end, result)?;
+                if let Some(u) = &mut self.updating {
+                    batches.extend(u.changes.update(end, batch)?);
+                }
+            }
+        }
+        self.emit_batches(batches, out)
+    }
+
+    /// Emits batches, concatenating consecutive small ones.
+    fn emit_batches(&self, batches: Vec<RecordBatch>, out: &mut Output) -> EngineResult<()> {
+        let schema = match &self.updating {
+            Some(_) => self.def.emitted_schema(),
+            None => Arc::clone(&self.def.output_schema),
+        };
         let mut pending: Vec<RecordBatch> = Vec::new();
         let mut pending_rows = 0;
         let flush = |pending: &mut Vec<RecordBatch>, out: &mut Output| -> EngineResult<()> {
             match pending.len() {
                 0 => {}
                 1 => out.batch(pending.remove(0)),
-                _ => out.batch(concat_batches(&self.def.output_schema, pending.iter())?),
+                _ => out.batch(concat_batches(&schema, pending.iter())?),
             }
             pending.clear();
             Ok(())
         };
-        for (start, end, result) in fired {
-            let batch = self.window_batch(start, end, result)?;
+        for batch in batches {
             if pending_rows + batch.num_rows() > TARGET_BATCH_ROWS {
                 flush(&mut pending, out)?;
                 pending_rows = 0;
@@ -232,7 +415,7 @@ impl Operator for WindowAggregateOperator {
         &mut self,
         _input: usize,
         batch: RecordBatch,
-        _out: &mut Output,
+        out: &mut Output,
     ) -> EngineResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
@@ -247,23 +430,34 @@ impl Operator for WindowAggregateOperator {
         let times = EventTimes::try_new(time)?;
         let inputs = self.aggs.inputs(&batch)?;
         let mut late = 0;
+        // Indices of late rows, collected only for a late-data table.
+        let mut late_rows: Vec<u32> = Vec::new();
+        let routed = self.late_rows.is_some();
         match partition_by_slice(&spec, &times) {
             SliceRows::All(slice_end) => {
                 if self.state.is_late(&spec, slice_end) {
                     late = batch.num_rows();
+                    if routed {
+                        late_rows.extend(0..batch.num_rows() as u32);
+                    }
                 } else {
                     self.state
                         .add(&self.aggs, slice_end, &inputs, &mut self.groups)?;
+                    self.touch(slice_end);
                 }
             }
             SliceRows::Some(parts) => {
                 for (slice_end, rows) in parts {
                     if self.state.is_late(&spec, slice_end) {
                         late += rows.len();
+                        if routed {
+                            late_rows.extend(rows);
+                        }
                     } else {
                         let inputs = inputs.take(rows)?;
                         self.state
                             .add(&self.aggs, slice_end, &inputs, &mut self.groups)?;
+                        self.touch(slice_end);
                     }
                 }
             }
@@ -271,7 +465,17 @@ impl Operator for WindowAggregateOperator {
         if late > 0 {
             JobMetrics::add(&self.metrics.late_records_dropped, late);
         }
-        Ok(())
+        if let Some(writer) = &self.late_rows {
+            let watermark = self.state.fired_upto().saturating_sub(1);
+            match &self.def.late_row {
+                Some(row) => {
+                    let rows = batch.project(&row.columns)?;
+                    writer.write(&rows, &late_rows, row.time, watermark)?;
+                }
+                None => writer.write(&batch, &late_rows, self.def.time_column, watermark)?,
+            }
+        }
+        self.emit_dirty(true, out)
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
@@ -282,6 +486,16 @@ impl Operator for WindowAggregateOperator {
             &mut self.groups,
         )?;
         self.emit(fired, out)?;
+        if self.updating.is_some() {
+            self.emit_dirty(false, out)?;
+            let forget = self
+                .state
+                .fired_upto()
+                .saturating_sub(self.def.emit.allow_lateness_ms);
+            if let Some(u) = &mut self.updating {
+                u.changes.forget_upto(forget);
+            }
+        }
         out.watermark(watermark);
         Ok(())
     }

@@ -381,26 +381,52 @@ pub struct WindowState {
     /// Windows ending at or before this (watermark + 1) have fired; `i64::MIN` before
     /// the first watermark.
     fired_upto: i64,
+    /// Allowed lateness (ms): a fired window's slices are kept until `end + lateness <=
+    /// fired_upto`, so late rows can update it.
+    lateness: i64,
+    /// Updating emission (early fire or allowed lateness): windows are evaluated without
+    /// consuming their slices, so they can be evaluated again.
+    keep: bool,
 }
 
 impl Default for WindowState {
     fn default() -> Self {
-        WindowState {
-            slices: BTreeMap::new(),
-            fired_upto: i64::MIN,
-        }
+        WindowState::new(0, false)
     }
 }
 
 impl WindowState {
+    /// An empty state keeping fired windows for `lateness` ms; `keep` evaluates windows
+    /// without consuming their slices (for updating emission).
+    pub fn new(lateness: i64, keep: bool) -> WindowState {
+        WindowState {
+            slices: BTreeMap::new(),
+            fired_upto: i64::MIN,
+            lateness: lateness.max(0),
+            keep,
+        }
+    }
+
+    /// Windows ending at or before this have fired (watermark + 1; `i64::MIN` before the
+    /// first watermark).
+    pub fn fired_upto(&self) -> i64 {
+        self.fired_upto
+    }
+
+    /// Whether the window ending at `end` is past its allowed lateness: its result can
+    /// no longer change.
+    pub fn is_expired(&self, end: i64) -> bool {
+        self.fired_upto != i64::MIN && end.saturating_add(self.lateness) <= self.fired_upto
+    }
     /// Number of slices holding state.
     pub fn live_slices(&self) -> usize {
         self.slices.len()
     }
 
-    /// Whether rows of slice `slice_end` are late: every window covering it has fired.
+    /// Whether rows of slice `slice_end` are late: every window covering it has fired
+    /// and is past its allowed lateness.
     pub fn is_late(&self, spec: &WindowSpec, slice_end: i64) -> bool {
-        self.fired_upto != i64::MIN && spec.last_window_end(slice_end) <= self.fired_upto
+        self.is_expired(spec.last_window_end(slice_end))
     }
 
     /// Adds rows (all in slice `slice_end`, not late) to the slice's open part.
@@ -443,8 +469,14 @@ impl WindowState {
         loop {
             self.drop_expired(spec);
             // The next window with data is the first unfired window of the first live
-            // slice (window ends are a lattice and a slice's windows are monotone in it).
-            let Some(&first) = self.slices.keys().next() else {
+            // slice with one (window ends are a lattice and a slice's windows are
+            // monotone in it; slices kept for allowed lateness only are skipped).
+            let fired_upto = self.fired_upto;
+            let Some(&first) = self
+                .slices
+                .keys()
+                .find(|&&s| spec.last_window_end(s) > fired_upto)
+            else {
                 break;
             };
             let Some(end) = spec.next_window_end(first, self.fired_upto) else {
@@ -455,7 +487,12 @@ impl WindowState {
             if end > limit {
                 break;
             }
-            if let Some(result) = self.fire(spec, aggs, end, groups)? {
+            let result = if self.keep {
+                self.evaluate(aggs, spec, end, groups)?
+            } else {
+                self.fire(spec, aggs, end, groups)?
+            };
+            if let Some(result) = result {
                 if result.rows > 0 {
                     fired.push((spec.window_start(end), end, result));
                 }
@@ -469,11 +506,49 @@ impl WindowState {
 
     /// Drops the slices whose last window has fired (a prefix: last ends are monotone).
     fn drop_expired(&mut self, spec: &WindowSpec) {
+        let (fired_upto, lateness) = (self.fired_upto, self.lateness);
         while let Some(entry) = self.slices.first_entry() {
-            if spec.last_window_end(*entry.key()) > self.fired_upto {
+            let end = spec.last_window_end(*entry.key());
+            if fired_upto == i64::MIN || end.saturating_add(lateness) > fired_upto {
                 break;
             }
             entry.remove();
+        }
+    }
+
+    /// The current result of the window ending at `end`, leaving its slices in place
+    /// (their open parts are frozen, and each slice's chunks compacted into one), so it
+    /// can be evaluated again after more rows. `None` when the window has no rows.
+    pub(crate) fn evaluate(
+        &mut self,
+        aggs: &Aggregates,
+        spec: &WindowSpec,
+        end: i64,
+        groups: &mut Vec<usize>,
+    ) -> EngineResult<Option<Evaluated>> {
+        let start = spec.window_start(end);
+        let range = (Bound::Excluded(start), Bound::Included(end));
+        let mut part: Option<Part> = None;
+        for (_, slice) in self.slices.range_mut(range) {
+            slice.freeze(aggs)?;
+            if slice.frozen.len() > 1 {
+                let mut merged = Part::new(aggs)?;
+                for chunk in &slice.frozen {
+                    merged.merge(chunk, groups)?;
+                }
+                slice.frozen = merged.into_chunk(aggs)?.into_iter().collect();
+            }
+            for chunk in &slice.frozen {
+                let target = match &mut part {
+                    Some(part) => part,
+                    None => part.insert(Part::new(aggs)?),
+                };
+                target.merge(chunk, groups)?;
+            }
+        }
+        match part {
+            Some(part) if part.rows() > 0 => part.evaluate(aggs).map(Some),
+            _ => Ok(None),
         }
     }
 

@@ -103,6 +103,8 @@ pub(super) fn window_aggregate(
         key_columns: if keyed { vec![1] } else { vec![] },
         aggregates,
         output_schema: Arc::new(Schema::new(fields)),
+        emit: EmitStrategy::default(),
+        late_row: None,
     }
 }
 

@@ -22,7 +22,7 @@ use super::*;
 type WindowKey = (i64, i64, Option<&'static str>);
 
 /// Windows containing `ts`, enumerated by brute force from the definition.
-fn naive_windows(spec: &WindowSpec, ts: i64) -> Vec<(i64, i64)> {
+pub(super) fn naive_windows(spec: &WindowSpec, ts: i64) -> Vec<(i64, i64)> {
     let mut windows = Vec::new();
     match *spec {
         WindowSpec::Tumble { size_ms, offset_ms } => {
@@ -253,7 +253,9 @@ fn tumble_matches_naive_reference() {
     }
 }
 
-/// Throughput check, run with `cargo test --release -p weir-operators -- --ignored --nocapture`.
+/// Throughput check, run with `cargo test --release -p weir-operators -- --ignored --nocapture`:
+/// each window kind with the default emission, with 10 s of allowed lateness, and with
+/// early fire after every batch (updating emission).
 #[test]
 #[ignore]
 fn throughput() {
@@ -295,8 +297,28 @@ fn throughput() {
             .unwrap()
         })
         .collect();
-    for spec in specs {
-        let def = window_aggregate(
+    let emits = [
+        ("append-only", EmitStrategy::default()),
+        (
+            "lateness 10 s",
+            EmitStrategy {
+                allow_lateness_ms: 10_000,
+                early_fire_delay_ms: None,
+            },
+        ),
+        (
+            "early fire 0",
+            EmitStrategy {
+                allow_lateness_ms: 0,
+                early_fire_delay_ms: Some(0),
+            },
+        ),
+    ];
+    for (spec, (label, emit)) in specs
+        .iter()
+        .flat_map(|s| emits.iter().map(move |e| (*s, *e)))
+    {
+        let mut def = window_aggregate(
             spec,
             &schema,
             true,
@@ -307,6 +329,7 @@ fn throughput() {
                 agg(&schema, avg_udaf(), "mean", false, None),
             ],
         );
+        def.emit = emit;
         let mut op =
             WindowAggregateOperator::new(Arc::new(def), &SubtaskContext::single("w")).unwrap();
         let started = std::time::Instant::now();
@@ -332,7 +355,7 @@ fn throughput() {
         let secs = started.elapsed().as_secs_f64();
         let rows = batches.len() * 8192;
         eprintln!(
-            "{spec:?}: {:.1} M rows/s ({rows} rows in {secs:.2} s, {rows_out} rows out)",
+            "{spec:?}, {label}: {:.1} M rows/s ({rows} rows in {secs:.2} s, {rows_out} rows out)",
             rows as f64 / secs / 1e6
         );
     }

@@ -12,12 +12,12 @@ use datafusion::common::{Column, DFSchemaRef};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_operators::window::{FilteredAggregate, WindowAggregate, WindowSpec};
+use weir_operators::window::{FilteredAggregate, LateRowColumns, WindowAggregate, WindowSpec};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::translate::{keyed_exchange, require_append_only, translate, Stream};
+use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
@@ -137,8 +137,17 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     if window.kind == WindowKind::Session {
         return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
     }
+    // Late rows for a late-data table need the rows' own time, which the optimizer pruned.
+    let with_time = if p.options.late_data_table().is_some() {
+        super::late::with_row_time(&agg.input, &agg.group_expr[start])
+    } else {
+        None
+    };
+    let input_plan = with_time
+        .as_ref()
+        .map_or(agg.input.as_ref(), |(plan, _)| plan);
     p.window_aggregate_depth += 1;
-    let input = translate(p, &agg.input);
+    let input = translate(p, input_plan);
     p.window_aggregate_depth -= 1;
     let input = input?;
     require_append_only(p, &input, "a window aggregation")?;
@@ -155,6 +164,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         }
     };
     let time_column = column_index(&agg.group_expr[start], "window_start")?;
+    let end_column = column_index(&agg.group_expr[end], "window_end")?;
+    let late_row = with_time.and_then(|(_, name)| {
+        let fields = input.schema.fields();
+        let columns: Vec<usize> = (0..fields.len())
+            .filter(|&i| i != time_column && i != end_column && fields[i].name() != "window_time")
+            .collect();
+        let time = columns.iter().position(|&i| fields[i].name() == &name)?;
+        Some(LateRowColumns { columns, time })
+    });
     let key_columns = keys
         .iter()
         .map(|&i| column_index(&agg.group_expr[i], "keys"))
@@ -198,8 +216,16 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             ))
         }
     };
+    let emit = p.options.emit_strategy().map_err(SqlError::new)?;
+    let emit_detail = match (emit.allow_lateness_ms, emit.early_fire_delay_ms) {
+        (0, None) => String::new(),
+        (lateness, early) => format!(
+            ", updating: allowed lateness {lateness} ms{}",
+            early.map_or(String::new(), |d| format!(", early fire every {d} ms"))
+        ),
+    };
     let detail = format!(
-        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]; state: slices x keys, dropped as the watermark passes",
+        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         window.kind.name(),
         window.size_ms,
         if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
@@ -214,7 +240,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         key_columns: key_columns.clone(),
         aggregates,
         output_schema: output_schema.clone(),
+        emit,
+        late_row,
     };
+    let changelog = if emit.is_updating() {
+        ChangelogKind::Updating
+    } else {
+        ChangelogKind::AppendOnly
+    };
+    let emitted_schema = operator.emitted_schema();
     let upstream = &p.graph.nodes[input.node];
     let (parallelism, edge) = keyed_exchange(p, input.node, &key_columns);
     let upstream_id = upstream.id;
@@ -228,10 +262,11 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             kind: edge,
         }],
         kind: NodeKind::Operator(operator.into_factory()),
-        changelog: ChangelogKind::AppendOnly,
+        changelog,
         is_sink: false,
-        schema: output_schema.clone(),
+        schema: emitted_schema,
     });
+    super::late::route_late_rows(p, window_node)?;
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
@@ -254,7 +289,15 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             source,
         )));
     }
-    let schema = Arc::new(agg.schema.as_arrow().clone());
+    let mut schema = Arc::new(agg.schema.as_arrow().clone());
+    if changelog == ChangelogKind::Updating {
+        // The row kind travels as the last column.
+        schema = with_row_kind(&schema);
+        projection.push(Arc::new(PhysicalColumn::new(
+            ROW_KIND_COLUMN,
+            output_schema.fields().len(),
+        )));
+    }
     let node = p.graph.add(Node {
         id: OperatorId::derive("window-aggregate-output", &[p.graph.nodes[window_node].id]),
         name: "Calc".into(),
@@ -265,7 +308,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             kind: EdgeKind::Forward,
         }],
         kind: NodeKind::Operator(Calc::new(None, Some(projection), schema.clone()).into_factory()),
-        changelog: ChangelogKind::AppendOnly,
+        changelog,
         is_sink: false,
         schema,
     });

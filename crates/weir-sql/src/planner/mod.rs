@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod group_agg;
+mod late;
 mod over;
 mod rank;
 mod session;
@@ -93,6 +94,8 @@ pub(crate) struct Planner {
     /// Above 0 while the input of a window aggregation is translated, where hopping and
     /// cumulating window columns (slices) may appear.
     pub window_aggregate_depth: usize,
+    /// The late-data table and its queue, once an operator routes late rows to it.
+    pub late_data: Option<(String, Arc<weir_runtime::LateData>)>,
 }
 
 impl Planner {
@@ -129,6 +132,7 @@ impl Planner {
             sinks: 0,
             sources: BTreeMap::new(),
             window_aggregate_depth: 0,
+            late_data: None,
         }
     }
 
@@ -142,6 +146,7 @@ impl Planner {
             let Located { node, position } = statement?;
             self.execute(node, position).await?;
         }
+        late::add_late_data_sink(&mut self)?;
         Ok(self)
     }
 

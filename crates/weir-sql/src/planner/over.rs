@@ -204,6 +204,7 @@ pub(crate) fn translate_over(p: &mut Planner, window: &Window) -> SqlResult<Stre
         is_sink: false,
         schema: output_schema,
     });
+    super::late::route_late_rows(p, node)?;
     Ok(Stream {
         node,
         schema: window.schema.clone(),

@@ -96,6 +96,15 @@ pub(crate) fn translate_session_aggregate(
         )));
     }
 
+    let emit = p.options.emit_strategy().map_err(SqlError::new)?;
+    if emit.is_updating() {
+        return Err(SqlError::new(
+            "'table.exec.emit.allow-lateness' and 'table.exec.emit.early-fire.enabled' apply to \
+             TUMBLE, HOP and CUMULATE window aggregations; SESSION windows do not support them \
+             yet (a late row could merge sessions that have already been emitted): RESET them \
+             before this statement",
+        ));
+    }
     p.window_aggregate_depth += 1;
     let input = translate(p, &agg.input);
     p.window_aggregate_depth -= 1;
@@ -192,6 +201,7 @@ pub(crate) fn translate_session_aggregate(
         is_sink: false,
         schema: output_schema.clone(),
     });
+    super::late::route_late_rows(p, window_node)?;
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {

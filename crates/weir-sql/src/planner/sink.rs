@@ -26,10 +26,36 @@ pub(crate) fn add_insert_sink(
     stream: Stream,
     position: Position,
 ) -> SqlResult<()> {
+    let target = InsertTarget {
+        table: &insert.table,
+        table_position: insert.table_position,
+        columns: &insert.columns,
+    };
+    add_table_sink(p, &target, stream, position)
+}
+
+/// The table (and optional column list) an `INSERT INTO` writes.
+pub(crate) struct InsertTarget<'a> {
+    /// Target table.
+    pub table: &'a str,
+    /// Where the table name is.
+    pub table_position: Position,
+    /// Target columns, when listed.
+    pub columns: &'a [String],
+}
+
+/// Adds a sink writing `stream` into a declared table, mapping columns as `INSERT
+/// INTO` does.
+pub(crate) fn add_table_sink(
+    p: &mut Planner,
+    insert: &InsertTarget<'_>,
+    stream: Stream,
+    position: Position,
+) -> SqlResult<()> {
     let at = insert.table_position;
-    let table = match p.tables.get(&insert.table) {
+    let table = match p.tables.get(insert.table) {
         Some(t) => t.clone(),
-        None if p.views.contains(&insert.table) => {
+        None if p.views.contains(insert.table) => {
             return Err(SqlError::at(
                 at,
                 format!(

@@ -216,6 +216,7 @@ pub(crate) fn try_window_topn(
         is_sink: false,
         schema: output_schema,
     });
+    super::late::route_late_rows(p, node)?;
     let ranked = Stream {
         node,
         schema: window.schema.clone(),

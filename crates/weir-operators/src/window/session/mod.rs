@@ -41,7 +41,7 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 use super::assign::EventTimes;
@@ -110,6 +110,10 @@ pub struct SessionWindowOperator {
     /// `None` without partition keys (every row has key id 0).
     keys: Option<KeyStore>,
     metrics: Arc<JobMetrics>,
+    /// Where dropped late rows go, when the job has a late-data table.
+    late_rows: Option<Arc<LateRowsWriter>>,
+    /// The last watermark (for the late-data table); `i64::MIN` before the first.
+    watermark: i64,
     /// Reused buffers: key ids, slots of the rows of a batch, sessions a row joins.
     key_ids: Vec<u32>,
     groups: Vec<usize>,
@@ -135,6 +139,8 @@ impl SessionWindowOperator {
             sessions: SessionTable::new(def.gap_ms),
             keys,
             metrics: Arc::clone(&ctx.metrics),
+            late_rows: ctx.late_rows.clone(),
+            watermark: i64::MIN,
             def,
             key_ids: Vec::new(),
             groups: Vec::new(),
@@ -267,11 +273,16 @@ impl Operator for SessionWindowOperator {
         // Indices of the rows kept, built only once a row is dropped.
         let mut kept: Option<Vec<u32>> = None;
         let mut late = 0;
+        let mut late_rows: Vec<u32> = Vec::new();
+        let routed = self.late_rows.is_some();
         for (i, (&ts, &key)) in times.millis.iter().zip(&self.key_ids).enumerate() {
             let valid = times.nulls.as_ref().is_none_or(|n| n.is_valid(i));
             let slot = if valid {
                 let slot = self.sessions.assign(key, ts, &mut self.found);
                 late += usize::from(slot.is_none());
+                if routed && slot.is_none() {
+                    late_rows.push(i as u32);
+                }
                 slot
             } else {
                 None
@@ -289,6 +300,9 @@ impl Operator for SessionWindowOperator {
         if late > 0 {
             JobMetrics::add(&self.metrics.late_records_dropped, late);
         }
+        if let Some(writer) = &self.late_rows {
+            writer.write(&batch, &late_rows, self.def.time_column, self.watermark)?;
+        }
         let inputs = match kept {
             None => inputs,
             Some(kept) if kept.is_empty() => return Ok(()),
@@ -302,6 +316,7 @@ impl Operator for SessionWindowOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        self.watermark = self.watermark.max(watermark.millis());
         if let Some(plan) = self.sessions.advance(watermark.millis()) {
             let values = self.compact(&plan)?;
             let batch = self.output(&plan, values)?;
