@@ -4,37 +4,37 @@
 -- the event number: the same ${EVENTS} give the same rows), with a fixed base time.
 CREATE TABLE gen_person (
     id BIGINT, name STRING, emailAddress STRING, creditCard STRING, city STRING,
-    state STRING, dateTime TIMESTAMP(3), extra STRING
+    state STRING, `dateTime` TIMESTAMP(3), extra STRING
 ) WITH ('connector' = 'nexmark', 'weir.event-type' = 'person', 'events.num' = '${EVENTS}',
         'weir.base-time' = '2026-01-01 00:00:00');
 
 CREATE TABLE gen_auction (
     id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT,
-    dateTime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT,
+    `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT,
     extra STRING
 ) WITH ('connector' = 'nexmark', 'weir.event-type' = 'auction', 'events.num' = '${EVENTS}',
         'weir.base-time' = '2026-01-01 00:00:00');
 
 CREATE TABLE gen_bid (
     auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
-    dateTime TIMESTAMP(3), extra STRING
+    `dateTime` TIMESTAMP(3), extra STRING
 ) WITH ('connector' = 'nexmark', 'weir.event-type' = 'bid', 'events.num' = '${EVENTS}',
         'weir.base-time' = '2026-01-01 00:00:00');
 
 CREATE TABLE person_json (
     id BIGINT, name STRING, emailAddress STRING, creditCard STRING, city STRING,
-    state STRING, dateTime TIMESTAMP(3), extra STRING
+    state STRING, `dateTime` TIMESTAMP(3), extra STRING
 ) WITH ('connector' = 'filesystem', 'path' = '${DATA}/person', 'format' = 'json');
 
 CREATE TABLE auction_json (
     id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT,
-    dateTime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT,
+    `dateTime` TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT,
     extra STRING
 ) WITH ('connector' = 'filesystem', 'path' = '${DATA}/auction', 'format' = 'json');
 
 CREATE TABLE bid_json (
     auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
-    dateTime TIMESTAMP(3), extra STRING
+    `dateTime` TIMESTAMP(3), extra STRING
 ) WITH ('connector' = 'filesystem', 'path' = '${DATA}/bid', 'format' = 'json');
 
 EXECUTE STATEMENT SET BEGIN

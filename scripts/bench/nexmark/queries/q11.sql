@@ -6,7 +6,7 @@ CREATE TABLE nexmark_q11 (
 INSERT INTO nexmark_q11
 SELECT B.bidder,
        count(*) AS bid_count,
-       SESSION_START(B.dateTime, INTERVAL '10' SECOND) AS starttime,
-       SESSION_END(B.dateTime, INTERVAL '10' SECOND) AS endtime
+       SESSION_START(B.`dateTime`, INTERVAL '10' SECOND) AS starttime,
+       SESSION_END(B.`dateTime`, INTERVAL '10' SECOND) AS endtime
 FROM bid B
-GROUP BY B.bidder, SESSION(B.dateTime, INTERVAL '10' SECOND);
+GROUP BY B.bidder, SESSION(B.`dateTime`, INTERVAL '10' SECOND);

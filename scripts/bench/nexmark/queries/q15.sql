@@ -7,7 +7,7 @@ CREATE TABLE nexmark_q15 (
 ) WITH ('connector' = 'blackhole');
 
 INSERT INTO nexmark_q15
-SELECT DATE_FORMAT(dateTime, 'yyyy-MM-dd') AS `day`,
+SELECT DATE_FORMAT(`dateTime`, 'yyyy-MM-dd') AS `day`,
        count(*) AS total_bids,
        count(*) FILTER (WHERE price < 10000) AS rank1_bids,
        count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
@@ -21,4 +21,4 @@ SELECT DATE_FORMAT(dateTime, 'yyyy-MM-dd') AS `day`,
        count(DISTINCT auction) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_auctions,
        count(DISTINCT auction) FILTER (WHERE price >= 1000000) AS rank3_auctions
 FROM bid
-GROUP BY DATE_FORMAT(dateTime, 'yyyy-MM-dd');
+GROUP BY DATE_FORMAT(`dateTime`, 'yyyy-MM-dd');

@@ -6,7 +6,7 @@ CREATE TABLE nexmark_q17 (
 
 INSERT INTO nexmark_q17
 SELECT auction,
-       DATE_FORMAT(dateTime, 'yyyy-MM-dd') AS `day`,
+       DATE_FORMAT(`dateTime`, 'yyyy-MM-dd') AS `day`,
        count(*) AS total_bids,
        count(*) FILTER (WHERE price < 10000) AS rank1_bids,
        count(*) FILTER (WHERE price >= 10000 AND price < 1000000) AS rank2_bids,
@@ -16,4 +16,4 @@ SELECT auction,
        avg(price) AS avg_price,
        sum(price) AS sum_price
 FROM bid
-GROUP BY auction, DATE_FORMAT(dateTime, 'yyyy-MM-dd');
+GROUP BY auction, DATE_FORMAT(`dateTime`, 'yyyy-MM-dd');
