@@ -403,16 +403,16 @@ def worker(args):
     from pyflink.java_gateway import get_gateway
     from pyflink.table import EnvironmentSettings, TableDescriptor, TableEnvironment
 
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    config = env.get_config()
-    config.set("parallelism.default", str(args.parallelism))
-    for s in args.set:
-        k, v = s.split("=", 1)
-        config.set(k, v)
     pid = get_gateway().jvm.ProcessHandle.current().pid()
 
     def run(sql):
-        """Runs one script as one job; returns its metrics."""
+        """Runs one script as one job, in a table environment of its own (its own
+        catalog); returns its metrics."""
+        env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+        config = env.get_config()
+        config.set("parallelism.default", str(args.parallelism))
+        for s in args.set:
+            config.set(*s.split("=", 1))
         statements = split_statements(sql)
         inserts, queries = [], []
         for s in statements:

@@ -212,6 +212,10 @@ def run_smoke_flink(records, args, work):
         else:
             r["check"] = fc.compare(fc.FinalTable(work / r["query"] / "weir.out"),
                                     fc.FinalTable(out))
+        log(f"  {r['query']}: {check_text(r)}")
+        for key in ("examples_only_weir", "examples_only_flink"):
+            for line in r["check"].get(key, [])[:3]:
+                log(f"    {key[9:]}: {line}")
 
 
 # ---------------------------------------------------------------------------------------
