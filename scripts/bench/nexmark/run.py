@@ -368,8 +368,9 @@ def main():
             f"{' --parallelism ' + str(args.parallelism) if args.parallelism != 1 else ''}`: "
             f"{events:,} events ({args.rows['bid']:,} bids, {args.rows['auction']:,} auctions, "
             f"{args.rows['person']:,} persons), parallelism {args.parallelism}, on {machine()}; "
-            f"load average {load[0]:.1f} at the start (other processes shared the machine "
-            f"when it is above 0). Weir {git_commit()}; Apache Flink {flink_v} (PyFlink "
+            f"load average {load[0]:.1f} at the start and {os.getloadavg()[0]:.1f} at the "
+            f"end (the run itself adds about 1; more means that other processes, such as "
+            f"compiles, shared the machine and the figures are noisy). Weir {git_commit()}; Apache Flink {flink_v} (PyFlink "
             f"local mini-cluster, default configuration); {java_version()}."
         )
         text = header + "\n\n" + table(records, suite)
