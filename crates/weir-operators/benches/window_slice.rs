@@ -132,11 +132,7 @@ fn run_accumulators(schema: &SchemaRef, batches: &[RecordBatch]) -> usize {
         .map(|(a, _)| a.create_groups_accumulator().unwrap())
         .collect();
     for b in batches {
-        let keys = b
-            .column(1)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
+        let keys = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         let groups: Vec<usize> = keys.values().iter().map(|&k| k as usize).collect();
         let values: Vec<ArrayRef> = vec![b.column(2).clone()];
         for acc in &mut accs {

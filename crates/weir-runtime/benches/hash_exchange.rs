@@ -83,14 +83,17 @@ fn bench(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("Partitioner::partition", name), |b| {
             b.iter(|| partitioner.partition(batch.clone()).unwrap())
         });
-        group.bench_function(BenchmarkId::new("arrow take_record_batch alone", name), |b| {
-            b.iter(|| {
-                indices
-                    .iter()
-                    .map(|idx| take_record_batch(&batch, idx).unwrap())
-                    .collect::<Vec<_>>()
-            })
-        });
+        group.bench_function(
+            BenchmarkId::new("arrow take_record_batch alone", name),
+            |b| {
+                b.iter(|| {
+                    indices
+                        .iter()
+                        .map(|idx| take_record_batch(&batch, idx).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            },
+        );
     }
     group.finish();
 }
