@@ -20,10 +20,11 @@
    the `nexmark-flink` markers, with the date, machine, load and versions.
 
 What is measured: events are the rows of the files a query reads (bids for every query
-that runs today). Weir: wall time of `weir run` (start-up included), its CPU time (user +
-system) and peak RSS. Flink: the job's net runtime from its JobExecutionResult (JVM and
-mini-cluster start-up excluded, job deployment included), the JVM's CPU time from
-submission to the end of the job, and the JVM's peak RSS (VmHWM, the whole process).
+that runs today). Weir: wall time of `weir run` (start-up included), its CPU time (user
++ system) and peak RSS. Flink: the job's net runtime from its JobExecutionResult (JVM
+and mini-cluster start-up excluded, job deployment included), the JVM's CPU time from
+submission (after planning) to the end of the job, and the JVM's peak RSS (VmHWM, the
+whole process).
 Both engines run with their default options otherwise (no checkpoints, no mini-batch).
 
 --smoke (used by scripts/test.sh): a small size, every query, and the Flink side only
