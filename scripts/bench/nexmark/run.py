@@ -50,7 +50,7 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(HERE.parent))
 import flink_compare as fc  # noqa: E402
 
-SIZES = {"small": 20_000, "default": 3_000_000}
+SIZES = {"small": 20_000, "default": 2_000_000}
 
 # The queries of nexmark-flink, in order; those with a reason are not run.
 SUITE = [
