@@ -78,6 +78,7 @@ NONDETERMINISTIC = {
 }
 NOTES = {
     "q10": "sink adapted: blackhole instead of a partitioned filesystem sink",
+    "q11": "`FROM bid B` without the alias: Weir refuses `B.dateTime` in SESSION()",
     "q14": "count_char (a Java UDF) written in SQL: CHAR_LENGTH - CHAR_LENGTH(REPLACE)",
     "tumble_sum": "not Nexmark: SUM and COUNT per channel, 10 s TUMBLE",
     "hop_count": "not Nexmark: q5's window part, COUNT per auction, HOP 10 s / 2 s",
