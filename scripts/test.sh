@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Weir. Needs only the Rust toolchain: the tests use
-# embedded connectors (no Kafka, Redis or PostgreSQL yet).
+# embedded connectors (no Kafka, Redis or PostgreSQL yet). The Nexmark smoke test also
+# needs python3 (skipped without it) and compares with Apache Flink only when the Flink
+# venv of scripts/bench/flink_compare.py is already cached in ~/.cache/weir-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,14 @@ echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+
+echo "== Nexmark suite smoke test (small size; the Flink side only when its venv is cached)"
+if command -v python3 > /dev/null; then
+    # Progress and mismatches go to stderr; the table (stdout) is not needed here.
+    python3 scripts/bench/nexmark/run.py --smoke --weir "${CARGO_TARGET_DIR:-target}/debug/weir" > /dev/null
+else
+    echo "python3 not found: skipped"
+fi
 
 # One closing line for the whole run (cargo prints one per test binary, the last of
 # which is often a doc-test binary with nothing in it).

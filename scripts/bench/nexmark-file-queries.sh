@@ -34,7 +34,7 @@ measure() { # name, command...: prints wall, cpu seconds and peak RSS (KB)
 
 measure "json decode alone (1 core)" "$CARGO_TARGET_DIR/release/examples/json_decode_baseline" "$WORK/data/bids"
 for q in q0 q1 q2 tumble_sum hop_count; do
-    cat "$Q/bids_table.sql" "$Q/$q.sql" > "$WORK/$q.sql"
+    cat "$Q/bids_table.sql" "$Q/queries/$q.sql" > "$WORK/$q.sql"
     for p in 1 2; do
         measure "$q parallelism $p" "$WEIR" run --quiet --set parallelism.default=$p "$WORK/$q.sql"
     done

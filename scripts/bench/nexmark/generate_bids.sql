@@ -1,7 +1,7 @@
 -- Writes Nexmark bids as JSON lines into ${WEIR_BENCH_DIR}/bids (one part file per subtask).
 CREATE TABLE gen_bids (
     auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
-    dateTime TIMESTAMP(3), extra STRING
+    `dateTime` TIMESTAMP(3), extra STRING
 ) WITH (
     'connector' = 'nexmark',
     'weir.event-type' = 'bid',
@@ -11,7 +11,7 @@ CREATE TABLE gen_bids (
 
 CREATE TABLE bids_json (
     auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
-    dateTime TIMESTAMP(3), extra STRING
+    `dateTime` TIMESTAMP(3), extra STRING
 ) WITH ('connector' = 'filesystem', 'path' = 'data/bids', 'format' = 'json');
 
 INSERT INTO bids_json SELECT * FROM gen_bids;

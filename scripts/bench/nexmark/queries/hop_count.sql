@@ -3,5 +3,5 @@ CREATE TABLE discard_sink (auction BIGINT, num BIGINT, window_start TIMESTAMP(3)
 WITH ('connector' = 'blackhole');
 INSERT INTO discard_sink
 SELECT auction, COUNT(*) AS num, window_start, window_end
-FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+FROM TABLE(HOP(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
 GROUP BY auction, window_start, window_end;
