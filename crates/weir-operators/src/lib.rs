@@ -14,6 +14,7 @@ pub mod event_time;
 pub mod group_agg;
 pub mod over;
 pub mod rank;
+mod ttl;
 pub mod union;
 pub mod window;
 pub mod window_topn;

@@ -114,7 +114,7 @@ pub struct RankOperator {
     arrivals: u64,
     clock: Clock,
     metrics: Arc<JobMetrics>,
-    next_expiry_check: i64,
+    sweep: crate::ttl::TtlSweep,
 }
 
 impl RankOperator {
@@ -129,6 +129,7 @@ impl RankOperator {
         metrics: Arc<JobMetrics>,
         clock: Clock,
     ) -> EngineResult<RankOperator> {
+        let sweep = crate::ttl::TtlSweep::new(def.state_ttl_ms);
         let fields = def.input_schema.fields();
         let field = |i: usize| {
             fields.get(i).ok_or_else(|| {
@@ -164,19 +165,15 @@ impl RankOperator {
             arrivals: 0,
             clock,
             metrics,
-            next_expiry_check: i64::MIN,
+            sweep,
         })
     }
 
     /// Drops partitions not written for the state TTL (a few sweeps per TTL period).
     fn expire(&mut self, now: i64) {
-        let Some(ttl) = self.def.state_ttl_ms else {
+        let Some(ttl) = self.sweep.due(now) else {
             return;
         };
-        if now < self.next_expiry_check {
-            return;
-        }
-        self.next_expiry_check = now + (ttl / 4).clamp(1, 60_000);
         let before = self.partitions.len();
         self.partitions
             .retain(|_, p| p.before.is_some() || p.last_write + ttl > now);

@@ -126,12 +126,13 @@ pub struct GroupAggregateOperator {
     /// When the oldest change held back by mini-batch was applied.
     held_since: Option<i64>,
     held_rows: usize,
-    next_expiry_check: i64,
+    sweep: crate::ttl::TtlSweep,
 }
 
 impl GroupAggregateOperator {
     /// Creates a subtask of `def` reading processing time from `clock`.
     pub fn new(def: Arc<GroupAggregate>, ctx: &SubtaskContext, clock: Clock) -> EngineResult<Self> {
+        let sweep = crate::ttl::TtlSweep::new(def.state_ttl_ms);
         def.validate()?;
         let key_types: Vec<DataType> = def
             .output_schema
@@ -166,7 +167,7 @@ impl GroupAggregateOperator {
             metrics: Arc::clone(&ctx.metrics),
             held_since: None,
             held_rows: 0,
-            next_expiry_check: i64::MIN,
+            sweep,
         })
     }
 
@@ -306,14 +307,9 @@ impl GroupAggregateOperator {
     }
 
     fn expire(&mut self, now: i64) {
-        let Some(ttl) = self.def.state_ttl_ms else {
+        let Some(ttl) = self.sweep.due(now) else {
             return;
         };
-        if now < self.next_expiry_check {
-            return;
-        }
-        // A sweep touches every key: do it a few times per TTL period.
-        self.next_expiry_check = now + (ttl / 4).clamp(1, 60_000);
         let dropped = self.state.expire(now, ttl);
         if dropped > 0 {
             JobMetrics::add(&self.metrics.state_keys_expired, dropped);
