@@ -193,6 +193,7 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
                 max_parallelism: config.max_parallelism,
                 metrics: metrics.clone(),
                 late_rows: None,
+                checkpointing: false,
             };
             let operators = create_chain_operators(graph, chain, &ctx_of, &metrics)?;
             let runner = ChainRunner {

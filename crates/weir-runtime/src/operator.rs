@@ -26,6 +26,11 @@ pub struct SubtaskContext {
     /// table (set by [`crate::late::RoutesLateRows`]); operators that drop late rows keep
     /// a clone for as long as they run.
     pub late_rows: Option<Arc<LateRowsWriter>>,
+    /// Whether the job takes checkpoints (`execution.checkpointing.interval` set). A
+    /// sink then stages its output in [`Operator::snapshot_state`] and commits it only in
+    /// [`Operator::notify_checkpoint_complete`], even at the end of input: `finish`
+    /// stages, and the job's final checkpoint commits.
+    pub checkpointing: bool,
 }
 
 impl SubtaskContext {
@@ -38,6 +43,7 @@ impl SubtaskContext {
             max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
             metrics: Arc::new(JobMetrics::default()),
             late_rows: None,
+            checkpointing: false,
         }
     }
 }

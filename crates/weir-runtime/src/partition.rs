@@ -1,6 +1,6 @@
 //! Exchanges: how a batch is split over the subtasks of the next node.
 
-use arrow::array::{ArrayRef, UInt32Array};
+use arrow::array::{ArrayRef, UInt16Array, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use datafusion::common::hash_utils::{create_hashes, RandomState};
@@ -58,13 +58,7 @@ impl Partitioner {
                 }
                 let columns: Vec<ArrayRef> =
                     keys.iter().map(|&k| batch.column(k).clone()).collect();
-                self.hashes.clear();
-                self.hashes.resize(batch.num_rows(), 0);
-                create_hashes(
-                    &columns,
-                    &RandomState::with_seed(KEY_HASH_SEED),
-                    &mut self.hashes,
-                )?;
+                key_hashes(&columns, &mut self.hashes)?;
                 for list in &mut self.indices {
                     list.clear();
                 }
@@ -95,6 +89,28 @@ impl Partitioner {
     pub fn targets(&self) -> usize {
         self.targets
     }
+}
+
+/// Hashes the key columns of every row with the job-wide fixed seed, into `hashes`.
+fn key_hashes(columns: &[ArrayRef], hashes: &mut Vec<u64>) -> EngineResult<()> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    hashes.clear();
+    hashes.resize(rows, 0);
+    create_hashes(columns, &RandomState::with_seed(KEY_HASH_SEED), hashes)?;
+    Ok(())
+}
+
+/// The key group of every row of `columns` (the key columns, in the order of the hash
+/// edge's `keys`), exactly as a [`EdgeKind::Hash`] exchange computes it to route the row.
+/// Stateful operators put this in the `__weir_key_group` column of their keyed state
+/// tables, so a restored subtask receives the state of the keys it will be sent.
+pub fn key_groups(columns: &[ArrayRef], max_parallelism: usize) -> EngineResult<UInt16Array> {
+    let mut hashes = Vec::new();
+    key_hashes(columns, &mut hashes)?;
+    Ok(hashes
+        .iter()
+        .map(|&hash| key_group_of_hash(hash, max_parallelism) as u16)
+        .collect())
 }
 
 #[cfg(test)]
@@ -147,6 +163,24 @@ mod tests {
         assert_eq!(total, 3000, "no row lost or duplicated");
         let used: std::collections::HashSet<_> = owner.values().collect();
         assert_eq!(used.len(), 4, "100 keys spread over all 4 subtasks");
+    }
+
+    #[test]
+    fn key_groups_agree_with_the_routing_of_hash_edges() {
+        let keys: Vec<i64> = (0..500).collect();
+        let groups = key_groups(&[batch(&keys).column(0).clone()], 128).unwrap();
+        let mut p = Partitioner::new(EdgeKind::Hash { keys: vec![0] }, 3, 128, 0);
+        for (target, part) in p.partition(batch(&keys)).unwrap() {
+            let col = part
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            for i in 0..col.len() {
+                let group = groups.value(col.value(i) as usize) as usize;
+                assert_eq!(subtask_of_key_group(group, 128, 3), target);
+            }
+        }
     }
 
     #[test]

@@ -75,6 +75,12 @@ pub trait SourceReader: Send {
             "this source cannot rewind to a checkpointed position".into(),
         ))
     }
+
+    /// Checkpoint `checkpoint_id` is complete (e.g. a Kafka reader commits its offsets
+    /// to the consumer group). Default: nothing.
+    fn notify_checkpoint_complete(&mut self, _checkpoint_id: u64) -> EngineResult<()> {
+        Ok(())
+    }
 }
 
 /// Creates the subtasks of a source node.

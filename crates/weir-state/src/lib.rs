@@ -29,5 +29,5 @@ pub use error::{StateError, StateResult};
 pub use metadata::{
     CheckpointMetadata, OperatorState, StateHandle, StoredFile, TableEntry, FORMAT_VERSION,
 };
-pub use snapshot::{StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};
+pub use snapshot::{redistribute, StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};
 pub use storage::{CheckpointStorage, CheckpointWriter, LatestCheckpoint};

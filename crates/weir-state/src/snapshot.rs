@@ -213,6 +213,57 @@ impl StateSnapshot {
     }
 }
 
+/// The state subtask `subtask` of `parallelism` receives from the snapshots of every old
+/// subtask (`old[i]` from old subtask `i`), in memory: what
+/// [`crate::CompletedCheckpoint::restore`] does with stored files. Keyed tables keep
+/// the rows of the key groups the subtask owns, union tables all rows in old-subtask
+/// order; tables left with no rows are absent. Used to restart in-process and by tests
+/// of operators' snapshots at another parallelism.
+pub fn redistribute(
+    old: &[StateSnapshot],
+    subtask: usize,
+    parallelism: usize,
+    max_parallelism: usize,
+) -> StateResult<StateSnapshot> {
+    let range = weir_types::keygroup::key_group_range(subtask, max_parallelism, parallelism);
+    let mut tables: Vec<StateTable> = Vec::new();
+    for snapshot in old {
+        for table in snapshot.tables() {
+            let position = match tables.iter().position(|t| t.name == table.name) {
+                Some(i) => i,
+                None => {
+                    tables.push(StateTable::new(
+                        table.name.clone(),
+                        table.kind,
+                        table.schema.clone(),
+                    )?);
+                    tables.len() - 1
+                }
+            };
+            if tables[position].kind != table.kind {
+                return Err(StateError::InvalidSnapshot(format!(
+                    "table {:?} is keyed in one snapshot and union in another",
+                    table.name
+                )));
+            }
+            for batch in table.batches() {
+                let batch = match table.kind {
+                    TableKind::Keyed => {
+                        filter_key_groups(&table.name, batch, &range, max_parallelism)?
+                    }
+                    TableKind::Union => batch.clone(),
+                };
+                tables[position].push(batch)?;
+            }
+        }
+    }
+    let mut snapshot = StateSnapshot::new();
+    for table in tables.into_iter().filter(|t| t.num_rows() > 0) {
+        snapshot.push_table(table)?;
+    }
+    Ok(snapshot)
+}
+
 /// Index of the key group column of a keyed table, checking its type.
 pub(crate) fn key_group_column_index(table: &str, schema: &SchemaRef) -> StateResult<usize> {
     let index = schema.index_of(KEY_GROUP_COLUMN).map_err(|_| {
@@ -353,6 +404,30 @@ mod tests {
         assert!(err.to_string().contains("differs"), "{err}");
         assert!(StateSnapshot::new().is_empty());
         assert!(!snapshot.is_empty());
+    }
+
+    #[test]
+    fn redistribute_splits_keyed_rows_by_owner_and_copies_union_rows() {
+        let mut a = StateSnapshot::new();
+        a.add_keyed("k", keyed(&[0, 7, 8])).unwrap();
+        let union = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from(vec![1]))],
+        )
+        .unwrap();
+        a.add_union("u", union.clone()).unwrap();
+        let mut b = StateSnapshot::new();
+        b.add_keyed("k", keyed(&[15, 3])).unwrap();
+        b.add_union("u", union).unwrap();
+        let old = [a, b];
+        let first = redistribute(&old, 0, 2, 16).unwrap();
+        let second = redistribute(&old, 1, 2, 16).unwrap();
+        assert_eq!(first.table("k").unwrap().num_rows(), 3, "groups 0, 7, 3");
+        assert_eq!(second.table("k").unwrap().num_rows(), 2, "groups 8, 15");
+        assert_eq!(first.table("u").unwrap().num_rows(), 2);
+        assert_eq!(second.table("u").unwrap().num_rows(), 2);
+        let only = redistribute(&old, 0, 1, 16).unwrap();
+        assert_eq!(only.num_rows(), 7);
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> Subtask
         max_parallelism: 128,
         metrics: metrics.clone(),
         late_rows: None,
+        checkpointing: false,
     }
 }
 
