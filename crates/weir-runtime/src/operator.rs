@@ -108,6 +108,18 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// Called when checkpoint `checkpoint_id`'s barrier reaches this operator, just before
+    /// [`Operator::snapshot_state`]: an operator that buffers rows it will emit anyway
+    /// (a local pre-aggregation, a mini-batch) emits them here, so they travel ahead of
+    /// the barrier and need no state. Default: nothing.
+    fn prepare_snapshot_pre_barrier(
+        &mut self,
+        _checkpoint_id: u64,
+        _out: &mut Output,
+    ) -> EngineResult<()> {
+        Ok(())
+    }
+
     /// Snapshots this subtask's state for checkpoint `checkpoint_id`. Called when the
     /// checkpoint's barrier has arrived on every input, before the barrier is passed on,
     /// so the snapshot holds exactly the effect of the rows before the barrier. It must

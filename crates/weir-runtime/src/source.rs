@@ -38,6 +38,14 @@ pub trait SourceReader: Send {
     /// May be 0: the subtask then finishes at once, or idles if the source is unbounded.
     fn split_count(&self) -> usize;
 
+    /// A stable name of split `split` (a file path, a partition, a generator shard),
+    /// the same in every run of the job. The runtime keeps each split's watermark in
+    /// checkpoints under this name, so a restored job resumes event time where it was.
+    /// Default: the split's index.
+    fn split_id(&self, split: usize) -> String {
+        split.to_string()
+    }
+
     /// Produces the next event, waiting if none is available yet (an unbounded source).
     ///
     /// Must be cancel-safe: the runtime may drop the future at an `.await` point (to emit
