@@ -1,21 +1,21 @@
 //! Running a job: turns a [`JobGraph`] into tasks joined by channels, runs them on
-//! tokio, and reports how the job ended.
+//! tokio, restarts it from its latest checkpoint when it fails (with checkpoints and a
+//! restart strategy), and reports how the job ended.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::task::{JoinHandle, JoinSet};
+use weir_state::{CheckpointStorage, CompletedCheckpoint};
 use weir_types::keygroup::DEFAULT_MAX_PARALLELISM;
 use weir_types::{EngineError, EngineResult};
 
-use crate::chain::{plan_chains, Chain};
-use crate::channel::{channel, InputGate, Receiver, Sender};
-use crate::graph::{EdgeKind, JobGraph, NodeKind};
+use crate::checkpoint::coordinator::SavepointRequest;
+use crate::checkpoint::{CheckpointConfig, RestartStrategy, RestoreFrom};
+use crate::graph::JobGraph;
+use crate::launch::{launch, Run};
 use crate::metrics::JobMetrics;
-use crate::operator::{Operator, SubtaskContext};
-use crate::partition::Partitioner;
-use crate::task::{ChainRunner, CountingSink, OperatorTask, OutputEdge, SourceTask};
 
 /// Runtime settings of a job (from `SET` statements and the command line).
 #[derive(Debug, Clone)]
@@ -30,6 +30,13 @@ pub struct JobConfig {
     pub idle_timeout: Option<Duration>,
     /// `pipeline.max-parallelism`: number of key groups.
     pub max_parallelism: usize,
+    /// `execution.checkpointing.*`: `None` when the job takes no checkpoints.
+    pub checkpoints: Option<CheckpointConfig>,
+    /// `restart-strategy.*`: applies only to a job with checkpoints (without them a
+    /// restart would repeat output the sinks already committed).
+    pub restart: RestartStrategy,
+    /// The checkpoint or savepoint to start from.
+    pub restore: Option<RestoreFrom>,
 }
 
 impl Default for JobConfig {
@@ -39,6 +46,9 @@ impl Default for JobConfig {
             auto_watermark_interval: Duration::from_millis(200),
             idle_timeout: None,
             max_parallelism: DEFAULT_MAX_PARALLELISM,
+            checkpoints: None,
+            restart: RestartStrategy::default(),
+            restore: None,
         }
     }
 }
@@ -52,11 +62,22 @@ pub enum JobOutcome {
     Stopped,
 }
 
+/// What every run (attempt) of a job shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub metrics: Arc<JobMetrics>,
+    pub stop: watch::Receiver<bool>,
+    pub savepoints: Arc<Mutex<mpsc::UnboundedReceiver<SavepointRequest>>>,
+    pub notices: mpsc::UnboundedSender<String>,
+}
+
 /// A running job.
 pub struct JobHandle {
     stop: watch::Sender<bool>,
-    tasks: JoinSet<EngineResult<()>>,
+    supervisor: JoinHandle<EngineResult<JobOutcome>>,
     metrics: Arc<JobMetrics>,
+    savepoints: mpsc::UnboundedSender<SavepointRequest>,
+    notices: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 impl JobHandle {
@@ -78,204 +99,223 @@ impl JobHandle {
         }
     }
 
-    /// Waits for the job to end. The first task failure aborts every other task.
-    pub async fn wait(mut self) -> EngineResult<JobOutcome> {
-        while let Some(joined) = self.tasks.join_next().await {
-            let result = match joined {
-                Ok(result) => result,
-                Err(e) if e.is_panic() => {
-                    Err(EngineError::Internal(format!("a task panicked: {e}")))
-                }
-                Err(_) => Err(EngineError::Cancelled),
-            };
-            if let Err(error) = result {
-                // Downstream tasks of a failed task see Cancelled; report the real cause.
-                let error = match error {
-                    EngineError::Cancelled => self
-                        .first_real_error()
-                        .await
-                        .unwrap_or(EngineError::Cancelled),
-                    other => other,
-                };
-                self.tasks.abort_all();
-                return Err(error);
+    /// A function that asks the running job for a savepoint (into `dir`, or the job's
+    /// `execution.checkpointing.savepoint-dir`); the receiver gets its folder. Fails for
+    /// a job without checkpoints.
+    pub fn savepoint_trigger(
+        &self,
+    ) -> impl Fn(Option<String>) -> oneshot::Receiver<EngineResult<String>> + Send + Sync + 'static
+    {
+        let requests = self.savepoints.clone();
+        move |dir| {
+            let (reply, receiver) = oneshot::channel();
+            if let Err(mpsc::error::SendError(request)) =
+                requests.send(SavepointRequest { dir, reply })
+            {
+                let _ = request.reply.send(Err(EngineError::Config(
+                    "the job has ended; no savepoint was taken".into(),
+                )));
             }
+            receiver
         }
-        Ok(if *self.stop.borrow() {
-            JobOutcome::Stopped
-        } else {
-            JobOutcome::Finished
-        })
     }
 
-    async fn first_real_error(&mut self) -> Option<EngineError> {
-        while let Some(joined) = self.tasks.join_next().await {
-            if let Ok(Err(e)) = joined {
-                if !matches!(e, EngineError::Cancelled) {
-                    return Some(e);
-                }
-            }
+    /// Messages for the user while the job runs (a checkpoint restored or skipped, a
+    /// failed checkpoint, a restart, a savepoint written). Taken once.
+    pub fn notices(&mut self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.notices.take()
+    }
+
+    /// Waits for the job to end. A task failure restarts the job from its latest
+    /// checkpoint when the restart strategy allows, and fails the job otherwise.
+    pub async fn wait(self) -> EngineResult<JobOutcome> {
+        match self.supervisor.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(EngineError::Internal(format!(
+                "the job supervisor panicked: {e}"
+            ))),
+            Err(_) => Err(EngineError::Cancelled),
         }
-        None
     }
 }
 
-/// Starts `graph` on the current tokio runtime.
+/// Starts `graph` on the current tokio runtime. Errors that the first run finds while
+/// creating its tasks (a missing file, state the job cannot take) are returned here.
 pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
     graph.validate()?;
     let metrics = Arc::new(JobMetrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    let chains = plan_chains(graph);
-
-    // Channels: for every edge into a chain head, one channel per (upstream subtask,
-    // downstream subtask) pair that exchanges data (only equal indices on forward edges).
-    let mut receivers: Vec<Vec<Vec<(Receiver, usize)>>> = chains
-        .iter()
-        .map(|c| {
-            (0..graph.nodes[c.head()].parallelism)
-                .map(|_| Vec::new())
-                .collect()
-        })
-        .collect();
-    // senders[chain][upstream subtask] = output edges of that subtask
-    let mut outputs: Vec<Vec<Vec<OutputEdge>>> = chains
-        .iter()
-        .map(|c| {
-            (0..graph.nodes[c.tail()].parallelism)
-                .map(|_| Vec::new())
-                .collect()
-        })
-        .collect();
-    for (ci, chain) in chains.iter().enumerate() {
-        let head = &graph.nodes[chain.head()];
-        for (input, edge) in head.inputs.iter().enumerate() {
-            let upstream_chain = chains
-                .iter()
-                .position(|c| c.tail() == edge.from)
-                .ok_or_else(|| {
-                    EngineError::Internal(format!("no chain ends at the input of {}", head.name))
-                })?;
-            for (up, upstream_outputs) in outputs[upstream_chain].iter_mut().enumerate() {
-                let targets: Vec<usize> = if edge.kind == EdgeKind::Forward {
-                    vec![up]
-                } else {
-                    (0..head.parallelism).collect()
-                };
-                let mut senders: Vec<Sender> = Vec::with_capacity(targets.len());
-                for &down in &targets {
-                    let (tx, rx) = channel(config.channel_capacity);
-                    senders.push(tx);
-                    receivers[ci][down].push((rx, input));
-                }
-                upstream_outputs.push(OutputEdge {
-                    partitioner: Partitioner::new(
-                        edge.kind.clone(),
-                        senders.len(),
-                        config.max_parallelism,
-                        up,
-                    ),
-                    senders,
-                });
-            }
-        }
+    let (savepoint_tx, savepoint_rx) = mpsc::unbounded_channel();
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let shared = Shared {
+        metrics: metrics.clone(),
+        stop: stop_rx,
+        savepoints: Arc::new(Mutex::new(savepoint_rx)),
+        notices: notice_tx,
+    };
+    let restore = config.restore.as_ref().map(|r| r.checkpoint.clone());
+    if let Some(from) = &config.restore {
+        check_restorable(graph, config, from)?;
     }
-
-    let mut tasks = JoinSet::new();
-    for (ci, chain) in chains.iter().enumerate() {
-        let head = &graph.nodes[chain.head()];
-        let subtask_outputs = std::mem::take(&mut outputs[ci]);
-        let subtask_inputs = std::mem::take(&mut receivers[ci]);
-        for (subtask, (outs, ins)) in subtask_outputs.into_iter().zip(subtask_inputs).enumerate() {
-            let ctx_of = |node: usize| SubtaskContext {
-                node_name: graph.nodes[node].name.clone(),
-                subtask,
-                parallelism: graph.nodes[node].parallelism,
-                max_parallelism: config.max_parallelism,
-                metrics: metrics.clone(),
-                late_rows: None,
-                checkpointing: false,
-            };
-            let operators = create_chain_operators(graph, chain, &ctx_of, &metrics)?;
-            let runner = ChainRunner {
-                operators,
-                outputs: outs,
-                emitted: Vec::new(),
-                metrics: metrics.clone(),
-            };
-            let name = chain
-                .nodes
-                .iter()
-                .map(|&n| graph.nodes[n].name.as_str())
-                .collect::<Vec<_>>()
-                .join(" -> ");
-            match &head.kind {
-                NodeKind::Source(spec) => {
-                    let ctx = ctx_of(chain.head());
-                    let task = SourceTask {
-                        reader: spec.factory.create_reader(&ctx)?,
-                        prepare: spec.prepare.as_ref().map(|f| f.create(&ctx)).transpose()?,
-                        event_time: spec.event_time.clone(),
-                        chain: runner,
-                        metrics: metrics.clone(),
-                        watermark_interval: config.auto_watermark_interval,
-                        idle_timeout: config.idle_timeout,
-                        stop: stop_rx.clone(),
-                    };
-                    tasks.spawn(
-                        async move { task.run().await.map_err(|e| wrap(e, &name, subtask)) },
-                    );
-                }
-                NodeKind::Operator(_) => {
-                    let task = OperatorTask {
-                        gate: InputGate::new(ins),
-                        chain: runner,
-                    };
-                    tasks.spawn(
-                        async move { task.run().await.map_err(|e| wrap(e, &name, subtask)) },
-                    );
-                }
-            }
-        }
-    }
+    let run = launch(graph, config, &shared, restore)?;
+    let supervisor = tokio::spawn(supervise(graph.clone(), config.clone(), shared, run));
     Ok(JobHandle {
         stop: stop_tx,
-        tasks,
+        supervisor,
         metrics,
+        savepoints: savepoint_tx,
+        notices: Some(notice_rx),
     })
 }
 
-/// The operators of a chain's subtask; a source head contributes none (it is the reader).
-fn create_chain_operators(
-    graph: &JobGraph,
-    chain: &Chain,
-    ctx_of: &dyn Fn(usize) -> SubtaskContext,
-    metrics: &Arc<JobMetrics>,
-) -> EngineResult<Vec<Box<dyn Operator>>> {
-    let mut operators = Vec::new();
-    for &index in &chain.nodes {
-        let node = &graph.nodes[index];
-        if let NodeKind::Operator(factory) = &node.kind {
-            let op = factory.create(&ctx_of(index))?;
-            operators.push(if node.is_sink {
-                Box::new(CountingSink {
-                    inner: op,
-                    metrics: metrics.clone(),
-                }) as Box<dyn Operator>
-            } else {
-                op
-            });
+/// Refuses a checkpoint this job cannot take: another number of key groups, or state
+/// of operators the job no longer has (unless `--allow-non-restored-state`).
+fn check_restorable(graph: &JobGraph, config: &JobConfig, from: &RestoreFrom) -> EngineResult<()> {
+    let checkpoint = &from.checkpoint;
+    let stored = checkpoint.metadata().max_parallelism;
+    if stored != config.max_parallelism {
+        return Err(EngineError::Checkpoint(format!(
+            "{} was taken with pipeline.max-parallelism {stored}, but the job now has {}; \
+             keyed state can only be restored with the same number of key groups: set \
+             'pipeline.max-parallelism' = '{stored}'",
+            checkpoint.location(),
+            config.max_parallelism
+        )));
+    }
+    let mut orphans: Vec<String> = Vec::new();
+    for (id, state) in &checkpoint.metadata().operators {
+        let has_state = state.subtasks.iter().any(Option::is_some);
+        if has_state && !graph.nodes.iter().any(|n| n.id.to_string() == *id) {
+            orphans.push(id.clone());
         }
     }
-    Ok(operators)
+    if !orphans.is_empty() && !from.allow_non_restored_state {
+        return Err(EngineError::Checkpoint(format!(
+            "{} holds state of operators this job does not have ({}): the SQL changed in a \
+             way that drops state. Run with --allow-non-restored-state to start without it, \
+             or with --fresh to ignore the checkpoint",
+            checkpoint.location(),
+            orphans.join(", ")
+        )));
+    }
+    Ok(())
 }
 
-fn wrap(error: EngineError, operator: &str, subtask: usize) -> EngineError {
-    match error {
-        EngineError::Cancelled | EngineError::Task { .. } => error,
-        other => EngineError::Task {
-            operator: operator.to_string(),
-            subtask: subtask + 1,
-            source: Box::new(other),
-        },
+/// Waits for each run of the job; restarts failed runs as the strategy allows.
+async fn supervise(
+    graph: JobGraph,
+    config: JobConfig,
+    shared: Shared,
+    run: Run,
+) -> EngineResult<JobOutcome> {
+    let mut restarts = 0u32;
+    let Run {
+        mut tasks,
+        mut first_error,
+    } = run;
+    while let Err(error) = wait_for_run(&mut tasks, &first_error).await {
+        let stopping = *shared.stop.borrow();
+        let Some(checkpoints) = config.checkpoints.as_ref().filter(|_| !stopping) else {
+            return Err(error);
+        };
+        restarts += 1;
+        let Some(delay) = config.restart.delay_before(restarts) else {
+            return Err(error);
+        };
+        shared
+            .metrics
+            .restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let restore = latest_checkpoint(checkpoints, &shared)
+            .await?
+            .or_else(|| config.restore.as_ref().map(|r| r.checkpoint.clone()));
+        let _ = shared.notices.send(format!(
+            "the job failed: {error}\nrestart {restarts} in {delay:?}, from {}",
+            restore.as_ref().map_or(
+                "the beginning (no checkpoint completed yet)".to_string(),
+                |c| c.location().to_string()
+            )
+        ));
+        tokio::time::sleep(delay).await;
+        Run { tasks, first_error } = launch(&graph, &config, &shared, restore)?;
+    }
+    let stopped = *shared.stop.borrow();
+    if let (Some(checkpoints), false) = (&config.checkpoints, stopped) {
+        // A job that ended normally leaves no checkpoint behind: running its script again
+        // starts afresh rather than restoring a finished job.
+        let storage = CheckpointStorage::open(&checkpoints.dir)
+            .await
+            .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+        storage
+            .discard_all()
+            .await
+            .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+    }
+    Ok(if stopped {
+        JobOutcome::Stopped
+    } else {
+        JobOutcome::Finished
+    })
+}
+
+/// The newest valid checkpoint in the job's folder; skipped ones are reported.
+async fn latest_checkpoint(
+    config: &CheckpointConfig,
+    shared: &Shared,
+) -> EngineResult<Option<Arc<CompletedCheckpoint>>> {
+    let storage = CheckpointStorage::open(&config.dir)
+        .await
+        .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+    let latest = storage
+        .latest_completed()
+        .await
+        .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+    for skipped in latest.skipped {
+        let _ = shared.notices.send(format!("skipped {skipped}"));
+    }
+    Ok(latest.checkpoint.map(Arc::new))
+}
+
+/// Where the tasks of one run put the first real error (not `Cancelled`) they fail with,
+/// so the run reports the cause rather than its consequences in other tasks.
+pub(crate) type FirstError = Arc<std::sync::Mutex<Option<EngineError>>>;
+
+/// Waits for every task of a run; the first failure aborts the others.
+async fn wait_for_run(
+    tasks: &mut JoinSet<EngineResult<()>>,
+    first_error: &FirstError,
+) -> EngineResult<()> {
+    while let Some(joined) = tasks.join_next().await {
+        let error = match joined {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(e) if e.is_panic() => EngineError::Internal(format!("a task panicked: {e}")),
+            Err(_) => EngineError::Cancelled,
+        };
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let recorded = first_error.lock().ok().and_then(|mut slot| slot.take());
+        return Err(recorded.unwrap_or(error));
+    }
+    Ok(())
+}
+
+/// Runs a task's future, recording its error as the run's first real one.
+pub(crate) async fn record_failure(
+    run: impl std::future::Future<Output = EngineResult<()>>,
+    first_error: FirstError,
+) -> EngineResult<()> {
+    match run.await {
+        Err(EngineError::Cancelled) => Err(EngineError::Cancelled),
+        Err(error) => {
+            if let Ok(mut slot) = first_error.lock() {
+                if slot.is_none() {
+                    *slot = Some(error);
+                    return Err(EngineError::Cancelled);
+                }
+            }
+            Err(error)
+        }
+        Ok(()) => Ok(()),
     }
 }

@@ -23,9 +23,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMi
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use weir_types::{EngineError, EngineResult, ROW_KIND_COLUMN};
+use weir_state::StateSnapshot;
+use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 
-use crate::operator::{Operator, OperatorFactory, SubtaskContext};
+use crate::operator::{Operator, OperatorFactory, Output, SubtaskContext};
 use crate::source::{SourceEvent, SourceFactory, SourceReader};
 
 /// The columns of the late-data stream: the operator that dropped the row, the row's
@@ -73,6 +74,7 @@ impl LateData {
         LateRowsWriter {
             data: Arc::clone(self),
             operator: operator.to_string(),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -98,6 +100,7 @@ impl LateData {
 pub struct LateRowsWriter {
     data: Arc<LateData>,
     operator: String,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl LateRowsWriter {
@@ -158,14 +161,25 @@ impl LateRowsWriter {
     }
 }
 
-impl Drop for LateRowsWriter {
-    fn drop(&mut self) {
+impl LateRowsWriter {
+    /// This producer writes no more rows (its operator finished): once every producer
+    /// closed, the late-data source ends. Dropping the writer closes it too.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
         // Saturating: a writer created without a declared producer never underflows.
         let _ = self
             .data
             .producers
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         self.data.notify.notify_one();
+    }
+}
+
+impl Drop for LateRowsWriter {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -202,8 +216,61 @@ pub struct RoutesLateRows {
 impl OperatorFactory for RoutesLateRows {
     fn create(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn Operator>> {
         let mut ctx = ctx.clone();
-        ctx.late_rows = Some(Arc::new(self.data.writer(&self.label)));
-        self.inner.create(&ctx)
+        let writer = Arc::new(self.data.writer(&self.label));
+        ctx.late_rows = Some(Arc::clone(&writer));
+        Ok(Box::new(ClosesLateRows {
+            inner: self.inner.create(&ctx)?,
+            writer,
+        }))
+    }
+}
+
+/// An operator that writes late rows: closes its writer when it finishes, because with
+/// checkpoints a finished operator stays alive (for the final checkpoint) and the
+/// late-data source must still end.
+struct ClosesLateRows {
+    inner: Box<dyn Operator>,
+    writer: Arc<LateRowsWriter>,
+}
+
+impl Operator for ClosesLateRows {
+    fn process_batch(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        self.inner.process_batch(input, batch, out)
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        self.inner.process_watermark(watermark, out)
+    }
+
+    fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
+        self.inner.finish(out)?;
+        self.writer.close();
+        Ok(())
+    }
+
+    fn prepare_snapshot_pre_barrier(
+        &mut self,
+        checkpoint_id: u64,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        self.inner.prepare_snapshot_pre_barrier(checkpoint_id, out)
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.inner.snapshot_state(checkpoint_id)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.inner.restore_state(snapshot)
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        self.inner.notify_checkpoint_complete(checkpoint_id)
     }
 }
 
@@ -236,6 +303,14 @@ struct LateDataReader {
 impl SourceReader for LateDataReader {
     fn split_count(&self) -> usize {
         usize::from(self.active)
+    }
+
+    /// Late rows are not a position in an outside source: after a restore, the
+    /// operators replaying their input drop (and write) the late rows again. Rows queued
+    /// but not yet read when a checkpoint is taken are not in it, so the late-data table
+    /// is best effort under checkpoints (docs/checkpoints.md).
+    fn is_rewindable(&self) -> bool {
+        true
     }
 
     async fn next(&mut self) -> EngineResult<SourceEvent> {

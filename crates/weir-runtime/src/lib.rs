@@ -10,18 +10,23 @@
 
 pub mod chain;
 pub mod channel;
+pub mod checkpoint;
 pub mod graph;
 pub mod job;
 #[cfg(test)]
 mod job_tests;
 pub mod late;
+mod launch;
 pub mod metrics;
 pub mod operator;
+mod operator_task;
 pub mod partition;
 pub mod source;
+mod source_task;
 mod task;
 pub mod watermark;
 
+pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy, RestoreFrom};
 pub use graph::{Edge, EdgeKind, JobGraph, Node, NodeKind};
 pub use job::{JobConfig, JobHandle, JobOutcome};
 pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter, RoutesLateRows};

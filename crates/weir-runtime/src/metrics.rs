@@ -25,6 +25,21 @@ pub struct JobMetrics {
     /// it emitted in response. Zero while every source waits means the job is quiescent:
     /// everything read so far has reached the sinks. Read with [`JobMetrics::in_flight`].
     pub in_flight_messages: AtomicI64,
+    /// Checkpoints completed (savepoints included) since the job started.
+    pub checkpoints_completed: AtomicU64,
+    /// Checkpoints that failed (declined, timed out, not stored).
+    pub checkpoints_failed: AtomicU64,
+    /// Id of the last completed checkpoint (0 before any).
+    pub last_checkpoint_id: AtomicU64,
+    /// Milliseconds from trigger to completion of the last completed checkpoint.
+    pub last_checkpoint_duration_ms: AtomicU64,
+    /// Bytes stored by the last completed checkpoint.
+    pub last_checkpoint_size_bytes: AtomicU64,
+    /// The longest time a task held its inputs for the last completed checkpoint's
+    /// barriers to align, in milliseconds.
+    pub last_checkpoint_alignment_ms: AtomicU64,
+    /// Times the job was restarted after a failure.
+    pub restarts: AtomicU64,
 }
 
 impl Default for JobMetrics {
@@ -37,6 +52,13 @@ impl Default for JobMetrics {
             state_keys_expired: AtomicU64::new(0),
             sink_watermark: AtomicI64::new(i64::MIN),
             in_flight_messages: AtomicI64::new(0),
+            checkpoints_completed: AtomicU64::new(0),
+            checkpoints_failed: AtomicU64::new(0),
+            last_checkpoint_id: AtomicU64::new(0),
+            last_checkpoint_duration_ms: AtomicU64::new(0),
+            last_checkpoint_size_bytes: AtomicU64::new(0),
+            last_checkpoint_alignment_ms: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
         }
     }
 }
@@ -45,6 +67,11 @@ impl JobMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, value: u64) {
+        gauge.store(value, Ordering::Relaxed);
     }
 
     /// Reads a counter.

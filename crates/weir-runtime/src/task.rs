@@ -1,7 +1,10 @@
-//! The two kinds of task: a source chain and an operator chain. Each runs one subtask
-//! of a chain of nodes: it reads (from a source reader or an input gate), pushes each
-//! message through the chained operators by function call, and sends what the chain's
-//! last operator emits to the next tasks' channels.
+//! What both kinds of task share (a source chain, [`crate::source_task`], and an
+//! operator chain, [`crate::operator_task`]). Each runs one subtask of a chain of
+//! nodes: it reads (from a source reader or an input gate), pushes each message through
+//! the chained operators by function call, and sends what the chain's last operator
+//! emits to the next tasks' channels. With checkpoints, a barrier passing an operator
+//! snapshots it, and a finished task keeps answering the coordinator
+//! ([`serve_until_shutdown`]) until the job's final checkpoint is complete.
 //!
 //! Every message but `End` sent on a channel is counted in
 //! [`JobMetrics::in_flight_messages`] until its receiver has handled it and sent what it
@@ -9,17 +12,17 @@
 //! to reach zero to know the job has processed everything so far.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::watch;
-use weir_types::{EngineError, EngineResult, Message, Watermark};
+use tokio::sync::mpsc;
+use weir_state::{CompletedCheckpoint, StateSnapshot};
+use weir_types::{EngineError, EngineResult, Message, OperatorId, Watermark};
 
-use crate::channel::{InputGate, Sender};
+use crate::channel::Sender;
+use crate::checkpoint::{CheckpointingMode, Control, NodeSnapshot, TaskEvent};
 use crate::metrics::JobMetrics;
 use crate::operator::{Operator, Output};
 use crate::partition::Partitioner;
-use crate::source::{EventTimeExtractor, SourceEvent, SourceReader};
-use crate::watermark::{InputWatermarks, SplitWatermarks, WatermarkStatus};
 
 /// One output edge of a task: a partitioner and a sender per downstream subtask.
 pub(crate) struct OutputEdge {
@@ -30,19 +33,90 @@ pub(crate) struct OutputEdge {
 /// The chained operators of a task and where their output goes.
 pub(crate) struct ChainRunner {
     pub operators: Vec<Box<dyn Operator>>,
+    /// The node id of each operator, for its snapshots.
+    pub operator_ids: Vec<OperatorId>,
+    /// The subtask index (every node of a chain has the same parallelism).
+    pub subtask: usize,
+    /// The chain's parallelism.
+    pub parallelism: usize,
     pub outputs: Vec<OutputEdge>,
     pub emitted: Vec<Message>,
+    /// Snapshots the operators took as a barrier passed them, in chain order.
+    pub snapshots: Vec<StateSnapshot>,
     pub metrics: Arc<JobMetrics>,
 }
 
 impl ChainRunner {
     /// Pushes `message` (from input edge `input` of the head) through the chain.
-    fn push(&mut self, input: usize, message: Message) -> EngineResult<()> {
-        push_through(&mut self.operators, input, message, &mut self.emitted)
+    pub fn push(&mut self, input: usize, message: Message) -> EngineResult<()> {
+        push_through(
+            &mut self.operators,
+            input,
+            message,
+            &mut self.emitted,
+            &mut self.snapshots,
+        )
+    }
+
+    /// The snapshots the last barrier took, one per operator.
+    pub fn take_barrier_snapshots(&mut self) -> EngineResult<Vec<NodeSnapshot>> {
+        let snapshots = std::mem::take(&mut self.snapshots);
+        if snapshots.len() != self.operators.len() {
+            return Err(EngineError::Internal(format!(
+                "a barrier passed {} of {} chained operators",
+                snapshots.len(),
+                self.operators.len()
+            )));
+        }
+        Ok(self.node_snapshots(snapshots))
+    }
+
+    /// Snapshots every operator directly (a finished task, where no barrier passes).
+    pub fn snapshot_all(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>> {
+        let snapshots = self
+            .operators
+            .iter_mut()
+            .map(|op| op.snapshot_state(checkpoint_id))
+            .collect::<EngineResult<Vec<_>>>()?;
+        Ok(self.node_snapshots(snapshots))
+    }
+
+    fn node_snapshots(&self, snapshots: Vec<StateSnapshot>) -> Vec<NodeSnapshot> {
+        self.operator_ids
+            .iter()
+            .zip(snapshots)
+            .map(|(&operator_id, snapshot)| NodeSnapshot {
+                operator_id,
+                subtask: self.subtask,
+                snapshot,
+            })
+            .collect()
+    }
+
+    /// Tells every operator that checkpoint `checkpoint_id` is complete.
+    pub fn notify_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        for op in &mut self.operators {
+            op.notify_checkpoint_complete(checkpoint_id)?;
+        }
+        Ok(())
+    }
+
+    /// Gives every operator its state from `checkpoint` (before the first message).
+    pub async fn restore(&mut self, checkpoint: &CompletedCheckpoint) -> EngineResult<()> {
+        for (op, id) in self.operators.iter_mut().zip(&self.operator_ids) {
+            let snapshot = checkpoint
+                .restore(&id.to_string(), self.subtask, self.parallelism)
+                .await
+                .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+            if !snapshot.is_empty() {
+                op.restore_state(snapshot)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends everything the chain emitted downstream, waiting while channels are full.
-    async fn flush(&mut self) -> EngineResult<()> {
+    pub async fn flush(&mut self) -> EngineResult<()> {
         let emitted = std::mem::take(&mut self.emitted);
         for message in emitted {
             match message {
@@ -66,14 +140,18 @@ impl ChainRunner {
         Ok(())
     }
 
-    async fn push_and_flush(&mut self, input: usize, message: Message) -> EngineResult<()> {
+    pub async fn push_and_flush(&mut self, input: usize, message: Message) -> EngineResult<()> {
         self.push(input, message)?;
         self.flush().await
     }
 }
 
 /// Sends `message`, counting it in flight (unless it is `End`) before it can be received.
-async fn send(sender: &Sender, message: Message, metrics: &JobMetrics) -> EngineResult<()> {
+pub(crate) async fn send(
+    sender: &Sender,
+    message: Message,
+    metrics: &JobMetrics,
+) -> EngineResult<()> {
     let counted = !matches!(message, Message::End);
     if counted {
         metrics.message_sent();
@@ -87,12 +165,15 @@ async fn send(sender: &Sender, message: Message, metrics: &JobMetrics) -> Engine
     Ok(())
 }
 
-/// Hands `message` to the first operator and what it emits to the rest, recursively.
+/// Hands `message` to the first operator and what it emits to the rest, recursively. A
+/// barrier snapshots each operator as it passes (after the operator emitted what it
+/// flushes ahead of the barrier) into `snapshots`.
 fn push_through(
     operators: &mut [Box<dyn Operator>],
     input: usize,
     message: Message,
     emitted: &mut Vec<Message>,
+    snapshots: &mut Vec<StateSnapshot>,
 ) -> EngineResult<()> {
     let Some((first, rest)) = operators.split_first_mut() else {
         emitted.push(message);
@@ -106,239 +187,17 @@ fn push_through(
             first.finish(&mut out)?;
             out.message(Message::End);
         }
-        other @ (Message::Idle | Message::Barrier(_)) => out.message(other),
+        Message::Barrier(barrier) => {
+            first.prepare_snapshot_pre_barrier(barrier.checkpoint_id, &mut out)?;
+            snapshots.push(first.snapshot_state(barrier.checkpoint_id)?);
+            out.message(Message::Barrier(barrier));
+        }
+        Message::Idle => out.message(Message::Idle),
     }
     for m in out.drain() {
-        push_through(rest, 0, m, emitted)?;
+        push_through(rest, 0, m, emitted, snapshots)?;
     }
     Ok(())
-}
-
-/// A source subtask: reader, optional preparation (computed columns), watermarks.
-pub(crate) struct SourceTask {
-    pub reader: Box<dyn SourceReader>,
-    pub prepare: Option<Box<dyn Operator>>,
-    pub event_time: Option<Arc<dyn EventTimeExtractor>>,
-    pub chain: ChainRunner,
-    pub metrics: Arc<JobMetrics>,
-    pub watermark_interval: Duration,
-    pub idle_timeout: Option<Duration>,
-    pub stop: watch::Receiver<bool>,
-}
-
-impl SourceTask {
-    pub async fn run(mut self) -> EngineResult<()> {
-        if self.reader.controls_watermarks() {
-            // The reader scripts event time: the table's WATERMARK FOR does not apply.
-            self.event_time = None;
-        }
-        let mut splits =
-            SplitWatermarks::new(self.reader.split_count(), self.idle_timeout, Instant::now());
-        let mut last_emitted = Watermark::MIN;
-        let mut idle_announced = false;
-        // Periodic watermarks; an interval of 0 means after every batch.
-        let per_batch = self.watermark_interval.is_zero();
-        let mut ticker = tokio::time::interval(if per_batch {
-            Duration::from_millis(200)
-        } else {
-            self.watermark_interval
-        });
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut next_periodic = Instant::now() + self.watermark_interval;
-        loop {
-            if *self.stop.borrow() {
-                // Graceful stop: no final watermark (windows stay open, as in Flink's stop).
-                return self.chain.push_and_flush(0, Message::End).await;
-            }
-            tokio::select! {
-                biased;
-                _ = self.stop.changed() => {
-                    if self.stop.has_changed().is_err() {
-                        // The job handle went away: stop as well.
-                        return self.chain.push_and_flush(0, Message::End).await;
-                    }
-                }
-                event = self.reader.next() => match event? {
-                    SourceEvent::Batch { split, batch } => {
-                        JobMetrics::add(&self.metrics.records_in, batch.num_rows());
-                        let batches = match self.prepare.as_mut() {
-                            None => vec![batch],
-                            Some(op) => {
-                                let mut out = Output::default();
-                                op.process_batch(0, batch, &mut out)?;
-                                out.drain()
-                                    .filter_map(|m| match m {
-                                        Message::Batch(b) => Some(b),
-                                        _ => None,
-                                    })
-                                    .collect()
-                            }
-                        };
-                        for batch in batches {
-                            match self.event_time.clone() {
-                                // Interval 0: a watermark after every row that raises it, as
-                                // Flink does; rows after it in the batch can then be late.
-                                Some(extractor) if per_batch => {
-                                    let rows = extractor.row_watermarks(&batch)?;
-                                    let mut running = i64::MIN;
-                                    let mut segment_start = 0;
-                                    for (row, candidate) in rows.iter().enumerate() {
-                                        let Some(candidate) = *candidate else { continue };
-                                        if candidate > running {
-                                            running = candidate;
-                                            let segment = batch.slice(segment_start, row + 1 - segment_start);
-                                            self.chain.push(0, Message::Batch(segment))?;
-                                            segment_start = row + 1;
-                                            splits.observe(split, Some(candidate), Instant::now());
-                                            self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
-                                        }
-                                    }
-                                    splits.observe(split, None, Instant::now());
-                                    if segment_start < batch.num_rows() {
-                                        let rest = batch.slice(segment_start, batch.num_rows() - segment_start);
-                                        self.chain.push(0, Message::Batch(rest))?;
-                                    }
-                                }
-                                Some(extractor) => {
-                                    let candidate = extractor.max_watermark(&batch)?;
-                                    splits.observe(split, candidate, Instant::now());
-                                    self.chain.push(0, Message::Batch(batch))?;
-                                }
-                                None => {
-                                    splits.observe(split, None, Instant::now());
-                                    self.chain.push(0, Message::Batch(batch))?;
-                                }
-                            }
-                        }
-                        // A reader that is always ready would starve the ticker (the select
-                        // is biased towards data): emit periodic watermarks here too.
-                        if per_batch || Instant::now() >= next_periodic {
-                            self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
-                            next_periodic = Instant::now() + self.watermark_interval;
-                        }
-                        self.chain.flush().await?;
-                    }
-                    SourceEvent::SplitFinished(split) => splits.finish(split),
-                    SourceEvent::Watermark(w) => {
-                        if w > last_emitted || (idle_announced && w >= last_emitted) {
-                            last_emitted = w;
-                            idle_announced = false;
-                            self.chain.push(0, Message::Watermark(w))?;
-                            self.chain.flush().await?;
-                        }
-                    }
-                    SourceEvent::Finished => {
-                        self.chain.push(0, Message::Watermark(Watermark::MAX))?;
-                        return self.chain.push_and_flush(0, Message::End).await;
-                    }
-                },
-                _ = ticker.tick() => {
-                    next_periodic = Instant::now() + self.watermark_interval;
-                    self.emit_status(&splits, &mut last_emitted, &mut idle_announced)?;
-                    self.chain.flush().await?;
-                }
-            }
-        }
-    }
-
-    fn emit_status(
-        &mut self,
-        splits: &SplitWatermarks,
-        last_emitted: &mut Watermark,
-        idle_announced: &mut bool,
-    ) -> EngineResult<()> {
-        if self.event_time.is_none() && splits.status(Instant::now()) != WatermarkStatus::Idle {
-            return Ok(());
-        }
-        match splits.status(Instant::now()) {
-            WatermarkStatus::Active(w) => {
-                if w > *last_emitted || (*idle_announced && w >= *last_emitted) {
-                    *last_emitted = w;
-                    *idle_announced = false;
-                    self.chain.push(0, Message::Watermark(w))?;
-                }
-            }
-            WatermarkStatus::Idle => {
-                if !*idle_announced {
-                    *idle_announced = true;
-                    self.chain.push(0, Message::Idle)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A subtask that reads channels: combines their watermarks, aligns barriers.
-pub(crate) struct OperatorTask {
-    pub gate: InputGate,
-    pub chain: ChainRunner,
-}
-
-impl OperatorTask {
-    pub async fn run(mut self) -> EngineResult<()> {
-        let mut watermarks = InputWatermarks::new(self.gate.len());
-        let mut barrier_seen = vec![false; self.gate.len()];
-        let mut ended = vec![false; self.gate.len()];
-        while let Some((channel, message)) = self.gate.next().await {
-            let input = self.gate.input_of(channel);
-            // `End` is not counted in flight (a vanished sender yields one too).
-            let counted = !matches!(message, Message::End);
-            match message {
-                Message::Batch(batch) => {
-                    if let Some(status) = watermarks.on_data(channel) {
-                        self.forward_status(status)?;
-                    }
-                    self.chain.push(input, Message::Batch(batch))?;
-                }
-                Message::Watermark(w) => {
-                    if let Some(status) = watermarks.on_watermark(channel, w) {
-                        self.forward_status(status)?;
-                    }
-                }
-                Message::Idle => {
-                    if let Some(status) = watermarks.on_idle(channel) {
-                        self.forward_status(status)?;
-                    }
-                }
-                Message::Barrier(barrier) => {
-                    // Aligned checkpoints: hold this channel until every open channel
-                    // delivered the same barrier, then pass it on once.
-                    barrier_seen[channel] = true;
-                    self.gate.set_blocked(channel, true);
-                    let aligned = (0..barrier_seen.len()).all(|c| barrier_seen[c] || ended[c]);
-                    if aligned {
-                        barrier_seen.iter_mut().for_each(|b| *b = false);
-                        self.gate.unblock_all();
-                        self.chain.push(0, Message::Barrier(barrier))?;
-                    }
-                }
-                Message::End => {
-                    ended[channel] = true;
-                    if let Some(status) = watermarks.on_end(channel) {
-                        self.forward_status(status)?;
-                    }
-                    let pending_barrier = barrier_seen.iter().any(|b| *b);
-                    if pending_barrier && (0..ended.len()).all(|c| barrier_seen[c] || ended[c]) {
-                        barrier_seen.iter_mut().for_each(|b| *b = false);
-                        self.gate.unblock_all();
-                    }
-                }
-            }
-            self.chain.flush().await?;
-            if counted {
-                self.chain.metrics.message_done();
-            }
-        }
-        self.chain.push_and_flush(0, Message::End).await
-    }
-
-    fn forward_status(&mut self, status: WatermarkStatus) -> EngineResult<()> {
-        match status {
-            WatermarkStatus::Active(w) => self.chain.push(0, Message::Watermark(w)),
-            WatermarkStatus::Idle => self.chain.push(0, Message::Idle),
-        }
-    }
 }
 
 /// Wraps a sink to count the rows it receives and the watermark it reached.
@@ -369,5 +228,142 @@ impl Operator for CountingSink {
 
     fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
         self.inner.finish(out)
+    }
+
+    fn prepare_snapshot_pre_barrier(
+        &mut self,
+        checkpoint_id: u64,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        self.inner.prepare_snapshot_pre_barrier(checkpoint_id, out)
+    }
+
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.inner.snapshot_state(checkpoint_id)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.inner.restore_state(snapshot)
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        self.inner.notify_checkpoint_complete(checkpoint_id)
+    }
+}
+
+/// A task's link to the checkpoint coordinator.
+pub(crate) struct CheckpointLink {
+    /// The task's index in the coordinator's list.
+    pub task: usize,
+    pub control: mpsc::UnboundedReceiver<Control>,
+    pub events: mpsc::UnboundedSender<TaskEvent>,
+    pub mode: CheckpointingMode,
+    /// The checkpoint to restore before the first message.
+    pub restore: Option<Arc<CompletedCheckpoint>>,
+    /// The newest checkpoint id triggered and the newest acknowledged.
+    pub triggered: u64,
+    pub acknowledged: u64,
+    open: bool,
+}
+
+impl CheckpointLink {
+    pub fn new(
+        task: usize,
+        control: mpsc::UnboundedReceiver<Control>,
+        events: mpsc::UnboundedSender<TaskEvent>,
+        mode: CheckpointingMode,
+        restore: Option<Arc<CompletedCheckpoint>>,
+    ) -> Self {
+        CheckpointLink {
+            task,
+            control,
+            events,
+            mode,
+            restore,
+            triggered: 0,
+            acknowledged: 0,
+            open: true,
+        }
+    }
+
+    /// The next message from the coordinator; never resolves once the coordinator is
+    /// gone (the job is being torn down: the task ends another way). Cancel-safe.
+    pub async fn recv(&mut self) -> Control {
+        if self.open {
+            if let Some(control) = self.control.recv().await {
+                if let Control::Trigger { checkpoint_id, .. } = control {
+                    self.triggered = self.triggered.max(checkpoint_id);
+                }
+                return control;
+            }
+            self.open = false;
+        }
+        std::future::pending().await
+    }
+
+    /// Acknowledges checkpoint `checkpoint_id` with the task's snapshots.
+    pub fn ack(&mut self, checkpoint_id: u64, snapshots: Vec<NodeSnapshot>, alignment: Duration) {
+        self.acknowledged = self.acknowledged.max(checkpoint_id);
+        self.triggered = self.triggered.max(checkpoint_id);
+        let _ = self.events.send(TaskEvent::Ack {
+            checkpoint_id,
+            task: self.task,
+            snapshots,
+            alignment,
+        });
+    }
+}
+
+/// What a finished task still does for checkpoints.
+pub(crate) trait FinishedTask: Send {
+    /// Snapshots of the task's nodes, in their final state.
+    fn snapshot(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>>;
+    /// Checkpoint `checkpoint_id` is complete.
+    fn notify(&mut self, checkpoint_id: u64) -> EngineResult<()>;
+}
+
+impl FinishedTask for ChainRunner {
+    fn snapshot(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>> {
+        self.snapshot_all(checkpoint_id)
+    }
+
+    fn notify(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        self.notify_complete(checkpoint_id)
+    }
+}
+
+/// The checkpoint side of a task after it finished: acknowledges a checkpoint it was
+/// told of but never saw a barrier for, reports itself finished, then answers triggers
+/// with snapshots of its final state and completions with commits, until the
+/// coordinator shuts the job down.
+pub(crate) async fn serve_until_shutdown(
+    link: &mut CheckpointLink,
+    task: &mut (dyn FinishedTask + Send),
+) -> EngineResult<()> {
+    if link.triggered > link.acknowledged {
+        let id = link.triggered;
+        let snapshots = task.snapshot(id)?;
+        link.ack(id, snapshots, Duration::ZERO);
+    }
+    let _ = link.events.send(TaskEvent::Finished { task: link.task });
+    loop {
+        match link.recv().await {
+            Control::Trigger { checkpoint_id, .. } => {
+                if checkpoint_id > link.acknowledged {
+                    let snapshots = task.snapshot(checkpoint_id)?;
+                    link.ack(checkpoint_id, snapshots, Duration::ZERO);
+                }
+            }
+            Control::Complete { checkpoint_id } => task.notify(checkpoint_id)?,
+            Control::Shutdown => return Ok(()),
+        }
+    }
+}
+
+/// The next control message, or never when the task has no checkpoints.
+pub(crate) async fn recv_control(link: &mut Option<CheckpointLink>) -> Control {
+    match link {
+        Some(link) => link.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -57,6 +57,19 @@ impl SplitWatermarks {
         }
     }
 
+    /// The largest watermark candidate `split` has produced (`i64::MIN` before any), for
+    /// checkpoints.
+    pub fn split_watermark(&self, split: usize) -> i64 {
+        self.splits.get(split).map_or(i64::MIN, |s| s.watermark)
+    }
+
+    /// Continues `split` from a checkpointed watermark candidate.
+    pub fn restore(&mut self, split: usize, watermark: i64) {
+        if let Some(state) = self.splits.get_mut(split) {
+            state.watermark = state.watermark.max(watermark);
+        }
+    }
+
     /// Records that `split` has no more rows.
     pub fn finish(&mut self, split: usize) {
         if let Some(state) = self.splits.get_mut(split) {

@@ -114,9 +114,13 @@ impl CompletedCheckpoint {
             .cloned()
             .collect();
         let fetched: Vec<(StoredFile, Bytes)> = stream::iter(files)
-            .map(|file| async move {
-                let bytes = read_verified(&self.location, &self.label(), &file).await?;
-                Ok::<_, StateError>((file, bytes))
+            .map(|file| {
+                let location = self.location.clone();
+                let label = self.label();
+                async move {
+                    let bytes = read_verified(&location, &label, &file).await?;
+                    Ok::<_, StateError>((file, bytes))
+                }
             })
             .buffered(IO_CONCURRENCY)
             .try_collect()
@@ -312,18 +316,23 @@ pub(crate) async fn load_checkpoint(
         reason,
     };
     metadata.check().map_err(corrupt)?;
-    let files: Vec<&StoredFile> = metadata
+    // Owned values in each future: borrowed ones make the future not `Send` for every
+    // lifetime, which a caller spawning it on tokio needs.
+    let files: Vec<StoredFile> = metadata
         .operators
         .values()
         .flat_map(|o| o.subtasks.iter().flatten())
+        .cloned()
         .collect();
-    let location_ref = &location;
-    let label_ref = &label;
     stream::iter(files)
-        .map(|file| async move {
-            match verify {
-                Verify::Checksums => check_checksum(location_ref, label_ref, file).await,
-                Verify::Sizes => check_size(location_ref, label_ref, file).await,
+        .map(|file| {
+            let location = location.clone();
+            let label = label.clone();
+            async move {
+                match verify {
+                    Verify::Checksums => check_checksum(&location, &label, &file).await,
+                    Verify::Sizes => check_size(&location, &label, &file).await,
+                }
             }
         })
         .buffer_unordered(IO_CONCURRENCY)

@@ -281,6 +281,19 @@ impl CheckpointStorage {
         })
     }
 
+    /// Deletes every `chk-<id>` folder (a job that ended normally: running its script
+    /// again starts afresh). Savepoints are not touched. Returns the deleted ids.
+    pub async fn discard_all(&self) -> StateResult<Vec<u64>> {
+        let ids = self.checkpoint_ids().await?;
+        for &id in &ids {
+            self.location
+                .child(&checkpoint_dir_name(id))
+                .delete_all()
+                .await?;
+        }
+        Ok(ids)
+    }
+
     /// Opens the checkpoint or savepoint folder at `path` (`--from-checkpoint`,
     /// `--from-savepoint`) and validates it fully: a bad one is an error.
     pub async fn open_checkpoint(path: &str) -> StateResult<CompletedCheckpoint> {
@@ -450,26 +463,37 @@ impl CheckpointWriter {
         metadata.format_version = FORMAT_VERSION;
         metadata.savepoint = self.savepoint;
         metadata.check().map_err(invalid)?;
-        let files: Vec<&StoredFile> = metadata
+        // Owned values in each future, so callers can spawn this on tokio.
+        let files: Vec<StoredFile> = metadata
             .operators
             .values()
             .flat_map(|o| o.subtasks.iter().flatten())
+            .cloned()
             .collect();
+        let checkpoint_id = self.checkpoint_id;
         stream::iter(files)
-            .map(|file| async move {
-                let meta = self
-                    .location
-                    .store
-                    .head(&self.location.path(&file.path))
-                    .await
-                    .map_err(|e| invalid(format!("file {} cannot be read back: {e}", file.path)))?;
-                if meta.size != file.size {
-                    return Err(invalid(format!(
-                        "file {} has {} bytes, its handle says {}",
-                        file.path, meta.size, file.size
-                    )));
+            .map(|file| {
+                let location = self.location.clone();
+                async move {
+                    let invalid = |reason: String| StateError::InvalidMetadata {
+                        checkpoint_id,
+                        reason,
+                    };
+                    let meta = location
+                        .store
+                        .head(&location.path(&file.path))
+                        .await
+                        .map_err(|e| {
+                            invalid(format!("file {} cannot be read back: {e}", file.path))
+                        })?;
+                    if meta.size != file.size {
+                        return Err(invalid(format!(
+                            "file {} has {} bytes, its handle says {}",
+                            file.path, meta.size, file.size
+                        )));
+                    }
+                    Ok(())
                 }
-                Ok(())
             })
             .buffer_unordered(IO_CONCURRENCY)
             .try_collect::<Vec<()>>()

@@ -40,6 +40,9 @@ pub enum EngineError {
         #[source]
         source: Box<EngineError>,
     },
+    /// Taking, storing or restoring a checkpoint failed (what, which checkpoint, why).
+    #[error("{0}")]
+    Checkpoint(String),
     /// The job was cancelled.
     #[error("job cancelled")]
     Cancelled,
