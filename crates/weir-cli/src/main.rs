@@ -4,6 +4,7 @@
 //! lives in [`test_cmd`] and `sample` in [`sample`].
 
 mod progress;
+mod resume;
 mod sample;
 mod test_cmd;
 
@@ -36,6 +37,14 @@ const EXAMPLES: &str = "Examples:
 Relative paths in table options ('path' = 'data/orders.json') are resolved against the
 folder of the script. See docs/sql-reference.md for the supported SQL.";
 
+const RUN_EXAMPLES: &str = "Examples:
+  weir run job.sql                                        run; resume from the latest checkpoint if there is one
+  weir run job.sql --fresh                                start over, ignoring checkpoints
+  weir run job.sql --savepoint-dir sp/                    Ctrl-C stops with a savepoint in sp/
+  kill -USR1 <pid>                                        write a savepoint of the running job
+  weir run job.sql --from-savepoint sp/savepoint-7-1a2b3c4d --set parallelism.default=4
+                                                          continue from a savepoint at another parallelism";
+
 const TEST_EXAMPLES: &str = "Examples:
   weir test orders.sql                          run every case in orders.tests/
   weir test orders.sql orders.tests/late.toml   run one case
@@ -64,6 +73,12 @@ enum Command {
     /// All INSERTs of the script run as one job. The job ends when every bounded source is
     /// exhausted and the sinks have committed; Ctrl-C or SIGTERM stops it gracefully (sources
     /// stop, sinks flush and commit). A progress line is shown when stderr is a terminal.
+    ///
+    /// With `SET 'execution.checkpointing.interval' = '10 s'` the job takes exactly-once
+    /// checkpoints: a failure restarts it from the latest one, and running the same script
+    /// again after the process died resumes from it (see docs/checkpoints.md). SIGUSR1
+    /// writes a savepoint while the job runs.
+    #[command(after_help = RUN_EXAMPLES)]
     Run {
         /// The script to run.
         file: PathBuf,
@@ -74,6 +89,24 @@ enum Command {
         /// No progress line, no summary (both are shown only when stderr is a terminal).
         #[arg(long, short)]
         quiet: bool,
+        /// Start from the beginning, ignoring the job's checkpoints.
+        #[arg(long)]
+        fresh: bool,
+        /// Start from this checkpoint folder (a `chk-<id>` folder).
+        #[arg(long, value_name = "PATH")]
+        from_checkpoint: Option<PathBuf>,
+        /// Start from this savepoint folder (a `savepoint-<id>-<hex>` folder), at any
+        /// parallelism.
+        #[arg(long, value_name = "PATH")]
+        from_savepoint: Option<PathBuf>,
+        /// Restore even if the checkpoint holds state of operators the job no longer has
+        /// (that state is dropped).
+        #[arg(long)]
+        allow_non_restored_state: bool,
+        /// Write a savepoint into DIR when the job is stopped (Ctrl-C, SIGTERM), and
+        /// SIGUSR1 savepoints there too.
+        #[arg(long, value_name = "DIR")]
+        savepoint_dir: Option<PathBuf>,
     },
     /// Check a script without running it: parse, plan, check every table's connector and
     /// format options and that each sink accepts its stream. Exit status 0 when valid, 2
@@ -228,10 +261,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             sample::run(&runtime, &options)
         }
-        Command::Run { file, set, quiet } => {
-            let Some(job) = runtime.block_on(plan(&file, &set))? else {
+        Command::Run {
+            file,
+            set,
+            quiet,
+            fresh,
+            from_checkpoint,
+            from_savepoint,
+            allow_non_restored_state,
+            savepoint_dir,
+        } => {
+            let Some(mut job) = runtime.block_on(plan(&file, &set))? else {
                 return Ok(ExitCode::from(2));
             };
+            let resume = resume::ResumeOptions {
+                fresh,
+                from_checkpoint,
+                from_savepoint,
+                allow_non_restored_state,
+                savepoint_dir,
+            };
+            for note in runtime.block_on(resume::prepare(&mut job.config, &file, &resume))? {
+                eprintln!("{note}");
+            }
             runtime.block_on(execute(job, quiet))
         }
     }
@@ -278,8 +330,31 @@ pub(crate) fn script_dir(file: &Path) -> PathBuf {
 
 async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
-    let handle = weir_runtime::job::start(&job.graph, &job.config)?;
+    let mut handle = weir_runtime::job::start(&job.graph, &job.config)?;
     let metrics = handle.metrics();
+    if let Some(mut notices) = handle.notices() {
+        tokio::spawn(async move {
+            while let Some(notice) = notices.recv().await {
+                eprintln!("{notice}");
+            }
+        });
+    }
+    #[cfg(unix)]
+    if job.config.checkpoints.is_some() {
+        let savepoint = handle.savepoint_trigger();
+        if let Ok(mut usr1) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        {
+            tokio::spawn(async move {
+                while usr1.recv().await.is_some() {
+                    // The job reports where the savepoint went, or why it failed.
+                    if let Ok(Err(error)) = savepoint(None).await {
+                        eprintln!("savepoint failed: {error}");
+                    }
+                }
+            });
+        }
+    }
     // The progress line and the summary are for people: only on a terminal.
     let quiet = quiet || !std::io::stderr().is_terminal();
     let progress = (!quiet).then(|| progress::Progress::start(metrics.clone()));

@@ -65,6 +65,7 @@ impl SessionOptions {
     pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, String> {
         let key = key.trim();
         let value = value.trim();
+        let checkpoint_warning = crate::checkpoint_options::check(key, value)?;
         match key {
             "parallelism.default" | "pipeline.max-parallelism" => {
                 let n: usize = value.parse().map_err(|_| {
@@ -129,6 +130,9 @@ impl SessionOptions {
             _ => {}
         }
         self.values.insert(key.to_string(), value.to_string());
+        if checkpoint_warning.is_some() {
+            return Ok(checkpoint_warning);
+        }
         let known = KNOWN_OPTIONS.iter().any(|(k, _)| *k == key)
             || ACCEPTED_PREFIXES.iter().any(|p| key.starts_with(p));
         Ok((!known)
@@ -258,8 +262,9 @@ impl SessionOptions {
         self.get("weir.late-data.table").filter(|t| !t.is_empty())
     }
 
-    /// The runtime settings these options describe.
-    pub fn job_config(&self) -> JobConfig {
+    /// The runtime settings these options describe; `base_dir` (the script's folder)
+    /// resolves relative checkpoint folders.
+    pub fn job_config(&self, base_dir: &std::path::Path) -> JobConfig {
         let duration = |key: &str| self.get(key).and_then(parse_duration);
         JobConfig {
             auto_watermark_interval: duration("pipeline.auto-watermark-interval")
@@ -269,6 +274,8 @@ impl SessionOptions {
                 .get("pipeline.max-parallelism")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_MAX_PARALLELISM),
+            checkpoints: crate::checkpoint_options::checkpoint_config(self, base_dir),
+            restart: crate::checkpoint_options::restart_strategy(self),
             ..JobConfig::default()
         }
     }
@@ -300,7 +307,10 @@ mod tests {
             .set("table.exec.source.idle-timeout", "5 s")
             .unwrap()
             .is_none());
-        assert_eq!(o.job_config().idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            o.job_config(std::path::Path::new(".")).idle_timeout,
+            Some(Duration::from_secs(5))
+        );
         assert!(o.set("table.local-time-zone", "Mars/Olympus").is_err());
         assert!(o.set("table.local-time-zone", "Asia/Shanghai").is_ok());
         assert!(o

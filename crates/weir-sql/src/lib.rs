@@ -6,6 +6,7 @@
 //! translated into one dataflow graph ([`planner`]), which [`explain`] prints.
 
 pub mod catalog;
+pub mod checkpoint_options;
 pub mod config;
 pub mod dialect;
 pub mod error;

@@ -98,6 +98,9 @@ pub fn run_case(
     }
     // Deterministic event time: a watermark after every row that raises it.
     job.config.auto_watermark_interval = Duration::ZERO;
+    // Mock sources do not rewind and a case runs once: no checkpoints, whatever the
+    // script sets.
+    job.config.checkpoints = None;
     let outcome = match (prepare_and_run(runtime, &run, case, &job, options.timeout), &case.error) {
         (Ok(sinks), None) => check(case, &sinks, &run),
         (Err(message), None) => Outcome::Error(message),

@@ -105,7 +105,16 @@ impl Coordinator {
                 _ = sleep_until(next_trigger), if idle => {
                     let request = queued.pop_front();
                     let (dir, reply) = match request {
-                        Some(r) => (r.dir.or_else(|| self.config.savepoint_dir.clone()), Some(r.reply)),
+                        Some(r) => match r.dir.or_else(|| self.config.savepoint_dir.clone()) {
+                            Some(dir) => (Some(dir), Some(r.reply)),
+                            None => {
+                                let _ = r.reply.send(Err(EngineError::Config(
+                                    "no savepoint folder: run with --savepoint-dir DIR or set \
+                                     'execution.checkpointing.savepoint-dir'".into(),
+                                )));
+                                (None, None)
+                            }
+                        },
                         None => (None, None),
                     };
                     in_flight = Some(self.trigger(&storage, next_id, dir, reply, false).await?);

@@ -70,7 +70,7 @@ pub async fn plan_script(
             "the script has no INSERT INTO or SELECT statement, so there is nothing to run",
         ));
     }
-    let config = planner.options.job_config();
+    let config = planner.options.job_config(base_dir);
     Ok(PlannedJob {
         graph: planner.graph,
         config,

@@ -103,10 +103,14 @@ impl SourceFactory for ValuesFactory {
 }
 
 mod reader {
-    //! The reader: one batch, then the end.
+    //! The reader: one batch, then the end. Its checkpointed position is whether the
+    //! batch was read (union table `values_read`, one Boolean row).
+    use std::sync::Arc;
+
+    use arrow::array::{Array, BooleanArray};
     use arrow::record_batch::RecordBatch;
-    use weir_runtime::{SourceEvent, SourceReader};
-    use weir_types::EngineResult;
+    use weir_runtime::{SourceEvent, SourceReader, StateSnapshot};
+    use weir_types::{EngineError, EngineResult};
 
     pub(super) struct ValuesReader {
         pub batch: Option<RecordBatch>,
@@ -123,6 +127,35 @@ mod reader {
                 Some(batch) => SourceEvent::Batch { split: 0, batch },
                 None => SourceEvent::Finished,
             })
+        }
+
+        fn is_rewindable(&self) -> bool {
+            true
+        }
+
+        fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+            let mut snapshot = StateSnapshot::new();
+            let read = BooleanArray::from(vec![self.batch.is_none()]);
+            let batch = RecordBatch::try_from_iter(vec![("read", Arc::new(read) as _)])?;
+            snapshot
+                .add_union("values_read", batch)
+                .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+            Ok(snapshot)
+        }
+
+        fn restore_position(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+            let read = snapshot.table("values_read").is_some_and(|t| {
+                t.batches().iter().any(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<BooleanArray>()
+                        .is_some_and(|a| a.true_count() > 0)
+                })
+            });
+            if read {
+                self.batch = None;
+            }
+            Ok(())
         }
     }
 }
