@@ -7,10 +7,13 @@
 //! - `cli`: the command line itself (help, errors for missing scripts).
 //! - `weir_test_cases`: `weir test` on the jobs under `tests/jobs/` and their cases
 //!   (passing, failing with a diff, `--update`, JUnit, errors), and `weir sample`.
+//! - `recovery`: `kill -9` at 20 random moments, resumed each time, commits exactly
+//!   what an uninterrupted run does.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
 
 mod cases;
 mod cli;
 mod docs_examples;
+mod recovery;
 mod weir_test_cases;
 mod weir_test_docs;

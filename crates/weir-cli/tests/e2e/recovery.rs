@@ -1,0 +1,183 @@
+//! Exactly-once recovery of `weir run` after `kill -9`: a windowed aggregation and an
+//! unbounded aggregation, written by filesystem sinks, killed at 20 random moments and
+//! restarted each time (the same command resumes from the latest checkpoint), must
+//! commit exactly what an uninterrupted run commits: no row lost, none twice.
+//!
+//! The kill moments come from a seed printed by the test; `WEIR_KILL_SEED=<n>` replays
+//! a failing run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::cases::weir;
+
+const JOB: &str = "\
+SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '100 ms';
+SET 'execution.checkpointing.num-retained' = '2';
+SET 'restart-strategy.type' = 'none';
+CREATE TABLE events (
+  id BIGINT,
+  ts AS TO_TIMESTAMP_LTZ(id * 10, 3),
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'datagen', 'rows-per-second' = '10000', 'number-of-rows' = '60000',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60000'
+);
+CREATE VIEW keyed AS SELECT id % 13 AS k, id * 7 % 101 AS v, ts FROM events;
+CREATE TABLE windows (k BIGINT, window_start TIMESTAMP_LTZ(3), window_end TIMESTAMP_LTZ(3), n BIGINT, total BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = 'out/windows', 'format' = 'csv');
+CREATE TABLE totals (k BIGINT, n BIGINT, total BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = 'out/totals', 'format' = 'debezium-json');
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO windows
+  SELECT k, window_start, window_end, COUNT(*), SUM(v)
+  FROM TABLE(TUMBLE(TABLE keyed, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+  GROUP BY k, window_start, window_end;
+INSERT INTO totals SELECT k, COUNT(*), SUM(v) FROM keyed GROUP BY k;
+END;
+";
+
+/// A small deterministic generator (SplitMix64), so the test needs no dependency.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn millis(&mut self, low: u64, high: u64) -> Duration {
+        Duration::from_millis(low + self.next() % (high - low))
+    }
+}
+
+fn start(script: &Path, extra: &[&str]) -> Child {
+    weir()
+        .arg("run")
+        .arg(script)
+        .arg("--quiet")
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts")
+}
+
+/// Lines of the committed files of `folder` (files named `part-*`); fails on anything
+/// a crash may have left behind.
+fn committed_lines(folder: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return lines;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("part-") && !name.contains("inprogress"),
+            "{} holds {name}, which is not a committed part file",
+            folder.display()
+        );
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+/// Applies a debezium-json changelog strictly: a retraction must find its row, so a
+/// duplicated or lost change shows as an error or a different table.
+fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
+    let mut table: BTreeMap<String, usize> = BTreeMap::new();
+    let row = |value: &serde_json::Value| value.to_string();
+    for line in changes {
+        let change: serde_json::Value = serde_json::from_str(line).unwrap();
+        let before = &change["before"];
+        let after = &change["after"];
+        if !before.is_null() {
+            let key = row(before);
+            let count = table.get_mut(&key).unwrap_or_else(|| {
+                panic!("retraction of {key}, which is not in the table: duplicated or lost change")
+            });
+            *count -= 1;
+            if *count == 0 {
+                table.remove(&key);
+            }
+        }
+        if !after.is_null() {
+            *table.entry(row(after)).or_default() += 1;
+        }
+    }
+    table
+}
+
+#[test]
+fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() {
+    let seed = std::env::var("WEIR_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64)
+        });
+    println!("kill moments from WEIR_KILL_SEED={seed}");
+    let mut random = Seeded(seed);
+
+    // The reference: the same job without checkpoints, never interrupted.
+    let reference = tempfile::tempdir().unwrap();
+    let reference_script = reference.path().join("job.sql");
+    let without_checkpoints = JOB.replace("SET 'execution.checkpointing.interval' = '100 ms';", "");
+    std::fs::write(&reference_script, without_checkpoints).unwrap();
+    let out = start(&reference_script, &[]).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected_windows = committed_lines(&reference.path().join("out/windows"));
+    let expected_totals = final_table(&committed_lines(&reference.path().join("out/totals")));
+    assert_eq!(expected_windows.len(), 7801, "600 windows of 13 keys, and one of 1");
+    assert_eq!(expected_totals.len(), 13);
+
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("job.sql");
+    std::fs::write(&script, JOB).unwrap();
+    let mut kills = 0;
+    let mut resumed = 0;
+    let started = Instant::now();
+    loop {
+        let mut child = start(&script, &[]);
+        if kills < 20 {
+            std::thread::sleep(random.millis(100, 700));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                let text = String::from_utf8_lossy(&out.stderr);
+                resumed += usize::from(text.contains("resuming from checkpoint"));
+                kills += 1;
+                continue;
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the last run failed (seed {seed}): {text}");
+        break;
+    }
+    println!("{kills} kills, {resumed} of them after resuming, in {:.1?}", started.elapsed());
+    assert_eq!(kills, 20, "the job ended before 20 kills (seed {seed})");
+    assert!(resumed >= 10, "most runs resume from a checkpoint (seed {seed}): {resumed}");
+
+    let windows = committed_lines(&work.path().join("out/windows"));
+    assert_eq!(windows.len(), expected_windows.len(), "window rows (seed {seed})");
+    assert!(windows == expected_windows, "window rows differ (seed {seed})");
+    let totals = final_table(&committed_lines(&work.path().join("out/totals")));
+    assert_eq!(totals, expected_totals, "final totals (seed {seed})");
+    let checkpoints = work.path().join(".weir/checkpoints/job");
+    let left: Vec<_> = std::fs::read_dir(&checkpoints)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a finished job leaves no checkpoint: {left:?}");
+}
