@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use super::cases::weir;
 
 const JOB: &str = "\
-SET 'parallelism.default' = '2';
 SET 'execution.checkpointing.interval' = '100 ms';
 SET 'execution.checkpointing.num-retained' = '2';
 SET 'restart-strategy.type' = 'none';
@@ -57,16 +56,52 @@ impl Seeded {
     }
 }
 
-fn start(script: &Path, extra: &[&str]) -> Child {
+/// Starts `weir run` on `script` at `parallelism`.
+fn start_at(script: &Path, parallelism: usize, extra: &[&str]) -> Child {
     weir()
         .arg("run")
         .arg(script)
         .arg("--quiet")
+        .arg("--set")
+        .arg(format!("parallelism.default={parallelism}"))
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("weir starts")
+}
+
+fn start(script: &Path, extra: &[&str]) -> Child {
+    start_at(script, 2, extra)
+}
+
+/// What an uninterrupted run without checkpoints commits: window lines, final totals.
+fn reference_output() -> (Vec<String>, BTreeMap<String, usize>) {
+    let reference = tempfile::tempdir().unwrap();
+    let script = reference.path().join("job.sql");
+    let without_checkpoints = JOB.replace("SET 'execution.checkpointing.interval' = '100 ms';", "");
+    std::fs::write(&script, without_checkpoints).unwrap();
+    let out = start(&script, &[]).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let windows = committed_lines(&reference.path().join("out/windows"));
+    let totals = final_table(&committed_lines(&reference.path().join("out/totals")));
+    assert_eq!(windows.len(), 7801, "600 windows of 13 keys, and one of 1");
+    assert_eq!(totals.len(), 13);
+    (windows, totals)
+}
+
+/// Stops a running job gracefully (as Ctrl-C does) after `after`; returns its stderr.
+fn stop_after(child: Child, after: Duration) -> String {
+    std::thread::sleep(after);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "the stopped job failed: {text}");
+    text
 }
 
 /// Lines of the committed files of `folder` (files named `part-*`); fails on anything
@@ -130,17 +165,7 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
     println!("kill moments from WEIR_KILL_SEED={seed}");
     let mut random = Seeded(seed);
 
-    // The reference: the same job without checkpoints, never interrupted.
-    let reference = tempfile::tempdir().unwrap();
-    let reference_script = reference.path().join("job.sql");
-    let without_checkpoints = JOB.replace("SET 'execution.checkpointing.interval' = '100 ms';", "");
-    std::fs::write(&reference_script, without_checkpoints).unwrap();
-    let out = start(&reference_script, &[]).wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let expected_windows = committed_lines(&reference.path().join("out/windows"));
-    let expected_totals = final_table(&committed_lines(&reference.path().join("out/totals")));
-    assert_eq!(expected_windows.len(), 7801, "600 windows of 13 keys, and one of 1");
-    assert_eq!(expected_totals.len(), 13);
+    let (expected_windows, expected_totals) = reference_output();
 
     let work = tempfile::tempdir().unwrap();
     let script = work.path().join("job.sql");
@@ -180,4 +205,95 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "a finished job leaves no checkpoint: {left:?}");
+}
+
+#[test]
+fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
+    let (expected_windows, expected_totals) = reference_output();
+    for parallelism in [1, 4] {
+        let work = tempfile::tempdir().unwrap();
+        let script = work.path().join("job.sql");
+        std::fs::write(&script, JOB).unwrap();
+        let savepoints = work.path().join("sp");
+        let sp = savepoints.to_string_lossy().into_owned();
+        let text = stop_after(
+            start(&script, &["--savepoint-dir", &sp]),
+            Duration::from_millis(1500),
+        );
+        assert!(text.contains("savepoint written to"), "{text}");
+        let savepoint = std::fs::read_dir(&savepoints)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("savepoint-")))
+            .expect("a savepoint folder");
+        let from = savepoint.to_string_lossy().into_owned();
+        let out = start_at(&script, parallelism, &["--from-savepoint", &from])
+            .wait_with_output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "restore at {parallelism}: {text}");
+        assert!(text.contains("resuming from savepoint"), "{text}");
+        let windows = committed_lines(&work.path().join("out/windows"));
+        assert!(windows == expected_windows, "window rows at parallelism {parallelism}");
+        let totals = final_table(&committed_lines(&work.path().join("out/totals")));
+        assert_eq!(totals, expected_totals, "final totals at parallelism {parallelism}");
+    }
+}
+
+#[test]
+fn a_corrupt_or_truncated_latest_checkpoint_is_reported_and_the_previous_one_used() {
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("job.sql");
+    std::fs::write(&script, JOB).unwrap();
+    let checkpoints = work.path().join(".weir/checkpoints/job");
+    for damage in ["corrupt", "truncated"] {
+        stop_after(start(&script, &[]), Duration::from_millis(800));
+        let mut ids: Vec<u64> = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("chk-")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        assert!(ids.len() >= 2, "two checkpoints retained: {ids:?}");
+        let newest = ids[ids.len() - 1];
+        let previous = ids[ids.len() - 2];
+        let file = arrow_files(&checkpoints.join(format!("chk-{newest}")))
+            .into_iter()
+            .next()
+            .expect("the newest checkpoint has a state file");
+        let mut bytes = std::fs::read(&file).unwrap();
+        if damage == "corrupt" {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0xff;
+        } else {
+            bytes.truncate(bytes.len() / 2);
+        }
+        std::fs::write(&file, bytes).unwrap();
+        let text = stop_after(start(&script, &[]), Duration::from_millis(300));
+        let says = if damage == "corrupt" { "checksum" } else { "truncated" };
+        assert!(
+            text.contains(&format!("skipped checkpoint {newest} at")) && text.contains(says),
+            "{damage}: {text}"
+        );
+        assert!(
+            text.contains(&format!("resuming from checkpoint {previous} at")),
+            "{damage}: {text}"
+        );
+    }
+}
+
+/// The `.arrow` state files under a checkpoint folder.
+fn arrow_files(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(arrow_files(&path));
+        } else if path.extension().is_some_and(|e| e == "arrow") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }
