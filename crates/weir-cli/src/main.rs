@@ -389,7 +389,7 @@ async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
                     } + &match weir_runtime::JobMetrics::get(&metrics.late_records_dropped) {
                         0 => String::new(),
                         n => format!(", {n} late rows dropped"),
-                    }
+                    } + &checkpoint_summary(&metrics)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -399,6 +399,30 @@ async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// ", 12 checkpoints (last: 40 ms, 1.2 MB), 1 restart" for the summary line.
+fn checkpoint_summary(metrics: &weir_runtime::JobMetrics) -> String {
+    use weir_runtime::JobMetrics;
+    let completed = JobMetrics::get(&metrics.checkpoints_completed);
+    let mut text = String::new();
+    if completed > 0 {
+        text += &format!(
+            ", {completed} checkpoints (last: {} ms, {:.1} KB)",
+            JobMetrics::get(&metrics.last_checkpoint_duration_ms),
+            JobMetrics::get(&metrics.last_checkpoint_size_bytes) as f64 / 1024.0
+        );
+    }
+    match JobMetrics::get(&metrics.checkpoints_failed) {
+        0 => {}
+        n => text += &format!(", {n} failed checkpoints"),
+    }
+    match JobMetrics::get(&metrics.restarts) {
+        0 => {}
+        1 => text += ", 1 restart",
+        n => text += &format!(", {n} restarts"),
+    }
+    text
 }
 
 async fn wait_for_stop_signal() {
