@@ -26,7 +26,7 @@ const KEYS: [Option<&str>; 5] = [Some("a"), Some("b"), Some("c"), Some("d"), Non
 
 /// A random script: batches of rows out of order by up to 3 s, some late, NULL keys and
 /// values, and watermarks trailing the maximum time by 2 s.
-fn script(seed: u64, batches: usize) -> Vec<Event> {
+pub(super) fn script(seed: u64, batches: usize) -> Vec<Event> {
     let schema = input_schema(TimeUnit::Millisecond, None);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut events = Vec::new();
@@ -54,7 +54,7 @@ fn script(seed: u64, batches: usize) -> Vec<Event> {
     events
 }
 
-fn aggregates() -> Vec<FilteredAggregate> {
+pub(super) fn aggregates() -> Vec<FilteredAggregate> {
     let schema = input_schema(TimeUnit::Millisecond, None);
     let string_agg = AggregateExprBuilder::new(
         string_agg_udaf(),
