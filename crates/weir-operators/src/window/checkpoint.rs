@@ -329,3 +329,83 @@ pub(crate) fn int64_at(column: &ArrayRef, row: usize) -> EngineResult<i64> {
     }
     Ok(values.value(row))
 }
+
+/// A batch of buffered input rows as a keyed table stores them: `__weir_key_group`
+/// (over the hash exchange's columns `hash_columns` of the rows), then every column of
+/// `rows` named `col0`, `col1`.. (nullable, types kept), the last one named `last` when
+/// given (e.g. an arrival number).
+pub(crate) fn rows_table_batch(
+    rows: &RecordBatch,
+    hash_columns: &[usize],
+    last: Option<&str>,
+    max_parallelism: usize,
+) -> EngineResult<RecordBatch> {
+    let keys: Vec<ArrayRef> = hash_columns
+        .iter()
+        .map(|&c| {
+            rows.columns()
+                .get(c)
+                .cloned()
+                .ok_or_else(|| EngineError::Internal(format!("partition column {c} is missing")))
+        })
+        .collect::<EngineResult<_>>()?;
+    let mut fields = vec![key_group_field()];
+    let mut columns = vec![key_group_column(&keys, rows.num_rows(), max_parallelism)?];
+    let width = rows.num_columns();
+    for (i, c) in rows.columns().iter().enumerate() {
+        let name = match last {
+            Some(last) if i + 1 == width => last.to_string(),
+            _ => format!("col{i}"),
+        };
+        fields.push(Field::new(name, c.data_type().clone(), true));
+        columns.push(Arc::clone(c));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// The rows of a table written by [`rows_table_batch`] (without the key group), split
+/// by the window end (epoch ms) in column `end_column` of the rows, keeping their order.
+/// Checks that there are `width` row columns.
+pub(crate) fn rows_by_window_end(
+    table: &str,
+    stored: &RecordBatch,
+    end_column: usize,
+    width: usize,
+) -> EngineResult<std::collections::BTreeMap<i64, RecordBatch>> {
+    if stored.num_columns() != width + 1 {
+        return Err(bad_table(
+            table,
+            &format!(
+                "has {} columns, expected {}",
+                stored.num_columns(),
+                width + 1
+            ),
+        ));
+    }
+    let rows = stored.project(&(1..stored.num_columns()).collect::<Vec<_>>())?;
+    let ends = rows.column(end_column);
+    let DataType::Timestamp(_, tz) = ends.data_type() else {
+        return Err(bad_table(table, "has no timestamp window end column"));
+    };
+    let millis = cast(
+        ends,
+        &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, tz.clone()),
+    )?;
+    let millis = millis.as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+    let mut rows_of: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
+    for (row, end) in millis.iter().enumerate() {
+        let Some(end) = end else {
+            return Err(bad_table(table, "has a row without window end"));
+        };
+        rows_of.entry(end).or_default().push(row as u32);
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (end, indices) in rows_of {
+        let part = take_record_batch(&rows, &arrow::array::UInt32Array::from(indices))?;
+        out.insert(end, part);
+    }
+    Ok(out)
+}

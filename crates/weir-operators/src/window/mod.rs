@@ -52,6 +52,8 @@ mod tests;
 #[cfg(test)]
 mod tests_checkpoint;
 #[cfg(test)]
+mod tests_dedup;
+#[cfg(test)]
 mod tests_emit;
 #[cfg(test)]
 pub(crate) mod tests_harness;

@@ -243,3 +243,74 @@ pub(crate) fn check_restores(
     }
     expected
 }
+
+/// The input of window Top-N and deduplication tests: `window_start`, `window_end`
+/// (Timestamp ms), `k` (Utf8, nullable), `ts` (Timestamp ms, nullable), `v` (Int64).
+pub(crate) fn ranked_input() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+    Arc::new(Schema::new(vec![
+        Field::new("window_start", ts.clone(), false),
+        Field::new("window_end", ts.clone(), false),
+        Field::new("k", DataType::Utf8, true),
+        Field::new("ts", ts, true),
+        Field::new("v", DataType::Int64, false),
+    ]))
+}
+
+/// A random script over [`ranked_input`]: rows of 1 s tumbling windows arriving up to
+/// 2 s out of order (some late), with few keys and times (ties), distinct values, and
+/// watermarks trailing by 1 s.
+pub(crate) fn ranked_script(seed: u64, batches: usize) -> Vec<Event> {
+    use arrow::array::{Int64Array, StringArray, TimestampMillisecondArray};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let keys = [Some("a"), Some("b"), Some("c"), None];
+    let mut events = Vec::new();
+    let mut now = 0i64;
+    let mut value = 0i64;
+    for _ in 0..batches {
+        let n = rng.random_range(1..8);
+        let mut starts = Vec::new();
+        let mut ks = Vec::new();
+        let mut ts = Vec::new();
+        let mut vs = Vec::new();
+        for _ in 0..n {
+            now += rng.random_range(0..300);
+            let t = (now - rng.random_range(0..2000)).max(0);
+            let start = t - t % 1000;
+            starts.push(start);
+            ks.push(keys[rng.random_range(0..keys.len())]);
+            // Times on a coarse grid, so that rows tie.
+            ts.push(if rng.random_range(0..10) == 0 {
+                None
+            } else {
+                Some(start + 250 * rng.random_range(0..4))
+            });
+            value += 1;
+            vs.push(if rng.random_range(0..2) == 0 {
+                value
+            } else {
+                -value
+            });
+        }
+        let ends: Vec<i64> = starts.iter().map(|s| s + 1000).collect();
+        let batch = RecordBatch::try_new(
+            ranked_input(),
+            vec![
+                Arc::new(TimestampMillisecondArray::from(starts)),
+                Arc::new(TimestampMillisecondArray::from(ends)),
+                Arc::new(StringArray::from(ks)),
+                Arc::new(TimestampMillisecondArray::from(ts)),
+                Arc::new(Int64Array::from(vs)),
+            ],
+        )
+        .unwrap();
+        events.push(Event::Batch(batch));
+        if rng.random_range(0..2) == 0 {
+            events.push(Event::Watermark(now - 1000));
+        }
+    }
+    events
+}
