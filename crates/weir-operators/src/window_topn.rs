@@ -124,20 +124,25 @@ struct WindowTopNOperator {
 impl WindowTopNOperator {
     /// A description of the definition, stored to detect a changed SQL on restore.
     fn definition(&self) -> String {
-        let types: Vec<String> = self
+        let order: Vec<String> = self
             .def
-            .output_schema
-            .fields()
+            .order
             .iter()
-            .map(|f| f.data_type().to_string())
+            .map(|(c, o)| {
+                format!(
+                    "{c} {} NULLS {}",
+                    if o.descending { "DESC" } else { "ASC" },
+                    if o.nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
             .collect();
         format!(
-            "window end column {}, partition by {:?}, order by {:?}, limit {}, columns [{}]",
+            "window end column {}, partition by {:?}, order by [{}], limit {}, {} columns",
             self.def.window_end_column,
             self.def.partition_columns,
-            self.def.order,
+            order.join(", "),
             self.def.limit,
-            types.join(", ")
+            self.def.output_schema.fields().len()
         )
     }
 }

@@ -6,8 +6,9 @@
 //!   before the first watermark). A restored subtask takes the minimum (NULL wins): at
 //!   an aligned barrier every subtask has seen the same watermarks, so they agree;
 //! - `definition` (union): one row per old subtask, column `definition` (Utf8): a
-//!   description of the operator (window, keys, aggregates and their state types). A
-//!   restore into an operator with another description fails: the SQL changed.
+//!   description of the operator (window, number of keys, aggregates, written
+//!   explicitly, not with `Debug`). A restore into an operator with another
+//!   description fails: the SQL changed.
 //!
 //! Keyed tables carry [`KEY_GROUP_COLUMN`] computed with
 //! [`weir_runtime::partition::key_groups`] over the same columns (same types, same
@@ -93,24 +94,17 @@ pub(crate) fn check_exact(aggregates: &[FilteredAggregate], operator: &str) -> E
     Ok(())
 }
 
-/// A description of aggregates for the `definition` table: function, DISTINCT, FILTER,
-/// output name and state types.
+/// A description of aggregates for the `definition` table: function, DISTINCT, number
+/// of arguments, FILTER, output name and number of state fields. It names no Arrow type:
+/// type names are not a stable format across Arrow versions (a changed type shows as a
+/// mismatch of the stored columns instead).
 pub(crate) fn describe_aggregates(aggregates: &[FilteredAggregate]) -> String {
     let parts: Vec<String> = aggregates
         .iter()
         .map(|(agg, filter)| {
-            let states = agg
-                .state_fields()
-                .map(|fields| {
-                    fields
-                        .iter()
-                        .map(|f| f.data_type().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
+            let states = agg.state_fields().map_or(0, |f| f.len());
             format!(
-                "{}({}{}){} AS {} [{states}]",
+                "{}({}{} args){} AS {} with {states} state fields",
                 agg.fun().name(),
                 if agg.is_distinct() { "DISTINCT " } else { "" },
                 agg.expressions().len(),
@@ -286,7 +280,7 @@ pub(crate) fn group_by(
         .map(|c| arrow::compute::take(c.as_ref(), &indices, None))
         .collect::<Result<_, _>>()?;
     let ranges = if keys.is_empty() || sorted.num_rows() == 0 {
-        vec![0..sorted.num_rows()]
+        std::iter::once(0..sorted.num_rows()).collect()
     } else {
         arrow::compute::kernels::partition::partition(&keys)?.ranges()
     };
@@ -408,4 +402,48 @@ pub(crate) fn rows_by_window_end(
         out.insert(end, part);
     }
     Ok(out)
+}
+
+/// Checks that the state columns of a stored table (from column `first` on) have the
+/// types of the aggregates' state fields, and returns the number of state fields of
+/// each aggregate.
+pub(crate) fn check_state_types(
+    table: &str,
+    stored: &RecordBatch,
+    first: usize,
+    aggregates: &[FilteredAggregate],
+) -> EngineResult<Vec<usize>> {
+    let mut counts = Vec::with_capacity(aggregates.len());
+    let mut next = first;
+    for (agg, _) in aggregates {
+        let fields = agg.state_fields()?;
+        for field in &fields {
+            let Some(c) = stored.columns().get(next) else {
+                return Err(bad_table(
+                    table,
+                    "has fewer state columns than the aggregates",
+                ));
+            };
+            if !c.data_type().equals_datatype(field.data_type()) {
+                return Err(bad_table(
+                    table,
+                    &format!(
+                        "holds state of type {} for aggregate {}, which now keeps {}",
+                        c.data_type(),
+                        agg.name(),
+                        field.data_type()
+                    ),
+                ));
+            }
+            next += 1;
+        }
+        counts.push(fields.len());
+    }
+    if next != stored.num_columns() {
+        return Err(bad_table(
+            table,
+            &format!("has {} columns, expected {next}", stored.num_columns()),
+        ));
+    }
+    Ok(counts)
 }

@@ -34,11 +34,11 @@ use weir_runtime::StateSnapshot;
 use weir_types::{EngineError, EngineResult};
 
 use super::checkpoint::{
-    add_common, bad_table, cast_keys, check_exact, column, describe_aggregates, group_by, int64_at,
-    key_group_column, key_group_field, restore_common, state_err, table_rows,
+    add_common, bad_table, cast_keys, check_exact, check_state_types, column, describe_aggregates,
+    group_by, int64_at, key_group_column, key_group_field, restore_common, state_err, table_rows,
 };
 use super::state::{cast_to, Chunk};
-use super::WindowAggregateOperator;
+use super::{WindowAggregateOperator, WindowSpec};
 
 /// Keyed table of slice parts.
 const SLICES: &str = "slices";
@@ -54,17 +54,31 @@ const OPERATOR: &str = "window aggregation";
 impl WindowAggregateOperator {
     /// A description of the definition, stored to detect a changed SQL on restore.
     fn definition(&self) -> String {
-        let keys: Vec<String> = self
-            .aggs
-            .key_types()
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
+        let window = match self.def.window {
+            WindowSpec::Tumble { size_ms, offset_ms } => {
+                format!("TUMBLE(size {size_ms} ms, offset {offset_ms} ms)")
+            }
+            WindowSpec::Hop {
+                size_ms,
+                slide_ms,
+                offset_ms,
+            } => format!("HOP(size {size_ms} ms, slide {slide_ms} ms, offset {offset_ms} ms)"),
+            WindowSpec::Cumulate {
+                step_ms,
+                max_size_ms,
+                offset_ms,
+            } => format!(
+                "CUMULATE(step {step_ms} ms, max size {max_size_ms} ms, offset {offset_ms} ms)"
+            ),
+        };
+        let emit = &self.def.emit;
+        let early = emit
+            .early_fire_delay_ms
+            .map_or("off".to_string(), |d| format!("every {d} ms"));
         format!(
-            "{:?}; emit {:?}; keys [{}]; aggregates [{}]",
-            self.def.window,
-            self.def.emit,
-            keys.join(", "),
+            "{window}; allowed lateness {} ms, early fire {early}; {} keys; aggregates [{}]",
+            emit.allow_lateness_ms,
+            self.def.key_columns.len(),
             describe_aggregates(&self.def.aggregates)
         )
     }
@@ -224,17 +238,8 @@ impl WindowAggregateOperator {
 
     fn restore_slices(&mut self, rows: &RecordBatch) -> EngineResult<()> {
         let key_count = self.def.key_columns.len();
-        let mut state_counts = Vec::with_capacity(self.aggs.len());
-        for (agg, _) in &self.def.aggregates {
-            state_counts.push(agg.state_fields()?.len());
-        }
-        let width = SLICE_PREFIX + key_count + state_counts.iter().sum::<usize>();
-        if rows.num_columns() != width {
-            return Err(bad_table(
-                SLICES,
-                &format!("has {} columns, expected {width}", rows.num_columns()),
-            ));
-        }
+        let state_counts =
+            check_state_types(SLICES, rows, SLICE_PREFIX + key_count, &self.def.aggregates)?;
         let slice_end = column(rows, SLICES, "slice_end", &DataType::Int64)?;
         let chunk = column(rows, SLICES, "chunk", &DataType::UInt32)?;
         let open = column(rows, SLICES, "open", &DataType::Boolean)?;

@@ -154,26 +154,19 @@ struct WindowDeduplicateOperator {
 impl WindowDeduplicateOperator {
     /// A description of the definition, stored to detect a changed SQL on restore.
     fn definition(&self) -> String {
-        let types: Vec<String> = self
-            .def
-            .output_schema
-            .fields()
-            .iter()
-            .map(|f| f.data_type().to_string())
-            .collect();
         format!(
-            "window end column {}, partition by {:?}, order column {}, keep {}, nulls {}, \
-             columns [{}]",
+            "window end column {}, partition by {:?}, order column {}, keep the {} row, \
+             NULLS {}, {} columns",
             self.def.window_end_column,
             self.def.partition_columns,
             self.def.order_column,
             if self.def.keep_last { "last" } else { "first" },
             if self.def.nulls_first {
-                "first"
+                "FIRST"
             } else {
-                "last"
+                "LAST"
             },
-            types.join(", ")
+            self.def.output_schema.fields().len()
         )
     }
 

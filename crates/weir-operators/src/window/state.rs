@@ -82,11 +82,6 @@ impl Aggregates {
             .collect()
     }
 
-    /// Number of aggregates.
-    pub(crate) fn len(&self) -> usize {
-        self.exprs.len()
-    }
-
     /// Fresh accumulators, one per aggregate: DataFusion's vectorised `GroupsAccumulator`
     /// where the function has one, else per-group `Accumulator`s behind DataFusion's adapter.
     pub(crate) fn accumulators(&self) -> EngineResult<Vec<Box<dyn GroupsAccumulator>>> {

@@ -25,8 +25,8 @@ use weir_types::{EngineError, EngineResult};
 
 use super::SessionWindowOperator;
 use crate::window::checkpoint::{
-    add_common, bad_table, cast_keys, check_exact, column, describe_aggregates, key_group_column,
-    key_group_field, restore_common, state_err, table_rows,
+    add_common, bad_table, cast_keys, check_exact, check_state_types, column, describe_aggregates,
+    key_group_column, key_group_field, restore_common, state_err, table_rows,
 };
 
 /// Keyed table of open sessions.
@@ -39,16 +39,10 @@ const OPERATOR: &str = "session window aggregation";
 impl SessionWindowOperator {
     /// A description of the definition, stored to detect a changed SQL on restore.
     fn definition(&self) -> String {
-        let keys: Vec<String> = self
-            .aggs
-            .key_types()
-            .iter()
-            .map(|t| t.to_string())
-            .collect();
         format!(
-            "SESSION gap {} ms; keys [{}]; aggregates [{}]",
+            "SESSION(gap {} ms); {} keys; aggregates [{}]",
             self.def.gap_ms,
-            keys.join(", "),
+            self.def.key_columns.len(),
             describe_aggregates(&self.def.aggregates)
         )
     }
@@ -140,17 +134,8 @@ impl SessionWindowOperator {
             return Ok(());
         };
         let key_count = self.def.key_columns.len();
-        let mut state_counts = Vec::with_capacity(self.def.aggregates.len());
-        for (agg, _) in &self.def.aggregates {
-            state_counts.push(agg.state_fields()?.len());
-        }
-        let width = PREFIX + key_count + state_counts.iter().sum::<usize>();
-        if rows.num_columns() != width {
-            return Err(bad_table(
-                SESSIONS,
-                &format!("has {} columns, expected {width}", rows.num_columns()),
-            ));
-        }
+        let state_counts =
+            check_state_types(SESSIONS, &rows, PREFIX + key_count, &self.def.aggregates)?;
         let starts = column(&rows, SESSIONS, "window_start", &DataType::Int64)?;
         let ends = column(&rows, SESSIONS, "window_end", &DataType::Int64)?;
         let starts = starts.as_any().downcast_ref::<Int64Array>();
