@@ -69,3 +69,32 @@ fn a_changed_limit_is_refused() {
     let err = op.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
 }
+
+#[test]
+fn the_stored_layout_is_stable() {
+    let events = ranked_script(9, 4);
+    let mut first = Subtasks::new(&top_n(2, vec![(4, DESC)]), 1, &[0, 1, 2]);
+    first.run(&events);
+    let snapshot = first.snapshot().remove(0);
+    let layout: Vec<String> = snapshot
+        .tables()
+        .iter()
+        .map(|t| {
+            let columns: Vec<String> = t
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            format!("{}: {}", t.name(), columns.join(", "))
+        })
+        .collect();
+    assert_eq!(
+        layout,
+        [
+            "rows: __weir_key_group, col0, col1, col2, col3, col4",
+            "watermark: watermark",
+            "definition: definition"
+        ]
+    );
+}

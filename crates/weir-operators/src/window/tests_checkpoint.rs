@@ -263,3 +263,100 @@ fn a_changed_definition_is_refused() {
     let err = op.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
 }
+
+/// Names of the tables of a snapshot with their columns, as `table: col, col`.
+pub(super) fn layout(snapshot: &StateSnapshot) -> Vec<String> {
+    snapshot
+        .tables()
+        .iter()
+        .map(|t| {
+            let columns: Vec<String> = t
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            format!("{} ({:?}): {}", t.name(), t.kind(), columns.join(", "))
+        })
+        .collect()
+}
+
+#[test]
+fn the_stored_layout_is_stable() {
+    let schema = input_schema(TimeUnit::Millisecond, None);
+    let mut def = window_aggregate(
+        SPECS[0],
+        &schema,
+        true,
+        vec![
+            agg(&schema, count_udaf(), "cnt", false, None),
+            agg(&schema, avg_udaf(), "mean", false, None),
+        ],
+    );
+    def.emit = EMITS[1];
+    let mut op = def
+        .into_factory()
+        .create(&SubtaskContext::single("w"))
+        .unwrap();
+    let mut out = Output::default();
+    op.process_batch(
+        0,
+        batch(
+            &schema,
+            &[
+                (Some(100), Some("a"), Some(1)),
+                (Some(2500), Some("b"), Some(2)),
+            ],
+        ),
+        &mut out,
+    )
+    .unwrap();
+    op.process_watermark(Watermark(2100), &mut out).unwrap();
+    op.process_batch(
+        0,
+        batch(&schema, &[(Some(3000), Some("a"), Some(3))]),
+        &mut out,
+    )
+    .unwrap();
+    let snapshot = op.snapshot_state(1).unwrap();
+    assert_eq!(
+        layout(&snapshot),
+        vec![
+            "slices (Keyed): __weir_key_group, slice_end, chunk, open, key_0, agg0_state0, \
+             agg1_state0, agg1_state1",
+            "emitted (Keyed): __weir_key_group, window_end_ms, window_start, window_end, k, \
+             cnt, mean",
+            "dirty (Union): window_end",
+            "watermark (Union): watermark",
+            "definition (Union): definition",
+        ]
+    );
+    // The fired window [0, 2000) is kept for its lateness (key a, frozen when it was
+    // evaluated); the open one [2000, 4000) has an open part with keys a and b.
+    assert_eq!(snapshot.table("slices").unwrap().num_rows(), 3);
+    assert_eq!(snapshot.table("emitted").unwrap().num_rows(), 1);
+    let watermark = snapshot.table("watermark").unwrap().concat().unwrap();
+    assert_eq!(
+        watermark
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0),
+        2100
+    );
+    let definition = snapshot.table("definition").unwrap().concat().unwrap();
+    let definition = definition
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap()
+        .value(0)
+        .to_string();
+    assert_eq!(
+        definition,
+        "TUMBLE(size 2000 ms, offset 0 ms); allowed lateness 2500 ms, early fire off; 1 keys; \
+         aggregates [count(1 args) AS cnt with 1 state fields, avg(1 args) AS mean with 2 \
+         state fields]"
+    );
+}

@@ -55,3 +55,21 @@ fn a_changed_direction_is_refused() {
     let err = op.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
 }
+
+#[test]
+fn the_stored_layout_is_stable() {
+    use super::tests_harness::Subtasks;
+    let events = ranked_script(15, 4);
+    let mut first = Subtasks::new(&dedup(false, false), 1, &[0, 1, 2]);
+    first.run(&events);
+    let snapshot = first.snapshot().remove(0);
+    assert_eq!(
+        super::tests_checkpoint::layout(&snapshot),
+        [
+            "rows (Keyed): __weir_key_group, col0, col1, col2, col3, col4, arrival",
+            "arrivals (Union): next_arrival",
+            "watermark (Union): watermark",
+            "definition (Union): definition"
+        ]
+    );
+}

@@ -109,3 +109,40 @@ fn inexact_aggregates_refuse_and_a_changed_gap_is_refused() {
     let err = op.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
 }
+
+#[test]
+fn the_stored_layout_is_stable() {
+    let schema = input_schema(TimeUnit::Millisecond, None);
+    let mut first = Subtasks::new(&factory(1000, true), 1, &[1]);
+    first.run(&[
+        Event::Batch(batch(
+            &schema,
+            &[
+                (Some(0), Some("a"), Some(1)),
+                (Some(3000), Some("b"), Some(2)),
+            ],
+        )),
+        Event::Batch(batch(&schema, &[(Some(1500), Some("a"), Some(3))])),
+        // Bridges a's sessions [0, 1000) and [1500, 2500): two slots merged.
+        Event::Batch(batch(&schema, &[(Some(800), Some("a"), Some(4))])),
+        Event::Watermark(500),
+    ]);
+    let snapshot = first.snapshot().remove(0);
+    let layout = super::super::tests_checkpoint::layout(&snapshot);
+    assert_eq!(
+        layout[1..],
+        [
+            "watermark (Union): watermark",
+            "definition (Union): definition"
+        ]
+    );
+    assert!(
+        layout[0].starts_with(
+            "sessions (Keyed): __weir_key_group, window_start, window_end, key_0, agg0_state0, \
+             agg1_state0, agg2_state0"
+        ),
+        "{layout:?}"
+    );
+    // One row per open session: a [0, 2500) and b [3000, 4000).
+    assert_eq!(snapshot.table("sessions").unwrap().num_rows(), 2);
+}
