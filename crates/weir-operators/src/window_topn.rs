@@ -3,6 +3,13 @@
 //! column). Rows wait until the watermark passes their window's end (by then every row of
 //! the window has arrived), are sorted per partition, and the first N of each partition are
 //! emitted with their row number. State is the rows of windows not yet complete.
+//!
+//! Checkpoint tables (a stored format: names and columns must stay stable):
+//! - `rows` (keyed): the buffered rows of the windows not yet complete, in arrival
+//!   order: `__weir_key_group` (UInt16, over the `PARTITION BY` columns, which the hash
+//!   exchange into the operator hashes), then the input columns `col0`, `col1`..
+//!   (types of the input, nullable);
+//! - `watermark` and `definition` (union): see [`crate::window::checkpoint`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +21,18 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext,
+};
+
+use crate::window::checkpoint::{
+    add_common, restore_common, rows_by_window_end, rows_table_batch, state_err, table_rows,
+};
+
+/// Keyed checkpoint table of buffered rows.
+const ROWS: &str = "rows";
+/// What checkpoint errors call this operator.
+const OPERATOR: &str = "window Top-N";
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// The definition of a window Top-N.
@@ -44,6 +62,7 @@ impl WindowTopN {
                     watermark: i64::MIN,
                     metrics: ctx.metrics.clone(),
                     late_rows: ctx.late_rows.clone(),
+                    max_parallelism: ctx.max_parallelism,
                 }))
             },
         )
@@ -98,6 +117,34 @@ struct WindowTopNOperator {
     metrics: Arc<JobMetrics>,
     /// Where dropped late rows go, when the job has a late-data table.
     late_rows: Option<Arc<LateRowsWriter>>,
+    /// Number of key groups (`pipeline.max-parallelism`), for checkpoint state.
+    max_parallelism: usize,
+}
+
+impl WindowTopNOperator {
+    /// A description of the definition, stored to detect a changed SQL on restore.
+    fn definition(&self) -> String {
+        let order: Vec<String> = self
+            .def
+            .order
+            .iter()
+            .map(|(c, o)| {
+                format!(
+                    "{c} {} NULLS {}",
+                    if o.descending { "DESC" } else { "ASC" },
+                    if o.nulls_first { "FIRST" } else { "LAST" }
+                )
+            })
+            .collect();
+        format!(
+            "window end column {}, partition by {:?}, order by [{}], limit {}, {} columns",
+            self.def.window_end_column,
+            self.def.partition_columns,
+            order.join(", "),
+            self.def.limit,
+            self.def.output_schema.fields().len()
+        )
+    }
 }
 
 fn window_ends(column: &ArrayRef) -> EngineResult<Vec<Option<i64>>> {
@@ -166,7 +213,8 @@ impl Operator for WindowTopNOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        self.watermark = watermark.millis();
+        // Never backwards (a restored subtask may see lower watermarks first).
+        self.watermark = self.watermark.max(watermark.millis());
         let still_open = self.pending.split_off(&self.watermark.saturating_add(2));
         let complete = std::mem::replace(&mut self.pending, still_open);
         for (_, batches) in complete {
@@ -179,7 +227,42 @@ impl Operator for WindowTopNOperator {
         out.watermark(watermark);
         Ok(())
     }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        let mut snapshot = StateSnapshot::new();
+        for batch in self.pending.values().flatten() {
+            let stored = rows_table_batch(
+                batch,
+                &self.def.partition_columns,
+                None,
+                self.max_parallelism,
+            )?;
+            snapshot.add_keyed(ROWS, stored).map_err(state_err)?;
+        }
+        let watermark = (self.watermark != i64::MIN).then_some(self.watermark);
+        add_common(&mut snapshot, watermark, &self.definition())?;
+        Ok(snapshot)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        let watermark = restore_common(&snapshot, &[ROWS], &self.definition(), OPERATOR)?;
+        if let Some(watermark) = watermark {
+            self.watermark = self.watermark.max(watermark);
+        }
+        if let Some(stored) = table_rows(&snapshot, ROWS)? {
+            let width = self.def.output_schema.fields().len().saturating_sub(1);
+            let windows = rows_by_window_end(ROWS, &stored, self.def.window_end_column, width)?;
+            for (end, rows) in windows {
+                self.pending.entry(end).or_default().push(rows);
+            }
+        }
+        Ok(())
+    }
 }
+
+#[cfg(test)]
+#[path = "window_topn_tests.rs"]
+mod checkpoint_tests;
 
 #[cfg(test)]
 mod tests {

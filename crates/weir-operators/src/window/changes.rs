@@ -74,17 +74,7 @@ impl Changes {
     /// of the window ending at `end`, and returns its changes since the previous
     /// emission of that window (`None` when nothing changed).
     pub fn update(&mut self, end: i64, result: RecordBatch) -> EngineResult<Option<RecordBatch>> {
-        let pick = |columns: &[usize]| -> Vec<ArrayRef> {
-            columns
-                .iter()
-                .map(|&i| Arc::clone(result.column(i)))
-                .collect()
-        };
-        let keys = self.keys.convert_columns(&pick(&self.key_columns))?;
-        let values = match &self.values {
-            Some(conv) => Some(conv.convert_columns(&pick(&self.value_columns))?),
-            None => None,
-        };
+        let (keys, values) = self.convert(&result)?;
         // (source, row): source 0 is the previous result, 1 the new one.
         let mut indices: Vec<(usize, usize)> = Vec::new();
         let mut kinds: Vec<i8> = Vec::new();
@@ -144,6 +134,42 @@ impl Changes {
             },
         );
         Ok(changes)
+    }
+
+    /// The keys and values of `result` in row format.
+    fn convert(&self, result: &RecordBatch) -> EngineResult<(Rows, Option<Rows>)> {
+        let pick = |columns: &[usize]| -> Vec<ArrayRef> {
+            columns
+                .iter()
+                .map(|&i| Arc::clone(result.column(i)))
+                .collect()
+        };
+        let keys = self.keys.convert_columns(&pick(&self.key_columns))?;
+        let values = match &self.values {
+            Some(conv) => Some(conv.convert_columns(&pick(&self.value_columns))?),
+            None => None,
+        };
+        Ok((keys, values))
+    }
+
+    /// The last emitted result of every tracked window, by window end (for checkpoints).
+    pub fn emitted(&self) -> impl Iterator<Item = (i64, &RecordBatch)> + '_ {
+        self.emitted.iter().map(|(&end, e)| (end, &e.batch))
+    }
+
+    /// Restores `result` (a batch of the output schema, without row kind) as the last
+    /// emitted result of the window ending at `end`, from a checkpoint.
+    pub fn restore(&mut self, end: i64, result: RecordBatch) -> EngineResult<()> {
+        let (keys, values) = self.convert(&result)?;
+        self.emitted.insert(
+            end,
+            Emitted {
+                batch: result,
+                keys,
+                values,
+            },
+        );
+        Ok(())
     }
 
     /// Forgets the windows ending at or before `end` (their results can no longer change).

@@ -9,6 +9,17 @@
 //! State is bounded by the distinct keys of the open windows: a window's buffered rows
 //! are reduced to one row per key (a sort over whole batches, never row by row) whenever
 //! they outgrow twice the rows kept by the previous reduction.
+//!
+//! Checkpoint tables (a stored format: names and columns must stay stable):
+//! - `rows` (keyed): the buffered rows of the windows not yet complete:
+//!   `__weir_key_group` (UInt16, over the `PARTITION BY` columns, which the hash
+//!   exchange into the operator hashes), the input columns `col0`, `col1`.. (types of
+//!   the input, nullable), and `arrival` (UInt64: the row's arrival number, which breaks
+//!   ties of the order time);
+//! - `arrivals` (union): `next_arrival` (UInt64), the arrival number of the next row; a
+//!   restored subtask takes the largest, so its new rows arrive after every restored
+//!   row;
+//! - `watermark` and `definition` (union): see [`super::checkpoint`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +31,20 @@ use arrow::compute::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext,
+};
+
+use super::checkpoint::{
+    add_common, column, restore_common, rows_by_window_end, rows_table_batch, state_err, table_rows,
+};
+
+/// Keyed checkpoint table of buffered rows.
+const ROWS: &str = "rows";
+/// Union checkpoint table of the next arrival number.
+const ARRIVALS: &str = "arrivals";
+/// What checkpoint errors call this operator.
+const OPERATOR: &str = "window deduplication";
 use weir_types::{EngineError, EngineResult, Watermark};
 
 /// Buffered rows of a window are reduced once they exceed twice the previous size plus this.
@@ -56,6 +80,7 @@ impl WindowDeduplicate {
                     arrivals: 0,
                     metrics: ctx.metrics.clone(),
                     late_rows: ctx.late_rows.clone(),
+                    max_parallelism: ctx.max_parallelism,
                 }))
             },
         )
@@ -122,9 +147,29 @@ struct WindowDeduplicateOperator {
     metrics: Arc<JobMetrics>,
     /// Where dropped late rows go, when the job has a late-data table.
     late_rows: Option<Arc<LateRowsWriter>>,
+    /// Number of key groups (`pipeline.max-parallelism`), for checkpoint state.
+    max_parallelism: usize,
 }
 
 impl WindowDeduplicateOperator {
+    /// A description of the definition, stored to detect a changed SQL on restore.
+    fn definition(&self) -> String {
+        format!(
+            "window end column {}, partition by {:?}, order column {}, keep the {} row, \
+             NULLS {}, {} columns",
+            self.def.window_end_column,
+            self.def.partition_columns,
+            self.def.order_column,
+            if self.def.keep_last { "last" } else { "first" },
+            if self.def.nulls_first {
+                "FIRST"
+            } else {
+                "LAST"
+            },
+            self.def.output_schema.fields().len()
+        )
+    }
+
     /// One row per key of a window's buffered rows.
     fn reduce(&self, pending: &mut Pending) -> EngineResult<()> {
         let Some(first) = pending.batches.first() else {
@@ -234,6 +279,57 @@ impl Operator for WindowDeduplicateOperator {
             )?);
         }
         out.watermark(watermark);
+        Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        let mut snapshot = StateSnapshot::new();
+        for batch in self.pending.values().flat_map(|p| p.batches.iter()) {
+            let stored = rows_table_batch(
+                batch,
+                &self.def.partition_columns,
+                Some("arrival"),
+                self.max_parallelism,
+            )?;
+            snapshot.add_keyed(ROWS, stored).map_err(state_err)?;
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "next_arrival",
+            DataType::UInt64,
+            false,
+        )]));
+        let arrivals = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(UInt64Array::from(vec![self.arrivals]))],
+        )?;
+        snapshot.add_union(ARRIVALS, arrivals).map_err(state_err)?;
+        let watermark = (self.watermark != i64::MIN).then_some(self.watermark);
+        add_common(&mut snapshot, watermark, &self.definition())?;
+        Ok(snapshot)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        let watermark = restore_common(&snapshot, &[ROWS, ARRIVALS], &self.definition(), OPERATOR)?;
+        if let Some(watermark) = watermark {
+            self.watermark = self.watermark.max(watermark);
+        }
+        if let Some(stored) = table_rows(&snapshot, ARRIVALS)? {
+            let next = column(&stored, ARRIVALS, "next_arrival", &DataType::UInt64)?;
+            let next = next.as_primitive::<arrow::datatypes::UInt64Type>();
+            if let Some(max) = arrow::compute::max(next) {
+                self.arrivals = self.arrivals.max(max);
+            }
+        }
+        if let Some(stored) = table_rows(&snapshot, ROWS)? {
+            // The input columns and the arrival number.
+            let width = self.def.output_schema.fields().len();
+            let windows = rows_by_window_end(ROWS, &stored, self.def.window_end_column, width)?;
+            for (end, rows) in windows {
+                let pending = self.pending.entry(end).or_default();
+                pending.rows += rows.num_rows();
+                pending.batches.push(rows);
+            }
+        }
         Ok(())
     }
 }

@@ -42,13 +42,21 @@
 
 mod assign;
 mod changes;
+pub(crate) mod checkpoint;
+mod checkpoint_agg;
 mod dedup;
 mod session;
 mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_checkpoint;
+#[cfg(test)]
+mod tests_dedup;
+#[cfg(test)]
 mod tests_emit;
+#[cfg(test)]
+pub(crate) mod tests_harness;
 #[cfg(test)]
 mod tests_naive;
 
@@ -62,7 +70,9 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext,
+};
 use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 
 pub use dedup::WindowDeduplicate;
@@ -221,6 +231,10 @@ pub struct WindowAggregateOperator {
     updating: Option<Updating>,
     /// Where dropped late rows go, when the job has a late-data table.
     late_rows: Option<Arc<LateRowsWriter>>,
+    /// Number of key groups (`pipeline.max-parallelism`), for checkpoint state.
+    max_parallelism: usize,
+    /// Types of the input's key columns (what the hash exchange hashes), once known.
+    hash_key_types: Option<Vec<DataType>>,
 }
 
 /// The updating-emission part of a window aggregation subtask.
@@ -263,6 +277,8 @@ impl WindowAggregateOperator {
             groups: Vec::new(),
             updating,
             late_rows: ctx.late_rows.clone(),
+            max_parallelism: ctx.max_parallelism,
+            hash_key_types: None,
         })
     }
 
@@ -429,6 +445,15 @@ impl Operator for WindowAggregateOperator {
         };
         let times = EventTimes::try_new(time)?;
         let inputs = self.aggs.inputs(&batch)?;
+        if self.hash_key_types.is_none() && !self.def.key_columns.is_empty() {
+            let types = self
+                .def
+                .key_columns
+                .iter()
+                .filter_map(|&i| batch.columns().get(i).map(|c| c.data_type().clone()))
+                .collect();
+            self.hash_key_types = Some(types);
+        }
         let mut late = 0;
         // Indices of late rows, collected only for a late-data table.
         let mut late_rows: Vec<u32> = Vec::new();
@@ -498,5 +523,13 @@ impl Operator for WindowAggregateOperator {
         }
         out.watermark(watermark);
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.take_snapshot()
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.restore(snapshot)
     }
 }

@@ -73,6 +73,15 @@ impl Aggregates {
         })
     }
 
+    /// Types of the key columns, as the operator keeps them (the output key types).
+    pub(crate) fn key_types(&self) -> Vec<DataType> {
+        self.key_schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect()
+    }
+
     /// Fresh accumulators, one per aggregate: DataFusion's vectorised `GroupsAccumulator`
     /// where the function has one, else per-group `Accumulator`s behind DataFusion's adapter.
     pub(crate) fn accumulators(&self) -> EngineResult<Vec<Box<dyn GroupsAccumulator>>> {
@@ -251,11 +260,27 @@ pub(crate) struct Evaluated {
 }
 
 /// Intermediate aggregate state of a set of groups, with their keys (distinct).
-struct Chunk {
-    rows: usize,
-    keys: Vec<ArrayRef>,
+#[derive(Clone)]
+pub(crate) struct Chunk {
+    /// Number of groups.
+    pub rows: usize,
+    /// Key columns (output key types).
+    pub keys: Vec<ArrayRef>,
     /// `GroupsAccumulator::state` of each aggregate.
-    states: Vec<Vec<ArrayRef>>,
+    pub states: Vec<Vec<ArrayRef>>,
+}
+
+/// One part of a slice as a checkpoint stores it: a frozen chunk (`index` in the
+/// slice's list) or the open part (`open`), as intermediate state.
+pub(crate) struct StoredPart {
+    /// End of the slice.
+    pub slice_end: i64,
+    /// Position among the slice's frozen chunks (the open part comes after them).
+    pub index: u32,
+    /// Whether this is the open part, where rows are still added.
+    pub open: bool,
+    /// The groups and their intermediate states.
+    pub chunk: Chunk,
 }
 
 /// Groups being accumulated: keys, and one accumulator per aggregate.
@@ -369,9 +394,8 @@ impl Slice {
 }
 
 /// All state of one window aggregation subtask, in one place so that it can be
-/// snapshotted when checkpoints exist: freeze every open part (`Slice::freeze`, which
-/// changes no result) and write each chunk's key and state arrays (Arrow IPC) with its
-/// slice end, plus `fired_upto`. Restoring reads the chunks back as frozen parts.
+/// snapshotted (see `checkpoint_agg.rs`): every frozen chunk and the intermediate state
+/// of every open part, with its slice end, plus `fired_upto`.
 ///
 /// Memory is proportional to live slices x keys: a slice lives until the last window
 /// that covers it has fired.
@@ -502,6 +526,68 @@ impl WindowState {
         self.fired_upto = limit;
         self.drop_expired(spec);
         Ok(fired)
+    }
+
+    /// The state to checkpoint: every frozen chunk, and the intermediate state of every
+    /// open part. An open part is replaced by a fresh part into which its state is merged
+    /// back (what a restore builds too), so the operator goes on exactly as a restored
+    /// one; only aggregates whose state round-trips exactly may be checkpointed.
+    pub(crate) fn checkpoint(
+        &mut self,
+        aggs: &Aggregates,
+        groups: &mut Vec<usize>,
+    ) -> EngineResult<Vec<StoredPart>> {
+        let mut parts = Vec::new();
+        for (&slice_end, slice) in self.slices.iter_mut() {
+            for (index, chunk) in slice.frozen.iter().enumerate() {
+                parts.push(StoredPart {
+                    slice_end,
+                    index: index as u32,
+                    open: false,
+                    chunk: chunk.clone(),
+                });
+            }
+            if let Some(open) = slice.open.take() {
+                if let Some(chunk) = open.into_chunk(aggs)? {
+                    let mut part = Part::new(aggs)?;
+                    part.merge(&chunk, groups)?;
+                    slice.open = Some(part);
+                    parts.push(StoredPart {
+                        slice_end,
+                        index: slice.frozen.len() as u32,
+                        open: true,
+                        chunk,
+                    });
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Restores one part of slice `slice_end` (frozen parts in their stored order, then
+    /// the open part); the chunk's keys may come from several old subtasks.
+    pub(crate) fn restore_part(
+        &mut self,
+        aggs: &Aggregates,
+        slice_end: i64,
+        open: bool,
+        chunk: &Chunk,
+        groups: &mut Vec<usize>,
+    ) -> EngineResult<()> {
+        let mut part = Part::new(aggs)?;
+        part.merge(chunk, groups)?;
+        let slice = self.slices.entry(slice_end).or_default();
+        if open {
+            slice.open = Some(part);
+        } else if let Some(chunk) = part.into_chunk(aggs)? {
+            slice.frozen.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// Sets where windows have fired (a restored watermark + 1), never backwards.
+    pub(crate) fn restore_fired_upto(&mut self, fired_upto: i64) {
+        self.fired_upto = self.fired_upto.max(fired_upto);
     }
 
     /// Drops the slices whose last window has fired (a prefix: last ends are monotone).

@@ -27,10 +27,13 @@
 //! into one fresh slot, so state stays one slot per open session. That step costs time
 //! proportional to the open sessions, once per watermark that closes any.
 
+mod checkpoint;
 mod keys;
 mod sessions;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_checkpoint;
 #[cfg(test)]
 mod tests_naive;
 
@@ -41,7 +44,9 @@ use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
-use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext,
+};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 use super::assign::EventTimes;
@@ -114,6 +119,10 @@ pub struct SessionWindowOperator {
     late_rows: Option<Arc<LateRowsWriter>>,
     /// The last watermark (for the late-data table); `i64::MIN` before the first.
     watermark: i64,
+    /// Number of key groups (`pipeline.max-parallelism`), for checkpoint state.
+    max_parallelism: usize,
+    /// Types of the input's key columns (what the hash exchange hashes), once known.
+    hash_key_types: Option<Vec<arrow::datatypes::DataType>>,
     /// Reused buffers: key ids, slots of the rows of a batch, sessions a row joins.
     key_ids: Vec<u32>,
     groups: Vec<usize>,
@@ -141,6 +150,8 @@ impl SessionWindowOperator {
             metrics: Arc::clone(&ctx.metrics),
             late_rows: ctx.late_rows.clone(),
             watermark: i64::MIN,
+            max_parallelism: ctx.max_parallelism,
+            hash_key_types: None,
             def,
             key_ids: Vec::new(),
             groups: Vec::new(),
@@ -262,6 +273,15 @@ impl Operator for SessionWindowOperator {
         };
         let times = EventTimes::try_new(time)?;
         let inputs = self.aggs.inputs(&batch)?;
+        if self.hash_key_types.is_none() && !self.def.key_columns.is_empty() {
+            let types = self
+                .def
+                .key_columns
+                .iter()
+                .filter_map(|&i| batch.columns().get(i).map(|c| c.data_type().clone()))
+                .collect();
+            self.hash_key_types = Some(types);
+        }
         match &mut self.keys {
             Some(keys) => keys.intern(&inputs.keys, &mut self.key_ids)?,
             None => {
@@ -325,5 +345,13 @@ impl Operator for SessionWindowOperator {
         }
         out.watermark(watermark);
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.take_snapshot()
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.restore(snapshot)
     }
 }

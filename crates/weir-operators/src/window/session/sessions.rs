@@ -175,6 +175,45 @@ impl SessionTable {
         if plan.fired.is_empty() {
             return None;
         }
+        self.renumber(&mut plan);
+        Some(plan)
+    }
+
+    /// Renumbers the slots without firing anything: slot `i` becomes the `i`-th open
+    /// session in (key, start) order, whose bounds and key [`SessionTable::open_in_order`]
+    /// lists. Returns how to move the accumulator states (`fired` empty).
+    pub fn compact(&mut self) -> Compaction {
+        let mut plan = Compaction::default();
+        self.renumber(&mut plan);
+        plan
+    }
+
+    /// The open sessions as (key id, start, end), in (key, start) order: after
+    /// [`SessionTable::compact`], the `i`-th is slot `i`.
+    pub fn open_in_order(&self) -> Vec<(u32, i64, i64)> {
+        self.open
+            .iter()
+            .map(|(&(key, start), &root)| (key, start, self.end[root as usize]))
+            .collect()
+    }
+
+    /// Adds a restored open session of key `key` (which overlaps no open session of that
+    /// key); returns its slot.
+    pub fn restore_session(&mut self, key: u32, start: i64, end: i64) -> u32 {
+        let slot = self.new_slot(key, start, end);
+        self.open.insert((key, start), slot);
+        self.by_end.insert((end, slot));
+        slot
+    }
+
+    /// Raises the watermark to a restored one (never backwards).
+    pub fn restore_watermark(&mut self, watermark: i64) {
+        self.watermark = self.watermark.max(watermark);
+    }
+
+    /// Renumbers the slots of the open sessions into one slot each, in (key, start)
+    /// order, adding the moves to `plan`.
+    fn renumber(&mut self, plan: &mut Compaction) {
         let mut renumbered = SessionTable::new(self.gap);
         renumbered.watermark = self.watermark;
         for (&(key, start), &root) in &self.open {
@@ -188,7 +227,6 @@ impl SessionTable {
             });
         }
         *self = renumbered;
-        Some(plan)
     }
 
     fn for_each_member(&self, root: u32, mut f: impl FnMut(u32)) {
