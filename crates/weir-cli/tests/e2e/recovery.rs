@@ -82,7 +82,11 @@ fn reference_output() -> (Vec<String>, BTreeMap<String, usize>) {
     let without_checkpoints = JOB.replace("SET 'execution.checkpointing.interval' = '100 ms';", "");
     std::fs::write(&script, without_checkpoints).unwrap();
     let out = start(&script, &[]).wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let windows = committed_lines(&reference.path().join("out/windows"));
     let totals = final_table(&committed_lines(&reference.path().join("out/totals")));
     assert_eq!(windows.len(), 7801, "600 windows of 13 keys, and one of 1");
@@ -188,23 +192,42 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
         }
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "the last run failed (seed {seed}): {text}");
+        assert!(
+            out.status.success(),
+            "the last run failed (seed {seed}): {text}"
+        );
         break;
     }
-    println!("{kills} kills, {resumed} of them after resuming, in {:.1?}", started.elapsed());
+    println!(
+        "{kills} kills, {resumed} of them after resuming, in {:.1?}",
+        started.elapsed()
+    );
     assert_eq!(kills, 20, "the job ended before 20 kills (seed {seed})");
-    assert!(resumed >= 10, "most runs resume from a checkpoint (seed {seed}): {resumed}");
+    assert!(
+        resumed >= 10,
+        "most runs resume from a checkpoint (seed {seed}): {resumed}"
+    );
 
     let windows = committed_lines(&work.path().join("out/windows"));
-    assert_eq!(windows.len(), expected_windows.len(), "window rows (seed {seed})");
-    assert!(windows == expected_windows, "window rows differ (seed {seed})");
+    assert_eq!(
+        windows.len(),
+        expected_windows.len(),
+        "window rows (seed {seed})"
+    );
+    assert!(
+        windows == expected_windows,
+        "window rows differ (seed {seed})"
+    );
     let totals = final_table(&committed_lines(&work.path().join("out/totals")));
     assert_eq!(totals, expected_totals, "final totals (seed {seed})");
     let checkpoints = work.path().join(".weir/checkpoints/job");
     let left: Vec<_> = std::fs::read_dir(&checkpoints)
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(left.is_empty(), "a finished job leaves no checkpoint: {left:?}");
+    assert!(
+        left.is_empty(),
+        "a finished job leaves no checkpoint: {left:?}"
+    );
 }
 
 #[test]
@@ -225,7 +248,10 @@ fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
             .unwrap()
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("savepoint-")))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("savepoint-"))
+            })
             .expect("a savepoint folder");
         let from = savepoint.to_string_lossy().into_owned();
         let out = start_at(&script, parallelism, &["--from-savepoint", &from])
@@ -235,9 +261,15 @@ fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
         assert!(out.status.success(), "restore at {parallelism}: {text}");
         assert!(text.contains("resuming from savepoint"), "{text}");
         let windows = committed_lines(&work.path().join("out/windows"));
-        assert!(windows == expected_windows, "window rows at parallelism {parallelism}");
+        assert!(
+            windows == expected_windows,
+            "window rows at parallelism {parallelism}"
+        );
         let totals = final_table(&committed_lines(&work.path().join("out/totals")));
-        assert_eq!(totals, expected_totals, "final totals at parallelism {parallelism}");
+        assert_eq!(
+            totals, expected_totals,
+            "final totals at parallelism {parallelism}"
+        );
     }
 }
 
@@ -252,7 +284,13 @@ fn a_corrupt_or_truncated_latest_checkpoint_is_reported_and_the_previous_one_use
         let mut ids: Vec<u64> = std::fs::read_dir(&checkpoints)
             .unwrap()
             .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("chk-")?.parse().ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("chk-")?
+                    .parse()
+                    .ok()
+            })
             .collect();
         ids.sort_unstable();
         assert!(ids.len() >= 2, "two checkpoints retained: {ids:?}");
@@ -271,7 +309,11 @@ fn a_corrupt_or_truncated_latest_checkpoint_is_reported_and_the_previous_one_use
         }
         std::fs::write(&file, bytes).unwrap();
         let text = stop_after(start(&script, &[]), Duration::from_millis(300));
-        let says = if damage == "corrupt" { "checksum" } else { "truncated" };
+        let says = if damage == "corrupt" {
+            "checksum"
+        } else {
+            "truncated"
+        };
         assert!(
             text.contains(&format!("skipped checkpoint {newest} at")) && text.contains(says),
             "{damage}: {text}"

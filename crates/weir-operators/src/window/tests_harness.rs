@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, UInt16Array};
-use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::array::ArrayRef;
+use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use weir_runtime::{Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext, TableKind};
-use weir_types::keygroup::{key_group_range, subtask_of_key_group};
+use weir_runtime::{Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext};
+use weir_types::keygroup::subtask_of_key_group;
 use weir_types::{Message, Watermark};
 
 /// Key groups used by the tests: few, so that 2 and 3 subtasks split them unevenly.
@@ -25,42 +25,15 @@ pub(crate) enum Event {
     Watermark(i64),
 }
 
-/// What the state of subtask `subtask` of `parallelism` is after a restore from `old`:
-/// the same as `weir_state::redistribute` (kept here: the crate does not depend on
-/// `weir_state`). Keyed rows go by key group, union rows to everyone.
+/// What the state of subtask `subtask` of `parallelism` is after a restore from `old`
+/// (the runtime's own redistribution: keyed rows by key group, union rows to everyone).
 pub(crate) fn redistribute(
     old: &[StateSnapshot],
     subtask: usize,
     parallelism: usize,
 ) -> StateSnapshot {
-    let range = key_group_range(subtask, MAX_PARALLELISM, parallelism);
-    let mut out = StateSnapshot::new();
-    for snapshot in old {
-        for table in snapshot.tables() {
-            for batch in table.batches() {
-                match table.kind() {
-                    TableKind::Union => out.add_union(table.name(), batch.clone()).unwrap(),
-                    TableKind::Keyed => {
-                        let kg = batch
-                            .column_by_name(weir_runtime::KEY_GROUP_COLUMN)
-                            .unwrap()
-                            .as_any()
-                            .downcast_ref::<UInt16Array>()
-                            .unwrap();
-                        assert!(kg.values().iter().all(|&k| (k as usize) < MAX_PARALLELISM));
-                        let mask: BooleanArray = kg
-                            .values()
-                            .iter()
-                            .map(|&k| Some(range.contains(&(k as usize))))
-                            .collect();
-                        let kept = filter_record_batch(batch, &mask).unwrap();
-                        out.add_keyed(table.name(), kept).unwrap();
-                    }
-                }
-            }
-        }
-    }
-    out
+    weir_runtime::redistribute(old, subtask, parallelism, MAX_PARALLELISM)
+        .expect("snapshots redistribute")
 }
 
 /// Subtasks of one operator at some parallelism, with the columns rows are hashed by.
