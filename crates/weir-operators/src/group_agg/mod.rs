@@ -23,7 +23,7 @@ mod distinct;
 mod keys;
 pub mod local;
 mod retract;
-mod snapshot;
+pub(crate) mod snapshot;
 mod state;
 #[cfg(test)]
 mod tests;

@@ -237,7 +237,7 @@ impl GroupState {
 /// DataFusion's retractable `SUM` reports no sum when it counts no non-null value, but
 /// in floating point its running sum may then hold a rounding residue that later sums
 /// include. Adding and retracting a zero (both exact) reads that residue into the state.
-fn sliding_sum_residue(
+pub(crate) fn sliding_sum_residue(
     aggregate: &datafusion::physical_expr::aggregate::AggregateFunctionExpr,
     accumulator: &mut dyn datafusion::logical_expr::Accumulator,
     state: &mut [ScalarValue],
