@@ -431,11 +431,11 @@ impl Operator for OverAggregateOperator {
     }
 }
 
+#[cfg(test)]
+#[path = "over_checkpoint_tests.rs"]
+mod checkpoint_tests;
 #[path = "over_snapshot.rs"]
 mod snapshot;
 #[cfg(test)]
 #[path = "over_tests.rs"]
 mod tests;
-#[cfg(test)]
-#[path = "over_checkpoint_tests.rs"]
-mod checkpoint_tests;

@@ -20,7 +20,9 @@ use rand::{Rng, SeedableRng};
 use weir_types::Message;
 
 use super::*;
-use crate::group_agg::test_support::{check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM};
+use crate::group_agg::test_support::{
+    check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM,
+};
 
 fn input_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -140,7 +142,10 @@ fn bounded_frames_continue_exactly_after_restore_at_any_parallelism() {
     ] {
         let make = maker(def(frame, &bounded_functions(), true));
         let out = check_checkpoints(&make, &[0], &random_input(seed, 16));
-        assert!(out.iter().flatten().count() > 10, "{frame:?}: rows are emitted");
+        assert!(
+            out.iter().flatten().count() > 10,
+            "{frame:?}: rows are emitted"
+        );
     }
 }
 
@@ -162,8 +167,12 @@ fn a_lower_watermark_after_restore_neither_moves_back_nor_fires() {
     let make = maker(def(OverFrame::Rows(None), &[(count_udaf(), "v")], true));
     let mut op = make(0, 1, Arc::new(AtomicI64::new(0)));
     let mut out = Output::default();
-    op.process_batch(0, batch(&[("a", 100, Some(1), None), ("a", 900, Some(1), None)]), &mut out)
-        .unwrap();
+    op.process_batch(
+        0,
+        batch(&[("a", 100, Some(1), None), ("a", 900, Some(1), None)]),
+        &mut out,
+    )
+    .unwrap();
     op.process_watermark(Watermark(500), &mut out).unwrap();
     assert_eq!(lines(&mut out).len(), 1);
     let snapshot = op.snapshot_state(1).unwrap();
@@ -174,7 +183,9 @@ fn a_lower_watermark_after_restore_neither_moves_back_nor_fires() {
     restored
         .process_batch(0, batch(&[("a", 50, Some(1), None)]), &mut out)
         .unwrap();
-    restored.process_watermark(Watermark(200), &mut out).unwrap();
+    restored
+        .process_watermark(Watermark(200), &mut out)
+        .unwrap();
     let messages: Vec<Message> = out.drain().collect();
     assert!(
         matches!(messages.as_slice(), [Message::Watermark(Watermark(500))]),
@@ -189,8 +200,15 @@ fn inexact_functions_refuse_and_changed_definitions_fail_clearly() {
         .snapshot_state(1)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("checkpoints are not supported for aggregate function a0"), "{err}");
-    let make = maker(def(OverFrame::Rows(None), &[(first_value_udaf(), "v")], true));
+    assert!(
+        err.contains("checkpoints are not supported for aggregate function a0"),
+        "{err}"
+    );
+    let make = maker(def(
+        OverFrame::Rows(None),
+        &[(first_value_udaf(), "v")],
+        true,
+    ));
     let mut op = make(0, 1, Arc::new(AtomicI64::new(0)));
     let mut out = Output::default();
     op.process_batch(0, batch(&[("a", 100, Some(1), None)]), &mut out)

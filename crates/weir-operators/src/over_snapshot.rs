@@ -66,7 +66,11 @@ fn strategy(aggregate: &AggregateFunctionExpr, bounded: bool) -> EngineResult<Re
             "checkpoints are not supported for aggregate function {} in an OVER aggregation \
              {} frame: its accumulator's state cannot be restored exactly",
             aggregate.name(),
-            if bounded { "with a bounded" } else { "with an unbounded" }
+            if bounded {
+                "with a bounded"
+            } else {
+                "with an unbounded"
+            }
         ))
     })
 }
@@ -146,7 +150,10 @@ impl OverAggregateOperator {
             DataType::Int64,
             false,
         )]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![self.watermark]))])?;
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![self.watermark]))],
+        )?;
         add(&mut snapshot, WATERMARK_TABLE, batch, false)?;
         // Pending rows.
         let input_schema = self.input_schema();
@@ -172,10 +179,8 @@ impl OverAggregateOperator {
         let key_fields = self.key_fields();
         let mut key_bytes: Vec<&[u8]> = Vec::with_capacity(self.states.len());
         let mut last_times = Vec::with_capacity(self.states.len());
-        let mut states: Vec<Vec<Vec<ScalarValue>>> = names
-            .iter()
-            .map(|n| vec![Vec::new(); n.len()])
-            .collect();
+        let mut states: Vec<Vec<Vec<ScalarValue>>> =
+            names.iter().map(|n| vec![Vec::new(); n.len()]).collect();
         let mut frame_keys: Vec<u32> = Vec::new();
         let mut frame_times = Vec::new();
         let mut frame_args: Vec<Vec<Vec<ArrayRef>>> = self
@@ -256,7 +261,11 @@ impl OverAggregateOperator {
             for (j, values) in aggregate_args.into_iter().enumerate() {
                 let slices: Vec<&dyn Array> = values.iter().map(|a| a.as_ref()).collect();
                 let array = concat(&slices)?;
-                fields.push(Field::new(format!("agg{i}_arg{j}"), array.data_type().clone(), true));
+                fields.push(Field::new(
+                    format!("agg{i}_arg{j}"),
+                    array.data_type().clone(),
+                    true,
+                ));
                 columns.push(array);
             }
         }
@@ -315,7 +324,12 @@ impl OverAggregateOperator {
             expected.extend(self.key_fields().iter().map(|f| f.name().clone()));
             expected.push("last_time".into());
             expected.extend(names.iter().flatten().cloned());
-            let found: Vec<String> = table.schema().fields().iter().map(|f| f.name().clone()).collect();
+            let found: Vec<String> = table
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             if found != expected {
                 return Err(changed(format!("columns {found:?}, expected {expected:?}")));
             }
@@ -328,11 +342,13 @@ impl OverAggregateOperator {
                     let mut state = self.new_state()?;
                     state.last_time = last_times.value(row);
                     let mut next = 2 + width;
-                    for (accumulator, aggregate_names) in state.accumulators.iter_mut().zip(&names) {
+                    for (accumulator, aggregate_names) in state.accumulators.iter_mut().zip(&names)
+                    {
                         if aggregate_names.is_empty() {
                             continue;
                         }
-                        let slices: Vec<ArrayRef> = batch.columns()[next..next + aggregate_names.len()]
+                        let slices: Vec<ArrayRef> = batch.columns()
+                            [next..next + aggregate_names.len()]
                             .iter()
                             .map(|c| c.slice(row, 1))
                             .collect();
@@ -344,7 +360,12 @@ impl OverAggregateOperator {
             }
         }
         if let Some(table) = snapshot.table(FRAME_TABLE) {
-            let widths: Vec<usize> = self.def.aggregates.iter().map(|a| a.expressions().len()).collect();
+            let widths: Vec<usize> = self
+                .def
+                .aggregates
+                .iter()
+                .map(|a| a.expressions().len())
+                .collect();
             if table.schema().fields().len() != 2 + width + widths.iter().sum::<usize>() {
                 return Err(changed("its frame rows have other columns".into()));
             }
@@ -367,7 +388,9 @@ impl OverAggregateOperator {
                         })
                         .collect();
                     let state = self.states.get_mut(keys.key(row)).ok_or_else(|| {
-                        EngineError::Internal("the checkpoint has frame rows of a key without state".into())
+                        EngineError::Internal(
+                            "the checkpoint has frame rows of a key without state".into(),
+                        )
                     })?;
                     state.frame.push_back(FrameRow {
                         time: times.value(row),

@@ -413,11 +413,11 @@ impl Operator for RankOperator {
     }
 }
 
+#[cfg(test)]
+#[path = "rank_checkpoint_tests.rs"]
+mod checkpoint_tests;
 #[path = "rank_snapshot.rs"]
 mod snapshot;
 #[cfg(test)]
 #[path = "rank_tests.rs"]
 mod tests;
-#[cfg(test)]
-#[path = "rank_checkpoint_tests.rs"]
-mod checkpoint_tests;

@@ -179,7 +179,11 @@ fn first_row_dedup_and_ttl_continue_exactly() {
             ttl: Some(300),
             order_column: 1,
         };
-        check_checkpoints(&maker(def(&options)), &[0], &random_input(seed, 12, updating_in));
+        check_checkpoints(
+            &maker(def(&options)),
+            &[0],
+            &random_input(seed, 12, updating_in),
+        );
     }
 }
 

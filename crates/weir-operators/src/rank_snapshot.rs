@@ -106,8 +106,17 @@ impl RankOperator {
                      this Top-N over columns {:?}; the job's SQL changed since the checkpoint \
                      was taken",
                     table.name(),
-                    table.schema().fields().iter().map(|f| f.name()).collect::<Vec<_>>(),
-                    expected.fields().iter().map(|f| f.name()).collect::<Vec<_>>()
+                    table
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>(),
+                    expected
+                        .fields()
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
                 )));
             }
             for batch in table.batches() {
@@ -150,9 +159,10 @@ impl RankOperator {
                 .entry(keys.row(row).as_ref().into())
                 .or_default();
             partition.last_write = last_writes.value(row);
-            partition
-                .rows
-                .insert((sorts.row(row).as_ref().into(), tie), rows.row(row).as_ref().into());
+            partition.rows.insert(
+                (sorts.row(row).as_ref().into(), tie),
+                rows.row(row).as_ref().into(),
+            );
         }
         Ok(())
     }

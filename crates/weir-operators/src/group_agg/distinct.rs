@@ -49,9 +49,9 @@ impl DistinctValues {
     }
 
     fn values(&self, values: &[ArrayRef]) -> datafusion::common::Result<ArrayRef> {
-        let array = values
-            .first()
-            .ok_or_else(|| DataFusionError::Internal("DISTINCT aggregate without argument".into()))?;
+        let array = values.first().ok_or_else(|| {
+            DataFusionError::Internal("DISTINCT aggregate without argument".into())
+        })?;
         if array.data_type() == &self.value_type {
             Ok(Arc::clone(array))
         } else {
@@ -134,7 +134,31 @@ impl Accumulator for DistinctValues {
         ])
     }
 
+    /// Merges this accumulator's own state (values and counts), or the state of
+    /// DataFusion's distinct accumulators (a list of values, each counted once), which the
+    /// local phase of a two-phase aggregation sends.
     fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        if let [values] = states {
+            let Some(lists) = values.as_list_opt::<i32>() else {
+                return Err(DataFusionError::Internal(format!(
+                    "DISTINCT partial state is {}",
+                    values.data_type()
+                )));
+            };
+            for row in 0..lists.len() {
+                if lists.is_null(row) {
+                    continue;
+                }
+                let row_values = self.values(&[lists.value(row)])?;
+                for i in 0..row_values.len() {
+                    if row_values.is_valid(i) {
+                        let value = ScalarValue::try_from_array(&row_values, i)?;
+                        self.counts.entry(Ordered(value)).or_insert(1);
+                    }
+                }
+            }
+            return Ok(());
+        }
         merge_value_counts(states, |value, count| {
             self.add(value, count);
             Ok(())
@@ -166,9 +190,9 @@ pub(crate) fn merge_value_counts(
         }
         let row_values = values.value(row);
         let row_counts = counts.value(row);
-        let row_counts: &UInt64Array = row_counts.as_primitive_opt::<UInt64Type>().ok_or_else(
-            || DataFusionError::Internal("value counts are not UInt64".into()),
-        )?;
+        let row_counts: &UInt64Array = row_counts
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| DataFusionError::Internal("value counts are not UInt64".into()))?;
         if row_values.len() != row_counts.len() {
             return Err(DataFusionError::Internal(
                 "a value-count state has as many counts as values".into(),

@@ -26,11 +26,11 @@ mod retract;
 pub(crate) mod snapshot;
 mod state;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_checkpoint;
-#[cfg(test)]
-pub(crate) mod test_support;
 
 use std::sync::Arc;
 

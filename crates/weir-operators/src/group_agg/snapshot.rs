@@ -139,7 +139,11 @@ impl GroupState {
         let mut fields = vec![Field::new(KEY_GROUP_COLUMN, DataType::UInt16, false)];
         let mut columns: Vec<ArrayRef> = vec![Arc::new(key_group)];
         for (i, key) in keys.into_iter().enumerate() {
-            fields.push(Field::new(format!("key_{i}"), key.data_type().clone(), true));
+            fields.push(Field::new(
+                format!("key_{i}"),
+                key.data_type().clone(),
+                true,
+            ));
             columns.push(key);
         }
         fields.push(Field::new(ROWS_COLUMN, DataType::Int64, false));
@@ -189,12 +193,15 @@ impl GroupState {
         let keys: Vec<ArrayRef> = batch.columns()[1..1 + key_types.len()].to_vec();
         let encoded = self.keys.encode(&keys)?;
         let int64 = |i: usize| {
-            batch.column(i).as_primitive_opt::<Int64Type>().ok_or_else(|| {
-                EngineError::Config(format!(
-                    "the checkpoint's aggregation column {} is not BIGINT",
-                    schema.field(i).name()
-                ))
-            })
+            batch
+                .column(i)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "the checkpoint's aggregation column {} is not BIGINT",
+                        schema.field(i).name()
+                    ))
+                })
         };
         let rows = int64(1 + key_types.len())?;
         let last_writes = int64(2 + key_types.len())?;

@@ -108,11 +108,19 @@ impl AccumulatorKind {
                 !aggregate.is_distinct()
                     && matches!(
                         name.as_str(),
-                        "count" | "sum" | "avg" | "mean" | "min" | "max" | "first_value" | "last_value"
+                        "count"
+                            | "sum"
+                            | "avg"
+                            | "mean"
+                            | "min"
+                            | "max"
+                            | "first_value"
+                            | "last_value"
                     )
             }
             AccumulatorKind::Sliding => {
-                !aggregate.is_distinct() && matches!(name.as_str(), "count" | "sum" | "avg" | "mean")
+                !aggregate.is_distinct()
+                    && matches!(name.as_str(), "count" | "sum" | "avg" | "mean")
             }
         };
         (!exact).then(|| {

@@ -7,13 +7,13 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
 use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::UInt16Type;
 use arrow::record_batch::RecordBatch;
-use weir_runtime::partition::key_groups;
 use std::sync::atomic::{AtomicI64, Ordering};
+use weir_runtime::partition::key_groups;
 
 use datafusion::common::ScalarValue;
 use weir_runtime::{Operator, Output, StateSnapshot, TableKind, KEY_GROUP_COLUMN};
-use weir_types::{Message, Watermark};
 use weir_types::keygroup::{key_group_range, subtask_of_key_group};
+use weir_types::{Message, Watermark};
 
 /// Max parallelism used by the checkpoint tests.
 pub(crate) const MAX_PARALLELISM: usize = 128;
@@ -180,7 +180,11 @@ impl Run {
 /// 3 from 1 and 2 subtasks, continues exactly as the uninterrupted run (the rows emitted
 /// for each later step, and at the end), that the snapshot after the end is inert, and
 /// returns the uninterrupted run's output per step (the end last).
-pub(crate) fn check_checkpoints(make: Make<'_>, keys: &[usize], steps: &[Step]) -> Vec<Vec<String>> {
+pub(crate) fn check_checkpoints(
+    make: Make<'_>,
+    keys: &[usize],
+    steps: &[Step],
+) -> Vec<Vec<String>> {
     let mut reference = Run::new(make, 1);
     let mut expected: Vec<Vec<String>> = steps
         .iter()
@@ -192,7 +196,11 @@ pub(crate) fn check_checkpoints(make: Make<'_>, keys: &[usize], steps: &[Step]) 
         for k in 0..=steps.len() {
             let mut run = Run::new(make, old_parallelism);
             for (i, step) in steps[..k].iter().enumerate() {
-                assert_eq!(run.step(i, step, keys), expected[i], "step {i} before a snapshot");
+                assert_eq!(
+                    run.step(i, step, keys),
+                    expected[i],
+                    "step {i} before a snapshot"
+                );
             }
             let (flushed, snapshots) = run.checkpoint(k as u64 + 1);
             assert!(flushed.is_empty(), "nothing is held back: {flushed:?}");
@@ -217,10 +225,15 @@ pub(crate) fn check_checkpoints(make: Make<'_>, keys: &[usize], steps: &[Step]) 
         let mut restored = Run::restore(make, parallelism, &finished);
         let mut out = Output::default();
         for operator in &mut restored.operators {
-            operator.process_watermark(Watermark::MAX, &mut out).unwrap();
+            operator
+                .process_watermark(Watermark::MAX, &mut out)
+                .unwrap();
             operator.finish(&mut out).unwrap();
         }
-        assert!(lines(&mut out).is_empty(), "a finished state emits nothing more");
+        assert!(
+            lines(&mut out).is_empty(),
+            "a finished state emits nothing more"
+        );
     }
     expected
 }

@@ -19,6 +19,8 @@ use datafusion::physical_expr::expressions::{col, lit};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use weir_runtime::StateSnapshot;
+
 use super::test_support::{check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM};
 use super::*;
 
@@ -209,7 +211,11 @@ fn a_float_sum_keeps_its_rounding_residue_across_a_restore() {
     let steps = vec![
         Step::Batch(batch(
             &schema,
-            &[(I, "a", None, Some(0.1)), (I, "a", None, Some(0.2)), (I, "a", None, None)],
+            &[
+                (I, "a", None, Some(0.1)),
+                (I, "a", None, Some(0.2)),
+                (I, "a", None, None),
+            ],
         )),
         Step::Batch(batch(&schema, &[(D, "a", None, Some(0.1))])),
         Step::Batch(batch(&schema, &[(D, "a", None, Some(0.2))])),
@@ -219,7 +225,10 @@ fn a_float_sum_keeps_its_rounding_residue_across_a_restore() {
     let out = check_checkpoints(&make, &[0], &steps);
     let residue = 0.1f64 + 0.2 - 0.1 - 0.2;
     assert_ne!(residue, 0.0, "the test needs a residue");
-    assert_eq!(out[3], vec![format!("a|{residue}|2"), "a|NULL|1".to_string()]);
+    assert_eq!(
+        out[3],
+        vec![format!("a|{residue}|2"), "a|NULL|1".to_string()]
+    );
 }
 
 #[test]
@@ -292,4 +301,134 @@ fn restoring_into_another_aggregation_fails_clearly() {
     let mut restored = other(0, 1, now);
     let err = restored.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
+}
+
+/// A local aggregation chained into its global phase, as one operator.
+struct TwoPhase {
+    local: Box<dyn Operator>,
+    global: Box<dyn Operator>,
+}
+
+impl TwoPhase {
+    fn forward(&mut self, local_out: &mut Output, out: &mut Output) -> EngineResult<()> {
+        for message in local_out.drain().collect::<Vec<_>>() {
+            match message {
+                weir_types::Message::Batch(b) => self.global.process_batch(0, b, out)?,
+                weir_types::Message::Watermark(w) => self.global.process_watermark(w, out)?,
+                other => out.message(other),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Operator for TwoPhase {
+    fn process_batch(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        let mut local_out = Output::default();
+        self.local.process_batch(input, batch, &mut local_out)?;
+        self.forward(&mut local_out, out)
+    }
+
+    fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        let mut local_out = Output::default();
+        self.local.process_watermark(watermark, &mut local_out)?;
+        self.forward(&mut local_out, out)
+    }
+
+    fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
+        let mut local_out = Output::default();
+        self.local.finish(&mut local_out)?;
+        self.forward(&mut local_out, out)?;
+        self.global.finish(out)
+    }
+
+    fn prepare_snapshot_pre_barrier(&mut self, id: u64, out: &mut Output) -> EngineResult<()> {
+        let mut local_out = Output::default();
+        self.local
+            .prepare_snapshot_pre_barrier(id, &mut local_out)?;
+        self.forward(&mut local_out, out)?;
+        self.global.prepare_snapshot_pre_barrier(id, out)
+    }
+
+    fn snapshot_state(&mut self, id: u64) -> EngineResult<StateSnapshot> {
+        assert!(
+            self.local.snapshot_state(id)?.is_empty(),
+            "the local phase keeps no state"
+        );
+        self.global.snapshot_state(id)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.global.restore_state(snapshot)
+    }
+}
+
+fn two_phase(
+    specs: &[Spec],
+    mini_batch: Option<MiniBatch>,
+) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
+    let global = definition(false, true, specs, None);
+    let key_field = global.output_schema.field(0).clone();
+    let local = local::LocalAggregate {
+        key_columns: vec![0],
+        aggregates: global.aggregates.clone(),
+        mini_batch,
+        output_schema: local::LocalAggregate::output_schema_of(vec![key_field], &global.aggregates)
+            .unwrap(),
+    };
+    let global = GroupAggregate {
+        input_partial: true,
+        ..global
+    };
+    let local = Arc::new(local);
+    let make_global = maker(global);
+    move |subtask, parallelism, now: Arc<AtomicI64>| {
+        let clock_now = Arc::clone(&now);
+        let clock: Clock = Arc::new(move || clock_now.load(std::sync::atomic::Ordering::SeqCst));
+        Box::new(TwoPhase {
+            local: Box::new(local::LocalAggregateOperator::new(Arc::clone(&local), clock).unwrap()),
+            global: make_global(subtask, parallelism, now),
+        })
+    }
+}
+
+#[test]
+fn two_phase_aggregation_continues_exactly_and_its_local_phase_keeps_nothing() {
+    let specs = vec![
+        (count_udaf(), "v", false),
+        (sum_udaf(), "f", false),
+        (max_udaf(), "v", false),
+        (count_udaf(), "v", true),
+    ];
+    for seed in 50..53 {
+        check_checkpoints(
+            &two_phase(&specs, None),
+            &[0],
+            &random_changelog(seed, 7, false),
+        );
+    }
+    // With mini-batch, the local phase's held rows go ahead of the barrier.
+    let mini = MiniBatch {
+        allow_latency_ms: 1_000_000,
+        size: 1_000,
+    };
+    let make = two_phase(&specs, Some(mini));
+    let mut op = make(0, 1, Arc::new(AtomicI64::new(0)));
+    let schema = schema(false);
+    let mut out = Output::default();
+    let rows = [
+        (RowKind::Insert, "a", Some(1), None),
+        (RowKind::Insert, "a", Some(2), None),
+    ];
+    op.process_batch(0, batch(&schema, &rows), &mut out)
+        .unwrap();
+    assert!(lines(&mut out).is_empty(), "held by the local phase");
+    op.prepare_snapshot_pre_barrier(1, &mut out).unwrap();
+    assert_eq!(lines(&mut out), vec!["a|2|NULL|2|2|0"]);
+    assert!(!op.snapshot_state(1).unwrap().is_empty());
 }
