@@ -185,7 +185,9 @@ fn append_only_input_continues_exactly_after_restore() {
         (first_value_udaf(), "v", false),
         (last_value_udaf(), "f", false),
         (count_udaf(), "k", true),
+        (count_udaf(), "v", true),
         (sum_udaf(), "v", true),
+        (sum_udaf(), "f", true),
     ];
     for seed in 10..13 {
         let make = maker(definition(false, true, &specs, None));
