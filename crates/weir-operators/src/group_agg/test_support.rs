@@ -217,6 +217,21 @@ pub(crate) fn check_checkpoints(
                 expected[steps.len()],
                 "end after a snapshot after {k} steps, {old_parallelism} -> {new_parallelism}"
             );
+            if new_parallelism == 1 {
+                // Snapshots copy: the snapshotted subtasks go on as if nothing happened.
+                for (i, step) in steps.iter().enumerate().skip(k) {
+                    assert_eq!(
+                        run.step(i, step, keys),
+                        expected[i],
+                        "step {i}, snapshotted at {k}"
+                    );
+                }
+                assert_eq!(
+                    run.finish(),
+                    expected[steps.len()],
+                    "end, snapshotted at {k}"
+                );
+            }
         }
     }
     // The state after the end is inert.
