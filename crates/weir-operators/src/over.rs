@@ -70,6 +70,16 @@ impl OverAggregate {
         )
     }
 
+    /// Fails, naming the function, when a checkpoint could not hold some aggregate's
+    /// state exactly (what [`Operator::snapshot_state`] would fail with); for planning
+    /// a job that takes checkpoints.
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        for aggregate in &self.aggregates {
+            snapshot::strategy(aggregate, self.bounded())?;
+        }
+        Ok(())
+    }
+
     fn bounded(&self) -> bool {
         matches!(
             self.frame,

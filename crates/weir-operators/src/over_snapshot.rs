@@ -45,14 +45,15 @@ const WATERMARK_TABLE: &str = "watermark";
 
 /// How an aggregate's accumulator is restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Restore {
+pub(super) enum Restore {
     /// Its `state()` is stored and merged into a fresh accumulator.
     State,
     /// The frame's rows are added to a fresh accumulator again.
     Replay,
 }
 
-fn strategy(aggregate: &AggregateFunctionExpr, bounded: bool) -> EngineResult<Restore> {
+/// How `aggregate` is restored, or why it cannot be.
+pub(super) fn strategy(aggregate: &AggregateFunctionExpr, bounded: bool) -> EngineResult<Restore> {
     let name = aggregate.fun().name().to_ascii_lowercase();
     let restore = match (name.as_str(), bounded) {
         _ if aggregate.is_distinct() => None,

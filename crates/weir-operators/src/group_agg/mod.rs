@@ -113,6 +113,19 @@ impl GroupAggregate {
         Ok(())
     }
 
+    /// Fails, naming the function, when a checkpoint could not hold some aggregate's
+    /// state exactly (what [`Operator::snapshot_state`] would fail with); for planning
+    /// a job that takes checkpoints.
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        for (aggregate, _) in &self.aggregates {
+            let kind = AccumulatorKind::choose(aggregate, self.input_updating)?;
+            if let Some(message) = kind.checkpoint_refusal(aggregate) {
+                return Err(EngineError::Config(message));
+            }
+        }
+        Ok(())
+    }
+
     /// A factory creating one [`GroupAggregateOperator`] per subtask, on the wall clock.
     pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
         let def = Arc::new(self);

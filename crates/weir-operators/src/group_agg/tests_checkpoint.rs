@@ -166,7 +166,9 @@ fn retracting_functions() -> Vec<Spec> {
 fn updating_input_continues_exactly_after_restore_at_any_parallelism() {
     let mut deletes = 0;
     for seed in 0..4 {
-        let make = maker(definition(true, true, &retracting_functions(), None));
+        let def = definition(true, true, &retracting_functions(), None);
+        def.check_checkpointable().unwrap();
+        let make = maker(def);
         let steps = random_changelog(seed, 8, true);
         let out = check_checkpoints(&make, &[0], &steps);
         deletes += out.iter().flatten().filter(|l| l.ends_with("|3")).count();
@@ -271,7 +273,9 @@ fn inexact_accumulators_refuse_checkpoints_by_name() {
         ((stddev_udaf(), "f", false), false),
         ((string_agg_udaf(), "k", false), false),
     ] {
-        let make = maker(definition(updating, true, &[spec], None));
+        let def = definition(updating, true, std::slice::from_ref(&spec), None);
+        assert!(def.check_checkpointable().is_err());
+        let make = maker(def);
         let mut operator = make(0, 1, Arc::new(AtomicI64::new(0)));
         let err = operator.snapshot_state(1).unwrap_err().to_string();
         assert!(
