@@ -10,6 +10,10 @@
 //! frame's rows and retract the oldest from DataFusion's sliding accumulators as the
 //! frame moves (rows leave in the order they came, which is what those accumulators
 //! are built for); unbounded frames only accumulate.
+//!
+//! Checkpoints: see [`snapshot`] (rows waiting for the watermark, each key's
+//! accumulators and frame, the watermark). A watermark below the current one (as
+//! sources send after a restore) does not move it back.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,7 +28,9 @@ use arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use weir_runtime::{JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, LateRowsWriter, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext,
+};
 use weir_types::{EngineError, EngineResult, Watermark};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
@@ -64,6 +70,16 @@ impl OverAggregate {
         )
     }
 
+    /// Fails, naming the function, when a checkpoint could not hold some aggregate's
+    /// state exactly (what [`Operator::snapshot_state`] would fail with); for planning
+    /// a job that takes checkpoints.
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        for aggregate in &self.aggregates {
+            snapshot::strategy(aggregate, self.bounded())?;
+        }
+        Ok(())
+    }
+
     fn bounded(&self) -> bool {
         matches!(
             self.frame,
@@ -89,6 +105,8 @@ struct KeyState {
 /// One subtask of an OVER aggregation.
 pub struct OverAggregateOperator {
     def: Arc<OverAggregate>,
+    /// Number of key groups, for checkpoints.
+    max_parallelism: usize,
     keys: RowConverter,
     states: Map<Box<[u8]>, KeyState>,
     pending: Vec<RecordBatch>,
@@ -126,6 +144,7 @@ impl OverAggregateOperator {
             .collect::<EngineResult<Vec<_>>>()?;
         Ok(OverAggregateOperator {
             keys: RowConverter::new(key_fields)?,
+            max_parallelism: ctx.max_parallelism,
             def,
             states: Map::default(),
             pending: Vec::new(),
@@ -213,7 +232,7 @@ impl OverAggregateOperator {
             .iter()
             .map(|&i| Arc::clone(sorted.column(i)))
             .collect();
-        let keys = self.keys.convert_columns(&key_columns)?;
+        let keys = PartitionKeys::encode(&self.keys, &key_columns)?;
         let time_array = times(sorted, self.def.time_column)?;
         let time_values = time_array.as_primitive::<Int64Type>();
         let args: Vec<Vec<ArrayRef>> = self
@@ -234,16 +253,16 @@ impl OverAggregateOperator {
         let bounded = self.def.bounded();
         let mut row = 0;
         while row < rows {
-            let key = keys.row(row);
+            let key = keys.key(row);
             let mut end = row + 1;
-            while end < rows && keys.row(end) == key {
+            while end < rows && keys.key(end) == key {
                 end += 1;
             }
-            if !self.states.contains_key(key.as_ref()) {
+            if !self.states.contains_key(key) {
                 let state = self.new_state()?;
-                self.states.insert(key.as_ref().into(), state);
+                self.states.insert(key.into(), state);
             }
-            let Some(state) = self.states.get_mut(key.as_ref()) else {
+            let Some(state) = self.states.get_mut(key) else {
                 return Err(EngineError::Internal("OVER key state vanished".into()));
             };
             // Rows of one key, in time order; peers (same time) together.
@@ -318,6 +337,28 @@ impl OverAggregateOperator {
     }
 }
 
+/// The encoded `PARTITION BY` values of a batch's rows: all the empty key without
+/// `PARTITION BY` (the row format has no rows without columns).
+pub(crate) struct PartitionKeys(Option<arrow::row::Rows>);
+
+impl PartitionKeys {
+    /// Encodes `columns` (the partition columns, possibly none).
+    pub(crate) fn encode(converter: &RowConverter, columns: &[ArrayRef]) -> EngineResult<Self> {
+        if columns.is_empty() {
+            return Ok(PartitionKeys(None));
+        }
+        Ok(PartitionKeys(Some(converter.convert_columns(columns)?)))
+    }
+
+    /// The key of row `row`.
+    pub(crate) fn key(&self, row: usize) -> &[u8] {
+        match &self.0 {
+            Some(rows) => rows.row(row).data(),
+            None => &[],
+        }
+    }
+}
+
 /// Adds rows `start..start + len` (one time) to the accumulators, and to the frame when
 /// the frame is `bounded`.
 fn add_rows(
@@ -376,19 +417,35 @@ impl Operator for OverAggregateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
+        // After a restore, the sources' first watermarks may be below the restored one:
+        // the watermark never goes back.
+        let watermark = watermark.0.max(self.watermark);
         // Rows fired now arrived under the previous watermark: that is the one recorded
         // with the rows dropped as late.
-        self.fire(Some(watermark.0), out)?;
-        self.watermark = self.watermark.max(watermark.0);
-        out.watermark(watermark);
+        self.fire(Some(watermark), out)?;
+        self.watermark = watermark;
+        out.watermark(Watermark(watermark));
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
         self.fire(None, out)
     }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.snapshot()
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.restore(snapshot)
+    }
 }
 
+#[cfg(test)]
+#[path = "over_checkpoint_tests.rs"]
+mod checkpoint_tests;
+#[path = "over_snapshot.rs"]
+mod snapshot;
 #[cfg(test)]
 #[path = "over_tests.rs"]
 mod tests;

@@ -19,6 +19,12 @@
 //! With `table.exec.state.ttl`, a partition not written for the TTL is dropped without
 //! retracting what it emitted (as Flink's state TTL does): a later row of that partition
 //! starts it afresh, and the dropped partitions are counted in `state_keys_expired`.
+//! A partition is expired when it is next read even if no sweep dropped it yet, so
+//! the output does not depend on when sweeps run (and a restored subtask, which sweeps
+//! on its own schedule, emits exactly what the uninterrupted one would).
+//!
+//! Checkpoints: see [`snapshot`] (the kept rows of every partition). The operator does
+//! not act on watermarks (it forwards them), so it keeps none.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,7 +34,7 @@ use arrow::compute::SortOptions;
 use arrow::datatypes::{Int8Type, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext};
 use weir_types::{EngineError, EngineResult, RowKind, Watermark, ROW_KIND_COLUMN};
 
 use crate::group_agg::{system_clock, Clock};
@@ -74,11 +80,14 @@ impl Rank {
         let def = Arc::new(self);
         Arc::new(
             move |ctx: &SubtaskContext| -> EngineResult<Box<dyn Operator>> {
-                Ok(Box::new(RankOperator::with_clock(
-                    Arc::clone(&def),
-                    Arc::clone(&ctx.metrics),
-                    system_clock(),
-                )?))
+                Ok(Box::new(
+                    RankOperator::with_clock(
+                        Arc::clone(&def),
+                        Arc::clone(&ctx.metrics),
+                        system_clock(),
+                    )?
+                    .with_max_parallelism(ctx.max_parallelism),
+                ))
             },
         )
     }
@@ -115,6 +124,8 @@ pub struct RankOperator {
     clock: Clock,
     metrics: Arc<JobMetrics>,
     sweep: crate::ttl::TtlSweep,
+    /// Number of key groups, for checkpoints.
+    max_parallelism: usize,
 }
 
 impl RankOperator {
@@ -166,7 +177,22 @@ impl RankOperator {
             clock,
             metrics,
             sweep,
+            max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
         })
+    }
+
+    /// Sets the number of key groups (`pipeline.max-parallelism`) checkpoints use.
+    pub fn with_max_parallelism(mut self, max_parallelism: usize) -> RankOperator {
+        self.max_parallelism = max_parallelism;
+        self
+    }
+
+    /// Whether a partition outlived the state TTL at `now`: not written for the TTL
+    /// (and not being changed by the current batch).
+    fn expired(&self, partition: &Partition, now: i64) -> bool {
+        self.def
+            .state_ttl_ms
+            .is_some_and(|ttl| partition.before.is_none() && partition.last_write + ttl <= now)
     }
 
     /// Drops partitions not written for the state TTL (a few sweeps per TTL period).
@@ -224,6 +250,16 @@ impl RankOperator {
                 RowKind::from_i8(k.value(row)).is_some_and(|k| !k.is_accumulate())
             });
             let key = keys.row(row);
+            // An expired partition is gone when read, whether or not a sweep dropped it
+            // yet: what is emitted does not depend on when sweeps run.
+            if self
+                .partitions
+                .get(key.as_ref())
+                .is_some_and(|p| self.expired(p, now))
+            {
+                self.partitions.remove(key.as_ref());
+                JobMetrics::add(&self.metrics.state_keys_expired, 1);
+            }
             let partition = match self.partitions.get_mut(key.as_ref()) {
                 Some(p) => p,
                 // A retraction of a row never seen: nothing to do.
@@ -367,8 +403,21 @@ impl Operator for RankOperator {
         out.watermark(watermark);
         Ok(())
     }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.snapshot()
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.restore(snapshot)
+    }
 }
 
+#[cfg(test)]
+#[path = "rank_checkpoint_tests.rs"]
+mod checkpoint_tests;
+#[path = "rank_snapshot.rs"]
+mod snapshot;
 #[cfg(test)]
 #[path = "rank_tests.rs"]
 mod tests;

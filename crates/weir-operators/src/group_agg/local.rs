@@ -6,7 +6,8 @@
 //! global [`GroupAggregate`](super::GroupAggregate) merges those states. A hot key then
 //! costs the exchange and the global subtask one row per local flush instead of one per
 //! input row. The local phase holds rows for one input batch, or, with mini-batch, until
-//! the latency or size is reached (then at the next batch or watermark) and at the end.
+//! the latency or size is reached (then at the next batch or watermark), at the end, and
+//! when a checkpoint's barrier arrives (so it has no checkpoint state).
 
 use std::sync::Arc;
 
@@ -246,6 +247,16 @@ impl Operator for LocalAggregateOperator {
     }
 
     fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
+        self.flush(out)
+    }
+
+    /// Emits the held partial aggregates ahead of the barrier: the local phase then
+    /// holds nothing at a checkpoint and needs no state (the default empty snapshot).
+    fn prepare_snapshot_pre_barrier(
+        &mut self,
+        _checkpoint_id: u64,
+        out: &mut Output,
+    ) -> EngineResult<()> {
         self.flush(out)
     }
 }

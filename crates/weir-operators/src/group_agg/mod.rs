@@ -13,21 +13,33 @@
 //! watermark or the next batch after that, and at end of input. As in Flink, a result
 //! that did not change is not emitted again, unless state TTL is on. With state TTL,
 //! keys not written for the TTL are dropped without retracting their results.
+//!
+//! Checkpoints: held changes are emitted ahead of the barrier
+//! ([`Operator::prepare_snapshot_pre_barrier`]); the keys and their accumulators are
+//! snapshotted as described in [`snapshot`]. The operator does not act on watermarks
+//! (it forwards them), so it keeps none.
 
+mod distinct;
 mod keys;
 pub mod local;
 mod retract;
+pub(crate) mod snapshot;
 mod state;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_checkpoint;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray, UInt16Array};
 use arrow::compute::{cast, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, SubtaskContext};
+use weir_runtime::partition::key_groups;
+use weir_runtime::{JobMetrics, Operator, OperatorFactory, Output, StateSnapshot, SubtaskContext};
 use weir_types::{EngineError, EngineResult, RowKind, Watermark, ROW_KIND_COLUMN};
 
 use crate::window::FilteredAggregate;
@@ -101,6 +113,19 @@ impl GroupAggregate {
         Ok(())
     }
 
+    /// Fails, naming the function, when a checkpoint could not hold some aggregate's
+    /// state exactly (what [`Operator::snapshot_state`] would fail with); for planning
+    /// a job that takes checkpoints.
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        for (aggregate, _) in &self.aggregates {
+            let kind = AccumulatorKind::choose(aggregate, self.input_updating)?;
+            if let Some(message) = kind.checkpoint_refusal(aggregate) {
+                return Err(EngineError::Config(message));
+            }
+        }
+        Ok(())
+    }
+
     /// A factory creating one [`GroupAggregateOperator`] per subtask, on the wall clock.
     pub fn into_factory(self) -> Arc<dyn OperatorFactory> {
         let def = Arc::new(self);
@@ -127,6 +152,7 @@ pub struct GroupAggregateOperator {
     held_since: Option<i64>,
     held_rows: usize,
     sweep: crate::ttl::TtlSweep,
+    max_parallelism: usize,
 }
 
 impl GroupAggregateOperator {
@@ -158,7 +184,7 @@ impl GroupAggregateOperator {
                 ))
             })
             .collect::<EngineResult<Vec<_>>>()?;
-        let state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms.is_some())?;
+        let state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms)?;
         Ok(GroupAggregateOperator {
             def,
             state,
@@ -168,6 +194,7 @@ impl GroupAggregateOperator {
             held_since: None,
             held_rows: 0,
             sweep,
+            max_parallelism: ctx.max_parallelism,
         })
     }
 
@@ -328,6 +355,10 @@ impl Operator for GroupAggregateOperator {
         self.expire(now);
         let inputs = self.inputs(&batch)?;
         self.state.apply(&inputs, now)?;
+        let expired = self.state.take_expired_on_read();
+        if expired > 0 {
+            JobMetrics::add(&self.metrics.state_keys_expired, expired);
+        }
         if self.state.pending() > 0 && self.held_since.is_none() {
             self.held_since = Some(now);
         }
@@ -345,5 +376,43 @@ impl Operator for GroupAggregateOperator {
 
     fn finish(&mut self, out: &mut Output) -> EngineResult<()> {
         self.emit(out)
+    }
+
+    fn prepare_snapshot_pre_barrier(
+        &mut self,
+        _checkpoint_id: u64,
+        out: &mut Output,
+    ) -> EngineResult<()> {
+        self.emit(out)
+    }
+
+    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        let mut snapshot = StateSnapshot::new();
+        let keyed = !self.def.key_columns.is_empty();
+        let max_parallelism = self.max_parallelism;
+        self.state.snapshot(&mut snapshot, |keys, rows| {
+            if keyed {
+                key_groups(keys, max_parallelism)
+            } else {
+                Ok(UInt16Array::from(vec![0u16; rows]))
+            }
+        })?;
+        Ok(snapshot)
+    }
+
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        for table in snapshot.into_tables() {
+            if table.name() != snapshot::GROUPS_TABLE {
+                return Err(EngineError::Config(format!(
+                    "the checkpoint holds a table {:?} an unbounded aggregation does not keep; \
+                     the job's SQL changed since the checkpoint was taken",
+                    table.name()
+                )));
+            }
+            for batch in table.batches() {
+                self.state.restore(batch, &self.key_types)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -38,7 +38,7 @@ pub(crate) fn sliding_accumulator_is_exact(name: &str) -> bool {
 
 /// A value ordered as its type orders it (values of one column share a type).
 #[derive(Debug, Clone, PartialEq)]
-struct Ordered(ScalarValue);
+pub(crate) struct Ordered(pub(crate) ScalarValue);
 
 impl Eq for Ordered {}
 
@@ -127,16 +127,26 @@ impl Accumulator for RetractableMinMax {
         std::mem::size_of_val(self) + self.counts.keys().map(|k| k.0.size() + 16).sum::<usize>()
     }
 
+    /// The values and their counts, as two one-row lists (a checkpoint stores them).
+    /// Two-phase aggregation never uses this accumulator: its input is append-only.
     fn state(&mut self) -> datafusion::common::Result<Vec<ScalarValue>> {
-        Err(DataFusionError::NotImplemented(
-            "MIN/MAX over an updating input has no partial state (no two-phase aggregation)".into(),
-        ))
+        let values: Vec<ScalarValue> = self.counts.keys().map(|k| k.0.clone()).collect();
+        let counts: Vec<ScalarValue> = self
+            .counts
+            .values()
+            .map(|c| ScalarValue::UInt64(Some(*c)))
+            .collect();
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list_nullable(&values, &self.data_type)),
+            ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::UInt64)),
+        ])
     }
 
-    fn merge_batch(&mut self, _states: &[ArrayRef]) -> datafusion::common::Result<()> {
-        Err(DataFusionError::NotImplemented(
-            "MIN/MAX over an updating input has no partial state (no two-phase aggregation)".into(),
-        ))
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> datafusion::common::Result<()> {
+        super::distinct::merge_value_counts(states, |value, count| {
+            *self.counts.entry(Ordered(value)).or_default() += count;
+            Ok(())
+        })
     }
 }
 

@@ -17,6 +17,7 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use weir_types::{EngineError, EngineResult, RowKind};
 
+use super::distinct::{DistinctResult, DistinctValues};
 use super::keys::KeyTable;
 use super::retract::{sliding_accumulator_is_exact, RetractableMinMax};
 
@@ -32,15 +33,23 @@ pub(crate) enum AccumulatorKind {
     Sliding,
     /// [`RetractableMinMax`].
     MinMax { max: bool },
+    /// [`DistinctValues`]: `COUNT(DISTINCT x)`, `SUM(DISTINCT x)`, keeping values of this type.
+    Distinct {
+        value_type: DataType,
+        result: DistinctResult,
+    },
 }
 
 impl AccumulatorKind {
     /// The kind for `aggregate`, or an error when it cannot consume retractions.
     pub fn choose(aggregate: &AggregateFunctionExpr, updating: bool) -> EngineResult<Self> {
+        let name = aggregate.fun().name().to_ascii_lowercase();
+        if let Some(kind) = Self::distinct(aggregate, &name, updating) {
+            return Ok(kind);
+        }
         if !updating {
             return Ok(AccumulatorKind::Plain);
         }
-        let name = aggregate.fun().name().to_ascii_lowercase();
         let refuse = || {
             EngineError::Config(format!(
                 "aggregate function {} cannot consume an updating input (its rows can be retracted) in this version; \
@@ -64,27 +73,111 @@ impl AccumulatorKind {
     }
 }
 
+impl AccumulatorKind {
+    /// The kind for `COUNT(DISTINCT x)` and `SUM(DISTINCT x)`: [`AccumulatorKind::Distinct`],
+    /// except DataFusion's own (faster) accumulator for a `COUNT(DISTINCT x)` of a
+    /// primitive type over an append-only input, whose state is exact for checkpoints.
+    fn distinct(aggregate: &AggregateFunctionExpr, name: &str, updating: bool) -> Option<Self> {
+        let value_type = distinct_value_type(aggregate)?;
+        let result = match name {
+            "count" if !updating && value_type.is_primitive() => {
+                return Some(AccumulatorKind::Plain)
+            }
+            "count" => DistinctResult::Count,
+            "sum" => DistinctResult::Sum(aggregate.field().data_type().clone()),
+            _ => return None,
+        };
+        Some(AccumulatorKind::Distinct { value_type, result })
+    }
+
+    /// Why a checkpoint cannot hold this aggregate's accumulators exactly, if it cannot.
+    /// A checkpoint stores an accumulator's intermediate state (`state()`) and a restore
+    /// merges it into a fresh accumulator (`merge_batch`); this is exact only for the
+    /// functions listed here (checked against DataFusion 55's accumulators: their
+    /// `state()` does not consume them, and merging into an empty one reproduces them).
+    pub fn checkpoint_refusal(&self, aggregate: &AggregateFunctionExpr) -> Option<String> {
+        let name = aggregate.fun().name().to_ascii_lowercase();
+        let exact = match self {
+            AccumulatorKind::MinMax { .. } | AccumulatorKind::Distinct { .. } => true,
+            // DataFusion's COUNT(DISTINCT) of a primitive type keeps a set of the values,
+            // which its state copies.
+            AccumulatorKind::Plain if aggregate.is_distinct() => {
+                name == "count" && distinct_value_type(aggregate).is_some_and(|t| t.is_primitive())
+            }
+            AccumulatorKind::Plain => {
+                !aggregate.is_distinct()
+                    && matches!(
+                        name.as_str(),
+                        "count"
+                            | "sum"
+                            | "avg"
+                            | "mean"
+                            | "min"
+                            | "max"
+                            | "first_value"
+                            | "last_value"
+                    )
+            }
+            AccumulatorKind::Sliding => {
+                !aggregate.is_distinct()
+                    && matches!(name.as_str(), "count" | "sum" | "avg" | "mean")
+            }
+        };
+        (!exact).then(|| {
+            format!(
+                "checkpoints are not supported for aggregate function {} in an unbounded GROUP BY: \
+                 its accumulator's state cannot be restored exactly{}",
+                aggregate.name(),
+                if name.contains("std") || name.contains("var") {
+                    " (merging its mean is not exact in floating point)"
+                } else if aggregate.is_distinct() {
+                    " (its DISTINCT values are not kept with their counts)"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
+/// The type of the values a one-argument `DISTINCT` aggregate keeps (its state is a
+/// list of them in DataFusion).
+fn distinct_value_type(aggregate: &AggregateFunctionExpr) -> Option<DataType> {
+    if !aggregate.is_distinct() || aggregate.expressions().len() != 1 {
+        return None;
+    }
+    let state = aggregate.state_fields().ok()?;
+    match state.first()?.data_type() {
+        DataType::List(item) => Some(item.data_type().clone()),
+        _ => None,
+    }
+}
+
 /// One key's state.
-struct Group {
+pub(super) struct Group {
     /// Accumulated minus retracted rows; the key is removed when it reaches 0.
-    rows: i64,
-    accumulators: Vec<Box<dyn Accumulator>>,
+    pub(super) rows: i64,
+    pub(super) accumulators: Vec<Box<dyn Accumulator>>,
     /// Processing time of the last write, in milliseconds.
-    last_write: i64,
+    pub(super) last_write: i64,
     /// Set while the key has changes not yet emitted: the result emitted before them
     /// (`None` when nothing was emitted for the key).
-    pending: Option<Option<Vec<ScalarValue>>>,
+    pub(super) pending: Option<Option<Vec<ScalarValue>>>,
 }
 
 /// Keys, their accumulators and the changes waiting to be emitted.
 pub(crate) struct GroupState {
-    keys: KeyTable,
-    groups: Vec<Option<Group>>,
-    pending: Vec<u32>,
-    aggregates: Vec<(Arc<AggregateFunctionExpr>, AccumulatorKind)>,
-    /// Emit `-U`/`+U` even when a key's result did not change (with state TTL, as Flink
-    /// does, so downstream state is refreshed).
-    emit_unchanged: bool,
+    pub(super) keys: KeyTable,
+    pub(super) groups: Vec<Option<Group>>,
+    pub(super) pending: Vec<u32>,
+    pub(super) aggregates: Vec<(Arc<AggregateFunctionExpr>, AccumulatorKind)>,
+    /// `table.exec.state.ttl`: with it, `-U`/`+U` are emitted even when a key's result did
+    /// not change (as Flink does, so downstream state is refreshed), and a key not written
+    /// for the TTL is expired when it is next read, whether or not a sweep dropped it yet
+    /// (so what is emitted does not depend on when sweeps run).
+    ttl_ms: Option<i64>,
+    /// Keys found expired when read, not yet counted in the metrics.
+    expired_on_read: usize,
     /// Reused buffers.
     ids: Vec<u32>,
     order: Vec<u32>,
@@ -112,14 +205,15 @@ impl GroupState {
     pub fn new(
         key_schema: &SchemaRef,
         aggregates: Vec<(Arc<AggregateFunctionExpr>, AccumulatorKind)>,
-        emit_unchanged: bool,
+        ttl_ms: Option<i64>,
     ) -> EngineResult<GroupState> {
         Ok(GroupState {
             keys: KeyTable::new(key_schema)?,
             groups: Vec::new(),
             pending: Vec::new(),
             aggregates,
-            emit_unchanged,
+            ttl_ms,
+            expired_on_read: 0,
             ids: Vec::new(),
             order: Vec::new(),
         })
@@ -146,7 +240,7 @@ impl GroupState {
         accumulators + self.keys.memory_size()
     }
 
-    fn new_group(&self, now: i64) -> EngineResult<Group> {
+    pub(super) fn new_group(&self, now: i64) -> EngineResult<Group> {
         let mut accumulators = Vec::with_capacity(self.aggregates.len());
         for (aggregate, kind) in &self.aggregates {
             accumulators.push(match kind {
@@ -156,6 +250,9 @@ impl GroupState {
                     aggregate.field().data_type().clone(),
                     *max,
                 )),
+                AccumulatorKind::Distinct { value_type, result } => {
+                    Box::new(DistinctValues::new(value_type.clone(), result.clone()))
+                }
             });
         }
         Ok(Group {
@@ -177,7 +274,15 @@ impl GroupState {
                 None => &[],
             };
             let retract = inputs.retract.as_ref().is_some_and(|r| r[row]);
-            let id = match self.keys.find(key) {
+            let found = match self.keys.find(key) {
+                Some(id) if self.expired(id, now) => {
+                    self.remove(id);
+                    self.expired_on_read += 1;
+                    None
+                }
+                found => found,
+            };
+            let id = match found {
                 Some(id) => id,
                 // Flink ignores a retraction of a key it has no state for (expired).
                 None if retract => {
@@ -318,7 +423,7 @@ impl GroupState {
             let current = evaluate(group)?;
             match previous {
                 None => push(&mut ids, id, RowKind::Insert, current),
-                Some(previous) if previous == current && !self.emit_unchanged => {}
+                Some(previous) if previous == current && self.ttl_ms.is_none() => {}
                 Some(previous) => {
                     push(&mut ids, id, RowKind::UpdateBefore, previous);
                     push(&mut ids, id, RowKind::UpdateAfter, current);
@@ -372,6 +477,22 @@ impl GroupState {
     fn remove(&mut self, id: u32) {
         self.groups[id as usize] = None;
         self.keys.remove(id);
+    }
+
+    /// Whether group `id` outlived the state TTL: not written for the TTL, and without
+    /// changes waiting to be emitted.
+    fn expired(&self, id: u32, now: i64) -> bool {
+        let Some(ttl) = self.ttl_ms else {
+            return false;
+        };
+        self.groups[id as usize]
+            .as_ref()
+            .is_some_and(|g| g.pending.is_none() && g.last_write + ttl <= now)
+    }
+
+    /// Keys found expired when read since the last call (for the expiry metric).
+    pub fn take_expired_on_read(&mut self) -> usize {
+        std::mem::take(&mut self.expired_on_read)
     }
 
     /// Drops the state of keys not written for `ttl_ms` (and without pending changes),

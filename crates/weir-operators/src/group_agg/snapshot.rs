@@ -1,0 +1,280 @@
+//! Checkpoint state of an unbounded aggregation subtask.
+//!
+//! One keyed table, **`groups`**, one row per live key:
+//!
+//! | column | type | content |
+//! |---|---|---|
+//! | `__weir_key_group` | UInt16 | the key's key group (as the hash exchange routes it) |
+//! | `key_0` .. `key_{n-1}` | the key types | the grouping key |
+//! | `rows` | Int64 | accumulated minus retracted rows of the key |
+//! | `last_write_ms` | Int64 | processing time of the key's last write (state TTL) |
+//! | `agg{i}_{function}_{kind}_{j}` | per function | field `j` of aggregate `i`'s accumulator state |
+//!
+//! `kind` is `acc` (DataFusion's accumulator over an append-only or partial input),
+//! `retract` (DataFusion's retractable accumulator), `minmax` or `distinct` (Weir's
+//! value-count accumulators: a list of values and a list of their counts). The state
+//! fields are the accumulator's `state()`; a restore merges them into fresh
+//! accumulators (`merge_batch`), which is exact for the functions
+//! [`AccumulatorKind::checkpoint_refusal`] accepts; for the others the snapshot fails
+//! with a message naming the function.
+//!
+//! The last emitted result of a key is not stored: a snapshot is taken after
+//! [`GroupState::emit`] (mini-batch buffers are flushed before the barrier), when every
+//! key's last emitted result is its accumulators' current value, which a restore
+//! reproduces exactly. A global aggregate (no keys) stores its one group in key group 0:
+//! it always runs as one subtask, which owns every key group.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int64Array, UInt16Array};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use weir_runtime::{StateSnapshot, KEY_GROUP_COLUMN};
+use weir_types::{EngineError, EngineResult};
+
+use super::state::{AccumulatorKind, GroupState};
+
+/// Name of the keyed table holding the keys and their accumulators.
+pub(crate) const GROUPS_TABLE: &str = "groups";
+
+/// Column names of the `groups` table after the key group and keys.
+const ROWS_COLUMN: &str = "rows";
+const LAST_WRITE_COLUMN: &str = "last_write_ms";
+
+impl GroupState {
+    /// Names of the state columns of every aggregate, in table order.
+    fn state_column_names(&self) -> EngineResult<Vec<Vec<String>>> {
+        self.aggregates
+            .iter()
+            .enumerate()
+            .map(|(i, (aggregate, kind))| {
+                let width = match kind {
+                    AccumulatorKind::MinMax { .. } | AccumulatorKind::Distinct { .. } => 2,
+                    AccumulatorKind::Plain | AccumulatorKind::Sliding => {
+                        let mut probe = self.new_group(0)?;
+                        probe.accumulators[i].state()?.len()
+                    }
+                };
+                let function = aggregate.fun().name().to_ascii_lowercase();
+                let tag = match kind {
+                    AccumulatorKind::Plain => "acc",
+                    AccumulatorKind::Sliding => "retract",
+                    AccumulatorKind::MinMax { .. } => "minmax",
+                    AccumulatorKind::Distinct { .. } => "distinct",
+                };
+                Ok((0..width)
+                    .map(|j| format!("agg{i}_{function}_{tag}_{j}"))
+                    .collect())
+            })
+            .collect()
+    }
+
+    /// Fails when a checkpoint cannot hold some aggregate's state exactly.
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        for (aggregate, kind) in &self.aggregates {
+            if let Some(message) = kind.checkpoint_refusal(aggregate) {
+                return Err(EngineError::Config(message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the `groups` table to `snapshot`: every live key with its row count, last
+    /// write and accumulator states. `key_groups` computes the key group column from the
+    /// key columns. Nothing is added without keys. Fails while changes are held back.
+    pub fn snapshot(
+        &mut self,
+        snapshot: &mut StateSnapshot,
+        key_groups: impl Fn(&[ArrayRef], usize) -> EngineResult<UInt16Array>,
+    ) -> EngineResult<()> {
+        self.check_checkpointable()?;
+        if !self.pending.is_empty() {
+            return Err(EngineError::Internal(
+                "an aggregation was snapshotted with unemitted changes \
+                 (prepare_snapshot_pre_barrier flushes them)"
+                    .into(),
+            ));
+        }
+        let ids: Vec<u32> = self.keys.live_ids().collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let names = self.state_column_names()?;
+        let keys = self.keys.key_columns(&ids)?;
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut last_writes = Vec::with_capacity(ids.len());
+        let mut states: Vec<Vec<Vec<ScalarValue>>> = names
+            .iter()
+            .map(|n| vec![Vec::with_capacity(ids.len()); n.len()])
+            .collect();
+        for &id in &ids {
+            let Some(group) = self.groups[id as usize].as_mut() else {
+                return Err(EngineError::Internal(format!("group {id} has no state")));
+            };
+            rows.push(group.rows);
+            last_writes.push(group.last_write);
+            for (index, ((aggregate, kind), columns)) in
+                self.aggregates.iter().zip(states.iter_mut()).enumerate()
+            {
+                let accumulator = &mut group.accumulators[index];
+                let mut state = accumulator.state()?;
+                if matches!(kind, AccumulatorKind::Sliding) {
+                    sliding_sum_residue(aggregate, accumulator.as_mut(), &mut state)?;
+                }
+                if state.len() != columns.len() {
+                    return Err(EngineError::Internal(format!(
+                        "aggregate {} has {} state fields, expected {}",
+                        aggregate.name(),
+                        state.len(),
+                        columns.len()
+                    )));
+                }
+                for (column, value) in columns.iter_mut().zip(state) {
+                    column.push(value);
+                }
+            }
+        }
+        let key_group = key_groups(&keys, ids.len())?;
+        let mut fields = vec![Field::new(KEY_GROUP_COLUMN, DataType::UInt16, false)];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(key_group)];
+        for (i, key) in keys.into_iter().enumerate() {
+            fields.push(Field::new(
+                format!("key_{i}"),
+                key.data_type().clone(),
+                true,
+            ));
+            columns.push(key);
+        }
+        fields.push(Field::new(ROWS_COLUMN, DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from(rows)));
+        fields.push(Field::new(LAST_WRITE_COLUMN, DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from(last_writes)));
+        for (aggregate_names, aggregate_states) in names.iter().zip(states) {
+            for (name, values) in aggregate_names.iter().zip(aggregate_states) {
+                let array = ScalarValue::iter_to_array(values)?;
+                fields.push(Field::new(name, array.data_type().clone(), true));
+                columns.push(array);
+            }
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        snapshot
+            .add_keyed(GROUPS_TABLE, batch)
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// Restores the keys of a `groups` table batch (see the module documentation),
+    /// with `key_types` the key columns' types.
+    pub fn restore(&mut self, batch: &RecordBatch, key_types: &[DataType]) -> EngineResult<()> {
+        let names = self.state_column_names()?;
+        let mut expected: Vec<String> = vec![KEY_GROUP_COLUMN.to_string()];
+        expected.extend((0..key_types.len()).map(|i| format!("key_{i}")));
+        expected.push(ROWS_COLUMN.into());
+        expected.push(LAST_WRITE_COLUMN.into());
+        expected.extend(names.iter().flatten().cloned());
+        let schema = batch.schema();
+        let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let key_types_found: Vec<&DataType> = schema
+            .fields()
+            .iter()
+            .skip(1)
+            .take(key_types.len())
+            .map(|f| f.data_type())
+            .collect();
+        if found != expected || key_types_found != key_types.iter().collect::<Vec<_>>() {
+            return Err(EngineError::Config(format!(
+                "the checkpoint's aggregation state does not match this aggregation \
+                 (the job's SQL changed since the checkpoint was taken): it has columns [{}], \
+                 this aggregation keeps [{}]",
+                describe(&schema),
+                expected.join(", ")
+            )));
+        }
+        let keys: Vec<ArrayRef> = batch.columns()[1..1 + key_types.len()].to_vec();
+        let encoded = self.keys.encode(&keys)?;
+        let int64 = |i: usize| {
+            batch
+                .column(i)
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "the checkpoint's aggregation column {} is not BIGINT",
+                        schema.field(i).name()
+                    ))
+                })
+        };
+        let rows = int64(1 + key_types.len())?;
+        let last_writes = int64(2 + key_types.len())?;
+        let mut next = 3 + key_types.len();
+        let state_columns: Vec<&[ArrayRef]> = names
+            .iter()
+            .map(|n| {
+                let columns = &batch.columns()[next..next + n.len()];
+                next += n.len();
+                columns
+            })
+            .collect();
+        for row in 0..batch.num_rows() {
+            let key: &[u8] = match &encoded {
+                Some(encoded) => encoded.row(row).data(),
+                None => &[],
+            };
+            if self.keys.find(key).is_some() {
+                return Err(EngineError::Internal(
+                    "the checkpoint holds one aggregation key twice".into(),
+                ));
+            }
+            let mut group = self.new_group(last_writes.value(row))?;
+            group.rows = rows.value(row);
+            for (accumulator, columns) in group.accumulators.iter_mut().zip(&state_columns) {
+                let slices: Vec<ArrayRef> = columns.iter().map(|c| c.slice(row, 1)).collect();
+                accumulator.merge_batch(&slices)?;
+            }
+            let id = self.keys.insert(key) as usize;
+            if id == self.groups.len() {
+                self.groups.push(Some(group));
+            } else {
+                self.groups[id] = Some(group);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// DataFusion's retractable `SUM` reports no sum when it counts no non-null value, but
+/// in floating point its running sum may then hold a rounding residue that later sums
+/// include. Adding and retracting a zero (both exact) reads that residue into the state.
+pub(crate) fn sliding_sum_residue(
+    aggregate: &datafusion::physical_expr::aggregate::AggregateFunctionExpr,
+    accumulator: &mut dyn datafusion::logical_expr::Accumulator,
+    state: &mut [ScalarValue],
+) -> EngineResult<()> {
+    let data_type = aggregate.field().data_type().clone();
+    let is_float = matches!(
+        data_type,
+        DataType::Float16 | DataType::Float32 | DataType::Float64
+    );
+    if !is_float || !aggregate.fun().name().eq_ignore_ascii_case("sum") || state.len() != 2 {
+        return Ok(());
+    }
+    if state[1] != ScalarValue::UInt64(Some(0)) {
+        return Ok(());
+    }
+    let zero = ScalarValue::new_zero(&data_type)?.to_array()?;
+    accumulator.update_batch(std::slice::from_ref(&zero))?;
+    let probed = accumulator.state()?;
+    accumulator.retract_batch(std::slice::from_ref(&zero))?;
+    if let Some(sum) = probed.into_iter().next() {
+        state[0] = sum;
+    }
+    Ok(())
+}
+
+fn describe(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), f.data_type()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
