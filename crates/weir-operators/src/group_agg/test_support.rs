@@ -3,54 +3,29 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, UInt32Array};
-use arrow::compute::{filter_record_batch, take_record_batch};
-use arrow::datatypes::UInt16Type;
+use arrow::array::{ArrayRef, UInt32Array};
+use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use std::sync::atomic::{AtomicI64, Ordering};
 use weir_runtime::partition::key_groups;
 
 use datafusion::common::ScalarValue;
-use weir_runtime::{Operator, Output, StateSnapshot, TableKind, KEY_GROUP_COLUMN};
-use weir_types::keygroup::{key_group_range, subtask_of_key_group};
+use weir_runtime::{Operator, Output, StateSnapshot};
+use weir_types::keygroup::subtask_of_key_group;
 use weir_types::{Message, Watermark};
 
 /// Max parallelism used by the checkpoint tests.
 pub(crate) const MAX_PARALLELISM: usize = 128;
 
-/// The state subtask `subtask` of `parallelism` receives from the old subtasks'
-/// snapshots: as `weir_state::redistribute` (keyed tables filtered to the subtask's key
-/// groups, union tables whole, in old-subtask order, tables without rows absent).
+/// The state subtask `subtask` of `parallelism` receives from `old` on restore (the
+/// runtime's own redistribution).
 pub(crate) fn redistribute(
     old: &[StateSnapshot],
     subtask: usize,
     parallelism: usize,
 ) -> StateSnapshot {
-    let range = key_group_range(subtask, MAX_PARALLELISM, parallelism);
-    let mut out = StateSnapshot::new();
-    for snapshot in old {
-        for table in snapshot.tables() {
-            for batch in table.batches() {
-                match table.kind() {
-                    TableKind::Keyed => {
-                        let index = batch.schema().index_of(KEY_GROUP_COLUMN).unwrap();
-                        let groups = batch.column(index).as_primitive::<UInt16Type>();
-                        let mask: BooleanArray = groups
-                            .values()
-                            .iter()
-                            .map(|&g| Some(range.contains(&(g as usize))))
-                            .collect();
-                        let kept = filter_record_batch(batch, &mask).unwrap();
-                        if kept.num_rows() > 0 {
-                            out.add_keyed(table.name(), kept).unwrap();
-                        }
-                    }
-                    TableKind::Union => out.add_union(table.name(), batch.clone()).unwrap(),
-                }
-            }
-        }
-    }
-    out
+    weir_runtime::redistribute(old, subtask, parallelism, MAX_PARALLELISM)
+        .expect("snapshots redistribute")
 }
 
 /// Splits `batch` over `parallelism` subtasks by the key group of `keys` (all rows to
