@@ -38,10 +38,14 @@
 mod chunks;
 mod listing;
 mod metadata;
+mod position;
 mod sink;
 mod source;
+pub(crate) mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rewind;
 
 use std::path::{Path, PathBuf};
 
