@@ -24,6 +24,10 @@
 //! |-----------|--------|-------------------------------------------------------------|
 //! | `subtask` | UInt32 | the subtask                                                 |
 //! | `lineage` | Utf8   | the id every in-progress file of this job carries as suffix |
+//! | `path`    | Utf8   | the sink's `path` option, as written                        |
+//! | `format`  | Utf8   | the sink's `format` option                                  |
+//!
+//! A restore refuses a checkpoint whose `path` or `format` differs from the table's.
 //!
 //! In-progress files are named `.part-<run>-<subtask>-<n>.inprogress.<lineage>`, final
 //! files `part-<run>-<subtask>-<n>`. `<run>` is a random UUID of each sink subtask
@@ -65,6 +69,8 @@ static WRITERS_SCHEMA: LazyLock<Arc<Schema>> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         Field::new("subtask", DataType::UInt32, false),
         Field::new("lineage", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("format", DataType::Utf8, false),
     ]))
 });
 
@@ -162,13 +168,31 @@ pub(crate) fn sync_dir(dir: &Path) -> EngineResult<()> {
         .map_err(|e| EngineError::io(format!("cannot sync folder '{}'", dir.display()), e))
 }
 
-/// The sink's snapshot: `pending` (checkpoint id and file) of `subtask`, and its lineage.
+/// What identifies a sink subtask's output: where and how it writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Writer<'a> {
+    /// The sink's folder.
+    pub dir: &'a Path,
+    /// The `path` option as written.
+    pub path: &'a str,
+    /// The `format` option.
+    pub format: &'a str,
+    /// The subtask.
+    pub subtask: usize,
+}
+
+/// The sink's snapshot: `pending` (checkpoint id and file) of a subtask, and its lineage.
 pub(crate) fn snapshot(
-    dir: &Path,
-    subtask: usize,
+    writer: Writer<'_>,
     lineage: &str,
     pending: &[(u64, Staged)],
 ) -> EngineResult<StateSnapshot> {
+    let Writer {
+        dir,
+        subtask,
+        path,
+        format,
+    } = writer;
     let relative = |path: &Path| -> String {
         path.strip_prefix(dir)
             .unwrap_or(path)
@@ -195,6 +219,8 @@ pub(crate) fn snapshot(
         vec![
             Arc::new(UInt32Array::from(vec![subtask])),
             Arc::new(StringArray::from(vec![lineage])),
+            Arc::new(StringArray::from(vec![path])),
+            Arc::new(StringArray::from(vec![format])),
         ],
     )?;
     let mut snapshot = StateSnapshot::new();
@@ -216,13 +242,14 @@ pub(crate) struct Recovery {
     pub to_commit: Vec<Staged>,
 }
 
-/// Reads a restored snapshot for subtask `subtask` of `parallelism`.
+/// Reads a restored snapshot for `writer`, a subtask of `parallelism`. Errors when the
+/// checkpoint's sink wrote elsewhere or in another format.
 pub(crate) fn recovery(
     snapshot: StateSnapshot,
-    dir: &Path,
-    subtask: usize,
+    writer: Writer<'_>,
     parallelism: usize,
 ) -> EngineResult<Recovery> {
+    let Writer { dir, subtask, .. } = writer;
     let mut tables = union_tables(
         snapshot,
         &[
@@ -238,8 +265,16 @@ pub(crate) fn recovery(
     );
     let mut lineages = BTreeSet::new();
     for batch in &writers {
-        let column = column::<StringArray>(batch, "lineage")?;
-        lineages.extend(column.iter().flatten().map(str::to_string));
+        let column_of = |name: &str| column::<StringArray>(batch, name);
+        lineages.extend(column_of("lineage")?.iter().flatten().map(str::to_string));
+        for (option, now) in [("path", writer.path), ("format", writer.format)] {
+            if let Some(then) = column_of(option)?.iter().flatten().find(|v| *v != now) {
+                return Err(EngineError::Config(format!(
+                    "the checkpoint's sink has '{option}' = '{then}', the table has '{now}'; \
+                     the job's SQL changed since the checkpoint was taken"
+                )));
+            }
+        }
     }
     let resolve = |name: &str| -> EngineResult<PathBuf> {
         let path = Path::new(name);

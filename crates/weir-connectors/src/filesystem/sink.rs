@@ -14,7 +14,7 @@ use weir_formats::{FormatConfig, FormatError, RecordEncoder};
 use weir_runtime::{Operator, Output, StateSnapshot, SubtaskContext};
 use weir_types::{ChangelogKind, EngineError, EngineResult, ROW_KIND_COLUMN};
 
-use super::commit::{self, Staged};
+use super::commit::{self, Staged, Writer};
 use super::{format_error, read_format, resolve_path, CONNECTOR};
 use crate::descriptor::{ConnectorError, TableDescriptor};
 use crate::options::Options;
@@ -73,6 +73,7 @@ pub fn create_sink(
     let dir = resolve_path(table, path);
     let sink = Arc::new(SinkSpec {
         table: table.name.clone(),
+        path: path.to_string(),
         dir,
         format: format.clone(),
         schema,
@@ -167,6 +168,8 @@ fn random_uuid() -> String {
 /// What every subtask of one sink shares.
 struct SinkSpec {
     table: String,
+    /// The `path` option as written.
+    path: String,
     dir: PathBuf,
     format: FormatConfig,
     schema: SchemaRef,
@@ -285,6 +288,16 @@ impl FileSink {
         }
     }
 
+    /// What identifies this subtask's output in its snapshots.
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            dir: &self.spec.dir,
+            path: &self.spec.path,
+            format: self.spec.format.name(),
+            subtask: self.subtask,
+        }
+    }
+
     /// Keeps the table's data columns (and the row kind): drops anything else by name.
     fn data_columns(&self, batch: RecordBatch) -> EngineResult<RecordBatch> {
         let schema = batch.schema();
@@ -356,14 +369,14 @@ impl Operator for FileSink {
         }
         self.pending
             .extend(self.staged.drain(..).map(|s| (checkpoint_id, s)));
-        commit::snapshot(&self.spec.dir, self.subtask, &self.lineage, &self.pending)
+        commit::snapshot(self.writer(), &self.lineage, &self.pending)
     }
 
     /// Commits what the checkpoint staged in the old subtasks this subtask is
     /// responsible for, deletes the in-progress files a crashed run left, and keeps
     /// the job's lineage.
     fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
-        let recovery = commit::recovery(snapshot, &self.spec.dir, self.subtask, self.parallelism)
+        let recovery = commit::recovery(snapshot, self.writer(), self.parallelism)
             .map_err(|e| with_table(&self.spec.table, e))?;
         for staged in &recovery.to_commit {
             commit::commit(staged)?;

@@ -292,3 +292,30 @@ fn dropping_a_sink_keeps_the_files_a_checkpoint_staged() {
     run(base, &[], 1)[0].restore_state(snapshot).unwrap();
     assert_eq!(committed_ids(base), vec![0, 1]);
 }
+
+#[test]
+fn a_restore_refuses_a_checkpoint_of_a_sink_with_another_path_or_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let mut sink = run(base, &[], 1).pop().unwrap();
+    write(sink.as_mut(), 0..2);
+    let snapshot = sink.snapshot_state(1).unwrap();
+    let json = [("format", "json")];
+    let err = run(base, &json, 1)[0]
+        .restore_state(snapshot.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the checkpoint's sink has 'format' = 'csv', the table has 'json'"),
+        "{err}"
+    );
+    let elsewhere = [("path", "other")];
+    let err = run(base, &elsewhere, 1)[0]
+        .restore_state(snapshot)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table 't': the checkpoint's sink has 'path' = 'out', the table has 'other'"),
+        "{err}"
+    );
+}
