@@ -32,7 +32,7 @@
 //! `i, i + n, ...`) takes its random values from a generator seeded with the source's
 //! seed and `g`, and its sequence values are `start + g`. Checkpoints: the source is
 //! rewindable; each subtask's rows are a shard whose position (rows emitted, seed) is
-//! checkpointed (see [`position`]), and a job restored at another parallelism keeps
+//! checkpointed (see `position.rs`), and a job restored at another parallelism keeps
 //! the old shards, subtask `i` of `n` taking the old shards `j` with `j % n == i`. The
 //! rows after a restore are exactly those of an uninterrupted run, but for the
 //! wall-clock time columns.

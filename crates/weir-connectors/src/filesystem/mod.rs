@@ -35,9 +35,9 @@
 //! when complete: only complete files are visible. Without checkpointing a file is
 //! renamed when it rolls and at the end of the input. With checkpointing
 //! (`execution.checkpointing.interval`), files are renamed when the checkpoint after
-//! them completes (two-phase commit, see [`commit`]): exactly once across crashes.
+//! them completes (two-phase commit, see `commit.rs`): exactly once across crashes.
 //!
-//! Checkpoints: the source is rewindable (a byte offset per file, see [`position`]).
+//! Checkpoints: the source is rewindable (a byte offset per file, see `position.rs`).
 //! Differences from Flink: no partitioned tables, no `source.monitor-interval`.
 
 mod chunks;

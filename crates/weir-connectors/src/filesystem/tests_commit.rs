@@ -319,3 +319,105 @@ fn a_restore_refuses_a_checkpoint_of_a_sink_with_another_path_or_format() {
         "{err}"
     );
 }
+
+/// A job writing rows `0..ROWS` through sinks that checkpoint, lose notifications, and
+/// crash at random points, restarting at random parallelism from the last completed
+/// checkpoint and replaying the input from its position: the committed output holds
+/// every row exactly once.
+fn simulate(seed: u64) {
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    const ROWS: i32 = 150;
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let roll = [("sink.rolling-policy.file-size", "40b")];
+    // The last completed checkpoint: id, the sinks' snapshots, the input position.
+    let mut completed: Option<(u64, Vec<StateSnapshot>, i32)> = None;
+    let mut next_id = 1u64;
+    let mut crashes = 0;
+    'job: loop {
+        let parallelism = rng.random_range(1..=4);
+        let mut sinks = run(base, &roll, parallelism);
+        let mut position = 0;
+        if let Some((_, snapshots, at)) = &completed {
+            let restored = union_of(snapshots);
+            for sink in &mut sinks {
+                sink.restore_state(restored.clone()).unwrap();
+            }
+            position = *at;
+        }
+        loop {
+            let action = rng.random_range(0..10);
+            if position == ROWS {
+                // End of input: stage, final checkpoint, commit (unless a crash).
+                for sink in &mut sinks {
+                    sink.finish(&mut Output::default()).unwrap();
+                }
+                let id = next_id;
+                next_id += 1;
+                let snapshots: Vec<_> = sinks
+                    .iter_mut()
+                    .map(|s| s.snapshot_state(id).unwrap())
+                    .collect();
+                completed = Some((id, snapshots, position));
+                if crashes < 6 && action < 3 {
+                    crashes += 1;
+                    crash(sinks);
+                    continue 'job;
+                }
+                for sink in &mut sinks {
+                    sink.notify_checkpoint_complete(id).unwrap();
+                }
+                break 'job;
+            }
+            match action {
+                0..=5 => {
+                    let end = (position + rng.random_range(1..8)).min(ROWS);
+                    for id in position..end {
+                        let subtask = id as usize % parallelism;
+                        write(sinks[subtask].as_mut(), id..id + 1);
+                    }
+                    position = end;
+                }
+                6..=8 => {
+                    let id = next_id;
+                    next_id += 1;
+                    let snapshots: Vec<_> = sinks
+                        .iter_mut()
+                        .map(|s| s.snapshot_state(id).unwrap())
+                        .collect();
+                    if rng.random_bool(0.8) {
+                        completed = Some((id, snapshots, position));
+                        for sink in &mut sinks {
+                            if rng.random_bool(0.7) {
+                                sink.notify_checkpoint_complete(id).unwrap();
+                            }
+                        }
+                    }
+                }
+                _ if crashes < 6 => {
+                    crashes += 1;
+                    crash(sinks);
+                    continue 'job;
+                }
+                _ => {}
+            }
+        }
+    }
+    if completed.is_none() {
+        return;
+    }
+    assert_eq!(
+        committed_ids(base),
+        (0..ROWS).collect::<Vec<_>>(),
+        "seed {seed}"
+    );
+}
+
+#[test]
+fn random_crashes_and_lost_notifications_commit_every_row_once() {
+    for seed in 0..40 {
+        simulate(seed);
+    }
+}

@@ -38,7 +38,7 @@
 //!
 //! Checkpoints: the source is rewindable. Each subtask's slice of the stream is a shard
 //! whose position (next event, events left, base time) is checkpointed (see
-//! [`position`]); a job restored at another parallelism keeps the old shards, subtask
+//! `position.rs`); a job restored at another parallelism keeps the old shards, subtask
 //! `i` of `n` taking the old shards `j` with `j % n == i`.
 
 mod layout;
