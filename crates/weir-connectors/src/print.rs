@@ -8,6 +8,9 @@
 //! several subtasks, `n` being the 1-based subtask. Updating streams are printed with
 //! their row kinds (`-U`, `+U`, `-D`). Each batch is written at once, with the stream
 //! locked, so lines of different subtasks never interleave.
+//!
+//! Checkpoints: the sink keeps no state (an empty snapshot). It is at-least-once: after
+//! a restore, the rows emitted since the last completed checkpoint are printed again.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -197,6 +200,9 @@ mod tests {
                 .unwrap();
         let mut out = Output::default();
         sink.process_batch(0, batch, &mut out).unwrap();
+        // No state to checkpoint.
+        assert!(sink.snapshot_state(1).unwrap().is_empty());
+        sink.notify_checkpoint_complete(1).unwrap();
         sink.finish(&mut out).unwrap();
         let text = String::from_utf8(memory.lock().unwrap().clone()).unwrap();
         assert_eq!(text, "res:1> -U[1, a]\nres:1> +U[1, null]\n");

@@ -17,7 +17,7 @@ use arrow::datatypes::{
 };
 use arrow::error::ArrowError;
 use rand::rngs::SmallRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use super::fields::{ColumnGen, GenKind};
 
@@ -25,17 +25,53 @@ const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
 /// What a generator needs to produce one batch.
-pub(crate) struct GenContext<'a> {
-    /// The subtask's random numbers.
-    pub rng: &'a mut SmallRng,
-    /// Index, among this subtask's rows, of the batch's first row.
-    pub first_row: u64,
-    /// This subtask's index.
-    pub subtask: u64,
-    /// Number of subtasks.
-    pub parallelism: u64,
+///
+/// Every row has its own random generator, seeded from the source's seed and the row's
+/// number, and used by the columns in order: a row's values depend on nothing else (not
+/// the batch it is in, nor the parallelism), so a restored source continues with the
+/// rows an uninterrupted one makes.
+pub(crate) struct GenContext {
+    /// One random generator per row of the batch.
+    pub rngs: Vec<SmallRng>,
+    /// The number of each row of the batch in the whole source (sequences use it).
+    pub rows: Vec<u64>,
     /// Wall-clock time of the batch, epoch milliseconds.
     pub now_ms: i64,
+}
+
+impl GenContext {
+    /// The context of rows `rows` of a source seeded with `seed`.
+    pub fn new(seed: u64, rows: Vec<u64>, now_ms: i64) -> GenContext {
+        let rngs = rows
+            .iter()
+            .map(|&row| SmallRng::seed_from_u64(mix(seed, row)))
+            .collect();
+        GenContext { rngs, rows, now_ms }
+    }
+
+    /// Each row once: the owners of a top-level column's values.
+    pub fn owners(&self) -> Vec<usize> {
+        (0..self.rows.len()).collect()
+    }
+}
+
+/// SplitMix64 of the seed and the row number.
+fn mix(seed: u64, row: u64) -> u64 {
+    let mut z = seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `length` copies of each non-null owner: the owners of a collection's elements.
+fn repeat(owners: &[usize], nulls: Option<&NullBuffer>, length: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(owners.len() * length);
+    for (i, &owner) in owners.iter().enumerate() {
+        if !nulls.is_some_and(|nb| nb.is_null(i)) {
+            out.extend(std::iter::repeat_n(owner, length));
+        }
+    }
+    out
 }
 
 fn prim<T: ArrowPrimitiveType>(
@@ -49,22 +85,27 @@ fn prim<T: ArrowPrimitiveType>(
 }
 
 impl ColumnGen {
-    /// Generates `n` values. Errors only on a bug (an array that does not fit its type).
-    pub fn generate(&self, ctx: &mut GenContext<'_>, n: usize) -> Result<ArrayRef, ArrowError> {
+    /// Generates one value per entry of `owners`, value `i` from the random numbers of
+    /// row `owners[i]` of the batch. Errors only on a bug (an array that does not fit
+    /// its type).
+    pub fn generate(&self, ctx: &mut GenContext, owners: &[usize]) -> Result<ArrayRef, ArrowError> {
+        let n = owners.len();
         let nulls = if self.null_rate > 0.0 {
             let rate = self.null_rate;
+            let rngs = &mut ctx.rngs;
             Some(NullBuffer::from_iter(
-                (0..n).map(|_| ctx.rng.random::<f32>() >= rate),
+                owners.iter().map(|&o| rngs[o].random::<f32>() >= rate),
             ))
         } else {
             None
         };
         let dt = self.field.data_type();
-        let rng = &mut *ctx.rng;
+        let rows = &ctx.rows;
+        let rngs = &mut ctx.rngs;
         Ok(match &self.kind {
             GenKind::Int { min, max } => {
                 let (min, max) = (*min, *max);
-                let mut r = move |_: usize| rng.random_range(min..=max);
+                let mut r = move |i: usize| rngs[owners[i]].random_range(min..=max);
                 match dt {
                     DataType::Int8 => prim::<Int8Type>(n, nulls, dt, |i| r(i) as i8),
                     DataType::Int16 => prim::<Int16Type>(n, nulls, dt, |i| r(i) as i16),
@@ -74,7 +115,7 @@ impl ColumnGen {
             }
             GenKind::Float { min, max } => {
                 let (min, max) = (*min, *max);
-                let mut r = move |_: usize| rng.random_range(min..=max);
+                let mut r = move |i: usize| rngs[owners[i]].random_range(min..=max);
                 match dt {
                     DataType::Float32 => prim::<Float32Type>(n, nulls, dt, |i| r(i) as f32),
                     _ => prim::<Float64Type>(n, nulls, dt, r),
@@ -82,20 +123,21 @@ impl ColumnGen {
             }
             GenKind::Decimal { min, max } => {
                 let (min, max) = (*min, *max);
-                prim::<Decimal128Type>(n, nulls, dt, |_| rng.random_range(min..=max))
+                prim::<Decimal128Type>(n, nulls, dt, |i| rngs[owners[i]].random_range(min..=max))
             }
             GenKind::Bool => {
-                let values: Vec<bool> = (0..n).map(|_| rng.random()).collect();
+                let values: Vec<bool> = owners.iter().map(|&o| rngs[o].random()).collect();
                 Arc::new(BooleanArray::new(values.into(), nulls))
             }
             GenKind::Str { length, var_len } => {
                 let mut b = StringBuilder::with_capacity(n, n * length);
                 let mut scratch = String::with_capacity(*length);
-                for i in 0..n {
+                for (i, &owner) in owners.iter().enumerate() {
                     if nulls.as_ref().is_some_and(|nb| nb.is_null(i)) {
                         b.append_null();
                         continue;
                     }
+                    let rng = &mut rngs[owner];
                     let len = pick_length(rng, *length, *var_len);
                     scratch.clear();
                     scratch
@@ -109,11 +151,12 @@ impl ColumnGen {
             GenKind::Bytes { length, var_len } => {
                 let mut b = BinaryBuilder::with_capacity(n, n * length);
                 let mut scratch = vec![0u8; *length];
-                for i in 0..n {
+                for (i, &owner) in owners.iter().enumerate() {
                     if nulls.as_ref().is_some_and(|nb| nb.is_null(i)) {
                         b.append_null();
                         continue;
                     }
+                    let rng = &mut rngs[owner];
                     let len = pick_length(rng, *length, *var_len);
                     rng.fill(&mut scratch[..len]);
                     b.append_value(&scratch[..len]);
@@ -122,9 +165,9 @@ impl ColumnGen {
             }
             GenKind::Time { max_past_ms } => {
                 let (now, past) = (ctx.now_ms, *max_past_ms);
-                let mut ms = move |_: usize| {
+                let mut ms = move |i: usize| {
                     now - if past > 0 {
-                        rng.random_range(0..past)
+                        rngs[owners[i]].random_range(0..past)
                     } else {
                         0
                     }
@@ -167,12 +210,9 @@ impl ColumnGen {
                 }
             }
             GenKind::Sequence { start } => {
-                let first = *start as i128
-                    + ctx.subtask as i128
-                    + ctx.first_row as i128 * ctx.parallelism as i128;
-                let step = ctx.parallelism as i128;
+                let start = *start as i128;
                 // Within `start..=end`, checked when the source was created.
-                let v = move |i: usize| (first + i as i128 * step) as i64;
+                let v = move |i: usize| (start + rows[owners[i]] as i128) as i64;
                 match dt {
                     DataType::Int8 => prim::<Int8Type>(n, nulls, dt, |i| v(i) as i8),
                     DataType::Int16 => prim::<Int16Type>(n, nulls, dt, |i| v(i) as i16),
@@ -196,8 +236,7 @@ impl ColumnGen {
                 }
             }
             GenKind::List { length, element } => {
-                let valid = n - nulls.as_ref().map_or(0, |nb| nb.null_count());
-                let values = element.generate(ctx, valid * length)?;
+                let values = element.generate(ctx, &repeat(owners, nulls.as_ref(), *length))?;
                 let lengths = (0..n).map(|i| {
                     if nulls.as_ref().is_some_and(|nb| nb.is_null(i)) {
                         0
@@ -227,15 +266,15 @@ impl ColumnGen {
                 }
             }
             GenKind::Map { length, key, value } => {
-                let valid = n - nulls.as_ref().map_or(0, |nb| nb.null_count());
                 let DataType::Map(entries, sorted) = dt else {
                     return Err(ArrowError::InvalidArgumentError(format!("not a map: {dt}")));
                 };
                 let DataType::Struct(kv) = entries.data_type() else {
                     return Err(ArrowError::InvalidArgumentError(format!("not a map: {dt}")));
                 };
-                let keys = key.generate(ctx, valid * length)?;
-                let values = value.generate(ctx, valid * length)?;
+                let entry_owners = repeat(owners, nulls.as_ref(), *length);
+                let keys = key.generate(ctx, &entry_owners)?;
+                let values = value.generate(ctx, &entry_owners)?;
                 let entries_array = StructArray::try_new(kv.clone(), vec![keys, values], None)?;
                 let lengths = (0..n).map(|i| {
                     if nulls.as_ref().is_some_and(|nb| nb.is_null(i)) {
@@ -261,7 +300,7 @@ impl ColumnGen {
                 };
                 let arrays = fields
                     .iter()
-                    .map(|f| f.generate(ctx, n))
+                    .map(|f| f.generate(ctx, owners))
                     .collect::<Result<Vec<_>, _>>()?;
                 Arc::new(StructArray::try_new_with_length(
                     children.clone(),

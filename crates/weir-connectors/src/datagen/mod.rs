@@ -27,29 +27,37 @@
 //! Each subtask has one split and builds whole Arrow arrays per batch. Random strings
 //! are alphanumeric (Flink's are hexadecimal). DATE and TIME columns get the current
 //! date and time of day, as in Flink.
+//!
+//! Row `g` of the source (rows are dealt round-robin: subtask `i` of `n` makes rows
+//! `i, i + n, ...`) takes its random values from a generator seeded with the source's
+//! seed and `g`, and its sequence values are `start + g`. Checkpoints: the source is
+//! rewindable; each subtask's rows are a shard whose position (rows emitted, seed) is
+//! checkpointed (see `position.rs`), and a job restored at another parallelism keeps
+//! the old shards, subtask `i` of `n` taking the old shards `j` with `j % n == i`. The
+//! rows after a restore are exactly those of an uninterrupted run, but for the
+//! wall-clock time columns.
 
 mod fields;
 mod generate;
+mod position;
+mod reader;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rewind;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-use async_trait::async_trait;
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use tokio::time::Instant;
-use weir_runtime::{SourceEvent, SourceFactory, SourceReader, SubtaskContext};
+use weir_runtime::{SourceFactory, SourceReader, SubtaskContext};
 use weir_types::{EngineError, EngineResult};
 
 use crate::descriptor::{ConnectorError, TableDescriptor};
 use crate::options::Options;
 use crate::SourceBinding;
 use fields::{ColumnGen, FieldOptions};
-use generate::GenContext;
+use position::ShardPosition;
+use reader::DatagenReader;
 
 /// Flink's default `rows-per-second`.
 const DEFAULT_ROWS_PER_SECOND: u64 = 10_000;
@@ -102,6 +110,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
             columns: Arc::new(columns),
             rows_per_second,
             rows: bound,
+            seed: rand::random(),
         }),
         description,
         bounded: bound.is_some(),
@@ -121,6 +130,9 @@ struct DatagenFactory {
     columns: Arc<Vec<ColumnGen>>,
     rows_per_second: u64,
     rows: Option<u64>,
+    /// Seed of the random values: drawn when the source is created; a restored reader
+    /// takes the checkpoint's.
+    seed: u64,
 }
 
 impl SourceFactory for DatagenFactory {
@@ -138,97 +150,23 @@ impl SourceFactory for DatagenFactory {
         }
         let rate = self.rows_per_second as f64 / parallelism as f64;
         let batch_rows = ((rate / 10.0).ceil() as u64).clamp(1, MAX_BATCH_ROWS);
-        Ok(Box::new(DatagenReader {
-            schema: self.schema.clone(),
-            columns: self.columns.clone(),
-            rng: SmallRng::from_rng(&mut rand::rng()),
-            subtask: ctx.subtask as u64,
-            parallelism: parallelism as u64,
-            limit: self.rows.map(|r| share(r, ctx.subtask, parallelism)),
+        let fingerprint = format!("{:?} rows={:?}", self.columns, self.rows);
+        let shard = ShardPosition {
+            index: ctx.subtask as u64,
+            count: parallelism as u64,
             emitted: 0,
+            limit: self.rows.map(|r| share(r, ctx.subtask, parallelism)),
+            seed: self.seed,
+        };
+        Ok(Box::new(DatagenReader::new(
+            self.schema.clone(),
+            self.columns.clone(),
+            fingerprint,
+            ctx,
+            shard,
             rate,
             batch_rows,
-            start: None,
-            split_finished: false,
-        }))
-    }
-}
-
-/// One subtask of a datagen source: one split.
-struct DatagenReader {
-    schema: SchemaRef,
-    columns: Arc<Vec<ColumnGen>>,
-    rng: SmallRng,
-    subtask: u64,
-    parallelism: u64,
-    /// This subtask's number of rows, when bounded.
-    limit: Option<u64>,
-    emitted: u64,
-    /// Rows per second of this subtask.
-    rate: f64,
-    batch_rows: u64,
-    /// When the first row was due; set on the first call of `next`.
-    start: Option<Instant>,
-    split_finished: bool,
-}
-
-impl DatagenReader {
-    fn generate(&mut self, rows: usize) -> EngineResult<RecordBatch> {
-        let now_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let mut ctx = GenContext {
-            rng: &mut self.rng,
-            first_row: self.emitted,
-            subtask: self.subtask,
-            parallelism: self.parallelism,
-            now_ms,
-        };
-        let arrays = self
-            .columns
-            .iter()
-            .map(|c| c.generate(&mut ctx, rows))
-            .collect::<Result<Vec<_>, _>>()?;
-        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
-        Ok(RecordBatch::try_new_with_options(
-            self.schema.clone(),
-            arrays,
-            &options,
-        )?)
-    }
-}
-
-#[async_trait]
-impl SourceReader for DatagenReader {
-    fn split_count(&self) -> usize {
-        1
-    }
-
-    async fn next(&mut self) -> EngineResult<SourceEvent> {
-        let remaining = self.limit.map_or(u64::MAX, |l| l - self.emitted.min(l));
-        if remaining == 0 {
-            if !self.split_finished {
-                self.split_finished = true;
-                return Ok(SourceEvent::SplitFinished(0));
-            }
-            return Ok(SourceEvent::Finished);
-        }
-        // Setting the start is idempotent, so a cancelled call loses nothing; every
-        // other change happens after the last await.
-        let start = *self.start.get_or_insert_with(Instant::now);
-        let due = Duration::try_from_secs_f64(self.emitted as f64 / self.rate)
-            .ok()
-            .and_then(|offset| start.checked_add(offset))
-            .unwrap_or(start);
-        if due > Instant::now() {
-            tokio::time::sleep_until(due).await;
-        } else {
-            // Let the task's other branches (watermark ticks, stop) run between batches.
-            tokio::task::yield_now().await;
-        }
-        let rows = remaining.min(self.batch_rows) as usize;
-        let batch = self.generate(rows)?;
-        self.emitted += rows as u64;
-        Ok(SourceEvent::Batch { split: 0, batch })
+            self.rows.is_some(),
+        )))
     }
 }

@@ -16,18 +16,37 @@ pub(crate) struct LineChunks<R> {
     carry: Vec<u8>,
     eof: bool,
     at_start: bool,
+    /// Byte offset in the file where `reader` started.
+    base: u64,
+    /// Bytes read from `reader` so far.
+    read: u64,
 }
 
 impl<R: Read> LineChunks<R> {
+    #[cfg(test)]
     /// Chunks of about `chunk_size` bytes.
     pub(crate) fn new(reader: R, chunk_size: usize) -> LineChunks<R> {
+        Self::at_offset(reader, chunk_size, 0)
+    }
+
+    /// Chunks of a reader positioned at byte `offset` of its file (the start of a line):
+    /// [`LineChunks::position`] counts from there, and a byte order mark is only dropped
+    /// at offset 0.
+    pub(crate) fn at_offset(reader: R, chunk_size: usize, offset: u64) -> LineChunks<R> {
         LineChunks {
             reader,
             chunk_size: chunk_size.max(1),
             carry: Vec::new(),
             eof: false,
-            at_start: true,
+            at_start: offset == 0,
+            base: offset,
+            read: 0,
         }
+    }
+
+    /// Byte offset in the file of the next chunk's first byte.
+    pub(crate) fn position(&self) -> u64 {
+        self.base + self.read - self.carry.len() as u64
     }
 
     /// The next chunk, `None` at the end.
@@ -38,7 +57,8 @@ impl<R: Read> LineChunks<R> {
             // `read_to_end` reads into spare capacity without zero-filling it first.
             buf.reserve(self.chunk_size);
             let read = read_up_to(&mut self.reader, &mut buf, self.chunk_size)?;
-            if self.at_start && buf.len() >= 3 {
+            self.read += read as u64;
+            if self.at_start && (buf.len() >= 3 || read == 0) {
                 self.at_start = false;
                 if buf.starts_with(b"\xEF\xBB\xBF") {
                     buf.drain(..3);
@@ -88,5 +108,21 @@ mod tests {
         assert!(chunks("", 4).is_empty());
         assert_eq!(chunks("\u{feff}a\nb", 100), vec!["a\n", "b"]);
         assert_eq!(chunks("\u{feff}a\nb", 1), vec!["a\n", "b"]);
+    }
+
+    #[test]
+    fn position_is_the_offset_of_the_next_chunk() {
+        let text = "\u{feff}ab\ncd\nef\ngh";
+        let mut c = LineChunks::new(text.as_bytes(), 4);
+        let mut starts = vec![c.position()];
+        while c.next_chunk().unwrap().is_some() {
+            starts.push(c.position());
+        }
+        assert_eq!(starts, vec![0, 6, 12, 14]);
+        let mut resumed = LineChunks::at_offset(&text.as_bytes()[9..], 4, 9);
+        assert_eq!(resumed.next_chunk().unwrap().unwrap(), b"ef\n");
+        assert_eq!(resumed.position(), 12);
+        assert_eq!(resumed.next_chunk().unwrap().unwrap(), b"gh");
+        assert_eq!(resumed.position(), 14);
     }
 }

@@ -30,18 +30,30 @@
 //! - `sink.parallelism`.
 //!
 //! Each sink subtask writes part files `part-<uuid>-<subtask>-<n>` (no extension, as
-//! Flink), first as hidden `.part-<uuid>-<subtask>-<n>.inprogress.<id>` files that are
-//! renamed into place when they roll or at the end of the input: only complete files are
-//! visible. Differences from Flink: no partitioned tables, no checkpoint-driven commits
-//! (files are committed when they roll and at the end of input), no `source.monitor-interval`.
+//! Flink; `<uuid>` is random per subtask and run), first as hidden
+//! `.part-<uuid>-<subtask>-<n>.inprogress.<lineage>` files that are renamed into place
+//! when complete: only complete files are visible. Without checkpointing a file is
+//! renamed when it rolls and at the end of the input. With checkpointing
+//! (`execution.checkpointing.interval`), files are renamed when the checkpoint after
+//! them completes (two-phase commit, see `commit.rs`): exactly once across crashes.
+//!
+//! Checkpoints: the source is rewindable (a byte offset per file, see `position.rs`).
+//! Differences from Flink: no partitioned tables, no `source.monitor-interval`.
 
 mod chunks;
+mod commit;
 mod listing;
 mod metadata;
+mod position;
 mod sink;
 mod source;
+pub(crate) mod state;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_commit;
+#[cfg(test)]
+mod tests_rewind;
 
 use std::path::{Path, PathBuf};
 

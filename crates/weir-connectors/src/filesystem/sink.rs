@@ -1,5 +1,6 @@
 //! The `filesystem` sink: each subtask encodes batches into rolling part files, written
-//! hidden and renamed into place once complete.
+//! hidden and renamed into place once complete: when closed, or, with checkpointing,
+//! when the checkpoint that staged them completes ([`super::commit`]).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use weir_formats::{FormatConfig, FormatError, RecordEncoder};
-use weir_runtime::{Operator, Output, SubtaskContext};
+use weir_runtime::{Operator, Output, StateSnapshot, SubtaskContext};
 use weir_types::{ChangelogKind, EngineError, EngineResult, ROW_KIND_COLUMN};
 
+use super::commit::{self, Staged, Writer};
 use super::{format_error, read_format, resolve_path, CONNECTOR};
 use crate::descriptor::{ConnectorError, TableDescriptor};
 use crate::options::Options;
@@ -71,6 +73,7 @@ pub fn create_sink(
     let dir = resolve_path(table, path);
     let sink = Arc::new(SinkSpec {
         table: table.name.clone(),
+        path: path.to_string(),
         dir,
         format: format.clone(),
         schema,
@@ -165,6 +168,8 @@ fn random_uuid() -> String {
 /// What every subtask of one sink shares.
 struct SinkSpec {
     table: String,
+    /// The `path` option as written.
+    path: String,
     dir: PathBuf,
     format: FormatConfig,
     schema: SchemaRef,
@@ -182,7 +187,8 @@ struct PartFile {
 }
 
 impl PartFile {
-    fn commit(mut self) -> EngineResult<()> {
+    /// Flushes and syncs the file: it is complete, ready to be renamed.
+    fn close(mut self) -> EngineResult<Staged> {
         let context = || format!("cannot complete part file '{}'", self.target.display());
         self.writer
             .flush()
@@ -191,7 +197,10 @@ impl PartFile {
             .get_ref()
             .sync_all()
             .map_err(|e| EngineError::io(context(), e))?;
-        fs::rename(&self.in_progress, &self.target).map_err(|e| EngineError::io(context(), e))
+        Ok(Staged {
+            in_progress: self.in_progress,
+            target: self.target,
+        })
     }
 }
 
@@ -200,8 +209,19 @@ struct FileSink {
     spec: Arc<SinkSpec>,
     encoder: Box<dyn RecordEncoder>,
     subtask: usize,
+    parallelism: usize,
+    /// Commit at checkpoints (two-phase) rather than when a file is closed.
+    checkpointing: bool,
+    /// This instance's random id in its part files' names.
+    run: String,
+    /// Suffix of the in-progress files: the first run's id, kept through restores.
+    lineage: String,
     counter: u64,
     current: Option<PartFile>,
+    /// Closed files not yet in a checkpoint (checkpointing only).
+    staged: Vec<Staged>,
+    /// Closed files in a checkpoint, not yet committed, with its id.
+    pending: Vec<(u64, Staged)>,
     buffer: Vec<u8>,
 }
 
@@ -222,20 +242,28 @@ impl FileSink {
             .encoder(&spec.schema)
             .map_err(|e| EngineError::Config(format!("table '{}': {e}", spec.table)))?;
         Ok(FileSink {
+            lineage: spec.id.clone(),
             spec,
             encoder,
             subtask: ctx.subtask,
+            parallelism: ctx.parallelism.max(1),
+            checkpointing: ctx.checkpointing,
+            run: random_uuid(),
             counter: 0,
             current: None,
+            staged: Vec::new(),
+            pending: Vec::new(),
             buffer: Vec::new(),
         })
     }
 
     fn open_part(&mut self) -> EngineResult<PartFile> {
-        let name = format!("part-{}-{}-{}", self.spec.id, self.subtask, self.counter);
+        let name = format!("part-{}-{}-{}", self.run, self.subtask, self.counter);
         self.counter += 1;
-        let suffix = format!("{:08x}", rand::random::<u32>());
-        let in_progress = self.spec.dir.join(format!(".{name}.inprogress.{suffix}"));
+        let in_progress = self
+            .spec
+            .dir
+            .join(commit::in_progress_name(&name, &self.lineage));
         let file = File::create(&in_progress).map_err(|e| {
             EngineError::io(format!("cannot create '{}'", in_progress.display()), e)
         })?;
@@ -246,6 +274,28 @@ impl FileSink {
             bytes: 0,
             opened: Instant::now(),
         })
+    }
+
+    /// Closes a part file: renames it into place, or stages it for the next
+    /// checkpoint when checkpointing.
+    fn close(&mut self, part: PartFile) -> EngineResult<()> {
+        let staged = part.close()?;
+        if self.checkpointing {
+            self.staged.push(staged);
+            Ok(())
+        } else {
+            commit::commit(&staged)
+        }
+    }
+
+    /// What identifies this subtask's output in its snapshots.
+    fn writer(&self) -> Writer<'_> {
+        Writer {
+            dir: &self.spec.dir,
+            path: &self.spec.path,
+            format: self.spec.format.name(),
+            subtask: self.subtask,
+        }
     }
 
     /// Keeps the table's data columns (and the row kind): drops anything else by name.
@@ -295,24 +345,96 @@ impl Operator for FileSink {
         part.bytes += self.buffer.len() as u64;
         let policy = self.spec.policy;
         if part.bytes >= policy.file_size || part.opened.elapsed() >= policy.rollover {
-            part.commit()?;
+            self.close(part)?;
         } else {
             self.current = Some(part);
         }
         Ok(())
     }
 
+    /// Commits the last part file; with checkpointing, stages it for the job's final
+    /// checkpoint instead.
     fn finish(&mut self, _out: &mut Output) -> EngineResult<()> {
         match self.current.take() {
-            Some(part) => part.commit(),
+            Some(part) => self.close(part),
             None => Ok(()),
         }
+    }
+
+    /// Closes the file being written and records every staged file as pending for
+    /// `checkpoint_id` (see [`commit`] for the tables).
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        if let Some(part) = self.current.take() {
+            self.staged.push(part.close()?);
+        }
+        self.pending
+            .extend(self.staged.drain(..).map(|s| (checkpoint_id, s)));
+        commit::snapshot(self.writer(), &self.lineage, &self.pending)
+    }
+
+    /// Commits what the checkpoint staged in the old subtasks this subtask is
+    /// responsible for, deletes the in-progress files a crashed run left, and keeps
+    /// the job's lineage.
+    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        let recovery = commit::recovery(snapshot, self.writer(), self.parallelism)
+            .map_err(|e| with_table(&self.spec.table, e))?;
+        for staged in &recovery.to_commit {
+            commit::commit(staged)?;
+        }
+        if !recovery.to_commit.is_empty() {
+            commit::sync_dir(&self.spec.dir)?;
+        }
+        let deleted = commit::delete_strays(
+            &self.spec.dir,
+            &recovery.lineages,
+            self.subtask,
+            self.parallelism,
+        )?;
+        if deleted > 0 {
+            tracing::info!(
+                "table '{}': deleted {deleted} in-progress file(s) of a run that stopped",
+                self.spec.table
+            );
+        }
+        if let Some(lineage) = recovery.lineage {
+            self.lineage = lineage;
+        }
+        Ok(())
+    }
+
+    /// Renames the files pending for checkpoints up to `checkpoint_id` into place.
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        let mut committed = false;
+        let mut result = Ok(());
+        self.pending.retain(|(id, staged)| {
+            if *id > checkpoint_id || result.is_err() {
+                return true;
+            }
+            committed = true;
+            result = commit::commit(staged);
+            result.is_err()
+        });
+        result?;
+        if committed {
+            commit::sync_dir(&self.spec.dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Names the table in a configuration error.
+fn with_table(table: &str, error: EngineError) -> EngineError {
+    match error {
+        EngineError::Config(message) => EngineError::Config(format!("table '{table}': {message}")),
+        other => other,
     }
 }
 
 impl Drop for FileSink {
-    /// A job that fails leaves no half-written file behind.
+    /// A job that fails leaves no half-written file behind, except the files a
+    /// checkpoint staged: a restore commits them.
     fn drop(&mut self) {
+        let mut unstaged: Vec<PathBuf> = self.staged.drain(..).map(|s| s.in_progress).collect();
         if let Some(part) = self.current.take() {
             let PartFile {
                 in_progress,
@@ -320,7 +442,10 @@ impl Drop for FileSink {
                 ..
             } = part;
             drop(writer);
-            let _ = fs::remove_file(&in_progress);
+            unstaged.push(in_progress);
+        }
+        for path in unstaged {
+            let _ = fs::remove_file(&path);
         }
     }
 }

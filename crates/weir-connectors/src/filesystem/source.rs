@@ -2,17 +2,21 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use weir_formats::lines::count_newlines;
 use weir_formats::{FormatConfig, RecordDecoder};
-use weir_runtime::{JobMetrics, SourceEvent, SourceFactory, SourceReader, SubtaskContext};
+use weir_runtime::{
+    JobMetrics, SourceEvent, SourceFactory, SourceReader, StateSnapshot, SubtaskContext,
+};
 use weir_types::{EngineError, EngineResult};
 
 use super::chunks::{LineChunks, CHUNK_SIZE};
 use super::listing::{list_files, FileInfo};
 use super::metadata::{FileValues, MetadataPlan};
+use super::position::{self, FilePosition};
 use super::{format_error, read_format, resolve_path, CONNECTOR};
 use crate::descriptor::{ConnectorError, TableDescriptor};
 use crate::options::Options;
@@ -100,7 +104,7 @@ impl SourceFactory for FileSourceFactory {
 
     fn create_reader(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>> {
         let parallelism = ctx.parallelism.max(1);
-        let files = self
+        let files: Vec<FileInfo> = self
             .files
             .iter()
             .enumerate()
@@ -112,7 +116,9 @@ impl SourceFactory for FileSourceFactory {
             .decoder(self.plan.physical_schema())
             .map_err(|e| EngineError::Config(e.to_string()))?;
         Ok(Box::new(FileReader {
+            positions: vec![FilePosition::START; files.len()],
             files,
+            listing: self.files.clone(),
             decoder,
             plan: self.plan.clone(),
             metrics: ctx.metrics.clone(),
@@ -130,35 +136,61 @@ struct OpenFile {
     chunks: LineChunks<File>,
     /// Number of the next chunk's first line.
     line: u64,
+    /// Decoded rows still to drop: rows a restored position had already emitted.
+    skip: u64,
     values: FileValues,
 }
 
 /// One subtask: reads its files one after the other, each file being one split.
 struct FileReader {
     files: Vec<FileInfo>,
+    /// Every file of the source (all subtasks'), to recognise a checkpoint's splits.
+    listing: Arc<Vec<FileInfo>>,
+    /// Per split, the position after the last event `next` returned.
+    positions: Vec<FilePosition>,
     decoder: Box<dyn RecordDecoder>,
     plan: MetadataPlan,
     metrics: Arc<JobMetrics>,
     chunk_size: usize,
     next_file: usize,
     current: Option<OpenFile>,
-    pending: VecDeque<SourceEvent>,
+    /// Events read but not yet returned, each with the position of its split after it.
+    pending: VecDeque<(SourceEvent, FilePosition)>,
 }
 
 impl FileReader {
     fn open_next(&mut self) -> EngineResult<()> {
         let split = self.next_file;
+        self.next_file += 1;
+        let position = self.positions[split];
+        if position.finished {
+            // Finished before the checkpoint: it no longer holds the watermark back.
+            self.pending
+                .push_back((SourceEvent::SplitFinished(split), position));
+            return Ok(());
+        }
         let info = &self.files[split];
-        let file = File::open(&info.path)
+        let mut file = File::open(&info.path)
             .map_err(|e| EngineError::io(format!("cannot open '{}'", info.display), e))?;
+        if position.offset > 0 {
+            file.seek(SeekFrom::Start(position.offset)).map_err(|e| {
+                EngineError::io(
+                    format!(
+                        "cannot seek to byte {} of '{}'",
+                        position.offset, info.display
+                    ),
+                    e,
+                )
+            })?;
+        }
         self.decoder.set_origin(&info.display);
         self.current = Some(OpenFile {
             split,
-            chunks: LineChunks::new(file, self.chunk_size),
-            line: 1,
+            chunks: LineChunks::at_offset(file, self.chunk_size, position.offset),
+            line: position.line,
+            skip: position.rows,
             values: self.plan.file_values(info)?,
         });
-        self.next_file += 1;
         Ok(())
     }
 
@@ -168,13 +200,20 @@ impl FileReader {
             return Ok(());
         };
         let display = &self.files[current.split].display;
+        let (chunk_start, chunk_line) = (current.chunks.position(), current.line);
         let chunk = current
             .chunks
             .next_chunk()
             .map_err(|e| EngineError::io(format!("cannot read '{display}'"), e))?;
         let Some(chunk) = chunk else {
+            let finished = FilePosition {
+                offset: chunk_start,
+                line: chunk_line,
+                rows: 0,
+                finished: true,
+            };
             self.pending
-                .push_back(SourceEvent::SplitFinished(current.split));
+                .push_back((SourceEvent::SplitFinished(current.split), finished));
             self.current = None;
             return Ok(());
         };
@@ -187,12 +226,39 @@ impl FileReader {
             let skipped = usize::try_from(decoded.skipped).unwrap_or(usize::MAX);
             JobMetrics::add(&self.metrics.records_skipped, skipped);
         }
-        for batch in &decoded.batches {
-            let batch = self.plan.attach(batch, &current.values)?;
-            self.pending.push_back(SourceEvent::Batch {
+        let count = decoded.batches.len();
+        let mut rows = 0u64;
+        for (i, batch) in decoded.batches.iter().enumerate() {
+            let n = batch.num_rows() as u64;
+            rows += n;
+            let dropped = current.skip.min(n);
+            current.skip -= dropped;
+            if dropped == n {
+                continue;
+            }
+            // After the chunk's last batch the next read starts at the next chunk.
+            let position = if i + 1 == count {
+                FilePosition {
+                    offset: current.chunks.position(),
+                    line: current.line,
+                    rows: 0,
+                    finished: false,
+                }
+            } else {
+                FilePosition {
+                    offset: chunk_start,
+                    line: chunk_line,
+                    rows,
+                    finished: false,
+                }
+            };
+            let batch = batch.slice(dropped as usize, (n - dropped) as usize);
+            let batch = self.plan.attach(&batch, &current.values)?;
+            let event = SourceEvent::Batch {
                 split: current.split,
                 batch,
-            });
+            };
+            self.pending.push_back((event, position));
         }
         Ok(())
     }
@@ -204,11 +270,23 @@ impl SourceReader for FileReader {
         self.files.len()
     }
 
+    /// The file's path as the `path` option names it (joined with its path inside the
+    /// folder).
+    fn split_id(&self, split: usize) -> String {
+        self.files
+            .get(split)
+            .map_or_else(|| split.to_string(), |f| f.display.clone())
+    }
+
     /// Reads synchronously, without awaiting: the future completes on its first poll, so
     /// dropping it can lose nothing.
     async fn next(&mut self) -> EngineResult<SourceEvent> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
+            if let Some((event, position)) = self.pending.pop_front() {
+                if let SourceEvent::Batch { split, .. } | SourceEvent::SplitFinished(split) = &event
+                {
+                    self.positions[*split] = position;
+                }
                 return Ok(event);
             }
             if self.current.is_none() {
@@ -219,5 +297,18 @@ impl SourceReader for FileReader {
             }
             self.read_chunk()?;
         }
+    }
+
+    fn is_rewindable(&self) -> bool {
+        true
+    }
+
+    fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+        position::snapshot(&self.files, &self.positions)
+    }
+
+    fn restore_position(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        self.positions = position::restore(snapshot, &self.files, &self.listing)?;
+        Ok(())
     }
 }

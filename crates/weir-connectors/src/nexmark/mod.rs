@@ -35,10 +35,18 @@
 //!
 //! Subtask `i` of `n` generates events `i, i + n, i + 2n, ...` of one event stream, so the
 //! subtasks together produce exactly the events of a single generator.
+//!
+//! Checkpoints: the source is rewindable. Each subtask's slice of the stream is a shard
+//! whose position (next event, events left, base time) is checkpointed (see
+//! `position.rs`); a job restored at another parallelism keeps the old shards, subtask
+//! `i` of `n` taking the old shards `j` with `j % n == i`.
 
 mod layout;
+mod position;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_rewind;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -48,7 +56,7 @@ use nexmark::config::{NexmarkConfig, RateShape};
 use nexmark::event::{Event, EventType};
 use nexmark::EventGenerator;
 use tokio::time::Instant;
-use weir_runtime::{SourceEvent, SourceFactory, SourceReader, SubtaskContext};
+use weir_runtime::{SourceEvent, SourceFactory, SourceReader, StateSnapshot, SubtaskContext};
 use weir_types::{EngineError, EngineResult};
 
 use crate::datagen::share;
@@ -56,6 +64,7 @@ use crate::descriptor::{ConnectorError, TableDescriptor};
 use crate::options::Options;
 use crate::SourceBinding;
 use layout::{Kind, Layout};
+use position::{shard_id, ShardPosition};
 
 /// Largest batch a reader emits.
 const MAX_BATCH_EVENTS: u64 = 4096;
@@ -275,7 +284,54 @@ impl SourceFactory for NexmarkFactory {
                 ctx.subtask
             )));
         }
-        let mut generator = EventGenerator::new(self.config.clone());
+        let batch = if self.throttled {
+            let rate = self.config.first_rate.max(self.config.next_rate) as f64;
+            ((rate / 10.0 / parallelism as f64).ceil() as u64).clamp(1, MAX_BATCH_EVENTS)
+        } else {
+            MAX_BATCH_EVENTS
+        };
+        let spec = Arc::new(ShardSpec {
+            config: self.config.clone(),
+            only: self.only,
+        });
+        let shard = Shard::new(
+            &spec,
+            ShardPosition {
+                index: ctx.subtask as u64,
+                count: parallelism as u64,
+                offset: ctx.subtask as u64,
+                remaining: self.emitted.map(|n| share(n, ctx.subtask, parallelism)),
+                base_time: self.config.base_time,
+            },
+        );
+        Ok(Box::new(NexmarkReader {
+            layout: self.layout.clone(),
+            spec,
+            subtask: ctx.subtask as u64,
+            parallelism: parallelism as u64,
+            bounded: self.emitted.is_some(),
+            shards: vec![shard],
+            batch,
+            throttle_base: self.throttled.then_some(self.config.base_time),
+            start: None,
+        }))
+    }
+}
+
+/// What every shard of a source shares: the generator's options.
+pub(crate) struct ShardSpec {
+    config: NexmarkConfig,
+    only: Option<Kind>,
+}
+
+impl ShardSpec {
+    /// The generator of a shard from its position.
+    fn generator(&self, position: &ShardPosition) -> EventGenerator {
+        let config = NexmarkConfig {
+            base_time: position.base_time,
+            ..self.config.clone()
+        };
+        let mut generator = EventGenerator::new(config);
         if let Some(kind) = self.only {
             generator = generator.with_type_filter(match kind {
                 Kind::Person => EventType::Person,
@@ -283,63 +339,115 @@ impl SourceFactory for NexmarkFactory {
                 Kind::Bid => EventType::Bid,
             });
         }
-        let generator = generator
-            .with_offset(ctx.subtask as u64)
-            .with_step(parallelism as u64);
-        let batch = if self.throttled {
-            let rate = self.config.first_rate.max(self.config.next_rate) as f64;
-            ((rate / 10.0 / parallelism as f64).ceil() as u64).clamp(1, MAX_BATCH_EVENTS)
-        } else {
-            MAX_BATCH_EVENTS
+        generator
+            .with_offset(position.offset)
+            .with_step(position.count.max(1))
+    }
+
+    /// The generator's options without the base time, to recognise a checkpoint of
+    /// the same stream.
+    fn fingerprint(&self) -> String {
+        let config = NexmarkConfig {
+            base_time: 0,
+            ..self.config.clone()
         };
-        Ok(Box::new(NexmarkReader {
-            layout: self.layout.clone(),
-            generator,
-            step: parallelism as u64,
-            remaining: self.emitted.map(|n| share(n, ctx.subtask, parallelism)),
-            batch,
-            throttle_base: self.throttled.then_some(self.config.base_time),
-            start: None,
-            split_finished: false,
-        }))
+        format!("{:?} only={:?}", config, self.only.map(Kind::name))
     }
 }
 
-/// One subtask of a nexmark source: one split, a strided slice of the event stream.
+/// A strided slice of the event stream: events `index, index + count, ...` (of one
+/// kind with `weir.event-type`), one split.
+struct Shard {
+    index: u64,
+    count: u64,
+    generator: EventGenerator,
+    /// Events this shard still emits, when bounded.
+    remaining: Option<u64>,
+    base_time: u64,
+    /// Whether its `SplitFinished` was returned.
+    reported: bool,
+}
+
+impl Shard {
+    fn new(spec: &ShardSpec, position: ShardPosition) -> Shard {
+        Shard {
+            generator: spec.generator(&position),
+            index: position.index,
+            count: position.count,
+            remaining: position.remaining,
+            base_time: position.base_time,
+            reported: false,
+        }
+    }
+
+    fn position(&self) -> ShardPosition {
+        ShardPosition {
+            index: self.index,
+            count: self.count,
+            offset: self.generator.offset(),
+            remaining: self.remaining,
+            base_time: self.base_time,
+        }
+    }
+}
+
+/// One subtask of a nexmark source: its shards (one, unless restored at another
+/// parallelism: then the old subtasks' shards `j` with `j % parallelism == subtask`).
 struct NexmarkReader {
     layout: Arc<Layout>,
-    generator: EventGenerator,
-    step: u64,
-    /// Events this subtask still emits, when bounded.
-    remaining: Option<u64>,
+    spec: Arc<ShardSpec>,
+    subtask: u64,
+    parallelism: u64,
+    bounded: bool,
+    shards: Vec<Shard>,
     batch: u64,
-    /// The time of the first event, when emission follows the event timestamps.
+    /// The time of the first event emitted, when emission follows the event timestamps.
     throttle_base: Option<u64>,
     /// When the first event was due; set on the first call of `next`.
     start: Option<Instant>,
-    split_finished: bool,
 }
 
 #[async_trait]
 impl SourceReader for NexmarkReader {
     fn split_count(&self) -> usize {
-        1
+        self.shards.len()
+    }
+
+    fn split_id(&self, split: usize) -> String {
+        self.shards
+            .get(split)
+            .map_or_else(|| split.to_string(), |s| shard_id(s.index, s.count))
     }
 
     async fn next(&mut self) -> EngineResult<SourceEvent> {
-        let n = self.remaining.unwrap_or(u64::MAX).min(self.batch);
-        if n == 0 {
-            if !self.split_finished {
-                self.split_finished = true;
-                return Ok(SourceEvent::SplitFinished(0));
+        for (i, shard) in self.shards.iter_mut().enumerate() {
+            if shard.remaining == Some(0) && !shard.reported {
+                shard.reported = true;
+                return Ok(SourceEvent::SplitFinished(i));
+            }
+        }
+        // The shard furthest behind in the stream goes first.
+        let next = self
+            .shards
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.remaining != Some(0))
+            .min_by_key(|(_, s)| s.generator.offset())
+            .map(|(i, _)| i);
+        let Some(split) = next else {
+            if !self.bounded {
+                // No shard here (restored at a higher parallelism): idle.
+                std::future::pending::<()>().await;
             }
             return Ok(SourceEvent::Finished);
-        }
+        };
+        let shard = &self.shards[split];
+        let n = shard.remaining.unwrap_or(u64::MAX).min(self.batch);
         // Only the idempotent start time changes before the await: cancel-safe.
         let due = self.throttle_base.map(|base| {
             let start = *self.start.get_or_insert_with(Instant::now);
-            let last = self.generator.offset() + (n - 1) * self.step;
-            let time = self.generator.clone().with_offset(last).timestamp();
+            let last = shard.generator.offset() + (n - 1) * shard.count;
+            let time = shard.generator.clone().with_offset(last).timestamp();
             start
                 .checked_add(Duration::from_millis(time.saturating_sub(base)))
                 .unwrap_or(start)
@@ -349,11 +457,37 @@ impl SourceReader for NexmarkReader {
             // Let the task's other branches (watermark ticks, stop) run between batches.
             _ => tokio::task::yield_now().await,
         }
-        let events: Vec<Event> = (&mut self.generator).take(n as usize).collect();
-        if let Some(remaining) = self.remaining.as_mut() {
+        let shard = &mut self.shards[split];
+        let events: Vec<Event> = (&mut shard.generator).take(n as usize).collect();
+        if let Some(remaining) = shard.remaining.as_mut() {
             *remaining -= n;
         }
         let batch = self.layout.build(&events)?;
-        Ok(SourceEvent::Batch { split: 0, batch })
+        Ok(SourceEvent::Batch { split, batch })
+    }
+
+    fn is_rewindable(&self) -> bool {
+        true
+    }
+
+    fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+        let positions: Vec<ShardPosition> = self.shards.iter().map(Shard::position).collect();
+        position::snapshot(&positions, &self.spec.fingerprint())
+    }
+
+    fn restore_position(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+        let positions = position::restore(snapshot, &self.spec.fingerprint())?;
+        self.shards = positions
+            .into_iter()
+            .filter(|p| p.index % self.parallelism == self.subtask)
+            .map(|p| Shard::new(&self.spec, p))
+            .collect();
+        if let Some(base) = self.throttle_base.as_mut() {
+            // Emission is paced from the first event after the restore.
+            if let Some(first) = self.shards.iter().map(|s| s.generator.timestamp()).min() {
+                *base = first;
+            }
+        }
+        Ok(())
     }
 }
