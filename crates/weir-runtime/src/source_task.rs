@@ -73,6 +73,12 @@ impl SourceTask {
             // The reader scripts event time: the table's WATERMARK FOR does not apply.
             self.event_time = None;
         }
+        // Restored first: a reader may take over other splits (another parallelism).
+        let mut split_watermarks = Vec::new();
+        if let Some(checkpoint) = self.checkpoints.as_ref().and_then(|l| l.restore.clone()) {
+            split_watermarks = self.restore(&checkpoint).await?;
+            self.chain.restore(&checkpoint).await?;
+        }
         let mut clock = EventClock {
             splits: SplitWatermarks::new(
                 self.reader.split_count(),
@@ -82,11 +88,8 @@ impl SourceTask {
             last_emitted: Watermark::MIN,
             idle_announced: false,
         };
-        if let Some(link) = &self.checkpoints {
-            if let Some(checkpoint) = link.restore.clone() {
-                self.restore(&checkpoint, &mut clock.splits).await?;
-                self.chain.restore(&checkpoint).await?;
-            }
+        for batch in &split_watermarks {
+            restore_split_watermarks(self.reader.as_ref(), &mut clock.splits, batch)?;
         }
         self.read(&mut clock).await?;
         let Some(mut link) = self.checkpoints.take() else {
@@ -265,12 +268,11 @@ impl SourceTask {
         }
     }
 
-    /// Positions the reader and the splits' watermarks from `checkpoint`.
+    /// Positions the reader from `checkpoint`; returns the splits' watermarks it holds.
     async fn restore(
         &mut self,
         checkpoint: &weir_state::CompletedCheckpoint,
-        splits: &mut SplitWatermarks,
-    ) -> EngineResult<()> {
+    ) -> EngineResult<Vec<RecordBatch>> {
         let snapshot = checkpoint
             .restore(
                 &self.source_id.to_string(),
@@ -280,11 +282,10 @@ impl SourceTask {
             .await
             .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
         let mut positions = StateSnapshot::new();
+        let mut watermarks = Vec::new();
         for table in snapshot.into_tables() {
             if table.name() == SPLIT_WATERMARKS_TABLE {
-                for batch in table.batches() {
-                    restore_split_watermarks(self.reader.as_ref(), splits, batch)?;
-                }
+                watermarks.extend(table.into_batches());
             } else {
                 positions
                     .push_table(table)
@@ -294,7 +295,7 @@ impl SourceTask {
         if !positions.is_empty() {
             self.reader.restore_position(positions)?;
         }
-        Ok(())
+        Ok(watermarks)
     }
 
     fn emit_status(&mut self, clock: &mut EventClock) -> EngineResult<()> {
