@@ -172,6 +172,12 @@ pub struct LateRowColumns {
 }
 
 impl WindowAggregate {
+    /// Whether checkpoints can hold this aggregation's state exactly; else an error
+    /// naming the aggregate function (for the planner, when checkpoints are on).
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        checkpoint::check_exact(&self.aggregates, "window aggregation")
+    }
+
     /// Checks the window sizes and that the output schema has one column per window
     /// bound, key and aggregate.
     pub fn validate(&self) -> EngineResult<()> {

@@ -243,6 +243,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         emit,
         late_row,
     };
+    p.require_checkpointable(operator.check_checkpointable())?;
     let changelog = if emit.is_updating() {
         ChangelogKind::Updating
     } else {

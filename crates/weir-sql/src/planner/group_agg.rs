@@ -138,6 +138,7 @@ pub(crate) fn translate_group_aggregate(p: &mut Planner, agg: &Aggregate) -> Sql
         mini_batch,
         input_partial: two_phase,
     };
+    p.require_checkpointable(operator.check_checkpointable())?;
     operator
         .validate()
         .map_err(|e| SqlError::new(e.to_string()))?;

@@ -99,6 +99,20 @@ pub(crate) struct Planner {
 }
 
 impl Planner {
+    /// With checkpoints on (`execution.checkpointing.interval`), refuses an operator
+    /// whose state checkpoints cannot hold exactly: `check` is its own verdict.
+    pub(crate) fn require_checkpointable(
+        &self,
+        check: weir_types::EngineResult<()>,
+    ) -> SqlResult<()> {
+        let checkpoints_on =
+            crate::checkpoint_options::checkpoint_config(&self.options, Path::new(".")).is_some();
+        match check {
+            Err(e) if checkpoints_on => Err(SqlError::new(e.to_string())),
+            _ => Ok(()),
+        }
+    }
+
     fn new(base_dir: PathBuf) -> Planner {
         let mut config = SessionConfig::new();
         {

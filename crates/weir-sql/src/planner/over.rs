@@ -189,6 +189,7 @@ pub(crate) fn translate_over(p: &mut Planner, window: &Window) -> SqlResult<Stre
         aggregates,
         output_schema: output_schema.clone(),
     };
+    p.require_checkpointable(operator.check_checkpointable())?;
     let upstream_id = upstream.id;
     let node = p.graph.add(Node {
         id: OperatorId::derive(&format!("over:{detail}"), &[upstream_id]),

@@ -181,6 +181,7 @@ pub(crate) fn translate_session_aggregate(
         aggregates,
         output_schema: output_schema.clone(),
     };
+    p.require_checkpointable(operator.check_checkpointable())?;
     operator
         .validate()
         .map_err(|e| SqlError::new(e.to_string()))?;

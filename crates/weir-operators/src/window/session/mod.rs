@@ -72,6 +72,12 @@ pub struct SessionWindowAggregate {
 }
 
 impl SessionWindowAggregate {
+    /// Whether checkpoints can hold this aggregation's state exactly; else an error
+    /// naming the aggregate function (for the planner, when checkpoints are on).
+    pub fn check_checkpointable(&self) -> EngineResult<()> {
+        super::checkpoint::check_exact(&self.aggregates, "session window aggregation")
+    }
+
     /// Checks the gap and that the output schema has one column per window bound, key
     /// and aggregate.
     pub fn validate(&self) -> EngineResult<()> {
