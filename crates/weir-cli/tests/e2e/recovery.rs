@@ -369,14 +369,21 @@ fn the_committed_savepoint_fixture_still_restores() {
     let reference = tempfile::tempdir().unwrap();
     let uninterrupted = job
         .replace("SET 'execution.checkpointing.interval' = '200 ms';", "")
-        .replace("'rows-per-second' = '1000'", "'rows-per-second' = '1000000'");
+        .replace(
+            "'rows-per-second' = '1000'",
+            "'rows-per-second' = '1000000'",
+        );
     std::fs::write(reference.path().join("job.sql"), uninterrupted).unwrap();
     let out = weir()
         .current_dir(reference.path())
         .args(["run", "--quiet", "job.sql"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let work = tempfile::tempdir().unwrap();
     std::fs::copy(fixture.join("job.sql"), work.path().join("job.sql")).unwrap();
