@@ -22,7 +22,7 @@ CREATE TABLE events (
   ts AS TO_TIMESTAMP_LTZ(id * 10, 3),
   WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
 ) WITH (
-  'connector' = 'datagen', 'rows-per-second' = '5000', 'number-of-rows' = '60000',
+  'connector' = 'datagen', 'rows-per-second' = '4000', 'number-of-rows' = '60000',
   'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60000'
 );
 CREATE VIEW keyed AS SELECT id % 13 AS k, id * 7 % 101 AS v, ts FROM events;
@@ -82,7 +82,7 @@ fn reference_output() -> (Vec<String>, BTreeMap<String, usize>) {
     let without_checkpoints = JOB
         .replace("SET 'execution.checkpointing.interval' = '100 ms';", "")
         .replace(
-            "'rows-per-second' = '5000'",
+            "'rows-per-second' = '4000'",
             "'rows-per-second' = '1000000'",
         );
     std::fs::write(&script, without_checkpoints).unwrap();
