@@ -16,6 +16,7 @@ pub mod mock;
 pub mod nexmark;
 pub mod options;
 pub mod print;
+mod shards;
 
 pub use descriptor::{ConnectorError, MetadataColumn, TableDescriptor};
 
