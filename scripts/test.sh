@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs every check and test of Weir. Needs only the Rust toolchain: the tests use
-# embedded connectors (no Kafka, Redis or PostgreSQL yet). The Nexmark smoke test also
+# Runs every check and test of Weir. Needs the Rust toolchain; scripts/setup.sh installs
+# libclang (for RocksDB's bindings) when it is missing. The tests use embedded
+# connectors (no Kafka, Redis or PostgreSQL yet). The Nexmark smoke test also
 # needs python3 (skipped without it) and compares with Apache Flink only when the Flink
 # venv of scripts/bench/flink_compare.py is already cached in ~/.cache/weir-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== build prerequisites (scripts/setup.sh)"
+scripts/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

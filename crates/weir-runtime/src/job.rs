@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
 use tokio::task::{JoinHandle, JoinSet};
-use weir_state::{CheckpointStorage, CompletedCheckpoint};
+use weir_state::{CheckpointStorage, CompletedCheckpoint, StateBackend};
 use weir_types::keygroup::DEFAULT_MAX_PARALLELISM;
 use weir_types::{EngineError, EngineResult};
 
@@ -37,6 +37,8 @@ pub struct JobConfig {
     pub restart: RestartStrategy,
     /// The checkpoint or savepoint to start from.
     pub restore: Option<RestoreFrom>,
+    /// `state.backend.type` and its settings.
+    pub state_backend: StateBackend,
 }
 
 impl Default for JobConfig {
@@ -49,6 +51,7 @@ impl Default for JobConfig {
             checkpoints: None,
             restart: RestartStrategy::default(),
             restore: None,
+            state_backend: StateBackend::HashMap,
         }
     }
 }
@@ -153,6 +156,15 @@ pub fn start(graph: &JobGraph, config: &JobConfig) -> EngineResult<JobHandle> {
         savepoints: Arc::new(Mutex::new(savepoint_rx)),
         notices: notice_tx,
     };
+    if let Some(rocks) = config.state_backend.rocksdb() {
+        std::fs::create_dir_all(&rocks.local_dir).map_err(|e| {
+            EngineError::Config(format!(
+                "state.backend.rocksdb.localdir {}: {e}",
+                rocks.local_dir.display()
+            ))
+        })?;
+        weir_state::rocks::remove_stale_folders(&rocks.local_dir);
+    }
     let restore = config.restore.as_ref().map(|r| r.checkpoint.clone());
     if let Some(from) = &config.restore {
         check_restorable(graph, config, from)?;

@@ -265,6 +265,10 @@ impl Operator for ClosesLateRows {
         self.inner.snapshot_state(checkpoint_id)
     }
 
+    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.inner.snapshot_savepoint(checkpoint_id)
+    }
+
     fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
         self.inner.restore_state(snapshot)
     }

@@ -115,6 +115,7 @@ pub(crate) fn launch(
                 metrics: metrics.clone(),
                 late_rows: None,
                 checkpointing,
+                state_backend: config.state_backend.clone(),
             };
             let (operators, operator_ids) = create_chain_operators(graph, chain, &ctx_of, metrics)?;
             let runner = ChainRunner {
@@ -126,6 +127,7 @@ pub(crate) fn launch(
                 emitted: Vec::new(),
                 snapshots: Vec::new(),
                 metrics: metrics.clone(),
+                state_backend: config.state_backend.clone(),
             };
             let link = config.checkpoints.as_ref().map(|c| {
                 let (control_tx, control_rx) = mpsc::unbounded_channel();

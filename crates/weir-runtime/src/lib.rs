@@ -33,4 +33,7 @@ pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter, Route
 pub use metrics::JobMetrics;
 pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
 pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};
-pub use weir_state::{redistribute, StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};
+pub use weir_state::{
+    redistribute, KeyedStore, RocksConfig, StateBackend, StateSnapshot, StateTable, TableKind,
+    KEY_GROUP_COLUMN,
+};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use weir_state::StateSnapshot;
+use weir_state::{StateBackend, StateSnapshot};
 use weir_types::{EngineError, EngineResult, Message, Watermark};
 
 use crate::late::LateRowsWriter;
@@ -31,6 +31,9 @@ pub struct SubtaskContext {
     /// [`Operator::notify_checkpoint_complete`], even at the end of input: `finish`
     /// stages, and the job's final checkpoint commits.
     pub checkpointing: bool,
+    /// `state.backend.type`: where operators that support it keep keyed state (the
+    /// unbounded aggregation keeps it in RocksDB with [`StateBackend::RocksDb`]).
+    pub state_backend: StateBackend,
 }
 
 impl SubtaskContext {
@@ -44,6 +47,7 @@ impl SubtaskContext {
             metrics: Arc::new(JobMetrics::default()),
             late_rows: None,
             checkpointing: false,
+            state_backend: StateBackend::HashMap,
         }
     }
 }
@@ -132,6 +136,14 @@ pub trait Operator: Send {
     /// The default is for stateless operators: an empty snapshot.
     fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
         Ok(StateSnapshot::new())
+    }
+
+    /// Snapshots this subtask's state for a savepoint: in the canonical format, Arrow
+    /// tables only (no native state), so a job on any state backend and at any
+    /// parallelism can restore it. Operators that keep state in RocksDB override this;
+    /// the default takes [`Operator::snapshot_state`].
+    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.snapshot_state(checkpoint_id)
     }
 
     /// Restores the state a checkpoint holds for this subtask, before the first message:

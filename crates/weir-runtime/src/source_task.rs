@@ -43,14 +43,14 @@ struct FinishedSource<'a> {
 }
 
 impl FinishedTask for FinishedSource<'_> {
-    fn snapshot(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>> {
+    fn snapshot(&mut self, checkpoint_id: u64, savepoint: bool) -> EngineResult<Vec<NodeSnapshot>> {
         let mut snapshots = vec![snapshot_source(
             self.source_id,
             self.chain.subtask,
             self.reader,
             self.splits,
         )?];
-        snapshots.extend(self.chain.snapshot_all(checkpoint_id)?);
+        snapshots.extend(self.chain.snapshot_all(checkpoint_id, savepoint)?);
         Ok(snapshots)
     }
 

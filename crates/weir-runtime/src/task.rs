@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use weir_state::{CompletedCheckpoint, StateSnapshot};
+use weir_state::{CompletedCheckpoint, StateBackend, StateSnapshot};
 use weir_types::{EngineError, EngineResult, Message, OperatorId, Watermark};
 
 use crate::channel::Sender;
@@ -44,6 +44,8 @@ pub(crate) struct ChainRunner {
     /// Snapshots the operators took as a barrier passed them, in chain order.
     pub snapshots: Vec<StateSnapshot>,
     pub metrics: Arc<JobMetrics>,
+    /// The job's state backend: where native (RocksDB) state is restored to.
+    pub state_backend: StateBackend,
 }
 
 impl ChainRunner {
@@ -71,12 +73,23 @@ impl ChainRunner {
         Ok(self.node_snapshots(snapshots))
     }
 
-    /// Snapshots every operator directly (a finished task, where no barrier passes).
-    pub fn snapshot_all(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>> {
+    /// Snapshots every operator directly (a finished task, where no barrier passes),
+    /// in the canonical format for a savepoint.
+    pub fn snapshot_all(
+        &mut self,
+        checkpoint_id: u64,
+        savepoint: bool,
+    ) -> EngineResult<Vec<NodeSnapshot>> {
         let snapshots = self
             .operators
             .iter_mut()
-            .map(|op| op.snapshot_state(checkpoint_id))
+            .map(|op| {
+                if savepoint {
+                    op.snapshot_savepoint(checkpoint_id)
+                } else {
+                    op.snapshot_state(checkpoint_id)
+                }
+            })
             .collect::<EngineResult<Vec<_>>>()?;
         Ok(self.node_snapshots(snapshots))
     }
@@ -104,10 +117,30 @@ impl ChainRunner {
     /// Gives every operator its state from `checkpoint` (before the first message).
     pub async fn restore(&mut self, checkpoint: &CompletedCheckpoint) -> EngineResult<()> {
         for (op, id) in self.operators.iter_mut().zip(&self.operator_ids) {
-            let snapshot = checkpoint
-                .restore(&id.to_string(), self.subtask, self.parallelism)
+            let id = id.to_string();
+            let mut snapshot = checkpoint
+                .restore(&id, self.subtask, self.parallelism)
                 .await
                 .map_err(|e| EngineError::Checkpoint(e.to_string()))?;
+            if checkpoint.has_native(&id) {
+                let Some(rocks) = self.state_backend.rocksdb() else {
+                    return Err(EngineError::Config(format!(
+                        "checkpoint {} keeps the state of operator {id} in RocksDB files, \
+                         but this job runs with state.backend.type = '{}': run it with \
+                         'rocksdb', or switch backends through a savepoint (savepoints hold \
+                         portable Arrow tables)",
+                        checkpoint.location(),
+                        self.state_backend.name()
+                    )));
+                };
+                for native in checkpoint
+                    .restore_native(&id, self.subtask, self.parallelism, &rocks.local_dir)
+                    .await
+                    .map_err(|e| EngineError::Checkpoint(e.to_string()))?
+                {
+                    snapshot.add_native(native);
+                }
+            }
             if !snapshot.is_empty() {
                 op.restore_state(snapshot)?;
             }
@@ -189,7 +222,11 @@ fn push_through(
         }
         Message::Barrier(barrier) => {
             first.prepare_snapshot_pre_barrier(barrier.checkpoint_id, &mut out)?;
-            snapshots.push(first.snapshot_state(barrier.checkpoint_id)?);
+            snapshots.push(if barrier.savepoint {
+                first.snapshot_savepoint(barrier.checkpoint_id)?
+            } else {
+                first.snapshot_state(barrier.checkpoint_id)?
+            });
             out.message(Message::Barrier(barrier));
         }
         Message::Idle => out.message(Message::Idle),
@@ -242,6 +279,10 @@ impl Operator for CountingSink {
         self.inner.snapshot_state(checkpoint_id)
     }
 
+    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        self.inner.snapshot_savepoint(checkpoint_id)
+    }
+
     fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
         self.inner.restore_state(snapshot)
     }
@@ -263,6 +304,8 @@ pub(crate) struct CheckpointLink {
     /// The newest checkpoint id triggered and the newest acknowledged.
     pub triggered: u64,
     pub acknowledged: u64,
+    /// Whether the newest triggered checkpoint is also a savepoint.
+    pub triggered_savepoint: bool,
     open: bool,
 }
 
@@ -282,6 +325,7 @@ impl CheckpointLink {
             restore,
             triggered: 0,
             acknowledged: 0,
+            triggered_savepoint: false,
             open: true,
         }
     }
@@ -291,8 +335,16 @@ impl CheckpointLink {
     pub async fn recv(&mut self) -> Control {
         if self.open {
             if let Some(control) = self.control.recv().await {
-                if let Control::Trigger { checkpoint_id, .. } = control {
-                    self.triggered = self.triggered.max(checkpoint_id);
+                if let Control::Trigger {
+                    checkpoint_id,
+                    savepoint,
+                    ..
+                } = control
+                {
+                    if checkpoint_id > self.triggered {
+                        self.triggered = checkpoint_id;
+                        self.triggered_savepoint = savepoint;
+                    }
                 }
                 return control;
             }
@@ -316,15 +368,15 @@ impl CheckpointLink {
 
 /// What a finished task still does for checkpoints.
 pub(crate) trait FinishedTask: Send {
-    /// Snapshots of the task's nodes, in their final state.
-    fn snapshot(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>>;
+    /// Snapshots of the task's nodes, in their final state (canonical for a savepoint).
+    fn snapshot(&mut self, checkpoint_id: u64, savepoint: bool) -> EngineResult<Vec<NodeSnapshot>>;
     /// Checkpoint `checkpoint_id` is complete.
     fn notify(&mut self, checkpoint_id: u64) -> EngineResult<()>;
 }
 
 impl FinishedTask for ChainRunner {
-    fn snapshot(&mut self, checkpoint_id: u64) -> EngineResult<Vec<NodeSnapshot>> {
-        self.snapshot_all(checkpoint_id)
+    fn snapshot(&mut self, checkpoint_id: u64, savepoint: bool) -> EngineResult<Vec<NodeSnapshot>> {
+        self.snapshot_all(checkpoint_id, savepoint)
     }
 
     fn notify(&mut self, checkpoint_id: u64) -> EngineResult<()> {
@@ -342,15 +394,19 @@ pub(crate) async fn serve_until_shutdown(
 ) -> EngineResult<()> {
     if link.triggered > link.acknowledged {
         let id = link.triggered;
-        let snapshots = task.snapshot(id)?;
+        let snapshots = task.snapshot(id, link.triggered_savepoint)?;
         link.ack(id, snapshots, Duration::ZERO);
     }
     let _ = link.events.send(TaskEvent::Finished { task: link.task });
     loop {
         match link.recv().await {
-            Control::Trigger { checkpoint_id, .. } => {
+            Control::Trigger {
+                checkpoint_id,
+                savepoint,
+                ..
+            } => {
                 if checkpoint_id > link.acknowledged {
-                    let snapshots = task.snapshot(checkpoint_id)?;
+                    let snapshots = task.snapshot(checkpoint_id, savepoint)?;
                     link.ack(checkpoint_id, snapshots, Duration::ZERO);
                 }
             }

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use weir_connectors::options::parse_duration;
-use weir_runtime::{CheckpointConfig, CheckpointingMode, RestartStrategy};
+use weir_runtime::{
+    CheckpointConfig, CheckpointingMode, RestartStrategy, RocksConfig, StateBackend,
+};
 
 use crate::config::SessionOptions;
 
@@ -20,8 +22,10 @@ pub const CHECKPOINT_OPTIONS: &[(&str, &str)] = &[
     ("execution.checkpointing.tolerable-failed-checkpoints", "consecutive failed checkpoints tolerated before the job fails (default 0)"),
     ("execution.checkpointing.num-retained", "completed checkpoints kept (default 1); also state.checkpoints.num-retained"),
     ("execution.checkpointing.savepoint-dir", "where savepoints are written (--savepoint-dir overrides it); also state.savepoints.dir"),
-    ("execution.checkpointing.incremental", "only for the rocksdb backend, which this build does not have; ignored with hashmap"),
-    ("state.backend.type", "hashmap (state in memory, the default); rocksdb is not available yet"),
+    ("execution.checkpointing.incremental", "with the rocksdb backend, upload only the files earlier checkpoints did not store (default false); also state.backend.incremental"),
+    ("state.backend.type", "hashmap (state in memory, the default) or rocksdb (GROUP BY state on local disk, larger than memory); also state.backend"),
+    ("state.backend.rocksdb.localdir", "where rocksdb keeps its working files (default: the system's temporary folder)"),
+    ("weir.state.rocksdb.cache-keys", "keys an aggregation keeps in memory on top of rocksdb (default 100000)"),
     ("restart-strategy.type", "with checkpoints, what a failure does: exponential-delay (default), fixed-delay or none"),
     ("restart-strategy.fixed-delay.attempts", "restarts allowed (default 1)"),
     ("restart-strategy.fixed-delay.delay", "wait before each restart (default 1 s)"),
@@ -70,22 +74,20 @@ pub fn check(key: &str, value: &str) -> Result<Option<String>, String> {
                 "'{key}' must be a number of at least 1, not '{value}'"
             )),
         },
-        "execution.checkpointing.incremental" => match value {
-            "false" => Ok(None),
-            "true" => Ok(Some(format!(
-                "'{key}' has no effect: incremental checkpoints need the rocksdb state backend, \
-                 which this build does not have; every checkpoint is a full one"
-            ))),
-            _ => Err(format!("'{key}' must be 'true' or 'false', not '{value}'")),
-        },
+        "execution.checkpointing.incremental" | "state.backend.incremental" => {
+            match value.to_ascii_lowercase().as_str() {
+                "false" | "true" => Ok(None),
+                _ => Err(format!("'{key}' must be 'true' or 'false', not '{value}'")),
+            }
+        }
         "state.backend.type" | "state.backend" => match value.to_ascii_lowercase().as_str() {
-            "hashmap" => Ok(None),
-            "rocksdb" => Err(format!(
-                "'{key}' = 'rocksdb' is not available in this build of Weir yet: state is kept \
-                 in memory ('hashmap') and checkpointed in full; remove the option"
-            )),
-            _ => Err(format!("'{key}' must be 'hashmap', not '{value}'")),
+            "hashmap" | "rocksdb" => Ok(None),
+            "filesystem" | "memory" | "jobmanager" => Ok(Some(format!(
+                "'{key}' = '{value}' is Flink 1.x's name of the in-memory backend; Weir uses 'hashmap'"
+            ))),
+            _ => Err(format!("'{key}' must be 'hashmap' or 'rocksdb', not '{value}'")),
         },
+        "weir.state.rocksdb.cache-keys" => count(1),
         "restart-strategy.type" | "restart-strategy" => match restart_kind(value) {
             Some(_) => Ok(None),
             None => Err(format!(
@@ -110,6 +112,33 @@ fn restart_kind(value: &str) -> Option<RestartKind> {
         "exponential-delay" | "exponentialdelay" => Some(RestartKind::ExponentialDelay),
         _ => None,
     }
+}
+
+/// The state backend `state.backend.type` names, with its settings; a relative
+/// `state.backend.rocksdb.localdir` is resolved against `base_dir`.
+pub fn state_backend(options: &SessionOptions, base_dir: &Path) -> StateBackend {
+    let either = |a: &str, b: &str| options.get(a).or_else(|| options.get(b));
+    let rocksdb = either("state.backend.type", "state.backend")
+        .is_some_and(|v| v.eq_ignore_ascii_case("rocksdb"));
+    if !rocksdb {
+        return StateBackend::HashMap;
+    }
+    let defaults = RocksConfig::default();
+    StateBackend::RocksDb(RocksConfig {
+        local_dir: options
+            .get("state.backend.rocksdb.localdir")
+            .map(|dir| base_dir.join(dir))
+            .unwrap_or(defaults.local_dir),
+        incremental: either(
+            "execution.checkpointing.incremental",
+            "state.backend.incremental",
+        )
+        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        cache_keys: options
+            .get("weir.state.rocksdb.cache-keys")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(defaults.cache_keys),
+    })
 }
 
 /// The checkpoint settings, or `None` when `execution.checkpointing.interval` is unset
@@ -250,16 +279,25 @@ mod tests {
                 "EXACTLY_ONCE or AT_LEAST_ONCE",
             ),
             ("execution.checkpointing.num-retained", "0", "at least 1"),
-            ("state.backend.type", "rocksdb", "not available"),
+            ("state.backend.type", "leveldb", "'hashmap' or 'rocksdb'"),
             ("restart-strategy.type", "sometimes", "fixed-delay"),
         ] {
             let error = o.set(key, value).unwrap_err();
             assert!(error.contains(key) && error.contains(says), "{error}");
         }
-        let warning = o
-            .set("execution.checkpointing.incremental", "true")
+        assert_eq!(
+            o.set("execution.checkpointing.incremental", "true"),
+            Ok(None)
+        );
+        assert_eq!(state_backend(&o, Path::new("/jobs")), StateBackend::HashMap);
+        o.set("state.backend.type", "rocksdb").unwrap();
+        o.set("state.backend.rocksdb.localdir", "tmp/rocks")
             .unwrap();
-        assert!(warning.unwrap().contains("no effect"));
+        let StateBackend::RocksDb(config) = state_backend(&o, Path::new("/jobs")) else {
+            panic!("rocksdb expected");
+        };
+        assert!(config.incremental);
+        assert_eq!(config.local_dir, Path::new("/jobs/tmp/rocks"));
     }
 
     #[test]

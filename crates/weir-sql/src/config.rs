@@ -276,6 +276,7 @@ impl SessionOptions {
                 .unwrap_or(DEFAULT_MAX_PARALLELISM),
             checkpoints: crate::checkpoint_options::checkpoint_config(self, base_dir),
             restart: crate::checkpoint_options::restart_strategy(self),
+            state_backend: crate::checkpoint_options::state_backend(self, base_dir),
             ..JobConfig::default()
         }
     }

@@ -6,6 +6,8 @@
 //! tables are concatenated from all old subtasks, in subtask order.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -14,8 +16,12 @@ use weir_types::keygroup::key_group_range;
 
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, checksum_text, decode_table};
-use crate::layout::{parse_checkpoint_dir_name, METADATA_FILE, SAVEPOINT_PREFIX};
+use crate::layout::{
+    operator_dir_name, parse_checkpoint_dir_name, METADATA_FILE, SAVEPOINT_PREFIX,
+};
 use crate::metadata::{CheckpointMetadata, StoredFile, FORMAT_VERSION};
+use crate::native::{LocalDir, NativeFile, NativeState};
+use crate::rocks::RESTORE_PREFIX;
 use crate::snapshot::{filter_key_groups, StateSnapshot, StateTable, TableKind};
 use crate::storage::{Location, IO_CONCURRENCY};
 
@@ -132,6 +138,102 @@ impl CompletedCheckpoint {
         })
         .await
         .map_err(|e| StateError::Task(e.to_string()))?
+    }
+
+    /// Whether `operator_id` has native (RocksDB) state in this checkpoint.
+    pub fn has_native(&self, operator_id: &str) -> bool {
+        self.metadata
+            .operators
+            .get(operator_id)
+            .is_some_and(|o| !o.native.is_empty())
+    }
+
+    /// The native (RocksDB) state of `operator_id`'s `subtask` when it now runs at
+    /// `parallelism`: the files of every old subtask whose key groups overlap the
+    /// subtask's, each downloaded into a new folder under `local_dir` and checked
+    /// against its size and checksum. The folders are removed when the returned
+    /// states are dropped. Empty when the operator has no native state.
+    pub async fn restore_native(
+        &self,
+        operator_id: &str,
+        subtask: usize,
+        parallelism: usize,
+        local_dir: &Path,
+    ) -> StateResult<Vec<NativeState>> {
+        let Some(state) = self.metadata.operators.get(operator_id) else {
+            return Ok(Vec::new());
+        };
+        if state.native.is_empty() {
+            return Ok(Vec::new());
+        }
+        let range = key_group_range(subtask, self.metadata.max_parallelism, parallelism);
+        let shared = self.location.parent()?;
+        let label = self.label();
+        let mut restored = Vec::new();
+        for (old_subtask, handle) in state.native_handles() {
+            let [lo, hi] = handle.key_groups;
+            if (lo as usize) >= range.end || (hi as usize) < range.start {
+                continue;
+            }
+            let dir = LocalDir::new(local_dir.join(format!(
+                "{RESTORE_PREFIX}{}-{}-{old_subtask}-{:08x}",
+                std::process::id(),
+                operator_dir_name(operator_id),
+                rand::random::<u32>()
+            )));
+            tokio::fs::create_dir_all(dir.path())
+                .await
+                .map_err(|source| StateError::Io {
+                    context: format!("creating {}", dir.path().display()),
+                    source,
+                })?;
+            stream::iter(handle.files.clone())
+                .map(|file| {
+                    let at = if file.shared {
+                        shared.clone()
+                    } else {
+                        self.location.clone()
+                    };
+                    let target = dir.path().join(&file.name);
+                    let label = label.clone();
+                    async move {
+                        let stored = StoredFile {
+                            path: file.path,
+                            size: file.size,
+                            checksum: file.checksum,
+                            tables: Vec::new(),
+                        };
+                        let bytes = read_verified(&at, &label, &stored).await?;
+                        tokio::fs::write(&target, &bytes)
+                            .await
+                            .map_err(|source| StateError::Io {
+                                context: format!("writing {}", target.display()),
+                                source,
+                            })
+                    }
+                })
+                .buffer_unordered(IO_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            restored.push(NativeState {
+                backend: handle.backend.clone(),
+                dir: Arc::new(dir),
+                key_groups: handle.key_groups,
+                files: handle
+                    .files
+                    .iter()
+                    .map(|f| NativeFile {
+                        name: f.name.clone(),
+                        size: f.size,
+                        shared: f.shared,
+                        stored: None,
+                    })
+                    .collect(),
+                instance: String::new(),
+                uploaded: None,
+            });
+        }
+        Ok(restored)
     }
 
     fn label(&self) -> String {
@@ -318,20 +420,33 @@ pub(crate) async fn load_checkpoint(
     metadata.check().map_err(corrupt)?;
     // Owned values in each future: borrowed ones make the future not `Send` for every
     // lifetime, which a caller spawning it on tokio needs.
-    let files: Vec<StoredFile> = metadata
+    let mut files: Vec<(Location, FileRef)> = metadata
         .operators
         .values()
         .flat_map(|o| o.subtasks.iter().flatten())
-        .cloned()
+        .map(|f| (location.clone(), FileRef::of(f)))
         .collect();
+    if metadata.has_native() {
+        let shared = location.parent()?;
+        for file in metadata.native_files() {
+            let at = if file.shared { &shared } else { &location };
+            files.push((
+                at.clone(),
+                FileRef {
+                    path: file.path.clone(),
+                    size: file.size,
+                    checksum: file.checksum.clone(),
+                },
+            ));
+        }
+    }
     stream::iter(files)
-        .map(|file| {
-            let location = location.clone();
+        .map(|(at, file)| {
             let label = label.clone();
             async move {
                 match verify {
-                    Verify::Checksums => check_checksum(&location, &label, &file).await,
-                    Verify::Sizes => check_size(&location, &label, &file).await,
+                    Verify::Checksums => check_checksum(&at, &label, &file).await,
+                    Verify::Sizes => check_size(&at, &label, &file).await,
                 }
             }
         })
@@ -341,8 +456,25 @@ pub(crate) async fn load_checkpoint(
     Ok(CompletedCheckpoint::new(location, metadata))
 }
 
+/// A stored file to check: its path in a location, size and checksum.
+struct FileRef {
+    path: String,
+    size: u64,
+    checksum: String,
+}
+
+impl FileRef {
+    fn of(file: &StoredFile) -> FileRef {
+        FileRef {
+            path: file.path.clone(),
+            size: file.size,
+            checksum: file.checksum.clone(),
+        }
+    }
+}
+
 /// Streams `file` through CRC32C without holding it in memory, checking size and sum.
-async fn check_checksum(location: &Location, label: &str, file: &StoredFile) -> StateResult<()> {
+async fn check_checksum(location: &Location, label: &str, file: &FileRef) -> StateResult<()> {
     let corrupt = |reason: String| StateError::Corrupt {
         checkpoint: label.to_string(),
         location: location.display.clone(),
@@ -391,7 +523,7 @@ fn id_from_folder_name(path: &str) -> Option<u64> {
     })
 }
 
-async fn check_size(location: &Location, label: &str, file: &StoredFile) -> StateResult<()> {
+async fn check_size(location: &Location, label: &str, file: &FileRef) -> StateResult<()> {
     let corrupt = |reason: String| StateError::Corrupt {
         checkpoint: label.to_string(),
         location: location.display.clone(),

@@ -115,6 +115,15 @@ pub enum StateError {
     /// A background task (encoding, decoding) panicked or was cancelled.
     #[error("state task failed: {0}")]
     Task(String),
+
+    /// The embedded state store (RocksDB) failed.
+    #[error("{context}: {reason}")]
+    Backend {
+        /// What was being done.
+        context: String,
+        /// The store's message.
+        reason: String,
+    },
 }
 
 impl StateError {

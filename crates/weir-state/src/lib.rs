@@ -14,20 +14,32 @@
 //!   incomplete and corrupt checkpoints; [`CompletedCheckpoint::restore`] gives each
 //!   new subtask its state. Savepoints are the same format in a folder of their own.
 //!
+//! - With `state.backend.type = rocksdb`, an operator may keep its keyed state in a
+//!   [`KeyedStore`] (RocksDB on local disk) and snapshot it as [`NativeState`]: the
+//!   store's own files, uploaded once each under `shared/` (incremental checkpoints).
+//!   Savepoints are always Arrow tables (the canonical format), so any backend and
+//!   parallelism can restore them.
+//!
 //! The layout on storage is documented in docs/checkpoints.md ("Layout").
 
+pub mod backend;
 pub mod checkpoint;
 pub mod error;
 pub mod format;
 pub mod layout;
 pub mod metadata;
+pub mod native;
+pub mod rocks;
 pub mod snapshot;
 pub mod storage;
 
+pub use backend::{RocksConfig, StateBackend};
 pub use checkpoint::CompletedCheckpoint;
 pub use error::{StateError, StateResult};
 pub use metadata::{
     CheckpointMetadata, OperatorState, StateHandle, StoredFile, TableEntry, FORMAT_VERSION,
 };
+pub use native::{NativeHandle, NativeState};
+pub use rocks::KeyedStore;
 pub use snapshot::{redistribute, StateSnapshot, StateTable, TableKind, KEY_GROUP_COLUMN};
 pub use storage::{CheckpointStorage, CheckpointWriter, LatestCheckpoint};

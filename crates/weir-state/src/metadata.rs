@@ -11,10 +11,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{StateError, StateResult};
 use crate::layout::operator_dir_name;
+use crate::native::{NativeFileEntry, NativeHandle, SHARED_DIR};
 use crate::snapshot::TableKind;
 
-/// The newest metadata format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest metadata format this build writes and reads: 2 adds native (RocksDB)
+/// state. Metadata without native state is written as version 1, which older builds
+/// read too.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version of metadata without native state.
+pub(crate) const TABLES_ONLY_VERSION: u32 = 1;
 
 /// One table's segment inside a subtask file: an Arrow IPC file of its own, stored at
 /// `offset..offset + length`.
@@ -61,12 +67,15 @@ pub struct StateHandle {
     pub subtask: usize,
     /// The file, or `None` for an empty snapshot (nothing is stored).
     pub file: Option<StoredFile>,
+    /// The subtask's native (RocksDB) state, if it keeps some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeHandle>,
 }
 
 impl StateHandle {
-    /// Bytes stored (0 for an empty snapshot).
+    /// Bytes stored by this checkpoint (0 for an empty snapshot).
     pub fn size(&self) -> u64 {
-        self.file.as_ref().map_or(0, |f| f.size)
+        self.file.as_ref().map_or(0, |f| f.size) + self.native.as_ref().map_or(0, |n| n.uploaded)
     }
 
     /// Names of the tables stored.
@@ -84,6 +93,19 @@ pub struct OperatorState {
     pub parallelism: usize,
     /// Per subtask index, its file (`null` for an empty snapshot).
     pub subtasks: Vec<Option<StoredFile>>,
+    /// Per subtask index, its native state (absent when no subtask has any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub native: Vec<Option<NativeHandle>>,
+}
+
+impl OperatorState {
+    /// The native states of the subtasks that have one, with their subtask index.
+    pub fn native_handles(&self) -> impl Iterator<Item = (usize, &NativeHandle)> {
+        self.native
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
+    }
 }
 
 /// The contents of `_metadata`.
@@ -141,6 +163,7 @@ impl CheckpointMetadata {
             return Err(invalid(format!("operator {operator_id:?} added twice")));
         }
         let mut subtasks: Vec<Option<Option<StoredFile>>> = vec![None; parallelism];
+        let mut native: Vec<Option<NativeHandle>> = vec![None; parallelism];
         for handle in handles {
             if handle.operator_id != operator_id {
                 return Err(invalid(format!(
@@ -162,6 +185,7 @@ impl CheckpointMetadata {
                 )));
             }
             *slot = Some(handle.file);
+            native[handle.subtask] = handle.native;
         }
         let mut files = Vec::with_capacity(parallelism);
         for (subtask, slot) in subtasks.into_iter().enumerate() {
@@ -172,9 +196,13 @@ impl CheckpointMetadata {
                 ))
             })?);
         }
+        if native.iter().all(Option::is_none) {
+            native.clear();
+        }
         let state = OperatorState {
             parallelism,
             subtasks: files,
+            native,
         };
         check_operator(operator_id, &state, self.max_parallelism).map_err(invalid)?;
         let dir = operator_dir_name(operator_id);
@@ -191,13 +219,52 @@ impl CheckpointMetadata {
         Ok(())
     }
 
-    /// Total bytes of all subtask files.
+    /// Bytes this checkpoint stored: all subtask files, and the native files it
+    /// uploaded (not those earlier checkpoints stored).
     pub fn total_size(&self) -> u64 {
-        self.operators
+        let files: u64 = self
+            .operators
             .values()
             .flat_map(|o| o.subtasks.iter().flatten())
             .map(|f| f.size)
-            .sum()
+            .sum();
+        let native: u64 = self
+            .operators
+            .values()
+            .flat_map(|o| o.native_handles())
+            .map(|(_, n)| n.uploaded)
+            .sum();
+        files + native
+    }
+
+    /// Bytes of the whole state, including native files stored by earlier checkpoints.
+    pub fn full_size(&self) -> u64 {
+        let files: u64 = self
+            .operators
+            .values()
+            .flat_map(|o| o.subtasks.iter().flatten())
+            .map(|f| f.size)
+            .sum();
+        let native: u64 = self
+            .operators
+            .values()
+            .flat_map(|o| o.native_handles())
+            .map(|(_, n)| n.size())
+            .sum();
+        files + native
+    }
+
+    /// Whether any operator has native state (the metadata is then version 2).
+    pub fn has_native(&self) -> bool {
+        self.operators.values().any(|o| !o.native.is_empty())
+    }
+
+    /// Every native file, with whether it is shared: (path, size, checksum, shared).
+    pub fn native_files(&self) -> impl Iterator<Item = &NativeFileEntry> {
+        self.operators
+            .values()
+            .flat_map(|o| o.native_handles())
+            .flat_map(|(_, n)| n.files.iter())
     }
 
     /// Checks the whole structure (after parsing a `_metadata`): subtask counts, table
@@ -221,6 +288,33 @@ fn check_operator(
             state.parallelism,
             state.subtasks.len()
         ));
+    }
+    if !state.native.is_empty() && state.native.len() != state.parallelism {
+        return Err(format!(
+            "operator {operator_id:?} has parallelism {} but {} native state entries",
+            state.parallelism,
+            state.native.len()
+        ));
+    }
+    for (_, native) in state.native_handles() {
+        let [lo, hi] = native.key_groups;
+        if lo > hi || hi as usize >= max_parallelism {
+            return Err(format!(
+                "operator {operator_id:?}: native state of key groups {lo}..={hi}, \
+                 but max parallelism is {max_parallelism}"
+            ));
+        }
+        for file in &native.files {
+            check_relative_path(&file.path)?;
+            if file.shared != file.path.starts_with(&format!("{SHARED_DIR}/")) {
+                return Err(format!(
+                    "operator {operator_id:?}: native file {} is {} but stored at {}",
+                    file.name,
+                    if file.shared { "shared" } else { "private" },
+                    file.path
+                ));
+            }
+        }
     }
     let mut tables: HashMap<&str, (&TableKind, &str)> = HashMap::new();
     for file in state.subtasks.iter().flatten() {
@@ -298,6 +392,7 @@ mod tests {
                     schema_fingerprint: fingerprint.into(),
                 }],
             }),
+            native: None,
         }
     }
 

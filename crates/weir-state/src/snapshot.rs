@@ -16,6 +16,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StateError, StateResult};
+use crate::native::NativeState;
 
 /// Name of the key group column every keyed table carries (`UInt16` or `UInt32`, no
 /// nulls). Compute it with `weir_types::keygroup::key_group_of_hash`.
@@ -137,10 +138,13 @@ impl StateTable {
     }
 }
 
-/// The state of one operator subtask: tables with distinct names.
+/// The state of one operator subtask: tables with distinct names, and the native
+/// state of an embedded store (see [`crate::native`]): on snapshot at most one, on
+/// restore one per old subtask whose key groups overlap.
 #[derive(Debug, Clone, Default)]
 pub struct StateSnapshot {
     tables: Vec<StateTable>,
+    native: Vec<NativeState>,
 }
 
 impl StateSnapshot {
@@ -202,9 +206,25 @@ impl StateSnapshot {
         self.tables
     }
 
-    /// True when no table has a row: such a snapshot is stored as no file at all.
+    /// Adds native state (an embedded store's files).
+    pub fn add_native(&mut self, state: NativeState) {
+        self.native.push(state);
+    }
+
+    /// The native states.
+    pub fn native(&self) -> &[NativeState] {
+        &self.native
+    }
+
+    /// Takes the native states out.
+    pub fn take_native(&mut self) -> Vec<NativeState> {
+        std::mem::take(&mut self.native)
+    }
+
+    /// True when no table has a row and there is no native state: such a snapshot is
+    /// stored as no file at all.
     pub fn is_empty(&self) -> bool {
-        self.tables.iter().all(|t| t.num_rows() == 0)
+        self.native.is_empty() && self.tables.iter().all(|t| t.num_rows() == 0)
     }
 
     /// Rows over all tables.

@@ -5,6 +5,7 @@
 //! writes one checkpoint (or savepoint) folder: subtask files first, concurrently, then
 //! `_metadata`, last. A folder without valid metadata is never restored.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,9 +18,13 @@ use crate::checkpoint::{load_checkpoint, CompletedCheckpoint, Verify};
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, encode_snapshot};
 use crate::layout::{
-    checkpoint_dir_name, parse_checkpoint_dir_name, savepoint_dir_name, subtask_file, METADATA_FILE,
+    checkpoint_dir_name, operator_dir_name, parse_checkpoint_dir_name, savepoint_dir_name,
+    subtask_file, METADATA_FILE,
 };
-use crate::metadata::{CheckpointMetadata, StateHandle, StoredFile, FORMAT_VERSION};
+use crate::metadata::{
+    CheckpointMetadata, StateHandle, StoredFile, FORMAT_VERSION, TABLES_ONLY_VERSION,
+};
+use crate::native::{NativeFileEntry, NativeHandle, NativeState, SharedFile, SHARED_DIR};
 use crate::snapshot::StateSnapshot;
 
 /// How many files are read or checked at once.
@@ -100,6 +105,32 @@ impl Location {
             display: format!("{}/{relative}", self.display.trim_end_matches('/')),
             local: self.local.as_ref().map(|l| l.join(relative)),
         }
+    }
+
+    /// The folder holding this one (a checkpoint's location, for its shared files).
+    pub(crate) fn parent(&self) -> StateResult<Location> {
+        if let Some(local) = &self.local {
+            let parent = local.parent().ok_or_else(|| StateError::InvalidLocation {
+                location: self.display.clone(),
+                reason: "it has no parent folder".into(),
+            })?;
+            return Location::open(&parent.to_string_lossy(), false);
+        }
+        let parts: Vec<_> = self.root.parts().collect();
+        let root: Path = parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .cloned()
+            .collect();
+        let display = match self.display.trim_end_matches('/').rsplit_once('/') {
+            Some((parent, _)) => parent.to_string(),
+            None => self.display.clone(),
+        };
+        Ok(Location {
+            store: Arc::clone(&self.store),
+            root,
+            display,
+            local: None,
+        })
     }
 
     /// The object path of `relative` inside this folder.
@@ -192,6 +223,7 @@ impl CheckpointStorage {
             location: self.location.child(&checkpoint_dir_name(checkpoint_id)),
             checkpoint_id,
             savepoint: false,
+            shared: Some(self.location.clone()),
         }
     }
 
@@ -207,6 +239,7 @@ impl CheckpointStorage {
             location: base.child(&name),
             checkpoint_id,
             savepoint: true,
+            shared: None,
         })
     }
 
@@ -281,8 +314,9 @@ impl CheckpointStorage {
         })
     }
 
-    /// Deletes every `chk-<id>` folder (a job that ended normally: running its script
-    /// again starts afresh). Savepoints are not touched. Returns the deleted ids.
+    /// Deletes every `chk-<id>` folder and the shared files (a job that ended
+    /// normally: running its script again starts afresh). Savepoints are not touched.
+    /// Returns the deleted ids.
     pub async fn discard_all(&self) -> StateResult<Vec<u64>> {
         let ids = self.checkpoint_ids().await?;
         for &id in &ids {
@@ -291,6 +325,7 @@ impl CheckpointStorage {
                 .delete_all()
                 .await?;
         }
+        self.location.child(SHARED_DIR).delete_all().await?;
         Ok(ids)
     }
 
@@ -316,10 +351,22 @@ impl CheckpointStorage {
         }
         let mut kept = 0usize;
         let mut deleted = Vec::new();
+        let mut referenced: HashSet<String> = HashSet::new();
         for id in self.checkpoint_ids().await? {
             let location = self.location.child(&checkpoint_dir_name(id));
             let completed = match load_checkpoint(location.clone(), Some(id), Verify::Sizes).await {
-                Ok(_) => true,
+                Ok(checkpoint) => {
+                    if kept < num_retained {
+                        referenced.extend(
+                            checkpoint
+                                .metadata()
+                                .native_files()
+                                .filter(|f| f.shared)
+                                .map(|f| f.path.clone()),
+                        );
+                    }
+                    true
+                }
                 Err(e) if is_bad_checkpoint(&e) => false,
                 Err(e) => return Err(e),
             };
@@ -334,7 +381,47 @@ impl CheckpointStorage {
                 deleted.push(id);
             }
         }
+        if kept > 0 {
+            self.delete_unreferenced_shared(&referenced).await?;
+        }
         Ok(deleted)
+    }
+
+    /// Deletes the shared files no retained checkpoint references: those of deleted
+    /// checkpoints, and those uploaded by checkpoints that were declined. Called only
+    /// between checkpoints (the coordinator runs one at a time), when no upload is
+    /// waiting for its metadata.
+    async fn delete_unreferenced_shared(&self, referenced: &HashSet<String>) -> StateResult<()> {
+        let shared = self.location.child(SHARED_DIR);
+        let root_parts = self.location.root.parts().count();
+        let listed: Vec<Path> = self
+            .location
+            .store
+            .list(Some(&shared.root))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| StateError::store(format!("listing {}", shared.display), e))?;
+        let unreferenced: Vec<Path> = listed
+            .into_iter()
+            .filter(|path| {
+                let relative: Vec<String> = path
+                    .parts()
+                    .skip(root_parts)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                !referenced.contains(&relative.join("/"))
+            })
+            .collect();
+        self.location
+            .store
+            .delete_stream(stream::iter(unreferenced.into_iter().map(Ok)).boxed())
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| {
+                StateError::store(format!("deleting old files in {}", shared.display), e)
+            })?;
+        Ok(())
     }
 }
 
@@ -363,6 +450,9 @@ pub struct CheckpointWriter {
     location: Location,
     checkpoint_id: u64,
     savepoint: bool,
+    /// The checkpoint location, whose `shared/` folder takes native SST files; `None`
+    /// for a savepoint (always Arrow tables, self-contained).
+    shared: Option<Location>,
 }
 
 impl CheckpointWriter {
@@ -394,8 +484,18 @@ impl CheckpointWriter {
             operator_id: operator_id.to_string(),
             subtask,
             file: None,
+            native: None,
         };
-        if snapshot.is_empty() {
+        match snapshot.native() {
+            [] => {}
+            [native] => {
+                handle.native = Some(self.write_native(operator_id, subtask, native).await?)
+            }
+            _ => return Err(StateError::InvalidSnapshot(format!(
+                "operator {operator_id:?} subtask {subtask} snapshotted more than one native state"
+            ))),
+        }
+        if snapshot.tables().iter().all(|t| t.num_rows() == 0) {
             return Ok(handle);
         }
         let owned = snapshot.clone();
@@ -443,6 +543,110 @@ impl CheckpointWriter {
         Ok(handle)
     }
 
+    /// Uploads a native snapshot's files: SST files not stored before into the
+    /// location's `shared/` folder (reporting them to the store through
+    /// `native.uploaded`), the others into this checkpoint's folder.
+    async fn write_native(
+        &self,
+        operator_id: &str,
+        subtask: usize,
+        native: &NativeState,
+    ) -> StateResult<NativeHandle> {
+        let Some(shared) = &self.shared else {
+            return Err(StateError::InvalidSnapshot(format!(
+                "operator {operator_id:?} snapshotted native state for a savepoint; \
+                 savepoints hold Arrow tables only"
+            )));
+        };
+        let operator_dir = operator_dir_name(operator_id);
+        let entries = stream::iter(native.files.clone())
+            .map(|file| {
+                let local = native.dir.path().join(&file.name);
+                let operator_dir = operator_dir.clone();
+                let instance = native.instance.clone();
+                let shared = shared.clone();
+                let own = self.location.clone();
+                let uploaded = native.uploaded.clone();
+                async move {
+                    if let Some(stored) = file.stored {
+                        return Ok((
+                            NativeFileEntry {
+                                name: file.name,
+                                path: stored.path,
+                                shared: true,
+                                size: stored.size,
+                                checksum: stored.checksum,
+                            },
+                            0,
+                        ));
+                    }
+                    let bytes = tokio::fs::read(&local)
+                        .await
+                        .map_err(|source| StateError::Io {
+                            context: format!("reading {}", local.display()),
+                            source,
+                        })?;
+                    let (bytes, sum) = tokio::task::spawn_blocking(move || {
+                        let sum = checksum(&bytes);
+                        (bytes, sum)
+                    })
+                    .await
+                    .map_err(|e| StateError::Task(e.to_string()))?;
+                    let size = bytes.len() as u64;
+                    let (target, path) = if file.shared {
+                        let path = format!("{SHARED_DIR}/{operator_dir}/{instance}-{}", file.name);
+                        (shared.clone(), path)
+                    } else {
+                        (
+                            own,
+                            format!("{operator_dir}/{subtask}-native/{}", file.name),
+                        )
+                    };
+                    target
+                        .store
+                        .put(&target.path(&path), PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| {
+                            StateError::store(format!("writing {}/{path}", target.display), e)
+                        })?;
+                    if file.shared {
+                        if let Some(uploaded) = &uploaded {
+                            if let Ok(mut uploaded) = uploaded.lock() {
+                                uploaded.insert(
+                                    file.name.clone(),
+                                    SharedFile {
+                                        path: path.clone(),
+                                        size,
+                                        checksum: sum.clone(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    Ok::<_, StateError>((
+                        NativeFileEntry {
+                            name: file.name,
+                            path,
+                            shared: file.shared,
+                            size,
+                            checksum: sum,
+                        },
+                        size,
+                    ))
+                }
+            })
+            .buffered(IO_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let uploaded = entries.iter().map(|(_, size)| size).sum();
+        Ok(NativeHandle {
+            backend: native.backend.clone(),
+            key_groups: native.key_groups,
+            files: entries.into_iter().map(|(entry, _)| entry).collect(),
+            uploaded,
+        })
+    }
+
     /// Completes the checkpoint: checks `metadata` (its id, every referenced file
     /// present with its size), marks it a savepoint when this writer writes one, and
     /// writes `_metadata` last. Only then is the checkpoint restorable.
@@ -460,40 +664,52 @@ impl CheckpointWriter {
                 metadata.checkpoint_id, self.checkpoint_id
             )));
         }
-        metadata.format_version = FORMAT_VERSION;
+        metadata.format_version = if metadata.has_native() {
+            FORMAT_VERSION
+        } else {
+            TABLES_ONLY_VERSION
+        };
         metadata.savepoint = self.savepoint;
         metadata.check().map_err(invalid)?;
         // Owned values in each future, so callers can spawn this on tokio.
-        let files: Vec<StoredFile> = metadata
+        let mut files: Vec<(Location, String, u64)> = metadata
             .operators
             .values()
             .flat_map(|o| o.subtasks.iter().flatten())
-            .cloned()
+            .map(|f| (self.location.clone(), f.path.clone(), f.size))
             .collect();
+        for file in metadata.native_files() {
+            let location = match (&self.shared, file.shared) {
+                (Some(shared), true) => shared.clone(),
+                (None, true) => {
+                    return Err(invalid(format!(
+                        "a savepoint cannot reference the shared file {}",
+                        file.path
+                    )))
+                }
+                (_, false) => self.location.clone(),
+            };
+            files.push((location, file.path.clone(), file.size));
+        }
         let checkpoint_id = self.checkpoint_id;
         stream::iter(files)
-            .map(|file| {
-                let location = self.location.clone();
-                async move {
-                    let invalid = |reason: String| StateError::InvalidMetadata {
-                        checkpoint_id,
-                        reason,
-                    };
-                    let meta = location
-                        .store
-                        .head(&location.path(&file.path))
-                        .await
-                        .map_err(|e| {
-                            invalid(format!("file {} cannot be read back: {e}", file.path))
-                        })?;
-                    if meta.size != file.size {
-                        return Err(invalid(format!(
-                            "file {} has {} bytes, its handle says {}",
-                            file.path, meta.size, file.size
-                        )));
-                    }
-                    Ok(())
+            .map(|(location, path, size)| async move {
+                let invalid = |reason: String| StateError::InvalidMetadata {
+                    checkpoint_id,
+                    reason,
+                };
+                let meta = location
+                    .store
+                    .head(&location.path(&path))
+                    .await
+                    .map_err(|e| invalid(format!("file {path} cannot be read back: {e}")))?;
+                if meta.size != size {
+                    return Err(invalid(format!(
+                        "file {path} has {} bytes, its handle says {size}",
+                        meta.size
+                    )));
                 }
+                Ok(())
             })
             .buffer_unordered(IO_CONCURRENCY)
             .try_collect::<Vec<()>>()

@@ -163,6 +163,18 @@ fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
 
 #[test]
 fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() {
+    killed_twenty_times(false);
+}
+
+/// The same with the RocksDB backend and incremental checkpoints (the GROUP BY keeps
+/// its keys in RocksDB, a cache of 4 keys in memory); the local folders a kill leaves
+/// behind are removed by the next run.
+#[test]
+fn with_rocksdb_killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() {
+    killed_twenty_times(true);
+}
+
+fn killed_twenty_times(rocksdb: bool) {
     let seed = std::env::var("WEIR_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -179,11 +191,27 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
     let work = tempfile::tempdir().unwrap();
     let script = work.path().join("job.sql");
     std::fs::write(&script, JOB).unwrap();
+    let local = work.path().join("rocksdb");
+    let local_option = format!("state.backend.rocksdb.localdir={}", local.display());
+    let extra: Vec<&str> = if rocksdb {
+        vec![
+            "--set",
+            "state.backend.type=rocksdb",
+            "--set",
+            "execution.checkpointing.incremental=true",
+            "--set",
+            "weir.state.rocksdb.cache-keys=4",
+            "--set",
+            &local_option,
+        ]
+    } else {
+        Vec::new()
+    };
     let mut kills = 0;
     let mut resumed = 0;
     let started = Instant::now();
     loop {
-        let mut child = start(&script, &[]);
+        let mut child = start(&script, &extra);
         if kills < 20 {
             std::thread::sleep(random.millis(100, 700));
             if child.try_wait().unwrap().is_none() {
@@ -233,6 +261,12 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
         left.is_empty(),
         "a finished job leaves no checkpoint: {left:?}"
     );
+    if rocksdb {
+        let left: Vec<_> = std::fs::read_dir(&local)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "RocksDB folders left behind: {left:?}");
+    }
 }
 
 #[test]

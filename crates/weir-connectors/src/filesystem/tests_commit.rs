@@ -49,6 +49,7 @@ fn run(base: &Path, extra: &[(&str, &str)], parallelism: usize) -> Vec<Box<dyn O
                 subtask,
                 parallelism,
                 checkpointing: true,
+                state_backend: Default::default(),
                 ..SubtaskContext::single("sink")
             };
             binding.factory.create(&ctx).unwrap()

@@ -100,6 +100,21 @@ impl KeyTable {
         self.free.push(id);
     }
 
+    /// The encoded key of a live group.
+    pub fn key_bytes(&self, id: u32) -> &[u8] {
+        &self.keys[id as usize]
+    }
+
+    /// The key columns of encoded keys, in order (nothing without keys).
+    pub fn decode(&self, keys: &[&[u8]]) -> EngineResult<Vec<ArrayRef>> {
+        let Some(converter) = &self.converter else {
+            return Ok(Vec::new());
+        };
+        let parser = converter.parser();
+        let rows = keys.iter().map(|k| parser.parse(k));
+        converter.convert_rows(rows).map_err(EngineError::from)
+    }
+
     /// Number of live groups.
     pub fn len(&self) -> usize {
         self.table.len()

@@ -17,7 +17,8 @@
 //! Checkpoints: held changes are emitted ahead of the barrier
 //! ([`Operator::prepare_snapshot_pre_barrier`]); the keys and their accumulators are
 //! snapshotted as described in [`snapshot`]. The operator does not act on watermarks
-//! (it forwards them), so it keeps none.
+//! (it forwards them), so it keeps none. With `state.backend.type = rocksdb` the keys
+//! live in RocksDB, with a cache in memory (see [`store`]).
 
 mod distinct;
 mod keys;
@@ -25,6 +26,7 @@ pub mod local;
 mod retract;
 pub(crate) mod snapshot;
 mod state;
+mod store;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
@@ -153,6 +155,8 @@ pub struct GroupAggregateOperator {
     held_rows: usize,
     sweep: crate::ttl::TtlSweep,
     max_parallelism: usize,
+    /// The RocksDB store, with `state.backend.type = rocksdb`.
+    store: Option<store::GroupStore>,
 }
 
 impl GroupAggregateOperator {
@@ -184,7 +188,29 @@ impl GroupAggregateOperator {
                 ))
             })
             .collect::<EngineResult<Vec<_>>>()?;
-        let state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms)?;
+        let mut state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms)?;
+        let store = match ctx.state_backend.rocksdb() {
+            None => None,
+            Some(config) => {
+                let range = weir_types::keygroup::key_group_range(
+                    ctx.subtask,
+                    ctx.max_parallelism,
+                    ctx.parallelism,
+                );
+                let settings = store::StoreSettings {
+                    config: config.clone(),
+                    label: format!("{}-{}", ctx.node_name, ctx.subtask),
+                    key_groups: [range.start as u32, range.end.saturating_sub(1) as u32],
+                    max_parallelism: ctx.max_parallelism,
+                    keyed: !def.key_columns.is_empty(),
+                    ttl: def.state_ttl_ms.map(|ttl_ms| weir_state::rocks::StoreTtl {
+                        ttl_ms,
+                        clock: Arc::clone(&clock),
+                    }),
+                };
+                Some(store::GroupStore::open(&mut state, settings)?)
+            }
+        };
         Ok(GroupAggregateOperator {
             def,
             state,
@@ -195,6 +221,7 @@ impl GroupAggregateOperator {
             held_rows: 0,
             sweep,
             max_parallelism: ctx.max_parallelism,
+            store,
         })
     }
 
@@ -203,9 +230,9 @@ impl GroupAggregateOperator {
         self.state.keys()
     }
 
-    /// Approximate bytes of state.
+    /// Approximate bytes of state: in memory, plus the store's files on disk.
     pub fn state_size(&self) -> usize {
-        self.state.memory_size()
+        self.state.memory_size() + self.store.as_ref().map_or(0, |s| s.disk_size() as usize)
     }
 
     fn inputs(&self, batch: &RecordBatch) -> EngineResult<BatchInputs> {
@@ -321,6 +348,18 @@ impl GroupAggregateOperator {
         if due {
             self.emit(out)?;
         }
+        self.bound_cache()
+    }
+
+    /// With the RocksDB backend: when memory holds more keys than the cache allows and
+    /// no change waits to be emitted, writes the changes back and drops clean keys.
+    fn bound_cache(&mut self) -> EngineResult<()> {
+        if let Some(store) = &self.store {
+            if self.state.pending() == 0 && self.state.keys() > store.cache_keys() {
+                store.write_back(&mut self.state)?;
+                store.shrink(&mut self.state);
+            }
+        }
         Ok(())
     }
 
@@ -354,7 +393,14 @@ impl Operator for GroupAggregateOperator {
         let now = (self.clock)();
         self.expire(now);
         let inputs = self.inputs(&batch)?;
-        self.state.apply(&inputs, now)?;
+        match &self.store {
+            None => self.state.apply(&inputs, now)?,
+            Some(store) => {
+                let encoded = self.state.keys.encode(&inputs.keys)?;
+                store.load(&mut self.state, &inputs.keys, encoded.as_ref(), inputs.rows)?;
+                self.state.apply_encoded(&inputs, encoded.as_ref(), now)?;
+            }
+        }
         let expired = self.state.take_expired_on_read();
         if expired > 0 {
             JobMetrics::add(&self.metrics.state_keys_expired, expired);
@@ -386,7 +432,57 @@ impl Operator for GroupAggregateOperator {
         self.emit(out)
     }
 
-    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        if let Some(store) = self.store.as_mut() {
+            self.state.check_checkpointable()?;
+            return store.snapshot(&mut self.state, checkpoint_id);
+        }
+        self.snapshot_tables()
+    }
+
+    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        match &self.store {
+            Some(store) => {
+                self.state.check_checkpointable()?;
+                store.canonical_snapshot(&mut self.state)
+            }
+            None => self.snapshot_state(checkpoint_id),
+        }
+    }
+
+    fn restore_state(&mut self, mut snapshot: StateSnapshot) -> EngineResult<()> {
+        let native = snapshot.take_native();
+        if let Some(store) = self.store.as_mut() {
+            if !native.is_empty() {
+                store.restore_native(native)?;
+            }
+        } else if !native.is_empty() {
+            return Err(EngineError::Internal(
+                "native state given to an aggregation without a RocksDB store".into(),
+            ));
+        }
+        for table in snapshot.into_tables() {
+            if table.name() != snapshot::GROUPS_TABLE {
+                return Err(EngineError::Config(format!(
+                    "the checkpoint holds a table {:?} an unbounded aggregation does not keep; \
+                     the job's SQL changed since the checkpoint was taken",
+                    table.name()
+                )));
+            }
+            for batch in table.batches() {
+                match &self.store {
+                    Some(store) => store.import(&self.state, batch, &self.key_types)?,
+                    None => self.state.restore(batch, &self.key_types)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GroupAggregateOperator {
+    /// The in-memory backend's snapshot: the `groups` table.
+    fn snapshot_tables(&mut self) -> EngineResult<StateSnapshot> {
         let mut snapshot = StateSnapshot::new();
         let keyed = !self.def.key_columns.is_empty();
         let max_parallelism = self.max_parallelism;
@@ -398,21 +494,5 @@ impl Operator for GroupAggregateOperator {
             }
         })?;
         Ok(snapshot)
-    }
-
-    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
-        for table in snapshot.into_tables() {
-            if table.name() != snapshot::GROUPS_TABLE {
-                return Err(EngineError::Config(format!(
-                    "the checkpoint holds a table {:?} an unbounded aggregation does not keep; \
-                     the job's SQL changed since the checkpoint was taken",
-                    table.name()
-                )));
-            }
-            for batch in table.batches() {
-                self.state.restore(batch, &self.key_types)?;
-            }
-        }
-        Ok(())
     }
 }

@@ -70,6 +70,30 @@ impl GroupState {
             .collect()
     }
 
+    /// Names and types of the state columns of the `groups` table, in order (from the
+    /// state of fresh accumulators).
+    pub(super) fn state_fields(&self) -> EngineResult<Vec<(String, DataType)>> {
+        let names = self.state_column_names()?;
+        let mut probe = self.new_group(0)?;
+        let mut fields = Vec::new();
+        for (accumulator, names) in probe.accumulators.iter_mut().zip(names) {
+            let state = accumulator.state()?;
+            if state.len() != names.len() {
+                return Err(EngineError::Internal(format!(
+                    "an accumulator has {} state fields, expected {}",
+                    state.len(),
+                    names.len()
+                )));
+            }
+            fields.extend(
+                names
+                    .into_iter()
+                    .zip(state.iter().map(ScalarValue::data_type)),
+            );
+        }
+        Ok(fields)
+    }
+
     /// Fails when a checkpoint cannot hold some aggregate's state exactly.
     pub fn check_checkpointable(&self) -> EngineResult<()> {
         for (aggregate, kind) in &self.aggregates {
@@ -100,15 +124,25 @@ impl GroupState {
         if ids.is_empty() {
             return Ok(());
         }
-        let names = self.state_column_names()?;
         let keys = self.keys.key_columns(&ids)?;
+        let states = self.group_states(&ids)?;
+        let key_group = key_groups(&keys, ids.len())?;
+        let batch = self.groups_batch(Arc::new(key_group), keys, states)?;
+        snapshot
+            .add_keyed(GROUPS_TABLE, batch)
+            .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// The row counts, last writes and accumulator states of groups `ids`.
+    pub(super) fn group_states(&mut self, ids: &[u32]) -> EngineResult<GroupStates> {
+        let names = self.state_column_names()?;
         let mut rows = Vec::with_capacity(ids.len());
         let mut last_writes = Vec::with_capacity(ids.len());
         let mut states: Vec<Vec<Vec<ScalarValue>>> = names
             .iter()
             .map(|n| vec![Vec::with_capacity(ids.len()); n.len()])
             .collect();
-        for &id in &ids {
+        for &id in ids {
             let Some(group) = self.groups[id as usize].as_mut() else {
                 return Err(EngineError::Internal(format!("group {id} has no state")));
             };
@@ -135,9 +169,28 @@ impl GroupState {
                 }
             }
         }
-        let key_group = key_groups(&keys, ids.len())?;
+        let mut columns = Vec::new();
+        for (aggregate_names, aggregate_states) in names.into_iter().zip(states) {
+            for (name, values) in aggregate_names.into_iter().zip(aggregate_states) {
+                columns.push((name, ScalarValue::iter_to_array(values)?));
+            }
+        }
+        Ok(GroupStates {
+            rows: Int64Array::from(rows),
+            last_writes: Int64Array::from(last_writes),
+            columns,
+        })
+    }
+
+    /// A `groups` table batch (see the module documentation).
+    pub(super) fn groups_batch(
+        &self,
+        key_group: ArrayRef,
+        keys: Vec<ArrayRef>,
+        states: GroupStates,
+    ) -> EngineResult<RecordBatch> {
         let mut fields = vec![Field::new(KEY_GROUP_COLUMN, DataType::UInt16, false)];
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(key_group)];
+        let mut columns: Vec<ArrayRef> = vec![key_group];
         for (i, key) in keys.into_iter().enumerate() {
             fields.push(Field::new(
                 format!("key_{i}"),
@@ -147,25 +200,26 @@ impl GroupState {
             columns.push(key);
         }
         fields.push(Field::new(ROWS_COLUMN, DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from(rows)));
+        columns.push(Arc::new(states.rows));
         fields.push(Field::new(LAST_WRITE_COLUMN, DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from(last_writes)));
-        for (aggregate_names, aggregate_states) in names.iter().zip(states) {
-            for (name, values) in aggregate_names.iter().zip(aggregate_states) {
-                let array = ScalarValue::iter_to_array(values)?;
-                fields.push(Field::new(name, array.data_type().clone(), true));
-                columns.push(array);
-            }
+        columns.push(Arc::new(states.last_writes));
+        for (name, array) in states.columns {
+            fields.push(Field::new(name, array.data_type().clone(), true));
+            columns.push(array);
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        snapshot
-            .add_keyed(GROUPS_TABLE, batch)
-            .map_err(|e| EngineError::Internal(e.to_string()))
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
-
-    /// Restores the keys of a `groups` table batch (see the module documentation),
-    /// with `key_types` the key columns' types.
-    pub fn restore(&mut self, batch: &RecordBatch, key_types: &[DataType]) -> EngineResult<()> {
+    /// Checks that a `groups` table batch matches this aggregation (see the module
+    /// documentation), with `key_types` the key columns' types, and splits it into key
+    /// columns and group states.
+    pub(super) fn split_groups_batch(
+        &self,
+        batch: &RecordBatch,
+        key_types: &[DataType],
+    ) -> EngineResult<(Vec<ArrayRef>, GroupStates)> {
         let names = self.state_column_names()?;
         let mut expected: Vec<String> = vec![KEY_GROUP_COLUMN.to_string()];
         expected.extend((0..key_types.len()).map(|i| format!("key_{i}")));
@@ -191,11 +245,11 @@ impl GroupState {
             )));
         }
         let keys: Vec<ArrayRef> = batch.columns()[1..1 + key_types.len()].to_vec();
-        let encoded = self.keys.encode(&keys)?;
         let int64 = |i: usize| {
             batch
                 .column(i)
                 .as_primitive_opt::<Int64Type>()
+                .cloned()
                 .ok_or_else(|| {
                     EngineError::Config(format!(
                         "the checkpoint's aggregation column {} is not BIGINT",
@@ -203,31 +257,66 @@ impl GroupState {
                     ))
                 })
         };
-        let rows = int64(1 + key_types.len())?;
-        let last_writes = int64(2 + key_types.len())?;
-        let mut next = 3 + key_types.len();
-        let state_columns: Vec<&[ArrayRef]> = names
+        let states = GroupStates {
+            rows: int64(1 + key_types.len())?,
+            last_writes: int64(2 + key_types.len())?,
+            columns: schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .skip(3 + key_types.len())
+                .map(|(f, c)| (f.name().clone(), Arc::clone(c)))
+                .collect(),
+        };
+        Ok((keys, states))
+    }
+
+    /// Restores the keys of a `groups` table batch (see the module documentation),
+    /// with `key_types` the key columns' types.
+    pub fn restore(&mut self, batch: &RecordBatch, key_types: &[DataType]) -> EngineResult<()> {
+        let (keys, states) = self.split_groups_batch(batch, key_types)?;
+        let encoded = self.keys.encode(&keys)?;
+        let keys: Vec<&[u8]> = (0..batch.num_rows())
+            .map(|row| match &encoded {
+                Some(encoded) => encoded.row(row).data(),
+                None => &[],
+            })
+            .collect();
+        self.insert_groups(&keys, &states)
+    }
+
+    /// Adds groups for encoded `keys` (none of them in memory) from their `states`.
+    pub(super) fn insert_groups(
+        &mut self,
+        keys: &[&[u8]],
+        states: &GroupStates,
+    ) -> EngineResult<()> {
+        let widths: Vec<usize> = self.state_column_names()?.iter().map(Vec::len).collect();
+        let mut next = 0;
+        let state_columns: Vec<&[(String, ArrayRef)]> = widths
             .iter()
-            .map(|n| {
-                let columns = &batch.columns()[next..next + n.len()];
-                next += n.len();
+            .map(|&width| {
+                let columns = &states.columns[next..next + width];
+                next += width;
                 columns
             })
             .collect();
-        for row in 0..batch.num_rows() {
-            let key: &[u8] = match &encoded {
-                Some(encoded) => encoded.row(row).data(),
-                None => &[],
-            };
+        if next != states.columns.len() {
+            return Err(EngineError::Internal(format!(
+                "{} aggregation state columns, expected {next}",
+                states.columns.len()
+            )));
+        }
+        for (row, &key) in keys.iter().enumerate() {
             if self.keys.find(key).is_some() {
                 return Err(EngineError::Internal(
-                    "the checkpoint holds one aggregation key twice".into(),
+                    "the restored state holds one aggregation key twice".into(),
                 ));
             }
-            let mut group = self.new_group(last_writes.value(row))?;
-            group.rows = rows.value(row);
+            let mut group = self.new_group(states.last_writes.value(row))?;
+            group.rows = states.rows.value(row);
             for (accumulator, columns) in group.accumulators.iter_mut().zip(&state_columns) {
-                let slices: Vec<ArrayRef> = columns.iter().map(|c| c.slice(row, 1)).collect();
+                let slices: Vec<ArrayRef> = columns.iter().map(|(_, c)| c.slice(row, 1)).collect();
                 accumulator.merge_batch(&slices)?;
             }
             let id = self.keys.insert(key) as usize;
@@ -239,6 +328,15 @@ impl GroupState {
         }
         Ok(())
     }
+}
+
+/// Row counts, last writes and accumulator states of some groups, as columns: the
+/// `groups` table without its keys.
+pub(super) struct GroupStates {
+    pub rows: Int64Array,
+    pub last_writes: Int64Array,
+    /// Each state column with its name in the `groups` table.
+    pub columns: Vec<(String, ArrayRef)>,
 }
 
 /// DataFusion's retractable `SUM` reports no sum when it counts no non-null value, but

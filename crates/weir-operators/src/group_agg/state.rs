@@ -12,6 +12,7 @@ use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Array, UInt32A
 use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::row::Rows;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
@@ -163,6 +164,8 @@ pub(super) struct Group {
     /// Set while the key has changes not yet emitted: the result emitted before them
     /// (`None` when nothing was emitted for the key).
     pub(super) pending: Option<Option<Vec<ScalarValue>>>,
+    /// Written since it was last written back to the RocksDB store.
+    pub(super) dirty: bool,
 }
 
 /// Keys, their accumulators and the changes waiting to be emitted.
@@ -178,6 +181,13 @@ pub(crate) struct GroupState {
     ttl_ms: Option<i64>,
     /// Keys found expired when read, not yet counted in the metrics.
     expired_on_read: usize,
+    /// With the RocksDB backend: the groups written since the last write-back (may
+    /// hold an id twice, or an id removed since; [`Group::dirty`] decides), and the
+    /// keys removed since, to delete from the store (and not to read back from it:
+    /// the store still has their old state until the write-back).
+    pub(super) track_changes: bool,
+    pub(super) dirty: Vec<u32>,
+    pub(super) removed_keys: hashbrown::HashSet<Box<[u8]>>,
     /// Reused buffers.
     ids: Vec<u32>,
     order: Vec<u32>,
@@ -214,6 +224,9 @@ impl GroupState {
             aggregates,
             ttl_ms,
             expired_on_read: 0,
+            track_changes: false,
+            dirty: Vec::new(),
+            removed_keys: hashbrown::HashSet::new(),
             ids: Vec::new(),
             order: Vec::new(),
         })
@@ -260,16 +273,27 @@ impl GroupState {
             accumulators,
             last_write: now,
             pending: None,
+            dirty: false,
         })
     }
 
     /// Adds and retracts the rows of a batch; their keys become pending.
     pub fn apply(&mut self, inputs: &BatchInputs, now: i64) -> EngineResult<()> {
         let encoded = self.keys.encode(&inputs.keys)?;
+        self.apply_encoded(inputs, encoded.as_ref(), now)
+    }
+
+    /// [`GroupState::apply`] with the batch's keys already encoded.
+    pub fn apply_encoded(
+        &mut self,
+        inputs: &BatchInputs,
+        encoded: Option<&Rows>,
+        now: i64,
+    ) -> EngineResult<()> {
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
         for row in 0..inputs.rows {
-            let key: &[u8] = match &encoded {
+            let key: &[u8] = match encoded {
                 Some(rows) => rows.row(row).data(),
                 None => &[],
             };
@@ -378,6 +402,10 @@ impl GroupState {
             return Err(EngineError::Internal(format!("group {id} has no state")));
         };
         group.last_write = now;
+        if self.track_changes && !group.dirty {
+            group.dirty = true;
+            self.dirty.push(id);
+        }
         if group.pending.is_none() {
             let previous = if group.rows > 0 {
                 Some(evaluate(group)?)
@@ -475,6 +503,14 @@ impl GroupState {
     }
 
     fn remove(&mut self, id: u32) {
+        if self.track_changes {
+            self.removed_keys.insert(self.keys.key_bytes(id).into());
+        }
+        self.evict(id);
+    }
+
+    /// Drops a group from memory only (the store keeps what was written back).
+    pub(super) fn evict(&mut self, id: u32) {
         self.groups[id as usize] = None;
         self.keys.remove(id);
     }

@@ -18,14 +18,33 @@ use weir_types::{Message, Watermark};
 pub(crate) const MAX_PARALLELISM: usize = 128;
 
 /// The state subtask `subtask` of `parallelism` receives from `old` on restore (the
-/// runtime's own redistribution).
+/// runtime's own redistribution of tables; native RocksDB state as a restore from
+/// storage gives it: a copy of the files of every old store whose key groups overlap).
 pub(crate) fn redistribute(
     old: &[StateSnapshot],
     subtask: usize,
     parallelism: usize,
 ) -> StateSnapshot {
-    weir_runtime::redistribute(old, subtask, parallelism, MAX_PARALLELISM)
-        .expect("snapshots redistribute")
+    let mut state = weir_runtime::redistribute(old, subtask, parallelism, MAX_PARALLELISM)
+        .expect("snapshots redistribute");
+    let range = weir_types::keygroup::key_group_range(subtask, MAX_PARALLELISM, parallelism);
+    for native in old.iter().flat_map(|s| s.native()) {
+        let [lo, hi] = native.key_groups;
+        if (lo as usize) >= range.end || (hi as usize) < range.start {
+            continue;
+        }
+        let copy = tempfile::tempdir().expect("tempdir").keep();
+        for file in &native.files {
+            std::fs::copy(native.dir.path().join(&file.name), copy.join(&file.name))
+                .expect("copy a native file");
+        }
+        state.add_native(weir_state::NativeState {
+            dir: Arc::new(weir_state::native::LocalDir::new(copy)),
+            uploaded: None,
+            ..native.clone()
+        });
+    }
+    state
 }
 
 /// Splits `batch` over `parallelism` subtasks by the key group of `keys` (all rows to

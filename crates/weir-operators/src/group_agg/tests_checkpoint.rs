@@ -19,7 +19,7 @@ use datafusion::physical_expr::expressions::{col, lit};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use weir_runtime::StateSnapshot;
+use weir_runtime::{RocksConfig, StateBackend, StateSnapshot};
 
 use super::test_support::{check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM};
 use super::*;
@@ -100,12 +100,33 @@ fn definition(updating: bool, keyed: bool, specs: &[Spec], ttl: Option<i64>) -> 
 }
 
 fn maker(def: GroupAggregate) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
+    maker_on(def, StateBackend::HashMap)
+}
+
+/// Both state backends; RocksDB with a cache of two keys, so most keys are read back
+/// from the store.
+fn backends() -> Vec<StateBackend> {
+    vec![
+        StateBackend::HashMap,
+        StateBackend::RocksDb(RocksConfig {
+            cache_keys: 2,
+            incremental: true,
+            ..RocksConfig::default()
+        }),
+    ]
+}
+
+fn maker_on(
+    def: GroupAggregate,
+    backend: StateBackend,
+) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
     let def = Arc::new(def);
     move |subtask, parallelism, now| {
         let mut ctx = SubtaskContext::single("agg");
         ctx.subtask = subtask;
         ctx.parallelism = parallelism;
         ctx.max_parallelism = MAX_PARALLELISM;
+        ctx.state_backend = backend.clone();
         let clock: Clock = Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst));
         Box::new(GroupAggregateOperator::new(Arc::clone(&def), &ctx, clock).unwrap())
     }
@@ -164,16 +185,18 @@ fn retracting_functions() -> Vec<Spec> {
 
 #[test]
 fn updating_input_continues_exactly_after_restore_at_any_parallelism() {
-    let mut deletes = 0;
-    for seed in 0..4 {
-        let def = definition(true, true, &retracting_functions(), None);
-        def.check_checkpointable().unwrap();
-        let make = maker(def);
-        let steps = random_changelog(seed, 8, true);
-        let out = check_checkpoints(&make, &[0], &steps);
-        deletes += out.iter().flatten().filter(|l| l.ends_with("|3")).count();
+    for backend in backends() {
+        let mut deletes = 0;
+        for seed in 0..4 {
+            let def = definition(true, true, &retracting_functions(), None);
+            def.check_checkpointable().unwrap();
+            let make = maker_on(def, backend.clone());
+            let steps = random_changelog(seed, 8, true);
+            let out = check_checkpoints(&make, &[0], &steps);
+            deletes += out.iter().flatten().filter(|l| l.ends_with("|3")).count();
+        }
+        assert!(deletes > 0, "some key is deleted");
     }
-    assert!(deletes > 0, "some key is deleted");
 }
 
 #[test]
@@ -191,20 +214,30 @@ fn append_only_input_continues_exactly_after_restore() {
         (sum_udaf(), "v", true),
         (sum_udaf(), "f", true),
     ];
-    for seed in 10..13 {
-        let make = maker(definition(false, true, &specs, None));
-        check_checkpoints(&make, &[0], &random_changelog(seed, 7, false));
+    for backend in backends() {
+        for seed in 10..13 {
+            let make = maker_on(definition(false, true, &specs, None), backend.clone());
+            check_checkpoints(&make, &[0], &random_changelog(seed, 7, false));
+        }
     }
 }
 
 #[test]
 fn global_aggregate_and_state_ttl_continue_exactly() {
-    let make = maker(definition(true, false, &retracting_functions(), None));
-    check_checkpoints(&make, &[], &random_changelog(21, 7, true));
-    // Steps are 100 ms apart: keys idle for 3 steps expire, exactly as uninterrupted.
-    let make = maker(definition(true, true, &retracting_functions(), Some(300)));
-    for seed in 30..33 {
-        check_checkpoints(&make, &[0], &random_changelog(seed, 10, true));
+    for backend in backends() {
+        let make = maker_on(
+            definition(true, false, &retracting_functions(), None),
+            backend.clone(),
+        );
+        check_checkpoints(&make, &[], &random_changelog(21, 7, true));
+        // Steps are 100 ms apart: keys idle for 3 steps expire, exactly as uninterrupted.
+        let make = maker_on(
+            definition(true, true, &retracting_functions(), Some(300)),
+            backend.clone(),
+        );
+        for seed in 30..33 {
+            check_checkpoints(&make, &[0], &random_changelog(seed, 10, true));
+        }
     }
 }
 
@@ -233,6 +266,70 @@ fn a_float_sum_keeps_its_rounding_residue_across_a_restore() {
         out[3],
         vec![format!("a|{residue}|2"), "a|NULL|1".to_string()]
     );
+}
+
+/// A savepoint is the `groups` table whatever the backend: one taken on RocksDB
+/// restores on the in-memory backend and the other way round, at another
+/// parallelism, and the job continues exactly.
+#[test]
+fn savepoints_move_state_between_backends() {
+    let steps = random_changelog(41, 8, true);
+    let def = || definition(true, true, &retracting_functions(), None);
+    let run = |operators: &mut Vec<Box<dyn Operator>>, range: std::ops::Range<usize>| {
+        let mut emitted = Vec::new();
+        for (i, step) in steps[range].iter().enumerate() {
+            let Step::Batch(b) = step else { continue };
+            let parts = super::test_support::route(b, &[0], operators.len());
+            let mut out = Output::default();
+            for (op, part) in operators.iter_mut().zip(parts) {
+                if part.num_rows() > 0 {
+                    op.process_batch(0, part, &mut out).unwrap();
+                }
+            }
+            emitted.push((i, lines(&mut out)));
+        }
+        emitted
+    };
+    let uninterrupted = {
+        let make = maker(def());
+        let mut ops = vec![make(0, 1, Arc::new(AtomicI64::new(0)))];
+        run(&mut ops, 0..steps.len())
+    };
+    let [hashmap, rocksdb] = <[StateBackend; 2]>::try_from(backends()).unwrap();
+    for (from, to) in [(rocksdb.clone(), hashmap.clone()), (hashmap, rocksdb)] {
+        let from_make = maker_on(def(), from.clone());
+        let to_make = maker_on(def(), to.clone());
+        let now = Arc::new(AtomicI64::new(0));
+        let mut old: Vec<Box<dyn Operator>> =
+            (0..2).map(|s| from_make(s, 2, Arc::clone(&now))).collect();
+        let before = run(&mut old, 0..4);
+        assert_eq!(
+            before,
+            uninterrupted[..4].to_vec(),
+            "{from:?} before the savepoint"
+        );
+        let savepoints: Vec<StateSnapshot> = old
+            .iter_mut()
+            .map(|op| op.snapshot_savepoint(1).unwrap())
+            .collect();
+        assert!(
+            savepoints.iter().all(|s| s.native().is_empty()),
+            "tables only"
+        );
+        let mut new: Vec<Box<dyn Operator>> =
+            (0..3).map(|s| to_make(s, 3, Arc::clone(&now))).collect();
+        for (subtask, op) in new.iter_mut().enumerate() {
+            let state = redistribute(&savepoints, subtask, 3);
+            if !state.is_empty() {
+                op.restore_state(state).unwrap();
+            }
+        }
+        let after: Vec<_> = run(&mut new, 4..steps.len())
+            .into_iter()
+            .map(|(i, l)| (i + 4, l))
+            .collect();
+        assert_eq!(after, uninterrupted[4..].to_vec(), "{from:?} -> {to:?}");
+    }
 }
 
 #[test]
