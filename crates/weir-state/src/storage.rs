@@ -491,9 +491,11 @@ impl CheckpointWriter {
             [native] => {
                 handle.native = Some(self.write_native(operator_id, subtask, native).await?)
             }
-            _ => return Err(StateError::InvalidSnapshot(format!(
+            _ => {
+                return Err(StateError::InvalidSnapshot(format!(
                 "operator {operator_id:?} subtask {subtask} snapshotted more than one native state"
-            ))),
+            )))
+            }
         }
         if snapshot.tables().iter().all(|t| t.num_rows() == 0) {
             return Ok(handle);
