@@ -450,6 +450,13 @@ impl Operator for GroupAggregateOperator {
         }
     }
 
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        if let Some(store) = self.store.as_mut() {
+            store.checkpoint_complete(checkpoint_id);
+        }
+        Ok(())
+    }
+
     fn restore_state(&mut self, mut snapshot: StateSnapshot) -> EngineResult<()> {
         let native = snapshot.take_native();
         if let Some(store) = self.store.as_mut() {

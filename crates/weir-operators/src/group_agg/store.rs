@@ -253,6 +253,12 @@ impl GroupStore {
         Ok(snapshot)
     }
 
+    /// Checkpoint `checkpoint_id` completed: its files may be referenced by later
+    /// (incremental) checkpoints.
+    pub fn checkpoint_complete(&mut self, checkpoint_id: u64) {
+        self.store.checkpoint_complete(checkpoint_id);
+    }
+
     /// The savepoint snapshot: every key of the store as the `groups` table.
     pub fn canonical_snapshot(&self, state: &mut GroupState) -> EngineResult<StateSnapshot> {
         self.write_back(state)?;

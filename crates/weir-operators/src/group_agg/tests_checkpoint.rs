@@ -332,6 +332,66 @@ fn savepoints_move_state_between_backends() {
     }
 }
 
+/// With incremental RocksDB checkpoints, a checkpoint after a completed one references
+/// the files that one stored and has only the changes to upload.
+#[test]
+fn incremental_rocksdb_checkpoints_reuse_the_files_of_completed_ones() {
+    let backend = backends().pop().unwrap();
+    let make = maker_on(
+        definition(false, true, &[(count_udaf(), "v", false)], None),
+        backend,
+    );
+    let now = Arc::new(AtomicI64::new(0));
+    let mut operator = make(0, 1, now);
+    let schema = schema(false);
+    let rows: Vec<Row> = (0..3000)
+        .map(|i| {
+            let key: &'static str = Box::leak(format!("key-{i}").into_boxed_str());
+            (RowKind::Insert, key, Some(1), None)
+        })
+        .collect();
+    let mut out = Output::default();
+    operator
+        .process_batch(0, batch(&schema, &rows), &mut out)
+        .unwrap();
+    let shared_to_upload = |snapshot: &StateSnapshot| -> (usize, usize) {
+        let native = &snapshot.native()[0];
+        let shared = native.files.iter().filter(|f| f.shared);
+        let total: usize = shared.clone().map(|f| f.size as usize).sum();
+        let new: usize = shared
+            .filter(|f| f.stored.is_none())
+            .map(|f| f.size as usize)
+            .sum();
+        (new, total)
+    };
+    let first = operator.snapshot_state(1).unwrap();
+    let (new, total) = shared_to_upload(&first);
+    assert!(
+        new > 0 && new == total,
+        "a first checkpoint uploads everything"
+    );
+    // Checkpoint 1 is only confirmed by the writer's report and the completion.
+    let uploaded = first.native()[0].uploaded.clone().unwrap();
+    for file in first.native()[0].files.iter().filter(|f| f.shared) {
+        uploaded.lock().unwrap().insert(
+            file.name.clone(),
+            weir_state::native::SharedFile {
+                path: format!("shared/agg/{}", file.name),
+                size: file.size,
+                checksum: "crc32c:00000000".into(),
+            },
+        );
+    }
+    operator.notify_checkpoint_complete(1).unwrap();
+    operator
+        .process_batch(0, batch(&schema, &rows[..30]), &mut out)
+        .unwrap();
+    let second = operator.snapshot_state(2).unwrap();
+    let (new, total) = shared_to_upload(&second);
+    assert!(new > 0, "the changes are uploaded");
+    assert!(new * 5 < total, "only the changes: {new} of {total} bytes");
+}
+
 #[test]
 fn mini_batch_changes_are_emitted_ahead_of_the_barrier() {
     let mut def = definition(false, true, &[(count_udaf(), "v", false)], None);
