@@ -6,6 +6,7 @@
 mod progress;
 mod resume;
 mod sample;
+mod savepoint_cmd;
 mod test_cmd;
 
 use std::io::IsTerminal;
@@ -41,9 +42,16 @@ const RUN_EXAMPLES: &str = "Examples:
   weir run job.sql                                        run; resume from the latest checkpoint if there is one
   weir run job.sql --fresh                                start over, ignoring checkpoints
   weir run job.sql --savepoint-dir sp/                    Ctrl-C stops with a savepoint in sp/
-  kill -USR1 <pid>                                        write a savepoint of the running job
+  weir savepoint job.sql --savepoint-dir sp/              write a savepoint of the running job into sp/
   weir run job.sql --from-savepoint sp/savepoint-7-1a2b3c4d --set parallelism.default=4
                                                           continue from a savepoint at another parallelism";
+
+const SAVEPOINT_EXAMPLES: &str = "Examples:
+  weir savepoint job.sql --savepoint-dir sp/     savepoint of the running `weir run job.sql` into sp/
+  weir run job.sql --from-savepoint sp/savepoint-7-1a2b3c4d   later: continue from it
+
+The running job must take checkpoints ('execution.checkpointing.interval'). `kill -USR1
+<pid>` does the same without waiting, into the job's own savepoint folder.";
 
 const TEST_EXAMPLES: &str = "Examples:
   weir test orders.sql                          run every case in orders.tests/
@@ -173,6 +181,22 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
         timeout: u64,
     },
+    /// Write a savepoint of a running job: asks the `weir run JOB.sql` running on this
+    /// machine for one and waits until it is complete, then prints its folder. The job
+    /// goes on running. Resume from it with `weir run JOB.sql --from-savepoint FOLDER`
+    /// (at any parallelism, on either state backend).
+    #[command(after_help = SAVEPOINT_EXAMPLES)]
+    Savepoint {
+        /// The running job's script.
+        file: PathBuf,
+        /// Where to write the savepoint [default: the job's --savepoint-dir or
+        /// 'execution.checkpointing.savepoint-dir'].
+        #[arg(long, value_name = "DIR")]
+        savepoint_dir: Option<PathBuf>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
     /// Print the dataflow graph of a script: operators, ids, parallelism, edges, changelog kinds.
     Explain {
         /// The script to explain.
@@ -284,7 +308,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for note in runtime.block_on(resume::prepare(&mut job.config, &file, &resume))? {
                 eprintln!("{note}");
             }
-            runtime.block_on(execute(job, quiet))
+            runtime.block_on(execute(job, &file, quiet))
+        }
+        Command::Savepoint {
+            file,
+            savepoint_dir,
+            timeout,
+        } => {
+            let folder = savepoint_cmd::trigger(
+                &file,
+                savepoint_dir.as_deref(),
+                std::time::Duration::from_secs(timeout),
+            )?;
+            println!("{folder}");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -328,7 +365,7 @@ pub(crate) fn script_dir(file: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
+async fn execute(job: PlannedJob, file: &Path, quiet: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let mut handle = weir_runtime::job::start(&job.graph, &job.config)?;
     let metrics = handle.metrics();
@@ -339,22 +376,38 @@ async fn execute(job: PlannedJob, quiet: bool) -> Result<ExitCode> {
             }
         });
     }
+    // SIGUSR1 (from `weir savepoint`, or by hand) writes a savepoint.
     #[cfg(unix)]
-    if job.config.checkpoints.is_some() {
+    let _registration = if job.config.checkpoints.is_some() {
+        let control = savepoint_cmd::ControlDir::of(file);
+        let registration = control.register()?;
         let savepoint = handle.savepoint_trigger();
         if let Ok(mut usr1) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
         {
             tokio::spawn(async move {
                 while usr1.recv().await.is_some() {
-                    // The job reports where the savepoint went, or why it failed.
-                    if let Ok(Err(error)) = savepoint(None).await {
+                    let request = control.take_request();
+                    let dir = request.as_ref().and_then(|r| r.dir.clone());
+                    // The job reports where the savepoint went; failures are told here.
+                    let result = match savepoint(dir).await {
+                        Ok(Ok(folder)) => Ok(folder),
+                        Ok(Err(error)) => Err(error.to_string()),
+                        Err(_) => Err("the job ended before the savepoint was taken".into()),
+                    };
+                    if let Err(error) = &result {
                         eprintln!("savepoint failed: {error}");
+                    }
+                    if let Some(request) = request {
+                        control.reply(&request.id, &result);
                     }
                 }
             });
         }
-    }
+        Some(registration)
+    } else {
+        None
+    };
     // The progress line and the summary are for people: only on a terminal.
     let quiet = quiet || !std::io::stderr().is_terminal();
     let progress = (!quiet).then(|| progress::Progress::start(metrics.clone()));

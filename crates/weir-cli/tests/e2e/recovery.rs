@@ -321,6 +321,63 @@ fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
     }
 }
 
+/// `weir savepoint` asks the running job for a savepoint and prints its folder; after
+/// the job is killed, resuming from that savepoint commits exactly the rest. (No other
+/// checkpoint runs in between: one that completed after the savepoint would commit
+/// output that a resume from the older savepoint writes again.)
+#[test]
+fn weir_savepoint_writes_a_savepoint_of_the_running_job() {
+    let (expected_windows, expected_totals) = reference_output();
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("job.sql");
+    std::fs::write(&script, JOB).unwrap();
+    let options = [
+        "--set",
+        "state.backend.type=rocksdb",
+        "--set",
+        "execution.checkpointing.interval=1h",
+    ];
+    let mut child = start(&script, &options);
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = weir()
+        .arg("savepoint")
+        .arg(&script)
+        .arg("--savepoint-dir")
+        .arg(work.path().join("sp"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        Path::new(&folder).join("_metadata").is_file(),
+        "no savepoint at {folder:?}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the job goes on running"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = start(&script, &["--from-savepoint", &folder])
+        .wait_with_output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let windows = committed_lines(&work.path().join("out/windows"));
+    assert!(windows == expected_windows, "window rows");
+    let totals = final_table(&committed_lines(&work.path().join("out/totals")));
+    assert_eq!(totals, expected_totals);
+    // Without a running job, the command says so.
+    let out = weir().arg("savepoint").arg(&script).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("no running job"), "{text}");
+}
+
 #[test]
 fn a_corrupt_or_truncated_latest_checkpoint_is_reported_and_the_previous_one_used() {
     let work = tempfile::tempdir().unwrap();
