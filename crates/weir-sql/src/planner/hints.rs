@@ -172,8 +172,11 @@ fn parse_hint(
             else {
                 return Err(bad("STATE_TTL takes 'name' = 'duration' pairs"));
             };
-            let duration = parse_duration(ttl)
-                .ok_or_else(|| bad(&format!("'{ttl}' is not a duration such as '1 d' or '12 h'")))?;
+            let duration = parse_duration(ttl).ok_or_else(|| {
+                bad(&format!(
+                    "'{ttl}' is not a duration such as '1 d' or '12 h'"
+                ))
+            })?;
             ttls.insert(input.clone(), duration.as_millis() as i64);
         }
     }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use arrow::datatypes::DataType;
 use datafusion::common::NullEquality;
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
-use datafusion::logical_expr::{Expr, ExprSchemable, Join, JoinType, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{
+    Expr, ExprSchemable, Join, JoinType, LogicalPlan, LogicalPlanBuilder,
+};
 use weir_operators::{JoinKind, JoinSide, RegularJoin};
 use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
@@ -20,7 +22,8 @@ use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
 /// What Weir's joins support, for error messages.
-pub(crate) const SUPPORTED: &str = "Weir runs regular joins: INNER, LEFT, RIGHT and FULL OUTER JOIN with at \
+pub(crate) const SUPPORTED: &str =
+    "Weir runs regular joins: INNER, LEFT, RIGHT and FULL OUTER JOIN with at \
      least one equality between the two inputs in ON (extra conditions may be added with AND); \
      interval, window, temporal (FOR SYSTEM_TIME AS OF) and lookup joins are not supported yet";
 
@@ -82,7 +85,9 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
         .transpose()?;
     let ttl = |plan: &LogicalPlan| -> (Option<i64>, String) {
         let names = input_names(plan);
-        let hinted = names.iter().find_map(|n| p.join_ttl_hints.get(n).map(|t| (n, *t)));
+        let hinted = names
+            .iter()
+            .find_map(|n| p.join_ttl_hints.get(n).map(|t| (n, *t)));
         match hinted {
             Some((name, ms)) => ((ms > 0).then_some(ms), format!("STATE_TTL hint for {name}")),
             None => (p.options.state_ttl_ms(), "table.exec.state.ttl".into()),
@@ -143,10 +148,17 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
     let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
     let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
     let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];
-    let filter_id = join.filter.as_ref().map(|f| f.to_string()).unwrap_or_default();
+    let filter_id = join
+        .filter
+        .as_ref()
+        .map(|f| f.to_string())
+        .unwrap_or_default();
     let schema = Arc::clone(&def.output_schema);
     let node = p.graph.add(Node {
-        id: OperatorId::derive(&format!("join:{}:[{on_text}]:{filter_id}", kind.sql()), &ids),
+        id: OperatorId::derive(
+            &format!("join:{}:[{on_text}]:{filter_id}", kind.sql()),
+            &ids,
+        ),
         name: "Join".into(),
         detail,
         parallelism,
@@ -180,7 +192,10 @@ fn cast(expr: &Expr, from: &DataType, to: &DataType) -> Expr {
     if from == to {
         expr.clone()
     } else {
-        Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(expr.clone()), to.clone()))
+        Expr::Cast(datafusion::logical_expr::Cast::new(
+            Box::new(expr.clone()),
+            to.clone(),
+        ))
     }
 }
 
@@ -204,7 +219,12 @@ fn keyed_side(
     if let Some(indices) = plain {
         return Ok((input.clone(), (indices, width)));
     }
-    let mut exprs: Vec<Expr> = input.schema.columns().into_iter().map(Expr::Column).collect();
+    let mut exprs: Vec<Expr> = input
+        .schema
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
     let mut indices = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         indices.push(exprs.len());
@@ -220,7 +240,12 @@ fn keyed_side(
 
 /// A duration in milliseconds for people: `1 d`, `12 h`, `90 s`, `250 ms`.
 fn human(ms: i64) -> String {
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1000),
+    ] {
         if ms >= size && ms % size == 0 {
             return format!("{} {unit}", ms / size);
         }
