@@ -29,6 +29,7 @@
 //! read even if no sweep dropped it yet, so the output does not depend on when sweeps
 //! run. Checkpoints: see [`snapshot`].
 
+mod columns;
 mod probe;
 mod snapshot;
 mod state;

@@ -12,45 +12,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int8Array, UInt32Array};
+use arrow::array::{Array, ArrayRef, Int8Array};
 use arrow::buffer::NullBuffer;
-use arrow::compute::take;
-use arrow::datatypes::Schema;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 use arrow::row::Rows;
 use weir_runtime::JobMetrics;
 use weir_types::{EngineError, EngineResult, RowKind};
 
+use super::columns::{evaluate_pairs, gather, pair_schema, Emitted, Layout};
 use super::state::SideState;
 use super::{JoinOperator, JoinSide};
-
-/// The output rows of one batch, as indices into the input batch and into the stored
-/// rows they reference.
-#[derive(Default)]
-struct Emitted {
-    input: Vec<Option<u32>>,
-    other: Vec<Option<u32>>,
-    kinds: Vec<i8>,
-    /// Bytes of the referenced stored rows, back to back.
-    other_bytes: Vec<u8>,
-    /// End offset of each referenced stored row in `other_bytes`.
-    other_ends: Vec<usize>,
-}
-
-impl Emitted {
-    /// An output row of input row `input` (or padding) and stored row `other` (or
-    /// padding).
-    fn push(&mut self, input: Option<usize>, other: Option<&[u8]>, kind: RowKind) {
-        self.input.push(input.map(|r| r as u32));
-        let other = other.map(|bytes| {
-            self.other_bytes.extend_from_slice(bytes);
-            self.other_ends.push(self.other_bytes.len());
-            (self.other_ends.len() - 1) as u32
-        });
-        self.other.push(other);
-        self.kinds.push(kind as i8);
-    }
-}
 
 /// The candidate pairs of a batch: for input row `r`, stored rows
 /// `slots[starts[r]..starts[r + 1]]` of its key's list on the other side.
@@ -299,42 +270,22 @@ impl JoinOperator {
                 stored.push(&list[candidates.slots[c] as usize].row);
             }
         }
-        let indices = UInt32Array::from(input_rows);
-        let mine_columns = data[..side.output_columns]
-            .iter()
-            .map(|c| take(c.as_ref(), &indices, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let parser = theirs.rows.parser();
-        let mut their_columns = theirs
-            .rows
-            .convert_rows(stored.iter().map(|bytes| parser.parse(bytes)))?;
-        their_columns.truncate(other_side.output_columns);
-        let columns = if input == 0 {
-            [mine_columns, their_columns].concat()
-        } else {
-            [their_columns, mine_columns].concat()
+        let layout = Layout {
+            input,
+            data,
+            input_width: side.output_columns,
+            other: &theirs.rows,
+            other_schema: &other_side.schema,
+            other_width: other_side.output_columns,
         };
-        let schema = self.pair_schema();
-        let options = RecordBatchOptions::new().with_row_count(Some(pairs));
-        let batch = RecordBatch::try_new_with_options(schema, columns, &options)?;
-        let result = filter.evaluate(&batch)?.into_array(pairs)?;
-        let result = result
-            .as_boolean_opt()
-            .ok_or_else(|| EngineError::Internal("the join condition is not a boolean".into()))?;
-        Ok((0..pairs)
-            .map(|i| result.is_valid(i) && result.value(i))
-            .collect())
-    }
-
-    /// The schema of joined rows without the row kind (what the extra condition reads),
-    /// all columns nullable.
-    fn pair_schema(&self) -> Arc<Schema> {
         let width = self.def.left.output_columns + self.def.right.output_columns;
-        let fields: Vec<_> = self.def.output_schema.fields()[..width]
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        Arc::new(Schema::new(fields))
+        evaluate_pairs(
+            filter.as_ref(),
+            pair_schema(&self.def.output_schema, width),
+            &layout,
+            input_rows,
+            &stored,
+        )
     }
 
     /// Builds the output batch of the rows in `out`.
@@ -344,55 +295,16 @@ impl JoinOperator {
         data: &[ArrayRef],
         out: Emitted,
     ) -> EngineResult<Option<RecordBatch>> {
-        let count = out.kinds.len();
-        if count == 0 {
-            return Ok(None);
-        }
         let def = &self.def;
-        let side = def.side(input);
         let other_side = def.side(1 - input);
-        let theirs = &self.sides[1 - input];
-        let input_indices = UInt32Array::from(out.input);
-        let mine_columns = data[..side.output_columns]
-            .iter()
-            .map(|c| take(c.as_ref(), &input_indices, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let their_columns: Vec<ArrayRef> = if out.other_ends.is_empty() {
-            other_side.schema.fields()[..other_side.output_columns]
-                .iter()
-                .map(|f| new_null_array(f.data_type(), count))
-                .collect()
-        } else {
-            let parser = theirs.rows.parser();
-            let mut start = 0;
-            let decoded = theirs.rows.convert_rows(out.other_ends.iter().map(|&end| {
-                let row = parser.parse(&out.other_bytes[start..end]);
-                start = end;
-                row
-            }))?;
-            let other_indices = UInt32Array::from(out.other);
-            decoded[..other_side.output_columns]
-                .iter()
-                .map(|c| take(c.as_ref(), &other_indices, None))
-                .collect::<Result<Vec<_>, _>>()?
+        let layout = Layout {
+            input,
+            data,
+            input_width: def.side(input).output_columns,
+            other: &self.sides[1 - input].rows,
+            other_schema: &other_side.schema,
+            other_width: other_side.output_columns,
         };
-        let mut columns = if input == 0 {
-            [mine_columns, their_columns].concat()
-        } else {
-            [their_columns, mine_columns].concat()
-        };
-        if def.output_updating() {
-            columns.push(Arc::new(Int8Array::from(out.kinds)));
-        } else if out.kinds.iter().any(|&k| k != RowKind::Insert as i8) {
-            return Err(EngineError::Internal(
-                "an append-only join produced an update".into(),
-            ));
-        }
-        let options = RecordBatchOptions::new().with_row_count(Some(count));
-        Ok(Some(RecordBatch::try_new_with_options(
-            Arc::clone(&def.output_schema),
-            columns,
-            &options,
-        )?))
+        gather(&layout, out, &def.output_schema, def.output_updating())
     }
 }
