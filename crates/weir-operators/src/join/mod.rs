@@ -30,6 +30,7 @@
 //! run. Checkpoints: see [`snapshot`].
 
 mod columns;
+pub mod interval;
 mod probe;
 mod snapshot;
 mod state;
