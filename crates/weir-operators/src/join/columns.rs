@@ -58,11 +58,7 @@ pub(super) struct Layout<'a> {
 
 impl Layout<'_> {
     /// Input columns gathered by `indices`, then the other side's, in output order.
-    fn columns(
-        &self,
-        indices: &UInt32Array,
-        other: Vec<ArrayRef>,
-    ) -> EngineResult<Vec<ArrayRef>> {
+    fn columns(&self, indices: &UInt32Array, other: Vec<ArrayRef>) -> EngineResult<Vec<ArrayRef>> {
         let mine = self.data[..self.input_width]
             .iter()
             .map(|c| take(c.as_ref(), indices, None))

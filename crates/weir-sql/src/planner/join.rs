@@ -1,5 +1,7 @@
-//! Joins: a DataFusion `Join` with equality keys becomes a regular join
-//! ([`weir_operators::RegularJoin`]) fed by both inputs hash-partitioned by their keys.
+//! Joins: a DataFusion `Join` with equality keys becomes an interval join when its
+//! condition bounds the distance of two event-time attributes ([`super::interval_join`]),
+//! else a regular join ([`weir_operators::RegularJoin`]); both are fed by their inputs
+//! hash-partitioned by the keys.
 //! Key expressions that are not plain columns (or whose types differ between the sides)
 //! are computed by a calc appended to the input. Joins Weir cannot run yet are refused
 //! with a message naming what is supported.
@@ -17,6 +19,7 @@ use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::hints::input_names;
+use super::interval_join::{add_interval_join, interval_bounds};
 use super::translate::{add_calc, keyed_exchange, physical, translate, with_row_kind, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
@@ -24,8 +27,10 @@ use crate::error::{Position, SqlError, SqlResult};
 /// What Weir's joins support, for error messages.
 pub(crate) const SUPPORTED: &str =
     "Weir runs regular joins: INNER, LEFT, RIGHT and FULL OUTER JOIN with at \
-     least one equality between the two inputs in ON (extra conditions may be added with AND); \
-     interval, window, temporal (FOR SYSTEM_TIME AS OF) and lookup joins are not supported yet";
+     least one equality between the two inputs in ON (extra conditions may be added with AND), \
+     and interval joins (those with l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL .. on \
+     event-time attributes); window, temporal (FOR SYSTEM_TIME AS OF) and lookup joins are not \
+     supported yet";
 
 /// Translates a join.
 pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> {
@@ -78,6 +83,12 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
     let (right, right_side) = keyed_side(p, &right_input, &join.right, &right_keys)?;
     let updating = |s: &Stream| p.graph.nodes[s.node].changelog == ChangelogKind::Updating;
     let (left_updating, right_updating) = (updating(&left), updating(&right));
+    if !left_updating && !right_updating {
+        if let Some(bounds) = interval_bounds(p, join) {
+            let sides = [(left, left_side), (right, right_side)];
+            return add_interval_join(p, join, kind, bounds, sides);
+        }
+    }
     let filter = join
         .filter
         .as_ref()
@@ -199,6 +210,9 @@ fn cast(expr: &Expr, from: &DataType, to: &DataType) -> Expr {
     }
 }
 
+/// A join input with its key columns: the stream, the key indices and the output width.
+pub(crate) type KeyedSide = (Stream, (Vec<usize>, usize));
+
 /// The input of one side with its key columns: `(stream, (key indices, output width))`.
 /// Keys that are plain columns are used as they are; otherwise a calc appends the key
 /// expressions as columns after the input's own.
@@ -239,7 +253,7 @@ fn keyed_side(
 }
 
 /// A duration in milliseconds for people: `1 d`, `12 h`, `90 s`, `250 ms`.
-fn human(ms: i64) -> String {
+pub(crate) fn human(ms: i64) -> String {
     for (unit, size) in [
         ("d", 86_400_000),
         ("h", 3_600_000),

@@ -7,6 +7,7 @@
 mod aggregate;
 mod group_agg;
 mod hints;
+mod interval_join;
 mod join;
 mod late;
 mod over;

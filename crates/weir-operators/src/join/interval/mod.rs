@@ -172,7 +172,12 @@ impl IntervalJoinOperator {
     }
 
     /// Emits the rows in `out` (rows of input `input`, and stored rows of the other side).
-    fn emit(&self, input: usize, data: &[ArrayRef], out: Emitted) -> EngineResult<Option<RecordBatch>> {
+    fn emit(
+        &self,
+        input: usize,
+        data: &[ArrayRef],
+        out: Emitted,
+    ) -> EngineResult<Option<RecordBatch>> {
         let other = self.def.side(1 - input);
         let layout = Layout {
             input,
@@ -199,7 +204,11 @@ impl IntervalJoinOperator {
         self.emit(opposite, &empty, out)
     }
 
-    fn join_batch(&mut self, input: usize, batch: &RecordBatch) -> EngineResult<Option<RecordBatch>> {
+    fn join_batch(
+        &mut self,
+        input: usize,
+        batch: &RecordBatch,
+    ) -> EngineResult<Option<RecordBatch>> {
         let def = Arc::clone(&self.def);
         let side = def.side(input);
         let other = 1 - input;
@@ -215,16 +224,18 @@ impl IntervalJoinOperator {
         let key_columns: Vec<ArrayRef> = side.keys.iter().map(|&k| Arc::clone(&data[k])).collect();
         let times = data[self.sides[input].time_column]
             .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| EngineError::Internal("interval join time column is not TIMESTAMP(3)".into()))?
+            .ok_or_else(|| {
+                EngineError::Internal("interval join time column is not TIMESTAMP(3)".into())
+            })?
             .clone();
         let keys = self.sides[input].keys.convert_columns(&key_columns)?;
         let rows = self.sides[input].rows.convert_columns(data)?;
         let valid = if def.nulls_equal {
             times.logical_nulls()
         } else {
-            key_columns
-                .iter()
-                .fold(times.logical_nulls(), |acc, c| NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref()))
+            key_columns.iter().fold(times.logical_nulls(), |acc, c| {
+                NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
+            })
         };
         let is_valid = |row: usize| valid.as_ref().is_none_or(|v| v.is_valid(row));
         let (own_size, other_size) = (def.relative_size(input), def.relative_size(other));
@@ -268,7 +279,13 @@ impl IntervalJoinOperator {
                     other_width: def.side(other).output_columns,
                 };
                 let width = def.left.output_columns + def.right.output_columns;
-                evaluate_pairs(filter.as_ref(), pair_schema(&def.output_schema, width), &layout, pair_rows, &stored)?
+                evaluate_pairs(
+                    filter.as_ref(),
+                    pair_schema(&def.output_schema, width),
+                    &layout,
+                    pair_rows,
+                    &stored,
+                )?
             }
         };
         drop(stored);
@@ -278,7 +295,11 @@ impl IntervalJoinOperator {
         let mut cleaned: HashSet<Box<[u8]>> = HashSet::new();
         let interval = def.cleanup_interval();
         let [left, right] = &mut self.sides;
-        let (mine, theirs) = if input == 0 { (left, right) } else { (right, left) };
+        let (mine, theirs) = if input == 0 {
+            (left, right)
+        } else {
+            (right, left)
+        };
         for row in 0..rows_in {
             if !is_valid(row) {
                 if def.outer(input) {
@@ -341,7 +362,12 @@ impl IntervalJoinOperator {
 }
 
 impl Operator for IntervalJoinOperator {
-    fn process_batch(&mut self, input: usize, batch: RecordBatch, out: &mut Output) -> EngineResult<()> {
+    fn process_batch(
+        &mut self,
+        input: usize,
+        batch: RecordBatch,
+        out: &mut Output,
+    ) -> EngineResult<()> {
         if input > 1 {
             return Err(EngineError::Internal(format!(
                 "a join has two inputs, not input {input}"

@@ -72,7 +72,8 @@ impl IntervalJoinOperator {
                 let data = state
                     .rows
                     .convert_rows(cached.iter().map(|c| parser.parse(&c.row)))?;
-                let key_columns: Vec<ArrayRef> = keys.iter().map(|&k| Arc::clone(&data[k])).collect();
+                let key_columns: Vec<ArrayRef> =
+                    keys.iter().map(|&k| Arc::clone(&data[k])).collect();
                 let mut columns: Vec<ArrayRef> =
                     vec![Arc::new(key_groups(&key_columns, self.max_parallelism)?)];
                 columns.extend(data);
@@ -96,8 +97,15 @@ impl IntervalJoinOperator {
                 add(&mut snapshot, TIMERS[side], batch, true)?;
             }
         }
-        let schema = Arc::new(Schema::new(vec![Field::new(WATERMARK, DataType::Int64, true)]));
-        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![self.watermark]))])?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            WATERMARK,
+            DataType::Int64,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![self.watermark]))],
+        )?;
         add(&mut snapshot, WATERMARK, batch, false)?;
         Ok(snapshot)
     }
@@ -112,9 +120,15 @@ impl IntervalJoinOperator {
             } else if let Some(side) = TIMERS.iter().position(|&t| t == name) {
                 self.timers_schema(side)
             } else {
-                Arc::new(Schema::new(vec![Field::new(WATERMARK, DataType::Int64, true)]))
+                Arc::new(Schema::new(vec![Field::new(
+                    WATERMARK,
+                    DataType::Int64,
+                    true,
+                )]))
             };
-            let same = (name == WATERMARK || ROWS.contains(&name.as_str()) || TIMERS.contains(&name.as_str()))
+            let same = (name == WATERMARK
+                || ROWS.contains(&name.as_str())
+                || TIMERS.contains(&name.as_str()))
                 && table.schema().fields().len() == expected.fields().len()
                 && table
                     .schema()
@@ -152,11 +166,17 @@ impl IntervalJoinOperator {
         let def = Arc::clone(&self.def);
         let width = def.side(side).schema.fields().len();
         let data = &batch.columns()[1..1 + width];
-        let key_columns: Vec<ArrayRef> = def.side(side).keys.iter().map(|&k| Arc::clone(&data[k])).collect();
+        let key_columns: Vec<ArrayRef> = def
+            .side(side)
+            .keys
+            .iter()
+            .map(|&k| Arc::clone(&data[k]))
+            .collect();
         let state = &mut self.sides[side];
         let keys = state.keys.convert_columns(&key_columns)?;
         let rows = state.rows.convert_columns(data)?;
-        let internal = |what: &str| EngineError::Internal(format!("interval join {what} column type"));
+        let internal =
+            |what: &str| EngineError::Internal(format!("interval join {what} column type"));
         let times = data[state.time_column]
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| internal("time"))?;
@@ -169,7 +189,11 @@ impl IntervalJoinOperator {
                 row: rows.row(row).as_ref().into(),
                 emitted: emitted.value(row),
             };
-            state.table.entry(keys.row(row).as_ref().into()).or_default().push(cached);
+            state
+                .table
+                .entry(keys.row(row).as_ref().into())
+                .or_default()
+                .push(cached);
         }
         Ok(())
     }

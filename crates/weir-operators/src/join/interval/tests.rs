@@ -34,7 +34,12 @@ fn def(kind: JoinKind, filter: Option<BinaryOp>) -> IntervalJoin {
     };
     let fields: Vec<Field> = [side_schema("a"), side_schema("b")]
         .iter()
-        .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>())
+        .flat_map(|s| {
+            s.fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<_>>()
+        })
         .collect();
     let schema = Schema::new(fields);
     IntervalJoin {
@@ -61,8 +66,12 @@ fn def(kind: JoinKind, filter: Option<BinaryOp>) -> IntervalJoin {
 
 fn batch(def: &IntervalJoin, input: usize, rows: &[(Option<i64>, &str, i64)]) -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-        Arc::new(StringArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )),
         Arc::new(TimestampMillisecondArray::from(
             rows.iter().map(|r| r.2).collect::<Vec<_>>(),
         )),
@@ -128,7 +137,10 @@ impl Harness {
 fn inner_join_within_the_interval_and_a_late_row_joins_what_is_not_cleaned_yet() {
     let mut h = Harness::new(def(JoinKind::Inner, None));
     assert!(h.push(0, &[(Some(1), "x", 0)]).is_empty());
-    assert_eq!(h.push(1, &[(Some(1), "p", 5000)]), ["[1, x, 0, 1, p, 5000]"]);
+    assert_eq!(
+        h.push(1, &[(Some(1), "p", 5000)]),
+        ["[1, x, 0, 1, p, 5000]"]
+    );
     // A right row out of range does not join.
     assert!(h.push(1, &[(Some(1), "far", 10_001)]).is_empty());
     // The right side's timer (5000 + 0 + 5000 + 1) removes p; the output watermark is
@@ -138,7 +150,10 @@ fn inner_join_within_the_interval_and_a_late_row_joins_what_is_not_cleaned_yet()
     assert_eq!(h.op.cached_rows(), (1, 0));
     // Late (8000 < 12000): x is expired (0 <= 12000 - 10000 - 1) but its timer (15001)
     // has not fired, so it still joins, as in Flink; then it is removed. q is not cached.
-    assert_eq!(h.push(1, &[(Some(1), "q", 8000)]), ["[1, x, 0, 1, q, 8000]"]);
+    assert_eq!(
+        h.push(1, &[(Some(1), "q", 8000)]),
+        ["[1, x, 0, 1, q, 8000]"]
+    );
     assert_eq!(h.op.cached_rows(), (0, 0));
     assert_eq!(h.watermark(20_000), ["W10000"]);
     assert!(h.push(1, &[(Some(1), "r", 21_000)]).is_empty());
@@ -147,8 +162,13 @@ fn inner_join_within_the_interval_and_a_late_row_joins_what_is_not_cleaned_yet()
 #[test]
 fn left_join_pads_rows_when_they_expire_or_arrive_too_late() {
     let mut h = Harness::new(def(JoinKind::Left, None));
-    assert!(h.push(0, &[(Some(1), "x", 0), (Some(2), "y", 0)]).is_empty());
-    assert_eq!(h.push(1, &[(Some(1), "p", 3000)]), ["[1, x, 0, 1, p, 3000]"]);
+    assert!(h
+        .push(0, &[(Some(1), "x", 0), (Some(2), "y", 0)])
+        .is_empty());
+    assert_eq!(
+        h.push(1, &[(Some(1), "p", 3000)]),
+        ["[1, x, 0, 1, p, 3000]"]
+    );
     let mut at_16s = h.watermark(16_000);
     at_16s.sort();
     assert_eq!(at_16s, ["W6000", "[2, y, 0, null, null, null]"]);
@@ -168,7 +188,9 @@ fn left_join_pads_rows_when_they_expire_or_arrive_too_late() {
 #[test]
 fn full_join_pads_both_sides_and_extra_conditions_apply() {
     let mut h = Harness::new(def(JoinKind::Full, Some(BinaryOp::Lt)));
-    assert!(h.push(1, &[(Some(5), "s", 0), (Some(1), "a", 0)]).is_empty());
+    assert!(h
+        .push(1, &[(Some(5), "s", 0), (Some(1), "a", 0)])
+        .is_empty());
     // 'm' < 'a' is false: no join; 'm' < 's' joins.
     assert!(h.push(0, &[(Some(1), "m", 0)]).is_empty());
     assert_eq!(h.push(0, &[(Some(5), "m", 0)]), ["[5, m, 0, 5, s, 0]"]);
