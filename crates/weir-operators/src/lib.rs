@@ -7,11 +7,13 @@
 //! - [`window`]: event-time window aggregation (TUMBLE, HOP, CUMULATE) with slicing;
 //! - [`group_agg`]: unbounded GROUP BY producing an updating stream;
 //! - [`rank`]: unbounded Top-N and deduplication (`ROW_NUMBER()` without windows);
-//! - [`over`]: OVER aggregations ordered by event time.
+//! - [`over`]: OVER aggregations ordered by event time;
+//! - [`join`]: regular (unbounded) equi-joins, INNER and OUTER, with Flink's changelog.
 
 pub mod calc;
 pub mod event_time;
 pub mod group_agg;
+pub mod join;
 pub mod over;
 pub mod rank;
 mod ttl;
@@ -23,6 +25,7 @@ pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use group_agg::local::LocalAggregate;
 pub use group_agg::{GroupAggregate, MiniBatch};
+pub use join::{JoinKind, JoinSide, RegularJoin};
 pub use over::{OverAggregate, OverFrame};
 pub use rank::Rank;
 pub use union::Union;

@@ -48,6 +48,17 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `JOIN dim FOR SYSTEM_TIME AS OF o.ts AS d`: parsed so that the planner can refuse
+    /// temporal and lookup joins by name, at their position.
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
+    /// `SELECT /*+ STATE_TTL('orders' = '1d') */ ...`: Flink's query hints.
+    fn supports_comment_optimizer_hint(&self) -> bool {
+        true
+    }
+
     /// `TABLE name [PARTITION BY k | PARTITION BY (k1, k2, ...)]` as an expression: the
     /// table argument of Flink's window table functions
     /// (`TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE)`, `SESSION(TABLE bids

@@ -9,11 +9,14 @@
 //!   (passing, failing with a diff, `--update`, JUnit, errors), and `weir sample`.
 //! - `recovery`: `kill -9` at 20 random moments, resumed each time, commits exactly
 //!   what an uninterrupted run does.
+//! - `recovery_join`: the same for a FULL OUTER join's changelog, and a savepoint of it
+//!   restored at other parallelisms.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
 
 mod cases;
 mod cli;
 mod docs_examples;
 mod recovery;
+mod recovery_join;
 mod weir_test_cases;
 mod weir_test_docs;

@@ -40,10 +40,10 @@ END;
 ";
 
 /// A small deterministic generator (SplitMix64), so the test needs no dependency.
-struct Seeded(u64);
+pub(super) struct Seeded(pub(super) u64);
 
 impl Seeded {
-    fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -51,13 +51,13 @@ impl Seeded {
         z ^ (z >> 31)
     }
 
-    fn millis(&mut self, low: u64, high: u64) -> Duration {
+    pub(super) fn millis(&mut self, low: u64, high: u64) -> Duration {
         Duration::from_millis(low + self.next() % (high - low))
     }
 }
 
 /// Starts `weir run` on `script` at `parallelism`.
-fn start_at(script: &Path, parallelism: usize, extra: &[&str]) -> Child {
+pub(super) fn start_at(script: &Path, parallelism: usize, extra: &[&str]) -> Child {
     weir()
         .arg("run")
         .arg(script)
@@ -100,7 +100,7 @@ fn reference_output() -> (Vec<String>, BTreeMap<String, usize>) {
 }
 
 /// Stops a running job gracefully (as Ctrl-C does) after `after`; returns its stderr.
-fn stop_after(child: Child, after: Duration) -> String {
+pub(super) fn stop_after(child: Child, after: Duration) -> String {
     std::thread::sleep(after);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -115,7 +115,7 @@ fn stop_after(child: Child, after: Duration) -> String {
 
 /// Lines of the committed files of `folder` (files named `part-*`); fails on anything
 /// a crash may have left behind.
-fn committed_lines(folder: &Path) -> Vec<String> {
+pub(super) fn committed_lines(folder: &Path) -> Vec<String> {
     let mut lines = Vec::new();
     let Ok(entries) = std::fs::read_dir(folder) else {
         return lines;
@@ -137,7 +137,7 @@ fn committed_lines(folder: &Path) -> Vec<String> {
 
 /// Applies a debezium-json changelog strictly: a retraction must find its row, so a
 /// duplicated or lost change shows as an error or a different table.
-fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
+pub(super) fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
     let mut table: BTreeMap<String, usize> = BTreeMap::new();
     let row = |value: &serde_json::Value| value.to_string();
     for line in changes {

@@ -6,6 +6,9 @@
 
 mod aggregate;
 mod group_agg;
+mod hints;
+mod interval_join;
+mod join;
 mod late;
 mod over;
 mod rank;
@@ -96,6 +99,11 @@ pub(crate) struct Planner {
     pub window_aggregate_depth: usize,
     /// The late-data table and its queue, once an operator routes late rows to it.
     pub late_data: Option<(String, Arc<weir_runtime::LateData>)>,
+    /// `STATE_TTL` hints in effect for the statement being planned (its own and those of
+    /// the views it may read), by join input name.
+    pub join_ttl_hints: hints::StateTtlHints,
+    /// `STATE_TTL` hints of the views created so far.
+    pub view_ttl_hints: hints::StateTtlHints,
 }
 
 impl Planner {
@@ -147,6 +155,8 @@ impl Planner {
             sources: BTreeMap::new(),
             window_aggregate_depth: 0,
             late_data: None,
+            join_ttl_hints: hints::StateTtlHints::new(),
+            view_ttl_hints: hints::StateTtlHints::new(),
         }
     }
 
@@ -311,6 +321,9 @@ impl Planner {
                 format!("table or view '{}' already exists", view.name),
             ));
         }
+        let (view_hints, warnings) = hints::state_ttl_hints(&view.query, position)?;
+        self.view_ttl_hints.extend(view_hints);
+        self.warnings.extend(warnings);
         let mut plan = self.plan_query(&view.query, position).await?;
         if !view.columns.is_empty() {
             let fields = plan.schema().fields().len();
@@ -375,7 +388,17 @@ impl Planner {
         Ok(plan)
     }
 
+    /// Sets the `STATE_TTL` hints in effect for a statement's query.
+    fn use_hints(&mut self, query: &Query, position: Position) -> SqlResult<()> {
+        let (own, warnings) = hints::state_ttl_hints(query, position)?;
+        self.warnings.extend(warnings);
+        self.join_ttl_hints = self.view_ttl_hints.clone();
+        self.join_ttl_hints.extend(own);
+        Ok(())
+    }
+
     async fn insert(&mut self, insert: Insert, position: Position) -> SqlResult<()> {
+        self.use_hints(&insert.query, position)?;
         let plan = self.optimized_query(&insert.query, position).await?;
         let stream = translate::translate(self, &plan).map_err(|e| e.or_at(position))?;
         sink::add_insert_sink(self, &insert, stream, position)?;
@@ -384,6 +407,7 @@ impl Planner {
     }
 
     async fn select(&mut self, query: Box<Query>, position: Position) -> SqlResult<()> {
+        self.use_hints(&query, position)?;
         let plan = self.optimized_query(&query, position).await?;
         let stream = translate::translate(self, &plan).map_err(|e| e.or_at(position))?;
         sink::add_print_sink(self, stream, position)?;

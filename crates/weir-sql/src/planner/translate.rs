@@ -1,5 +1,6 @@
 //! Translates an optimised DataFusion logical plan into dataflow nodes: scans become
-//! sources, projections and filters become calcs, unions become union nodes. What a
+//! sources, projections and filters become calcs, unions become union nodes, joins
+//! become regular joins ([`super::join`]). What a
 //! streaming job cannot do yet is refused with a message naming it.
 
 use std::sync::Arc;
@@ -163,7 +164,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
         LogicalPlan::Distinct(_) => Err(unsupported(
             "DISTINCT over a stream (an updating aggregation) is not supported by this version of Weir yet",
         )),
-        LogicalPlan::Join(_) => Err(unsupported("joins are not supported by this version of Weir yet")),
+        LogicalPlan::Join(join) => super::join::translate_join(p, join),
         LogicalPlan::Window(window) => over::translate_over(p, window),
         LogicalPlan::Sort(_) => Err(unsupported(
             "ORDER BY is not supported on an unbounded stream; remove it (results arrive in stream order)",

@@ -1,0 +1,137 @@
+//! The state of one side of a regular join: its live rows by join key.
+//!
+//! Keys and rows are Arrow row-format encodings (a key's bytes are equal exactly when
+//! its values are). A key holds its rows in arrival order, one entry per row (a row that
+//! arrived twice is two entries), each with the number of rows of the other side it
+//! currently joins with (kept for outer sides, whose padded row depends on it) and the
+//! processing time it was last written (state TTL).
+
+use std::collections::HashMap;
+
+use arrow::row::{RowConverter, SortField};
+use weir_types::{EngineError, EngineResult};
+
+use super::JoinSide;
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// One stored row.
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    /// The row's data columns, row-encoded.
+    pub row: Box<[u8]>,
+    /// Rows of the other side it joins with (outer sides only; 0 otherwise).
+    pub matches: u32,
+    /// Processing time of its last write, in milliseconds.
+    pub last_write: i64,
+}
+
+/// The rows of one join input.
+pub(super) struct SideState {
+    /// Encodes the key columns.
+    pub keys: RowConverter,
+    /// Encodes and decodes whole rows (the data columns).
+    pub rows: RowConverter,
+    /// Live rows by encoded key.
+    pub table: Map<Box<[u8]>, Vec<Stored>>,
+    /// Whether this side is outer (its unmatched rows are output padded).
+    pub outer: bool,
+    /// State TTL of this side, in milliseconds.
+    pub ttl: Option<i64>,
+}
+
+impl SideState {
+    /// Empty state for `side`.
+    pub fn new(side: &JoinSide, outer: bool) -> EngineResult<SideState> {
+        let fields = side.schema.fields();
+        let key_fields = side
+            .keys
+            .iter()
+            .map(|&k| {
+                fields
+                    .get(k)
+                    .map(|f| SortField::new(f.data_type().clone()))
+                    .ok_or_else(|| EngineError::Internal(format!("join key {k} is not a column")))
+            })
+            .collect::<EngineResult<Vec<_>>>()?;
+        let row_fields = fields
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(SideState {
+            keys: RowConverter::new(key_fields)?,
+            rows: RowConverter::new(row_fields)?,
+            table: Map::default(),
+            outer,
+            ttl: side.state_ttl_ms,
+        })
+    }
+
+    /// Number of stored rows.
+    pub fn rows(&self) -> usize {
+        self.table.values().map(Vec::len).sum()
+    }
+
+    /// Drops the expired rows of `key` (and the key when none is left); returns how many.
+    pub fn expire_key(&mut self, key: &[u8], now: i64) -> usize {
+        let Some(ttl) = self.ttl else {
+            return 0;
+        };
+        let Some(list) = self.table.get_mut(key) else {
+            return 0;
+        };
+        let before = list.len();
+        list.retain(|s| s.last_write + ttl > now);
+        let dropped = before - list.len();
+        if list.is_empty() {
+            self.table.remove(key);
+        }
+        dropped
+    }
+
+    /// Drops every expired row; returns how many.
+    pub fn expire_all(&mut self, now: i64) -> usize {
+        let Some(ttl) = self.ttl else {
+            return 0;
+        };
+        let mut dropped = 0;
+        self.table.retain(|_, list| {
+            let before = list.len();
+            list.retain(|s| s.last_write + ttl > now);
+            dropped += before - list.len();
+            !list.is_empty()
+        });
+        dropped
+    }
+
+    /// Stores `row` under `key`.
+    pub fn insert(&mut self, key: &[u8], row: &[u8], matches: u32, now: i64) {
+        let stored = Stored {
+            row: row.into(),
+            matches,
+            last_write: now,
+        };
+        match self.table.get_mut(key) {
+            Some(list) => list.push(stored),
+            None => {
+                self.table.insert(key.into(), vec![stored]);
+            }
+        }
+    }
+
+    /// Removes one stored row equal to `row` under `key`; false when there is none (it
+    /// expired, or its insert was never seen).
+    pub fn retract(&mut self, key: &[u8], row: &[u8]) -> bool {
+        let Some(list) = self.table.get_mut(key) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|s| s.row.as_ref() == row) else {
+            return false;
+        };
+        list.remove(i);
+        if list.is_empty() {
+            self.table.remove(key);
+        }
+        true
+    }
+}
