@@ -1,3 +1,5 @@
+# Expected final tables (SQLite) and input files of two cases: join_regular_kinds and,
+# from "# updating inputs" on, join_updating_inputs (run it in each folder for its files).
 import sqlite3, json
 customers=[(1,'ann','gold'),(2,'bo','silver'),(3,'cy','gold'),(5,'eve','bronze'),(None,'nul','gold'),(3,'cy2','silver')]
 orders=[(100,1,10),(101,1,25),(102,2,5),(103,4,7),(104,None,9),(105,3,30),(106,1,10)]
@@ -34,7 +36,6 @@ db.execute('create table events(oid int, status text, ts text)'); db.executemany
 db.execute("create view latest as select oid, status from events e where ts = (select max(ts) from events e2 where e2.oid=e.oid)")
 show('status_left',"SELECT s.code, s.label, l.oid FROM statuses s LEFT JOIN latest l ON s.code = l.status")
 show('status_full_counts',"SELECT s.code, l.status, l.oid FROM statuses s FULL JOIN latest l ON s.code = l.status")
-json.dump(None,open('/dev/null','w'))
 with open('customers.json','w') as f:
     for c in customers: f.write(json.dumps(dict(cid=c[0],name=c[1],tier=c[2]))+'\n')
 with open('orders.json','w') as f:

@@ -1,7 +1,8 @@
 -- Regular joins of updating inputs: an aggregation (updates per key) joined with a
 -- table, and the latest status of each order (keep-last deduplication, whose rows move
 -- from one status to another) outer-joined with the status table: a status whose last
--- order moved away gets its padded row back. Expected final tables: expected.py.
+-- order moved away gets its padded row back. Expected final tables:
+-- ../join_regular_kinds/expected.py (one SQLite script computes both cases and their inputs).
 CREATE TABLE customers (cid INT, name STRING, tier STRING)
 WITH ('connector' = 'filesystem', 'path' = 'customers.json', 'format' = 'json');
 
