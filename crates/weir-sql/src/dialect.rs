@@ -48,8 +48,7 @@ impl Dialect for FlinkDialect {
         true
     }
 
-    /// `JOIN dim FOR SYSTEM_TIME AS OF o.ts AS d`: parsed so that the planner can refuse
-    /// temporal and lookup joins by name, at their position.
+    /// `JOIN dim FOR SYSTEM_TIME AS OF o.ts AS d`: temporal and lookup joins.
     fn supports_table_versioning(&self) -> bool {
         true
     }

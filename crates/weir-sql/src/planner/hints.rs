@@ -5,14 +5,16 @@
 //! may read, before DataFusion plans it (DataFusion ignores them).
 //!
 //! The same walk finds tables read `FOR SYSTEM_TIME AS OF` (temporal and lookup joins),
-//! which DataFusion would plan as plain tables: they are refused at their position until
-//! Weir runs such joins.
+//! which DataFusion plans as plain tables: the planner recognises them as the right
+//! input of a join ([`super::versioned`]).
 
 use std::collections::BTreeMap;
 
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{
-    ObjectNamePart, OptimizerHint, Query, SetExpr, TableFactor, TableVersion, TableWithJoins,
+    BinaryOperator, Expr as SqlExpr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart,
+    OptimizerHint, Query, SetExpr, TableFactor, TableVersion, TableWithJoins,
 };
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use weir_connectors::options::parse_duration;
@@ -23,56 +25,92 @@ use crate::error::{Position, SqlError, SqlResult};
 /// State TTLs in milliseconds by input name (table name or alias); 0 keeps state forever.
 pub(crate) type StateTtlHints = BTreeMap<String, i64>;
 
-/// The `STATE_TTL` hints of `query` and of every query nested in it. Other hints are
-/// returned as warnings (Weir ignores them).
-pub(crate) fn state_ttl_hints(
-    query: &Query,
-    position: Position,
-) -> SqlResult<(StateTtlHints, Vec<String>)> {
+/// A table read `FOR SYSTEM_TIME AS OF` in a query: the right input of a temporal or
+/// lookup join.
+#[derive(Clone, Debug)]
+pub(crate) struct VersionedRead {
+    /// The table's name as written (its last part when qualified).
+    pub table: String,
+    /// Its alias, if any: the name the join's columns are qualified with.
+    pub alias: Option<String>,
+    /// The time attribute of the other input it is read as of (`o.ts` in
+    /// `FOR SYSTEM_TIME AS OF o.ts`), as written.
+    pub as_of: SqlExpr,
+    /// Where the table's name is in the SQL text (line 0 when unknown).
+    pub position: Position,
+}
+
+impl VersionedRead {
+    /// The name the read's columns are qualified with: the alias, else the table name.
+    pub(crate) fn name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.table)
+    }
+}
+
+/// What the walk over a statement's query finds for the planner.
+#[derive(Default)]
+pub(crate) struct QueryHints {
+    /// `STATE_TTL` hints by join input name.
+    pub ttls: StateTtlHints,
+    /// Hints Weir ignores, as warnings.
+    pub warnings: Vec<String>,
+    /// Tables read `FOR SYSTEM_TIME AS OF`.
+    pub versioned: Vec<VersionedRead>,
+}
+
+/// The `STATE_TTL` hints and versioned reads of `query` and of every query nested in it.
+/// Other hints are returned as warnings (Weir ignores them).
+///
+/// Each `JOIN t FOR SYSTEM_TIME AS OF l.ts AS d ON cond` is rewritten for DataFusion,
+/// which has no notion of it, into `JOIN t AS d ON cond AND
+/// __weir_system_time_as_of(l.ts, d.k)` (`d.k` the first column of `d` that `cond`
+/// names): the marker keeps the time attribute in the plan and, naming both inputs, stays
+/// in the join's condition, where [`super::versioned`] finds and removes it.
+pub(crate) fn query_hints(query: &mut Query, position: Position) -> SqlResult<QueryHints> {
     let mut found = Found::default();
     collect_query(query, &mut found);
-    if let Some((table, at)) = found.versioned.first() {
-        let at = if at.line > 0 { *at } else { position };
-        return Err(SqlError::at(
-            at,
-            format!(
-                "{table} is read FOR SYSTEM_TIME AS OF: temporal and lookup joins are not \
-                 supported yet; {}",
-                super::join::SUPPORTED
-            ),
-        ));
+    if let Some(error) = found.error {
+        return Err(error);
     }
-    let hints = found.hints;
-    let mut ttls = StateTtlHints::new();
-    let mut warnings = Vec::new();
-    for hint in hints.iter().filter(|h| h.prefix.is_empty()) {
-        parse_hint(&hint.text, position, &mut ttls, &mut warnings)?;
+    let mut hints = QueryHints {
+        versioned: found.versioned,
+        ..QueryHints::default()
+    };
+    for read in &mut hints.versioned {
+        if read.position.line == 0 {
+            read.position = position;
+        }
     }
-    Ok((ttls, warnings))
+    for hint in found.hints.iter().filter(|h| h.prefix.is_empty()) {
+        parse_hint(&hint.text, position, &mut hints.ttls, &mut hints.warnings)?;
+    }
+    Ok(hints)
 }
 
 /// What the walk over a query finds.
 #[derive(Default)]
 struct Found {
     hints: Vec<OptimizerHint>,
-    /// Tables read `FOR SYSTEM_TIME AS OF`, with their position.
-    versioned: Vec<(String, Position)>,
+    /// Tables read `FOR SYSTEM_TIME AS OF`.
+    versioned: Vec<VersionedRead>,
+    /// A `FOR SYSTEM_TIME AS OF` that cannot be rewritten.
+    error: Option<SqlError>,
 }
 
-fn collect_query(query: &Query, out: &mut Found) {
-    if let Some(with) = &query.with {
-        for cte in &with.cte_tables {
-            collect_query(&cte.query, out);
+fn collect_query(query: &mut Query, out: &mut Found) {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            collect_query(&mut cte.query, out);
         }
     }
-    collect_set_expr(&query.body, out);
+    collect_set_expr(&mut query.body, out);
 }
 
-fn collect_set_expr(set: &SetExpr, out: &mut Found) {
+fn collect_set_expr(set: &mut SetExpr, out: &mut Found) {
     match set {
         SetExpr::Select(select) => {
             out.hints.extend(select.optimizer_hints.iter().cloned());
-            for table in &select.from {
+            for table in &mut select.from {
                 collect_tables(table, out);
             }
         }
@@ -85,32 +123,142 @@ fn collect_set_expr(set: &SetExpr, out: &mut Found) {
     }
 }
 
-fn collect_tables(tables: &TableWithJoins, out: &mut Found) {
-    collect_factor(&tables.relation, out);
-    for join in &tables.joins {
-        collect_factor(&join.relation, out);
+fn collect_tables(tables: &mut TableWithJoins, out: &mut Found) {
+    collect_factor(&mut tables.relation, out);
+    for join in &mut tables.joins {
+        let versioned = out.versioned.len();
+        collect_factor(&mut join.relation, out);
+        if let Some(read) = out.versioned.get(versioned) {
+            let marker = as_of_marker(read, &join.join_operator);
+            match (marker, join_condition(&mut join.join_operator)) {
+                (Some(marker), Some(condition)) => {
+                    let on = std::mem::replace(
+                        condition,
+                        SqlExpr::value(datafusion::sql::sqlparser::ast::Value::Boolean(true)),
+                    );
+                    *condition = SqlExpr::BinaryOp {
+                        left: Box::new(on),
+                        op: BinaryOperator::And,
+                        right: Box::new(marker),
+                    };
+                }
+                _ => {
+                    out.error.get_or_insert_with(|| {
+                        SqlError::at(
+                            read.position,
+                            format!(
+                                "{} is read FOR SYSTEM_TIME AS OF: join it with ON and an \
+                                 equality on a column qualified with its name, as in `JOIN {} \
+                                 FOR SYSTEM_TIME AS OF o.ts AS d ON o.key = d.key`",
+                                read.table, read.table
+                            ),
+                        )
+                    });
+                }
+            }
+        }
     }
 }
 
-fn collect_factor(factor: &TableFactor, out: &mut Found) {
+/// The name of the marker function that stands for `FOR SYSTEM_TIME AS OF` in the plans
+/// DataFusion makes.
+pub(crate) const AS_OF_MARKER: &str = "__weir_system_time_as_of";
+
+/// `__weir_system_time_as_of(<as of>, <read>.<column>)`, with the first column of the
+/// versioned read that the join's `ON` condition names (`None` if it names none).
+fn as_of_marker(read: &VersionedRead, operator: &JoinOperator) -> Option<SqlExpr> {
+    let condition = match operator {
+        JoinOperator::Join(JoinConstraint::On(c))
+        | JoinOperator::Inner(JoinConstraint::On(c))
+        | JoinOperator::Left(JoinConstraint::On(c))
+        | JoinOperator::LeftOuter(JoinConstraint::On(c))
+        | JoinOperator::Right(JoinConstraint::On(c))
+        | JoinOperator::RightOuter(JoinConstraint::On(c))
+        | JoinOperator::FullOuter(JoinConstraint::On(c)) => c,
+        _ => return None,
+    };
+    let column = first_column_of(condition, read.name())?;
+    let arg = |e: SqlExpr| FunctionArg::Unnamed(FunctionArgExpr::Expr(e));
+    Some(SqlExpr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(AS_OF_MARKER)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                arg(read.as_of.clone()),
+                arg(SqlExpr::CompoundIdentifier(vec![
+                    Ident::new(read.name()),
+                    Ident::new(column),
+                ])),
+            ],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
+}
+
+/// The `ON` condition of a join, for rewriting.
+fn join_condition(operator: &mut JoinOperator) -> Option<&mut SqlExpr> {
+    match operator {
+        JoinOperator::Join(JoinConstraint::On(c))
+        | JoinOperator::Inner(JoinConstraint::On(c))
+        | JoinOperator::Left(JoinConstraint::On(c))
+        | JoinOperator::LeftOuter(JoinConstraint::On(c))
+        | JoinOperator::Right(JoinConstraint::On(c))
+        | JoinOperator::RightOuter(JoinConstraint::On(c))
+        | JoinOperator::FullOuter(JoinConstraint::On(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// The first column `qualifier.column` named in `expr`.
+fn first_column_of(expr: &SqlExpr, qualifier: &str) -> Option<String> {
+    match expr {
+        SqlExpr::CompoundIdentifier(parts) if parts.len() == 2 && parts[0].value == qualifier => {
+            Some(parts[1].value.clone())
+        }
+        SqlExpr::BinaryOp { left, right, .. } => {
+            first_column_of(left, qualifier).or_else(|| first_column_of(right, qualifier))
+        }
+        SqlExpr::Nested(inner) | SqlExpr::UnaryOp { expr: inner, .. } => {
+            first_column_of(inner, qualifier)
+        }
+        SqlExpr::Cast { expr: inner, .. } => first_column_of(inner, qualifier),
+        _ => None,
+    }
+}
+
+fn collect_factor(factor: &mut TableFactor, out: &mut Found) {
     match factor {
         TableFactor::Table {
             name,
-            version: Some(TableVersion::ForSystemTimeAsOf(_)),
+            alias,
+            version: version @ Some(TableVersion::ForSystemTimeAsOf(_)),
             ..
         } => {
-            let at = name
-                .0
-                .first()
-                .and_then(|part| match part {
-                    ObjectNamePart::Identifier(ident) => Some(Position {
-                        line: ident.span.start.line,
-                        column: ident.span.start.column,
-                    }),
-                    _ => None,
+            let Some(TableVersion::ForSystemTimeAsOf(as_of)) = version.take() else {
+                return;
+            };
+            let ident = name.0.last().and_then(|part| match part {
+                ObjectNamePart::Identifier(ident) => Some(ident),
+                _ => None,
+            });
+            let position = ident
+                .map(|ident| Position {
+                    line: ident.span.start.line,
+                    column: ident.span.start.column,
                 })
                 .unwrap_or_default();
-            out.versioned.push((name.to_string(), at));
+            out.versioned.push(VersionedRead {
+                table: ident.map_or_else(|| name.to_string(), |i| i.value.clone()),
+                alias: alias.as_ref().map(|a| a.name.value.clone()),
+                as_of,
+                position,
+            });
         }
         TableFactor::Derived { subquery, .. } => collect_query(subquery, out),
         TableFactor::NestedJoin {

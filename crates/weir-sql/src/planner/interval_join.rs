@@ -271,7 +271,7 @@ fn interval_ms(expr: &Expr) -> Option<i64> {
 
 /// Whether column `name` of `plan`'s output is the event-time attribute (the
 /// `WATERMARK FOR` column) of the table it comes from.
-fn is_rowtime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
+pub(crate) fn is_rowtime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
     match plan {
         LogicalPlan::Projection(projection) => {
             let Some(index) = projection

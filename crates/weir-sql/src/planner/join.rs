@@ -34,6 +34,9 @@ pub(crate) const SUPPORTED: &str =
 
 /// Translates a join.
 pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> {
+    if let Some(versioned) = super::versioned::translate_versioned_join(p, join) {
+        return versioned;
+    }
     let kind = match join.join_type {
         JoinType::Inner => JoinKind::Inner,
         JoinType::Left => JoinKind::Left,

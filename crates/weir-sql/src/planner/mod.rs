@@ -19,6 +19,7 @@ mod split_distinct;
 mod topn;
 mod translate;
 mod values;
+mod versioned;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -104,6 +105,11 @@ pub(crate) struct Planner {
     pub join_ttl_hints: hints::StateTtlHints,
     /// `STATE_TTL` hints of the views created so far.
     pub view_ttl_hints: hints::StateTtlHints,
+    /// Tables read `FOR SYSTEM_TIME AS OF` by the statement being planned (and the views
+    /// it may read), with whether a join has consumed each.
+    pub versioned_reads: Vec<(hints::VersionedRead, bool)>,
+    /// Tables read `FOR SYSTEM_TIME AS OF` by the views created so far.
+    pub view_versioned_reads: Vec<hints::VersionedRead>,
 }
 
 impl Planner {
@@ -138,6 +144,7 @@ impl Planner {
         for function in crate::windows::udf::window_functions() {
             ctx.register_udf(function);
         }
+        ctx.register_udf(versioned::as_of_marker_udf());
         let registered = weir_functions::register_flink_functions(&ctx);
         let mut warnings = Vec::new();
         if let Err(e) = registered {
@@ -157,6 +164,8 @@ impl Planner {
             late_data: None,
             join_ttl_hints: hints::StateTtlHints::new(),
             view_ttl_hints: hints::StateTtlHints::new(),
+            versioned_reads: Vec::new(),
+            view_versioned_reads: Vec::new(),
         }
     }
 
@@ -311,7 +320,7 @@ impl Planner {
         let _ = self.ctx.register_table(reference, provider);
     }
 
-    async fn create_view(&mut self, view: CreateView, position: Position) -> SqlResult<()> {
+    async fn create_view(&mut self, mut view: CreateView, position: Position) -> SqlResult<()> {
         if self.tables.contains_key(&view.name) || self.views.contains(&view.name) {
             if view.if_not_exists {
                 return Ok(());
@@ -321,9 +330,10 @@ impl Planner {
                 format!("table or view '{}' already exists", view.name),
             ));
         }
-        let (view_hints, warnings) = hints::state_ttl_hints(&view.query, position)?;
-        self.view_ttl_hints.extend(view_hints);
-        self.warnings.extend(warnings);
+        let view_hints = hints::query_hints(&mut view.query, position)?;
+        self.view_ttl_hints.extend(view_hints.ttls);
+        self.view_versioned_reads.extend(view_hints.versioned);
+        self.warnings.extend(view_hints.warnings);
         let mut plan = self.plan_query(&view.query, position).await?;
         if !view.columns.is_empty() {
             let fields = plan.schema().fields().len();
@@ -388,28 +398,44 @@ impl Planner {
         Ok(plan)
     }
 
-    /// Sets the `STATE_TTL` hints in effect for a statement's query.
-    fn use_hints(&mut self, query: &Query, position: Position) -> SqlResult<()> {
-        let (own, warnings) = hints::state_ttl_hints(query, position)?;
-        self.warnings.extend(warnings);
+    /// Sets the `STATE_TTL` hints and versioned reads in effect for a statement's query.
+    fn use_hints(&mut self, query: &mut Query, position: Position) -> SqlResult<()> {
+        let own = hints::query_hints(query, position)?;
+        self.warnings.extend(own.warnings);
         self.join_ttl_hints = self.view_ttl_hints.clone();
-        self.join_ttl_hints.extend(own);
+        self.join_ttl_hints.extend(own.ttls);
+        self.versioned_reads = (self.view_versioned_reads.iter().cloned())
+            .chain(own.versioned)
+            .map(|read| (read, false))
+            .collect();
         Ok(())
     }
 
-    async fn insert(&mut self, insert: Insert, position: Position) -> SqlResult<()> {
-        self.use_hints(&insert.query, position)?;
+    /// Translates a statement's optimised plan, then checks that every table it reads
+    /// `FOR SYSTEM_TIME AS OF` was the right input of a join.
+    fn translate_statement(
+        &mut self,
+        plan: &LogicalPlan,
+        position: Position,
+    ) -> SqlResult<translate::Stream> {
+        let stream = translate::translate(self, plan).map_err(|e| e.or_at(position))?;
+        versioned::check_all_joined(self)?;
+        Ok(stream)
+    }
+
+    async fn insert(&mut self, mut insert: Insert, position: Position) -> SqlResult<()> {
+        self.use_hints(&mut insert.query, position)?;
         let plan = self.optimized_query(&insert.query, position).await?;
-        let stream = translate::translate(self, &plan).map_err(|e| e.or_at(position))?;
+        let stream = self.translate_statement(&plan, position)?;
         sink::add_insert_sink(self, &insert, stream, position)?;
         self.sinks += 1;
         Ok(())
     }
 
-    async fn select(&mut self, query: Box<Query>, position: Position) -> SqlResult<()> {
-        self.use_hints(&query, position)?;
+    async fn select(&mut self, mut query: Box<Query>, position: Position) -> SqlResult<()> {
+        self.use_hints(&mut query, position)?;
         let plan = self.optimized_query(&query, position).await?;
-        let stream = translate::translate(self, &plan).map_err(|e| e.or_at(position))?;
+        let stream = self.translate_statement(&plan, position)?;
         sink::add_print_sink(self, stream, position)?;
         self.sinks += 1;
         Ok(())

@@ -22,7 +22,7 @@ use crate::error::{Position, SqlError, SqlResult};
 use crate::statement::ColumnKind;
 
 /// Whether column `name` of `plan`'s output is a `PROCTIME()` computed column of a table.
-fn is_proctime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
+pub(crate) fn is_proctime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
     match plan {
         LogicalPlan::Projection(projection) => {
             let Some(index) = projection
