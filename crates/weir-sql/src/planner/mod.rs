@@ -19,6 +19,7 @@ mod split_distinct;
 mod topn;
 mod translate;
 mod values;
+mod window_join;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
