@@ -8,6 +8,11 @@
 //! ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end
 //! ```
 //!
+//! INNER, LEFT, RIGHT and FULL joins, and the semi and anti joins DataFusion makes of
+//! `IN`, `EXISTS` and `NOT EXISTS` subqueries correlated on the window (or of an inner
+//! join that reads only one side, whose other side is unique on the keys, as in Nexmark
+//! q8), are supported.
+//!
 //! Each side's window columns are traced through projections, filters and aliases to the
 //! window functions of the table function (then they hold the row's slice for HOP and
 //! CUMULATE, and the operator assigns the windows), or to the `GROUP BY window_start,
@@ -20,16 +25,16 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, NullEquality};
 use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan};
-use weir_operators::join::window::{WindowColumns, WindowJoin};
-use weir_operators::{JoinKind, JoinSide, WindowSpec};
+use weir_operators::join::window::{WindowColumns, WindowJoin, WindowJoinKind};
+use weir_operators::{JoinSide, WindowSpec};
 use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::aggregate::{defining_expr, window_column};
 use super::join::{coerced_keys, human, keyed_side};
 use super::translate::{keyed_exchange, physical, require_append_only, translate, Stream};
-use super::Planner;
-use crate::error::{SqlError, SqlResult};
+use super::{datafusion_error, Planner};
+use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
 
@@ -274,14 +279,24 @@ pub(crate) fn translate_window_join(
     windows: WindowEqualities,
 ) -> SqlResult<Stream> {
     let kind = match join.join_type {
-        JoinType::Inner => JoinKind::Inner,
-        JoinType::Left => JoinKind::Left,
-        JoinType::Right => JoinKind::Right,
-        JoinType::Full => JoinKind::Full,
+        JoinType::Inner => WindowJoinKind::Inner,
+        JoinType::Left => WindowJoinKind::Left,
+        JoinType::Right => WindowJoinKind::Right,
+        JoinType::Full => WindowJoinKind::Full,
+        JoinType::LeftSemi => WindowJoinKind::LeftSemi,
+        JoinType::RightSemi => WindowJoinKind::RightSemi,
+        JoinType::LeftAnti if join.null_aware => {
+            return Err(SqlError::new(
+                "NOT IN over the rows of a window is not supported in a window join (its NULL \
+                 rules need all rows of the window in one place); write NOT EXISTS instead",
+            ))
+        }
+        JoinType::LeftAnti => WindowJoinKind::LeftAnti,
+        JoinType::RightAnti => WindowJoinKind::RightAnti,
         other => {
             return Err(SqlError::new(format!(
-                "a {other} window join (from IN or EXISTS) is not supported yet; window joins \
-                 run as INNER, LEFT, RIGHT and FULL OUTER JOIN"
+                "a {other} window join is not supported; window joins run as INNER, LEFT, \
+                 RIGHT and FULL OUTER JOIN, and as IN / EXISTS / NOT EXISTS subqueries"
             )))
         }
     };
@@ -309,10 +324,20 @@ pub(crate) fn translate_window_join(
     let right_window = window_columns(&right_input, &join.right, &windows.right, "right")?;
     let (left, (left_keys, left_width)) = keyed_side(p, &left_input, &join.left, &left_keys)?;
     let (right, (right_keys, right_width)) = keyed_side(p, &right_input, &join.right, &right_keys)?;
+    // The condition reads both sides, also where the output has one (semi, anti).
+    let both = join
+        .left
+        .schema()
+        .join(join.right.schema())
+        .map_err(|e| datafusion_error(e, Position::default()))?;
+    let pair_schema = match kind.filtering() {
+        Some(_) => Arc::new(both),
+        None => Arc::clone(&join.schema),
+    };
     let filter = join
         .filter
         .as_ref()
-        .map(|f| physical(p, f, &join.schema))
+        .map(|f| physical(p, f, &pair_schema))
         .transpose()?;
     let side = |s: &Stream, keys: Vec<usize>, width: usize| JoinSide {
         schema: Arc::new(s.schema.as_arrow().clone()),

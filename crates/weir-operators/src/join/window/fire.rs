@@ -2,7 +2,8 @@
 //! keys encoded with Arrow's row format, a hash table over the left keys (one entry per
 //! distinct key, rows chained by index), the right rows probed against it, the extra
 //! condition evaluated over all candidate pairs at once, and the output gathered with
-//! `take` (NULL indices pad the unmatched rows of outer sides).
+//! `take` (NULL indices pad the unmatched rows of outer sides; a semi or anti join takes
+//! the rows of its side that did or did not match).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,14 +13,13 @@ use arrow::array::{
 };
 use arrow::buffer::NullBuffer;
 use arrow::compute::take;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{Row, RowConverter};
 use weir_types::{EngineError, EngineResult};
 
 use super::state::concat;
 use super::WindowJoin;
-use crate::join::columns::pair_schema;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -165,15 +165,19 @@ pub(super) fn join(
     let (mut pl, mut pr) = matching_pairs(def, converter, left, right)?;
     let (lw, rw) = (def.left.output_columns, def.right.output_columns);
     if let (Some(filter), false) = (&def.filter, pl.is_empty()) {
+        let pair_schema = {
+            let fields: Vec<_> = def.left.schema.fields()[..lw]
+                .iter()
+                .chain(&def.right.schema.fields()[..rw])
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            Arc::new(Schema::new(fields))
+        };
         let (li, ri) = (UInt32Array::from(pl), UInt32Array::from(pr));
         let mut columns = gather(left, lw, &li)?;
         columns.extend(gather(right, rw, &ri)?);
         let options = RecordBatchOptions::new().with_row_count(Some(li.len()));
-        let pairs = RecordBatch::try_new_with_options(
-            pair_schema(&def.output_schema, lw + rw),
-            columns,
-            &options,
-        )?;
+        let pairs = RecordBatch::try_new_with_options(pair_schema, columns, &options)?;
         let result = filter.evaluate(&pairs)?.into_array(li.len())?;
         let result = result.as_boolean_opt().ok_or_else(|| {
             EngineError::Internal("the window join condition is not a boolean".into())
@@ -187,6 +191,30 @@ pub(super) fn join(
             .filter(|&i| keep(i))
             .map(|i| ri.value(i))
             .collect();
+    }
+    let options = |rows: usize| RecordBatchOptions::new().with_row_count(Some(rows));
+    if let Some((side, anti)) = def.kind.filtering() {
+        let (batch, matched, width) = if side == 0 {
+            (left, &pl, lw)
+        } else {
+            (right, &pr, rw)
+        };
+        let mut seen = vec![false; batch.num_rows()];
+        for &i in matched {
+            seen[i as usize] = true;
+        }
+        let rows: UInt32Array = (0..batch.num_rows() as u32)
+            .filter(|&i| seen[i as usize] != anti)
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let columns = gather(batch, width, &rows)?;
+        return Ok(Some(RecordBatch::try_new_with_options(
+            Arc::clone(&def.output_schema),
+            columns,
+            &options(rows.len()),
+        )?));
     }
     let mut left_rows: Vec<Option<u32>> = pl.iter().map(|&l| Some(l)).collect();
     let mut right_rows: Vec<Option<u32>> = pr.iter().map(|&r| Some(r)).collect();
@@ -215,10 +243,9 @@ pub(super) fn join(
     }
     let mut columns = gather(left, lw, &UInt32Array::from(left_rows))?;
     columns.extend(gather(right, rw, &UInt32Array::from(right_rows))?);
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(Some(RecordBatch::try_new_with_options(
         Arc::clone(&def.output_schema),
         columns,
-        &options,
+        &options(rows),
     )?))
 }

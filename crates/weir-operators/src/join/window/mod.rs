@@ -1,6 +1,7 @@
 //! Window joins (Flink's "Window Join"): two window table functions of the same window
 //! (TUMBLE, HOP or CUMULATE) joined on `window_start`, `window_end` and equality keys,
-//! INNER, LEFT, RIGHT or FULL OUTER, with an append-only output.
+//! INNER, LEFT, RIGHT or FULL OUTER, or the semi and anti joins of `IN` / `EXISTS` /
+//! `NOT EXISTS` subqueries correlated on the window, with an append-only output.
 //!
 //! Each input row carries its window in a `window_end` column: either the exact window
 //! (a TUMBLE window, or the output of a window aggregation) or, for the rows of a HOP or
@@ -13,7 +14,8 @@
 //! - a row is buffered with its window until the watermark reaches `window_end - 1`;
 //!   then the window fires: its rows of both sides are joined at once (hash join on the
 //!   keys, plus the extra condition), unmatched rows of an outer side are emitted padded
-//!   with NULLs, and the window's state is dropped. Windows fire in order of their end,
+//!   with NULLs (a semi join emits the rows of its side that matched, an anti join those
+//!   that did not), and the window's state is dropped. Windows fire in order of their end,
 //!   and their rows are emitted before the watermark is forwarded (unchanged);
 //! - a row whose windows have all fired (`window_end - 1 <= W`) is late: dropped and
 //!   counted in `late_records_dropped` (and written to the late-data table, if the job
@@ -66,11 +68,81 @@ pub struct WindowColumns {
     pub assign: bool,
 }
 
+/// The kind of a window join: the four joins, and the semi and anti joins of `IN` and
+/// `EXISTS` subqueries (`NOT EXISTS`), which output the rows of one side only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowJoinKind {
+    /// Only matched pairs.
+    Inner,
+    /// Matched pairs, and the left rows without a match padded with NULLs.
+    Left,
+    /// Matched pairs, and the right rows without a match padded with NULLs.
+    Right,
+    /// Matched pairs, and the rows of either side without a match padded with NULLs.
+    Full,
+    /// The left rows with a match in their window (once each).
+    LeftSemi,
+    /// The left rows without a match in their window.
+    LeftAnti,
+    /// The right rows with a match in their window.
+    RightSemi,
+    /// The right rows without a match in their window.
+    RightAnti,
+}
+
+impl WindowJoinKind {
+    /// Whether unmatched left rows are output padded.
+    pub fn left_outer(self) -> bool {
+        matches!(self, WindowJoinKind::Left | WindowJoinKind::Full)
+    }
+
+    /// Whether unmatched right rows are output padded.
+    pub fn right_outer(self) -> bool {
+        matches!(self, WindowJoinKind::Right | WindowJoinKind::Full)
+    }
+
+    /// For a semi or anti join: the side whose rows are output and whether it is anti.
+    pub fn filtering(self) -> Option<(usize, bool)> {
+        match self {
+            WindowJoinKind::LeftSemi => Some((0, false)),
+            WindowJoinKind::LeftAnti => Some((0, true)),
+            WindowJoinKind::RightSemi => Some((1, false)),
+            WindowJoinKind::RightAnti => Some((1, true)),
+            _ => None,
+        }
+    }
+
+    /// SQL name, e.g. `LEFT OUTER` or `LEFT SEMI`.
+    pub fn sql(self) -> &'static str {
+        match self {
+            WindowJoinKind::Inner => "INNER",
+            WindowJoinKind::Left => "LEFT OUTER",
+            WindowJoinKind::Right => "RIGHT OUTER",
+            WindowJoinKind::Full => "FULL OUTER",
+            WindowJoinKind::LeftSemi => "LEFT SEMI",
+            WindowJoinKind::LeftAnti => "LEFT ANTI",
+            WindowJoinKind::RightSemi => "RIGHT SEMI",
+            WindowJoinKind::RightAnti => "RIGHT ANTI",
+        }
+    }
+}
+
+impl From<JoinKind> for WindowJoinKind {
+    fn from(kind: JoinKind) -> WindowJoinKind {
+        match kind {
+            JoinKind::Inner => WindowJoinKind::Inner,
+            JoinKind::Left => WindowJoinKind::Left,
+            JoinKind::Right => WindowJoinKind::Right,
+            JoinKind::Full => WindowJoinKind::Full,
+        }
+    }
+}
+
 /// A window join, as the planner builds it. Both inputs are append-only.
 #[derive(Debug, Clone)]
 pub struct WindowJoin {
-    /// INNER, LEFT, RIGHT or FULL.
-    pub kind: JoinKind,
+    /// INNER, LEFT, RIGHT, FULL, or a semi or anti join.
+    pub kind: WindowJoinKind,
     /// The left input (`updating` and `state_ttl_ms` are not used: windows bound state).
     pub left: JoinSide,
     /// The right input.
@@ -86,7 +158,8 @@ pub struct WindowJoin {
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// Whether NULL keys are equal (`IS NOT DISTINCT FROM`).
     pub nulls_equal: bool,
-    /// Output: left output columns, then right output columns (append-only).
+    /// Output: left output columns, then right output columns (append-only); only the
+    /// output side's columns for a semi or anti join.
     pub output_schema: SchemaRef,
 }
 

@@ -43,7 +43,12 @@ fn side_schema(value: &str) -> SchemaRef {
 
 /// `(k, a, ts, ws, we)` joined with `(k, b, ts, ws, we)` on `k` (or on nothing) in the
 /// windows of `window`, whose window columns hold slices unless it is a TUMBLE.
-fn def(kind: JoinKind, window: WindowSpec, keyed: bool, filter: Option<BinaryOp>) -> WindowJoin {
+fn def(
+    kind: WindowJoinKind,
+    window: WindowSpec,
+    keyed: bool,
+    filter: Option<BinaryOp>,
+) -> WindowJoin {
     let side = |value: &str| JoinSide {
         schema: side_schema(value),
         updating: false,
@@ -61,6 +66,10 @@ fn def(kind: JoinKind, window: WindowSpec, keyed: bool, filter: Option<BinaryOp>
         })
         .collect();
     let schema = Schema::new(fields);
+    let output = match kind.filtering() {
+        Some((side, _)) => Schema::new(schema.fields()[side * 5..side * 5 + 5].to_vec()),
+        None => schema.clone(),
+    };
     let columns = WindowColumns {
         end: 4,
         start: Some(3),
@@ -84,7 +93,7 @@ fn def(kind: JoinKind, window: WindowSpec, keyed: bool, filter: Option<BinaryOp>
             .unwrap()
         }),
         nulls_equal: false,
-        output_schema: Arc::new(schema),
+        output_schema: Arc::new(output),
     }
 }
 
@@ -131,7 +140,11 @@ fn render(out: &mut Output) -> Vec<String> {
                                 v => v.to_string(),
                             })
                             .collect();
-                        format!("[{} | {}]", values[..5].join(", "), values[5..].join(", "))
+                        if values.len() == 5 {
+                            format!("[{}]", values.join(", "))
+                        } else {
+                            format!("[{} | {}]", values[..5].join(", "), values[5..].join(", "))
+                        }
                     })
                     .collect();
                 rows.sort();
@@ -181,7 +194,7 @@ impl Harness {
 
 #[test]
 fn inner_join_fires_windows_in_order_when_the_watermark_passes_their_end() {
-    let mut h = Harness::new(def(JoinKind::Inner, TUMBLE, true, None));
+    let mut h = Harness::new(def(WindowJoinKind::Inner, TUMBLE, true, None));
     // Out of order within and across windows; nothing is emitted before the watermark.
     assert!(h
         .push(0, &[(Some(1), "x", 12_000), (Some(1), "y", 3_000)])
@@ -210,7 +223,7 @@ fn inner_join_fires_windows_in_order_when_the_watermark_passes_their_end() {
 
 #[test]
 fn late_rows_are_dropped_and_counted() {
-    let mut h = Harness::new(def(JoinKind::Full, TUMBLE, true, None));
+    let mut h = Harness::new(def(WindowJoinKind::Full, TUMBLE, true, None));
     // Nothing is late before the first watermark.
     assert!(h.push(0, &[(Some(1), "x", 1_000)]).is_empty());
     assert_eq!(
@@ -247,7 +260,7 @@ fn outer_joins_pad_unmatched_rows_and_conditions_apply() {
         (Some(1), "z", 5_000),
         (Some(3), "c", 6_000),
     ];
-    let run = |kind: JoinKind| {
+    let run = |kind: WindowJoinKind| {
         // 'm' < 'z' joins; 'm' < 'a' does not.
         let mut h = Harness::new(def(kind, TUMBLE, true, Some(BinaryOp::Lt)));
         h.push(0, &rows_left);
@@ -269,25 +282,66 @@ fn outer_joins_pad_unmatched_rows_and_conditions_apply() {
         v.sort();
         v
     }
-    assert_eq!(run(JoinKind::Inner), [joined]);
+    assert_eq!(run(WindowJoinKind::Inner), [joined]);
     assert_eq!(
-        run(JoinKind::Left),
+        run(WindowJoinKind::Left),
         sorted([vec![joined], left.to_vec()].concat())
     );
     assert_eq!(
-        run(JoinKind::Right),
+        run(WindowJoinKind::Right),
         sorted([vec![joined], right.to_vec()].concat())
     );
     assert_eq!(
-        run(JoinKind::Full),
+        run(WindowJoinKind::Full),
         sorted([vec![joined], left.to_vec(), right.to_vec()].concat())
+    );
+}
+
+#[test]
+fn semi_and_anti_joins_output_one_side_once() {
+    let run = |kind: WindowJoinKind| {
+        // 'm' < 'z' joins; 'm' < 'a' does not; x (key 2) joins twice.
+        let mut h = Harness::new(def(kind, TUMBLE, true, Some(BinaryOp::Lt)));
+        h.push(
+            0,
+            &[
+                (Some(1), "m", 1_000),
+                (Some(2), "b", 2_000),
+                (None, "o", 3_000),
+            ],
+        );
+        h.push(1, &[(Some(1), "a", 4_000), (Some(1), "z", 5_000)]);
+        h.push(
+            1,
+            &[
+                (Some(2), "x", 6_000),
+                (Some(2), "y", 7_000),
+                (Some(3), "c", 8_000),
+            ],
+        );
+        let mut out = h.watermark(20_000);
+        out.retain(|l| !l.starts_with('W'));
+        out
+    };
+    assert_eq!(
+        run(WindowJoinKind::LeftSemi),
+        ["[1, m, 1, 0, 10]", "[2, b, 2, 0, 10]"]
+    );
+    assert_eq!(run(WindowJoinKind::LeftAnti), ["[null, o, 3, 0, 10]"]);
+    assert_eq!(
+        run(WindowJoinKind::RightSemi),
+        ["[1, z, 5, 0, 10]", "[2, x, 6, 0, 10]", "[2, y, 7, 0, 10]"]
+    );
+    assert_eq!(
+        run(WindowJoinKind::RightAnti),
+        ["[1, a, 4, 0, 10]", "[3, c, 8, 0, 10]"]
     );
 }
 
 #[test]
 fn hop_rows_join_in_every_window_they_belong_to() {
     // HOP 10 s every 5 s: slices of 5 s, each in two windows.
-    let mut h = Harness::new(def(JoinKind::Left, HOP, true, None));
+    let mut h = Harness::new(def(WindowJoinKind::Left, HOP, true, None));
     assert!(h.push(0, &[(Some(1), "x", 7_000)]).is_empty());
     assert!(h.push(1, &[(Some(1), "p", 3_000)]).is_empty());
     assert!(h.push(1, &[(Some(1), "q", 12_000)]).is_empty());
@@ -315,7 +369,7 @@ fn hop_rows_join_in_every_window_they_belong_to() {
 
 #[test]
 fn a_join_without_keys_matches_every_pair_of_a_window() {
-    let mut h = Harness::new(def(JoinKind::Inner, TUMBLE, false, None));
+    let mut h = Harness::new(def(WindowJoinKind::Inner, TUMBLE, false, None));
     h.push(0, &[(Some(1), "x", 1_000), (Some(2), "y", 11_000)]);
     h.push(1, &[(Some(3), "p", 2_000), (None, "q", 3_000)]);
     assert_eq!(
@@ -358,10 +412,11 @@ fn random_steps(seed: u64, count: usize, def: &WindowJoin) -> Vec<Step> {
 #[test]
 fn window_joins_continue_exactly_after_restore_at_any_parallelism() {
     for (seed, kind, window, filter) in [
-        (1, JoinKind::Inner, TUMBLE, None),
-        (2, JoinKind::Left, HOP, Some(BinaryOp::NotEq)),
-        (3, JoinKind::Right, TUMBLE, None),
-        (4, JoinKind::Full, HOP, Some(BinaryOp::Lt)),
+        (1, WindowJoinKind::Inner, TUMBLE, None),
+        (2, WindowJoinKind::Left, HOP, Some(BinaryOp::NotEq)),
+        (3, WindowJoinKind::Right, TUMBLE, None),
+        (4, WindowJoinKind::Full, HOP, Some(BinaryOp::Lt)),
+        (5, WindowJoinKind::LeftAnti, HOP, None),
     ] {
         let join = Arc::new(def(kind, window, true, filter));
         let steps = random_steps(seed, 18, &join);
@@ -387,14 +442,14 @@ fn window_joins_continue_exactly_after_restore_at_any_parallelism() {
 
 #[test]
 fn restoring_into_another_window_join_fails_clearly() {
-    let join = Arc::new(def(JoinKind::Inner, TUMBLE, true, None));
+    let join = Arc::new(def(WindowJoinKind::Inner, TUMBLE, true, None));
     let metrics = Arc::new(JobMetrics::default());
     let mut op = WindowJoinOperator::new(Arc::clone(&join), Arc::clone(&metrics), None).unwrap();
     let mut out = Output::default();
     op.process_batch(0, batch(&join, 0, &[(Some(1), "x", 0)]), &mut out)
         .unwrap();
     let snapshot = op.snapshot_state(1).unwrap();
-    let mut other = def(JoinKind::Inner, TUMBLE, true, None);
+    let mut other = def(WindowJoinKind::Inner, TUMBLE, true, None);
     let mut fields: Vec<Field> = other
         .left
         .schema
