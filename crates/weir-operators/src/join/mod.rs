@@ -28,12 +28,16 @@
 //! Flink's state TTL, without retracting anything it produced. A row is expired when
 //! read even if no sweep dropped it yet, so the output does not depend on when sweeps
 //! run. Checkpoints: see [`snapshot`].
+//!
+//! Joins bounded by event time have their own operators: [`interval`] joins and
+//! [`window`] joins.
 
 mod columns;
 pub mod interval;
 mod probe;
 mod snapshot;
 mod state;
+pub mod window;
 
 use std::sync::Arc;
 

@@ -344,7 +344,7 @@ pub(crate) fn check_window_columns_usage(p: &Planner, exprs: &[Expr]) -> SqlResu
         });
         if let Some(kind) = bad {
             return Err(SqlError::new(format!(
-                "the rows of a {} window table function can only be aggregated with GROUP BY window_start, window_end in this version (window Top-N, deduplication, joins and plain selects of HOP, CUMULATE and SESSION windows come later)",
+                "the rows of a {} window table function can only be aggregated with GROUP BY window_start, window_end or joined in a window join (ON L.window_start = R.window_start AND L.window_end = R.window_end) in this version (window Top-N, deduplication and plain selects of HOP, CUMULATE and SESSION windows come later)",
                 kind.name()
             )));
         }

@@ -1,6 +1,7 @@
-//! Joins: a DataFusion `Join` with equality keys becomes an interval join when its
-//! condition bounds the distance of two event-time attributes ([`super::interval_join`]),
-//! else a regular join ([`weir_operators::RegularJoin`]); both are fed by their inputs
+//! Joins: a DataFusion `Join` with equality keys becomes a window join when it equates the
+//! window bounds of two window table functions ([`super::window_join`]), an interval join
+//! when its condition bounds the distance of two event-time attributes
+//! ([`super::interval_join`]), else a regular join ([`weir_operators::RegularJoin`]); both are fed by their inputs
 //! hash-partitioned by the keys.
 //! Key expressions that are not plain columns (or whose types differ between the sides)
 //! are computed by a calc appended to the input. Joins Weir cannot run yet are refused
@@ -21,6 +22,7 @@ use weir_types::{ChangelogKind, OperatorId};
 use super::hints::input_names;
 use super::interval_join::{add_interval_join, interval_bounds};
 use super::translate::{add_calc, keyed_exchange, physical, translate, with_row_kind, Stream};
+use super::window_join::{translate_window_join, window_equalities};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -28,14 +30,18 @@ use crate::error::{Position, SqlError, SqlResult};
 pub(crate) const SUPPORTED: &str =
     "Weir runs regular joins: INNER, LEFT, RIGHT and FULL OUTER JOIN with at \
      least one equality between the two inputs in ON (extra conditions may be added with AND), \
-     and interval joins (those with l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL .. on \
-     event-time attributes); window, temporal (FOR SYSTEM_TIME AS OF) and lookup joins are not \
-     supported yet";
+     interval joins (those with l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL .. on \
+     event-time attributes) and window joins (two TUMBLE, HOP or CUMULATE windows joined with \
+     L.window_start = R.window_start AND L.window_end = R.window_end); temporal \
+     (FOR SYSTEM_TIME AS OF) and lookup joins are not supported yet";
 
 /// Translates a join.
 pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> {
     if let Some(versioned) = super::versioned::translate_versioned_join(p, join) {
         return versioned;
+    }
+    if let Some(windows) = window_equalities(join)? {
+        return translate_window_join(p, join, windows);
     }
     let kind = match join.join_type {
         JoinType::Inner => JoinKind::Inner,
@@ -58,28 +64,7 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
              equality keys; {SUPPORTED}"
         )));
     }
-    let mut left_keys = Vec::new();
-    let mut right_keys = Vec::new();
-    for (l, r) in &join.on {
-        let lt = l
-            .get_type(join.left.schema())
-            .map_err(|e| datafusion_error(e, Position::default()))?;
-        let rt = r
-            .get_type(join.right.schema())
-            .map_err(|e| datafusion_error(e, Position::default()))?;
-        if lt == rt {
-            left_keys.push(l.clone());
-            right_keys.push(r.clone());
-            continue;
-        }
-        let common = comparison_coercion(&lt, &rt).ok_or_else(|| {
-            SqlError::new(format!(
-                "the join keys {l} ({lt}) and {r} ({rt}) cannot be compared"
-            ))
-        })?;
-        left_keys.push(cast(l, &lt, &common));
-        right_keys.push(cast(r, &rt, &common));
-    }
+    let (left_keys, right_keys) = coerced_keys(join, &join.on)?;
     let left_input = translate(p, &join.left)?;
     let right_input = translate(p, &join.right)?;
     let (left, left_side) = keyed_side(p, &left_input, &join.left, &left_keys)?;
@@ -201,6 +186,37 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
     })
 }
 
+/// The key expressions of both sides for the equalities `pairs` of `join`, cast to a
+/// common type where the two sides' types differ.
+pub(crate) fn coerced_keys(
+    join: &Join,
+    pairs: &[(Expr, Expr)],
+) -> SqlResult<(Vec<Expr>, Vec<Expr>)> {
+    let mut left_keys = Vec::new();
+    let mut right_keys = Vec::new();
+    for (l, r) in pairs {
+        let lt = l
+            .get_type(join.left.schema())
+            .map_err(|e| datafusion_error(e, Position::default()))?;
+        let rt = r
+            .get_type(join.right.schema())
+            .map_err(|e| datafusion_error(e, Position::default()))?;
+        if lt == rt {
+            left_keys.push(l.clone());
+            right_keys.push(r.clone());
+            continue;
+        }
+        let common = comparison_coercion(&lt, &rt).ok_or_else(|| {
+            SqlError::new(format!(
+                "the join keys {l} ({lt}) and {r} ({rt}) cannot be compared"
+            ))
+        })?;
+        left_keys.push(cast(l, &lt, &common));
+        right_keys.push(cast(r, &rt, &common));
+    }
+    Ok((left_keys, right_keys))
+}
+
 /// `expr` of type `from` cast to `to` (unchanged when equal).
 fn cast(expr: &Expr, from: &DataType, to: &DataType) -> Expr {
     if from == to {
@@ -219,7 +235,7 @@ pub(crate) type KeyedSide = (Stream, (Vec<usize>, usize));
 /// The input of one side with its key columns: `(stream, (key indices, output width))`.
 /// Keys that are plain columns are used as they are; otherwise a calc appends the key
 /// expressions as columns after the input's own.
-fn keyed_side(
+pub(crate) fn keyed_side(
     p: &mut Planner,
     input: &Stream,
     plan: &LogicalPlan,

@@ -61,7 +61,7 @@ pub(crate) fn add_late_data_sink(p: &mut Planner) -> SqlResult<()> {
             let warning = format!(
                 "'weir.late-data.table' names '{table}', but no statement after it has an \
                  operator that drops late rows (window aggregation, session window, window \
-                 Top-N or deduplication, OVER): nothing will be written to it"
+                 Top-N or deduplication, window join, OVER): nothing will be written to it"
             );
             p.warnings.push(warning);
         }

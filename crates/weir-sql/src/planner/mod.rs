@@ -20,6 +20,7 @@ mod topn;
 mod translate;
 mod values;
 mod versioned;
+mod window_join;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
