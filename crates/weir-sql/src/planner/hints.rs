@@ -25,6 +25,9 @@ use crate::error::{Position, SqlError, SqlResult};
 /// State TTLs in milliseconds by input name (table name or alias); 0 keeps state forever.
 pub(crate) type StateTtlHints = BTreeMap<String, i64>;
 
+/// Cold tables by join input name: `COLD_STATE('orders' = 'orders_cold')`.
+pub(crate) type ColdStateHints = BTreeMap<String, String>;
+
 /// A table read `FOR SYSTEM_TIME AS OF` in a query: the right input of a temporal or
 /// lookup join.
 #[derive(Clone, Debug)]
@@ -52,6 +55,8 @@ impl VersionedRead {
 pub(crate) struct QueryHints {
     /// `STATE_TTL` hints by join input name.
     pub ttls: StateTtlHints,
+    /// `COLD_STATE` hints by join input name.
+    pub cold: ColdStateHints,
     /// Hints Weir ignores, as warnings.
     pub warnings: Vec<String>,
     /// Tables read `FOR SYSTEM_TIME AS OF`.
@@ -82,7 +87,7 @@ pub(crate) fn query_hints(query: &mut Query, position: Position) -> SqlResult<Qu
         }
     }
     for hint in found.hints.iter().filter(|h| h.prefix.is_empty()) {
-        parse_hint(&hint.text, position, &mut hints.ttls, &mut hints.warnings)?;
+        parse_hint(&hint.text, position, &mut hints)?;
     }
     Ok(hints)
 }
@@ -268,19 +273,16 @@ fn collect_factor(factor: &mut TableFactor, out: &mut Found) {
     }
 }
 
-/// Parses the hints of one comment: `STATE_TTL('name' = 'duration', ...)`, possibly
-/// several hints separated by spaces or commas.
-fn parse_hint(
-    text: &str,
-    position: Position,
-    ttls: &mut StateTtlHints,
-    warnings: &mut Vec<String>,
-) -> SqlResult<()> {
+/// Parses the hints of one comment: `STATE_TTL('name' = 'duration', ...)` and
+/// `COLD_STATE('name' = 'table', ...)`, possibly several hints separated by spaces or
+/// commas; other hints become warnings.
+fn parse_hint(text: &str, position: Position, hints: &mut QueryHints) -> SqlResult<()> {
     let bad = |why: &str| {
         SqlError::at(
             position,
             format!(
-                "invalid hint /*+{text}*/: {why}; write STATE_TTL('table or alias' = '1 d', ...)"
+                "invalid hint /*+{text}*/: {why}; write STATE_TTL('table or alias' = '1 d', ...) \
+                 or COLD_STATE('table or alias' = 'cold table', ...)"
             ),
         )
     };
@@ -308,24 +310,31 @@ fn parse_hint(
                 None => return Err(bad("missing ')'")),
             }
         }
-        if !name.eq_ignore_ascii_case("STATE_TTL") {
-            warnings.push(format!(
-                "hint {name} is ignored: Weir reads only the STATE_TTL hint"
+        let ttl = name.eq_ignore_ascii_case("STATE_TTL");
+        if !ttl && !name.eq_ignore_ascii_case("COLD_STATE") {
+            hints.warnings.push(format!(
+                "hint {name} is ignored: Weir reads the STATE_TTL and COLD_STATE hints"
             ));
             continue;
         }
         for pair in args.split(|t| *t == Token::Comma) {
-            let [Token::SingleQuotedString(input), Token::Eq, Token::SingleQuotedString(ttl)] =
+            let [Token::SingleQuotedString(input), Token::Eq, Token::SingleQuotedString(value)] =
                 pair
             else {
-                return Err(bad("STATE_TTL takes 'name' = 'duration' pairs"));
+                return Err(bad(&format!("{name} takes 'name' = 'value' pairs")));
             };
-            let duration = parse_duration(ttl).ok_or_else(|| {
+            if !ttl {
+                hints.cold.insert(input.clone(), value.clone());
+                continue;
+            }
+            let duration = parse_duration(value).ok_or_else(|| {
                 bad(&format!(
-                    "'{ttl}' is not a duration such as '1 d' or '12 h'"
+                    "'{value}' is not a duration such as '1 d' or '12 h'"
                 ))
             })?;
-            ttls.insert(input.clone(), duration.as_millis() as i64);
+            hints
+                .ttls
+                .insert(input.clone(), duration.as_millis() as i64);
         }
     }
     Ok(())
@@ -352,26 +361,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_state_ttl_pairs_and_ignores_other_hints() {
-        let mut ttls = StateTtlHints::new();
-        let mut warnings = Vec::new();
+    fn reads_state_ttl_and_cold_state_pairs_and_ignores_other_hints() {
+        let mut hints = QueryHints::default();
         parse_hint(
-            " STATE_TTL('orders' = '1d', 'r' = '30 s') BROADCAST(x) ",
+            " STATE_TTL('orders' = '1d', 'r' = '30 s') BROADCAST(x), COLD_STATE('orders' = 'orders_cold') ",
             Position::default(),
-            &mut ttls,
-            &mut warnings,
+            &mut hints,
         )
         .unwrap();
-        assert_eq!(ttls["orders"], 86_400_000);
-        assert_eq!(ttls["r"], 30_000);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(hints.ttls["orders"], 86_400_000);
+        assert_eq!(hints.ttls["r"], 30_000);
+        assert_eq!(hints.cold["orders"], "orders_cold");
+        assert_eq!(hints.warnings.len(), 1, "{:?}", hints.warnings);
         let err = parse_hint(
             "STATE_TTL('orders' = 'soon')",
             Position::default(),
-            &mut ttls,
-            &mut Vec::new(),
+            &mut hints,
         )
         .unwrap_err();
         assert!(err.to_string().contains("not a duration"), "{err}");
+        let err = parse_hint("COLD_STATE(orders)", Position::default(), &mut hints).unwrap_err();
+        assert!(err.to_string().contains("COLD_STATE takes"), "{err}");
     }
 }
