@@ -34,6 +34,7 @@
 
 mod columns;
 pub mod interval;
+pub mod lookup;
 mod probe;
 mod snapshot;
 mod state;
