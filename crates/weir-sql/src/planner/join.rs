@@ -32,8 +32,11 @@ pub(crate) const SUPPORTED: &str =
      least one equality between the two inputs in ON (extra conditions may be added with AND), \
      interval joins (those with l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL .. on \
      event-time attributes) and window joins (two TUMBLE, HOP or CUMULATE windows joined with \
-     L.window_start = R.window_start AND L.window_end = R.window_end); temporal \
-     (FOR SYSTEM_TIME AS OF) and lookup joins are not supported yet";
+     L.window_start = R.window_start AND L.window_end = R.window_end) and lookup joins \
+     (INNER or LEFT JOIN t FOR SYSTEM_TIME AS OF o.proc_time, with proc_time a PROCTIME() \
+     column and t a redis or jdbc table, on equalities with the table's lookup key); \
+     event-time temporal joins (FOR SYSTEM_TIME AS OF an event-time attribute) are not \
+     supported yet";
 
 /// Translates a join.
 pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> {

@@ -10,6 +10,9 @@ mod hints;
 mod interval_join;
 mod join;
 mod late;
+mod lookup_join;
+#[cfg(test)]
+mod lookup_join_tests;
 mod over;
 mod rank;
 mod session;

@@ -48,10 +48,6 @@ pub(crate) struct VersionedJoin {
     /// Event time or processing time.
     pub kind: VersionedJoinKind,
     /// The join's non-equality condition without the `AS OF` marker, if any is left.
-    #[expect(
-        dead_code,
-        reason = "read once temporal and lookup joins are translated"
-    )]
     pub filter: Option<Expr>,
 }
 
@@ -83,14 +79,9 @@ pub(crate) fn translate_versioned_join(p: &mut Planner, join: &Join) -> Option<S
                     versioned.read.table, versioned.as_of
                 ),
             )),
-            VersionedJoinKind::ProcessingTime => Err(SqlError::at(
-                versioned.read.position,
-                format!(
-                    "{} is joined FOR SYSTEM_TIME AS OF the processing time {}: lookup joins are \
-                 not supported yet; {SUPPORTED}",
-                    versioned.read.table, versioned.as_of
-                ),
-            )),
+            VersionedJoinKind::ProcessingTime => {
+                super::lookup_join::translate_lookup_join(p, join, versioned)
+            }
         }),
     )
 }
