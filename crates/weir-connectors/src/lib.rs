@@ -12,6 +12,7 @@ pub mod blackhole;
 pub mod datagen;
 pub mod descriptor;
 pub mod filesystem;
+pub mod jdbc;
 pub mod lookup_options;
 pub mod mock;
 pub mod nexmark;
@@ -35,6 +36,7 @@ pub const CONNECTORS: &[&str] = &[
     "blackhole",
     "datagen",
     "filesystem",
+    "jdbc",
     "nexmark",
     "print",
     "redis",
@@ -42,7 +44,7 @@ pub const CONNECTORS: &[&str] = &[
 
 /// Connectors whose tables a lookup join can read (`JOIN t FOR SYSTEM_TIME AS OF
 /// o.proc_time`).
-pub const LOOKUP_CONNECTORS: &[&str] = &["redis"];
+pub const LOOKUP_CONNECTORS: &[&str] = &["jdbc", "redis"];
 
 /// A table's source: its factory and a one-line description for `explain`.
 pub struct SourceBinding {
@@ -90,6 +92,7 @@ pub fn create_lookup(
     let connector = table.connector()?;
     match connector {
         "redis" => redis::create_lookup(table, equalities),
+        "jdbc" => jdbc::create_lookup(table, equalities),
         c if CONNECTORS.contains(&c) => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!(
@@ -124,10 +127,10 @@ fn real_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError>
         "datagen" => datagen::create_source(table),
         "nexmark" => nexmark::create_source(table),
         "filesystem" => filesystem::create_source(table),
-        "redis" => Err(ConnectorError::Unsupported {
+        "redis" | "jdbc" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!(
-                "connector '{connector}' cannot be scanned: join it as a lookup table                  (`JOIN {} FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.key = d.key`, with                  `proc_time AS PROCTIME()` a column of the left table) or write it with                  INSERT INTO",
+                "connector '{connector}' cannot be scanned (in this version): join it as a lookup table                  (`JOIN {} FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.key = d.key`, with                  `proc_time AS PROCTIME()` a column of the left table) or write it with                  INSERT INTO",
                 table.name
             ),
         }),
@@ -170,6 +173,7 @@ fn real_sink(
         "print" => print::create_sink(table),
         "blackhole" => blackhole::create_sink(table),
         "redis" => redis::create_sink(table, changelog),
+        "jdbc" => jdbc::create_sink(table, changelog),
         "datagen" | "nexmark" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!("connector '{connector}' is a source only; it cannot be written to"),

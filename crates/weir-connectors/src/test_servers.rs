@@ -198,6 +198,8 @@ impl PostgresServer {
         versions.sort();
         versions.reverse();
         let initdb = require_binary("initdb", &versions, "postgresql");
+        // Through symlinks (/usr/local/bin/initdb): postgres and psql sit beside the real one.
+        let initdb = std::fs::canonicalize(&initdb).unwrap_or(initdb);
         let bin = initdb
             .parent()
             .map(Path::to_path_buf)
@@ -299,7 +301,13 @@ impl PostgresServer {
     /// Runs SQL with `psql` (stops at the first error) and returns its unaligned output:
     /// one line per row, columns separated by `|`.
     pub fn psql(&self, sql: &str) -> String {
-        let output = Command::new(self.bin.join("psql"))
+        let beside = self.bin.join("psql");
+        let psql = if beside.is_file() {
+            beside
+        } else {
+            require_binary("psql", &[], "postgresql-client")
+        };
+        let output = Command::new(psql)
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args([
                 "-U",

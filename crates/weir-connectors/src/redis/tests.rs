@@ -291,7 +291,7 @@ fn options_are_checked() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("cannot be scanned: join it as a lookup table"),
+        e.contains("cannot be scanned (in this version): join it as a lookup table"),
         "{e}"
     );
     let e = create_lookup(&customers(&server, &[]), &["name".to_string()])

@@ -12,7 +12,7 @@ use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Operator as BinaryOp;
 use datafusion::physical_expr::expressions::{lit, BinaryExpr, Column};
 use datafusion::physical_expr::PhysicalExpr;
-use weir_connectors::test_servers::RedisServer;
+use weir_connectors::test_servers::{PostgresServer, RedisServer};
 use weir_connectors::TableDescriptor;
 use weir_runtime::{JobMetrics, Operator, Output};
 use weir_types::Message;
@@ -300,4 +300,78 @@ fn a_store_that_stays_down_fails_the_job_naming_the_table() {
         "{e}"
     );
     assert_eq!(JobMetrics::get(&j.metrics.lookup_retries), 2);
+}
+
+#[test]
+fn a_jdbc_key_with_several_rows_gives_several_output_rows() {
+    let server = PostgresServer::start();
+    server.psql(
+        "CREATE TABLE addresses (id BIGINT PRIMARY KEY, customer BIGINT, city TEXT);
+         INSERT INTO addresses VALUES (1, 7, 'Berlin'), (2, 7, 'Bonn'), (3, 8, 'Paris');",
+    );
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("customer", DataType::Int64, true),
+        Field::new("city", DataType::Utf8, true),
+    ]);
+    let options: BTreeMap<String, String> = [
+        ("connector", "jdbc".to_string()),
+        ("url", server.jdbc_url()),
+        ("table-name", "addresses".to_string()),
+        ("username", "weir".to_string()),
+        ("lookup.cache", "PARTIAL".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let table = TableDescriptor {
+        name: "addresses".into(),
+        schema: Arc::new(schema),
+        metadata: vec![],
+        primary_key: vec!["id".into()],
+        options,
+        base_dir: ".".into(),
+    };
+    // Looked up by `customer`, which is not the primary key.
+    let binding = weir_connectors::create_lookup(&table, &["customer".to_string()]).unwrap();
+    let def = LookupJoin {
+        kind: JoinKind::Left,
+        table: binding.factory,
+        options: binding.options,
+        left_keys: vec![1],
+        left_width: 2,
+        right_filter: None,
+        right_projection: vec![Arc::new(Column::new("city", 2))],
+        filter: None,
+        output_schema: Arc::new(Schema::new(vec![
+            Field::new("order_id", DataType::Int64, false),
+            Field::new("customer_id", DataType::Int64, true),
+            Field::new("city", DataType::Utf8, true),
+        ])),
+    };
+    let metrics = Arc::new(JobMetrics::default());
+    let mut op =
+        LookupJoinOperator::new(Arc::new(def), Arc::clone(&metrics), Arc::new(|| 0)).unwrap();
+    let mut out = Output::default();
+    let batch = orders(&[(1, Some(7)), (2, Some(9)), (3, Some(8)), (4, Some(7))]);
+    op.process_batch(0, batch.clone(), &mut out).unwrap();
+    op.process_batch(0, batch, &mut out).unwrap();
+    let mut lines = rows(&mut out);
+    // Rows of one key come in the database's order: compare each order's rows as a set.
+    for chunk in lines.chunks_mut(6) {
+        chunk[0..2].sort();
+        chunk[4..6].sort();
+    }
+    let once = [
+        "1|7|Berlin",
+        "1|7|Bonn",
+        "2|9|NULL",
+        "3|8|Paris",
+        "4|7|Berlin",
+        "4|7|Bonn",
+    ];
+    assert_eq!(lines, [once, once].concat());
+    // The second batch came from the cache: one request in all.
+    assert_eq!(JobMetrics::get(&metrics.lookup_requests), 1);
+    assert_eq!(JobMetrics::get(&metrics.lookup_cache_hits), 3);
 }
