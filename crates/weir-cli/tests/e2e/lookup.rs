@@ -50,11 +50,11 @@ fn run(dir: &Path, name: &str, sql: &str) {
         .args(["run", name, "--quiet"])
         .output()
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         out.status.success(),
-        "weir run {name} failed:\n{}\n{}",
+        "weir run {name} failed:\n{}\n{stderr}",
         String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -101,6 +101,8 @@ fn actual(dir: &Path) -> Vec<String> {
 
 const ENRICH: &str = "
 SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '20 ms';
+SET 'execution.checkpointing.dir' = 'checkpoints';
 CREATE TABLE orders (order_id BIGINT, customer_id INT, amount DOUBLE,
                      proc_time AS PROCTIME())
 WITH ('connector' = 'filesystem', 'path' = 'orders.json', 'format' = 'json');
