@@ -90,6 +90,18 @@ pub fn create_lookup(
     equalities: &[String],
 ) -> Result<LookupBinding, ConnectorError> {
     let connector = table.connector()?;
+    if let Some(run) = mock::current() {
+        if !run.reads_declared(&table.name) {
+            return Err(ConnectorError::Unsupported {
+                table: table.name.clone(),
+                message: format!(
+                    "weir test cannot mock the lookup table '{}' yet: run it against its \
+                     store by declaring it in the case (connector = \"declared\")",
+                    table.name
+                ),
+            });
+        }
+    }
     match connector {
         "redis" => redis::create_lookup(table, equalities),
         "jdbc" => jdbc::create_lookup(table, equalities),

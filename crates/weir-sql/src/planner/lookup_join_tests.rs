@@ -74,3 +74,33 @@ async fn lookup_joins_are_refused_where_they_cannot_run() {
     let e = plan("SELECT * FROM customers").await.unwrap_err();
     assert!(e.contains("cannot be scanned"), "{e}");
 }
+
+#[tokio::test]
+async fn a_jdbc_table_is_looked_up_by_any_columns_and_its_sink_takes_updates_with_a_key() {
+    let jdbc = "CREATE TABLE people (id BIGINT, name STRING, PRIMARY KEY (id) NOT ENFORCED)
+        WITH ('connector' = 'jdbc', 'url' = 'jdbc:postgresql://127.0.0.1:1/shop',
+              'table-name' = 'people', 'username' = 'u');
+        CREATE TABLE log (name STRING, n BIGINT)
+        WITH ('connector' = 'jdbc', 'url' = 'jdbc:postgresql://127.0.0.1:1/shop',
+              'table-name' = 'log');";
+    let text = plan(&format!(
+        "{jdbc}
+         INSERT INTO people SELECT order_id, CAST(COUNT(*) AS STRING) FROM orders GROUP BY order_id;
+         SELECT o.order_id, p.id FROM orders AS o
+         JOIN people FOR SYSTEM_TIME AS OF o.proc_time AS p ON CAST(o.order_id AS STRING) = p.name"
+    ))
+    .await
+    .unwrap();
+    assert!(text.contains("lookup keys [name]; cache NONE"), "{text}");
+    assert!(text.contains("jdbc upsert sink into people"), "{text}");
+    let e = plan(&format!(
+        "{jdbc}
+         INSERT INTO log SELECT CAST(order_id AS STRING), COUNT(*) FROM orders GROUP BY order_id;"
+    ))
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains("has no PRIMARY KEY, so the jdbc sink appends rows"),
+        "{e}"
+    );
+}
