@@ -187,10 +187,8 @@ impl DebeziumJsonDecoder {
         }
         let mut columns = Vec::with_capacity(self.data_schema.fields().len());
         for field in 0..self.data_schema.fields().len() {
-            let sources: [&dyn Array; 2] = [
-                before.column(field).as_ref(),
-                after.column(field).as_ref(),
-            ];
+            let sources: [&dyn Array; 2] =
+                [before.column(field).as_ref(), after.column(field).as_ref()];
             columns.push(interleave(&sources, &picks).map_err(|e| e.to_string())?);
         }
         let data = finish_batch(&self.data_schema, columns, self.lenient)?;

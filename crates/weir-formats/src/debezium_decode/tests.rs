@@ -76,17 +76,26 @@ fn schema_include_reads_the_payload() {
     let input = br#"{"schema":{"type":"struct","fields":[]},"payload":{"before":null,"after":{"id":7,"name":"x","b":"aGk="},"op":"c"}}"#;
     let decoded = decoder(options.clone()).decode(input, 1).unwrap();
     assert_eq!(rows(&decoded), ["+I[7, x]"]);
-    assert_eq!(decoded.batches[0].column(3).as_binary::<i32>().value(0), b"hi");
+    assert_eq!(
+        decoded.batches[0].column(3).as_binary::<i32>().value(0),
+        b"hi"
+    );
     // Without the payload: a clear error.
     let err = decoder(options)
         .decode(br#"{"before":null,"after":{"id":7},"op":"c"}"#, 3)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("cdc/rates.json:3: cannot parse Debezium JSON record"), "{err}");
+    assert!(
+        err.starts_with("cdc/rates.json:3: cannot parse Debezium JSON record"),
+        "{err}"
+    );
     assert!(err.contains("no \"payload\""), "{err}");
     // The payload envelope read without schema-include names the option.
     let err = decoder(DebeziumJsonOptions::default())
-        .decode(br#"{"schema":{},"payload":{"before":null,"after":{"id":7},"op":"c"}}"#, 1)
+        .decode(
+            br#"{"schema":{},"payload":{"before":null,"after":{"id":7},"op":"c"}}"#,
+            1,
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("debezium-json.schema-include"), "{err}");
@@ -156,7 +165,10 @@ fn not_null_columns_and_reserved_names_are_checked() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("debezium-json") && err.contains("column 'u'"), "{err}");
+    assert!(
+        err.contains("debezium-json") && err.contains("column 'u'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -29,14 +29,15 @@
 //! read even if no sweep dropped it yet, so the output does not depend on when sweeps
 //! run. Checkpoints: see [`snapshot`].
 //!
-//! Joins bounded by event time have their own operators: [`interval`] joins and
-//! [`window`] joins.
+//! Joins bounded by event time have their own operators: [`interval`] joins,
+//! [`window`] joins and event-time [`temporal`] joins against a versioned table.
 
 mod columns;
 pub mod interval;
 mod probe;
 mod snapshot;
 mod state;
+pub mod temporal;
 pub mod window;
 
 use std::sync::Arc;

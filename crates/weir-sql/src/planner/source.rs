@@ -7,10 +7,10 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use weir_operators::{Calc, WatermarkExpression};
 use weir_runtime::source::SourceSpec;
 use weir_runtime::{Node, NodeKind};
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
 use super::translate::{physical, with_row_kind};
