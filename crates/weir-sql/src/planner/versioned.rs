@@ -48,10 +48,6 @@ pub(crate) struct VersionedJoin {
     /// Event time or processing time.
     pub kind: VersionedJoinKind,
     /// The join's non-equality condition without the `AS OF` marker, if any is left.
-    #[expect(
-        dead_code,
-        reason = "read once temporal and lookup joins are translated"
-    )]
     pub filter: Option<Expr>,
 }
 
@@ -75,14 +71,9 @@ pub(crate) fn translate_versioned_join(p: &mut Planner, join: &Join) -> Option<S
     let read = p.versioned_reads[index].0.clone();
     Some(
         recognise(p, join, read).and_then(|versioned| match versioned.kind {
-            VersionedJoinKind::EventTime => Err(SqlError::at(
-                versioned.read.position,
-                format!(
-                    "{} is joined FOR SYSTEM_TIME AS OF the event time {}: event-time temporal \
-                 joins are not supported yet; {SUPPORTED}",
-                    versioned.read.table, versioned.as_of
-                ),
-            )),
+            VersionedJoinKind::EventTime => {
+                super::temporal_join::translate_temporal_join(p, join, versioned)
+            }
             VersionedJoinKind::ProcessingTime => Err(SqlError::at(
                 versioned.read.position,
                 format!(
@@ -237,6 +228,18 @@ fn versioned_read_of(p: &Planner, plan: &LogicalPlan) -> Option<usize> {
 /// Fails on the first table read `FOR SYSTEM_TIME AS OF` that no join consumed.
 pub(crate) fn check_all_joined(p: &Planner) -> SqlResult<()> {
     match p.versioned_reads.iter().find(|(_, joined)| !joined) {
+        Some((read, _)) if p.views.contains(&read.table) => Err(SqlError::at(
+            read.position,
+            format!(
+                "{} is a view read FOR SYSTEM_TIME AS OF: versioned views (a view keeping the \
+                 last row per key, as `ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) = \
+                 1`) are not supported yet as the right input of a temporal join; declare \
+                 the versioned table with CREATE TABLE ... (PRIMARY KEY (k) NOT ENFORCED, \
+                 WATERMARK FOR ts AS ...), reading a changelog ('format' = 'debezium-json') \
+                 or an append-only stream of versions",
+                read.table
+            ),
+        )),
         Some((read, _)) => Err(SqlError::at(
             read.position,
             format!(
