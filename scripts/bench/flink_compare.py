@@ -2,7 +2,7 @@
 """Runs a FlinkSQL job in Apache Flink and in Weir and compares their results.
 
     scripts/bench/flink_compare.py JOB.sql [--parallelism N] [--weir PATH] [--flink-only]
-                                           [--show] [--set KEY=VALUE ...]
+                                           [--show] [--upsert-key I,J] [--set KEY=VALUE ...]
 
 Every sink of the job (any connector: print, blackhole, filesystem, ...) is turned into a
 `print` sink, and bare `SELECT`s print their rows too; relative `path` options are made
@@ -228,13 +228,20 @@ def parse_line(line):
 class FinalTable:
     """The final table of a changelog: signed counts of rows, keyed by a hash of
     (sink, row) so that millions of rows fit; rows are looked up again in the output
-    file only to show differences."""
+    file only to show differences.
 
-    def __init__(self, path):
+    With `upsert_key` (column indices), the changelog is folded as an upsert stream on
+    those columns: `+I`/`+U` replace the key's row, `-U`/`-D` remove it. Flink sends a
+    query with a unique key (a Top-1 per partition, say) to a print sink that way, as
+    `+U` rows without their `-U`. Columns are cut at ", ", so key columns must not
+    contain that text."""
+
+    def __init__(self, path, upsert_key=None):
         self.path = path
         self.counts = collections.Counter()
         self.lines = 0
         self.negative = 0
+        latest = {}
         with open(path, errors="replace") as f:
             for line in f:
                 parsed = parse_line(line)
@@ -242,6 +249,14 @@ class FinalTable:
                     continue
                 sink, kind, row = parsed
                 self.lines += 1
+                if upsert_key is not None:
+                    columns = row.split(", ")
+                    key = (sink, tuple(columns[i] for i in upsert_key if i < len(columns)))
+                    if kind in ("+I", "+U"):
+                        latest[key] = row
+                    else:
+                        latest.pop(key, None)
+                    continue
                 sign = 1 if kind in ("+I", "+U") else -1
                 key = hash((sink, row))
                 c = self.counts[key] + sign
@@ -249,6 +264,8 @@ class FinalTable:
                     self.counts[key] = c
                 else:
                     del self.counts[key]
+        for (sink, _), row in latest.items():
+            self.counts[hash((sink, row))] += 1
         self.negative = sum(1 for c in self.counts.values() if c < 0)
 
     def rows(self):
@@ -471,6 +488,8 @@ def main():
     p.add_argument("--weir", help="weir binary (default $CARGO_TARGET_DIR/release/weir)")
     p.add_argument("--flink-only", action="store_true", help="only run Flink; print its output")
     p.add_argument("--show", action="store_true", help="print Flink's output lines")
+    p.add_argument("--upsert-key", metavar="I,J",
+                   help="fold both changelogs as upserts on these column indices (0-based)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an option for both engines (Flink configuration, weir --set)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -508,7 +527,8 @@ def main():
         except RuntimeError as e:
             print(e, file=sys.stderr)
             return 2
-        result = compare(FinalTable(weir_out), FinalTable(flink_out))
+        key = [int(i) for i in args.upsert_key.split(",")] if args.upsert_key else None
+        result = compare(FinalTable(weir_out, key), FinalTable(flink_out, key))
         print(f"{job}: {describe(result)}")
         for key, label in (("examples_only_weir", "only in Weir"),
                            ("examples_only_flink", "only in Flink")):

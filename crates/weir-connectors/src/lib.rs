@@ -57,6 +57,10 @@ pub struct SourceBinding {
     /// The most subtasks that can have work (e.g. the number of files); the source runs
     /// at no more than this, so no subtask sits idle holding watermarks back.
     pub max_useful_parallelism: Option<usize>,
+    /// Whether the source reads plain rows or a changelog (a format such as
+    /// `debezium-json`): an updating source's batches end with
+    /// [`weir_types::ROW_KIND_COLUMN`].
+    pub changelog: ChangelogKind,
 }
 
 /// A table's sink: its factory and a one-line description for `explain`.

@@ -3,7 +3,8 @@
 //! debezium-json filesystem sink. Killed at random moments and resumed each time, or
 //! stopped with a savepoint and restored at another parallelism, the job must commit a
 //! changelog whose final table equals an uninterrupted run's, with every retraction
-//! finding its row.
+//! finding its row; on both state backends (RocksDB with a cache of 8 keys, so the
+//! join's rows are read back from the store all the time).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,8 +58,33 @@ fn reference() -> BTreeMap<String, usize> {
     table
 }
 
+/// `--set` options putting the job's state in RocksDB under `work`.
+fn rocksdb_options(work: &std::path::Path) -> Vec<String> {
+    [
+        "state.backend.type=rocksdb".to_string(),
+        "execution.checkpointing.incremental=true".to_string(),
+        "weir.state.rocksdb.cache-keys=8".to_string(),
+        format!(
+            "state.backend.rocksdb.localdir={}",
+            work.join("rocksdb").display()
+        ),
+    ]
+    .into_iter()
+    .flat_map(|option| ["--set".to_string(), option])
+    .collect()
+}
+
 #[test]
 fn a_killed_and_resumed_join_commits_the_changelog_of_an_uninterrupted_run() {
+    killed_and_resumed(false);
+}
+
+#[test]
+fn with_rocksdb_a_killed_and_resumed_join_commits_the_changelog_of_an_uninterrupted_run() {
+    killed_and_resumed(true);
+}
+
+fn killed_and_resumed(rocksdb: bool) {
     let seed = std::env::var("WEIR_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -68,9 +94,15 @@ fn a_killed_and_resumed_join_commits_the_changelog_of_an_uninterrupted_run() {
     let work = tempfile::tempdir().unwrap();
     let script = work.path().join("job.sql");
     std::fs::write(&script, JOB).unwrap();
+    let options = if rocksdb {
+        rocksdb_options(work.path())
+    } else {
+        Vec::new()
+    };
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
     let (mut kills, mut resumed) = (0, 0);
     loop {
-        let mut child = start_at(&script, 2, &[]);
+        let mut child = start_at(&script, 2, &options);
         if kills < 8 {
             std::thread::sleep(random.millis(150, 600));
             if child.try_wait().unwrap().is_none() {
@@ -96,19 +128,26 @@ fn a_killed_and_resumed_join_commits_the_changelog_of_an_uninterrupted_run() {
     assert_eq!(table, expected, "final table (seed {seed})");
 }
 
+/// Savepoints taken on RocksDB restore on the in-memory backend, and the other way.
 #[test]
 fn a_join_savepoint_at_parallelism_2_restores_at_1_and_4() {
     let expected = reference();
-    for parallelism in [1, 4] {
+    for (parallelism, rocksdb_before) in [(1, true), (4, false)] {
         let work = tempfile::tempdir().unwrap();
         let script = work.path().join("job.sql");
         std::fs::write(&script, JOB).unwrap();
+        let rocksdb = rocksdb_options(work.path());
         let savepoints = work.path().join("sp");
         let sp = savepoints.to_string_lossy().into_owned();
-        let text = stop_after(
-            start_at(&script, 2, &["--savepoint-dir", &sp]),
-            Duration::from_millis(1500),
-        );
+        let mut before: Vec<&str> = vec!["--savepoint-dir", &sp];
+        let mut after: Vec<&str> = Vec::new();
+        let backend: Vec<&str> = rocksdb.iter().map(String::as_str).collect();
+        if rocksdb_before {
+            before.extend(&backend);
+        } else {
+            after.extend(&backend);
+        }
+        let text = stop_after(start_at(&script, 2, &before), Duration::from_millis(1500));
         assert!(text.contains("savepoint written to"), "{text}");
         let savepoint = std::fs::read_dir(&savepoints)
             .unwrap()
@@ -120,7 +159,8 @@ fn a_join_savepoint_at_parallelism_2_restores_at_1_and_4() {
             })
             .expect("a savepoint folder");
         let from = savepoint.to_string_lossy().into_owned();
-        let out = start_at(&script, parallelism, &["--from-savepoint", &from])
+        after.extend(["--from-savepoint", from.as_str()]);
+        let out = start_at(&script, parallelism, &after)
             .wait_with_output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stderr);

@@ -17,6 +17,19 @@ use weir_types::{Message, Watermark};
 /// Max parallelism used by the checkpoint tests.
 pub(crate) const MAX_PARALLELISM: usize = 128;
 
+/// Both state backends; RocksDB with a cache of two keys, so most keys are read back
+/// from the store.
+pub(crate) fn backends() -> Vec<weir_runtime::StateBackend> {
+    vec![
+        weir_runtime::StateBackend::HashMap,
+        weir_runtime::StateBackend::RocksDb(weir_runtime::RocksConfig {
+            cache_keys: 2,
+            incremental: true,
+            ..weir_runtime::RocksConfig::default()
+        }),
+    ]
+}
+
 /// The state subtask `subtask` of `parallelism` receives from `old` on restore (the
 /// runtime's own redistribution of tables; native RocksDB state as a restore from
 /// storage gives it: a copy of the files of every old store whose key groups overlap).

@@ -19,9 +19,11 @@ use datafusion::physical_expr::expressions::{col, lit};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use weir_runtime::{RocksConfig, StateBackend, StateSnapshot};
+use weir_runtime::{StateBackend, StateSnapshot};
 
-use super::test_support::{check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM};
+use super::test_support::{
+    backends, check_checkpoints, lines, redistribute, Step, MAX_PARALLELISM,
+};
 use super::*;
 
 /// Input: key `k`, integer `v`, float `f`, and the row kind when updating.
@@ -101,19 +103,6 @@ fn definition(updating: bool, keyed: bool, specs: &[Spec], ttl: Option<i64>) -> 
 
 fn maker(def: GroupAggregate) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
     maker_on(def, StateBackend::HashMap)
-}
-
-/// Both state backends; RocksDB with a cache of two keys, so most keys are read back
-/// from the store.
-fn backends() -> Vec<StateBackend> {
-    vec![
-        StateBackend::HashMap,
-        StateBackend::RocksDb(RocksConfig {
-            cache_keys: 2,
-            incremental: true,
-            ..RocksConfig::default()
-        }),
-    ]
 }
 
 fn maker_on(

@@ -27,10 +27,11 @@
 //! `STATE_TTL` hint); a stored row not written for its side's TTL is gone, as with
 //! Flink's state TTL, without retracting anything it produced. A row is expired when
 //! read even if no sweep dropped it yet, so the output does not depend on when sweeps
-//! run. Checkpoints: see [`snapshot`].
+//! run. Checkpoints: see [`snapshot`]. With `state.backend.type = rocksdb` the rows live
+//! in RocksDB with a cache in memory ([`store`]).
 //!
-//! Joins bounded by event time have their own operators: [`interval`] joins and
-//! [`window`] joins.
+//! Joins bounded by event time have their own operators: [`interval`] joins,
+//! [`window`] joins and event-time [`temporal`] joins against a versioned table.
 
 mod columns;
 pub mod interval;
@@ -38,6 +39,8 @@ pub mod lookup;
 mod probe;
 mod snapshot;
 mod state;
+mod store;
+pub mod temporal;
 pub mod window;
 
 use std::sync::Arc;
@@ -140,7 +143,8 @@ impl RegularJoin {
                         Arc::clone(&ctx.metrics),
                         system_clock(),
                     )?
-                    .with_max_parallelism(ctx.max_parallelism),
+                    .with_max_parallelism(ctx.max_parallelism)
+                    .with_state_backend(ctx)?,
                 ))
             },
         )
@@ -165,6 +169,8 @@ pub struct JoinOperator {
     sweep: crate::ttl::TtlSweep,
     /// Number of key groups, for checkpoints.
     max_parallelism: usize,
+    /// The RocksDB store, with `state.backend.type = rocksdb`.
+    store: Option<store::JoinStore>,
 }
 
 impl JoinOperator {
@@ -210,7 +216,37 @@ impl JoinOperator {
             metrics,
             sweep: crate::ttl::TtlSweep::new(ttl),
             max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
+            store: None,
         })
+    }
+
+    /// Keeps the rows in RocksDB when the subtask's state backend is `rocksdb`.
+    pub fn with_state_backend(mut self, ctx: &SubtaskContext) -> EngineResult<JoinOperator> {
+        let Some(config) = ctx.state_backend.rocksdb() else {
+            return Ok(self);
+        };
+        let range = weir_types::keygroup::key_group_range(
+            ctx.subtask,
+            ctx.max_parallelism,
+            ctx.parallelism,
+        );
+        let ttl = match (self.def.left.state_ttl_ms, self.def.right.state_ttl_ms) {
+            (Some(a), Some(b)) => Some(weir_state::rocks::StoreTtl {
+                ttl_ms: a.max(b),
+                clock: Arc::clone(&self.clock),
+            }),
+            _ => None,
+        };
+        let settings = store::JoinStoreSettings {
+            config: config.clone(),
+            label: format!("{}-{}", ctx.node_name, ctx.subtask),
+            key_groups: [range.start as u32, range.end.saturating_sub(1) as u32],
+            max_parallelism: ctx.max_parallelism,
+            ttl,
+        };
+        self.max_parallelism = ctx.max_parallelism;
+        self.store = Some(store::JoinStore::open(&mut self.sides, settings)?);
+        Ok(self)
     }
 
     /// Sets the number of key groups (`pipeline.max-parallelism`) checkpoints use.
@@ -287,6 +323,11 @@ impl Operator for JoinOperator {
         if let Some(result) = self.join_batch(input, &data, kinds.as_ref(), now)? {
             out.batch(result);
         }
+        if let Some(store) = &self.store {
+            if store.over_limit(&self.sides) {
+                store.spill(&mut self.sides)?;
+            }
+        }
         Ok(())
     }
 
@@ -296,11 +337,38 @@ impl Operator for JoinOperator {
         Ok(())
     }
 
-    fn snapshot_state(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
-        self.snapshot()
+    fn snapshot_state(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        match self.store.as_mut() {
+            Some(store) => store.snapshot(&mut self.sides, checkpoint_id),
+            None => self.snapshot(),
+        }
     }
 
-    fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
+    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        match self.store.is_some() {
+            true => self.canonical_snapshot(),
+            false => self.snapshot_state(checkpoint_id),
+        }
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
+        if let Some(store) = self.store.as_mut() {
+            store.checkpoint_complete(checkpoint_id);
+        }
+        Ok(())
+    }
+
+    fn restore_state(&mut self, mut snapshot: StateSnapshot) -> EngineResult<()> {
+        let native = snapshot.take_native();
+        match self.store.as_mut() {
+            Some(store) if !native.is_empty() => store.restore_native(native)?,
+            None if !native.is_empty() => {
+                return Err(EngineError::Internal(
+                    "native state given to a join without a RocksDB store".into(),
+                ))
+            }
+            _ => {}
+        }
         self.restore(snapshot)
     }
 }

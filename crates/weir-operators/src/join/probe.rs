@@ -46,14 +46,8 @@ impl JoinOperator {
         let other_side = def.side(1 - input);
         let rows_in = data.first().map_or(0, |c| c.len());
         let key_columns: Vec<ArrayRef> = side.keys.iter().map(|&k| Arc::clone(&data[k])).collect();
-        let [left, right] = &mut self.sides;
-        let (mine, theirs) = if input == 0 {
-            (left, right)
-        } else {
-            (right, left)
-        };
-        let keys = mine.keys.convert_columns(&key_columns)?;
-        let rows = mine.rows.convert_columns(data)?;
+        let keys = self.sides[input].keys.convert_columns(&key_columns)?;
+        let rows = self.sides[input].rows.convert_columns(data)?;
         // Rows with a NULL key never match under SQL equality.
         let valid = if def.nulls_equal {
             None
@@ -63,6 +57,10 @@ impl JoinOperator {
             })
         };
         let is_valid = |row: usize| valid.as_ref().is_none_or(|v| v.is_valid(row));
+        if let Some(store) = &self.store {
+            store.load(&mut self.sides, &keys, &key_columns, is_valid)?;
+        }
+        let theirs = &mut self.sides[1 - input];
 
         let mut expired = 0;
         let mut candidates = Candidates {
@@ -179,6 +177,9 @@ impl JoinOperator {
         } else {
             kind
         };
+        if theirs.outer {
+            theirs.touch(key);
+        }
         if let Some(list) = theirs.table.get_mut(key) {
             if theirs.outer {
                 for &j in matched {
@@ -216,6 +217,9 @@ impl JoinOperator {
                 out.push(Some(row), None, RowKind::Delete);
             }
             return;
+        }
+        if theirs.outer {
+            theirs.touch(key);
         }
         let Some(list) = theirs.table.get_mut(key) else {
             return;

@@ -10,6 +10,9 @@
 //! | `__weir_matches` | UInt32 | rows of the other side it joins with (outer sides; else 0) |
 //! | `__weir_last_write_ms` | Int64 | processing time of its last write (state TTL) |
 //!
+//! With the RocksDB backend, checkpoints are the store's files instead and savepoints
+//! these tables, scanned from the store ([`super::store`]).
+//!
 //! A restore re-encodes keys and rows from the stored columns, in stored order. Rows
 //! with a NULL key are never stored (they cannot match), so every stored row has a key
 //! group its key routes to.
@@ -23,6 +26,7 @@ use weir_runtime::partition::key_groups;
 use weir_runtime::{StateSnapshot, KEY_GROUP_COLUMN};
 use weir_types::{EngineError, EngineResult};
 
+use super::state::Stored;
 use super::JoinOperator;
 
 /// Names of the keyed tables of the left and the right side.
@@ -50,43 +54,63 @@ impl JoinOperator {
     /// Every stored row of both sides.
     pub(super) fn snapshot(&self) -> EngineResult<StateSnapshot> {
         let mut snapshot = StateSnapshot::new();
-        for (side, name) in TABLES.iter().enumerate() {
-            let state = &self.sides[side];
-            let mut contents: Vec<&[u8]> = Vec::new();
-            let mut matches = Vec::new();
-            let mut last_writes = Vec::new();
-            for list in state.table.values() {
-                for stored in list {
-                    contents.push(&stored.row);
-                    matches.push(stored.matches);
-                    last_writes.push(stored.last_write);
-                }
-            }
-            if contents.is_empty() {
-                continue;
-            }
-            let parser = state.rows.parser();
-            let data = state
-                .rows
-                .convert_rows(contents.iter().map(|r| parser.parse(r)))?;
-            let keys: Vec<ArrayRef> = self
-                .def
-                .side(side)
-                .keys
-                .iter()
-                .map(|&k| Arc::clone(&data[k]))
-                .collect();
-            let groups = key_groups(&keys, self.max_parallelism)?;
-            let mut columns: Vec<ArrayRef> = vec![Arc::new(groups)];
-            columns.extend(data);
-            columns.push(Arc::new(UInt32Array::from(matches)));
-            columns.push(Arc::new(Int64Array::from(last_writes)));
-            let batch = RecordBatch::try_new(self.table_schema(side), columns)?;
-            snapshot
-                .add_keyed(name, batch)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+        for side in 0..2 {
+            let stored: Vec<&Stored> = self.sides[side].table.values().flatten().collect();
+            self.add_rows(&mut snapshot, side, &stored)?;
         }
         Ok(snapshot)
+    }
+
+    /// The same tables from the RocksDB store (a savepoint, which either backend
+    /// restores).
+    pub(super) fn canonical_snapshot(&mut self) -> EngineResult<StateSnapshot> {
+        let Some(store) = &self.store else {
+            return self.snapshot();
+        };
+        store.write_back(&mut self.sides)?;
+        let mut snapshot = StateSnapshot::new();
+        store.scan(|side, rows| {
+            let stored: Vec<&Stored> = rows.iter().collect();
+            self.add_rows(&mut snapshot, side, &stored)
+        })?;
+        Ok(snapshot)
+    }
+
+    /// Adds `stored` rows of side `side` to its table in `snapshot`.
+    fn add_rows(
+        &self,
+        snapshot: &mut StateSnapshot,
+        side: usize,
+        stored: &[&Stored],
+    ) -> EngineResult<()> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let state = &self.sides[side];
+        let parser = state.rows.parser();
+        let data = state
+            .rows
+            .convert_rows(stored.iter().map(|s| parser.parse(&s.row)))?;
+        let keys: Vec<ArrayRef> = self
+            .def
+            .side(side)
+            .keys
+            .iter()
+            .map(|&k| Arc::clone(&data[k]))
+            .collect();
+        let groups = key_groups(&keys, self.max_parallelism)?;
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(groups)];
+        columns.extend(data);
+        columns.push(Arc::new(UInt32Array::from_iter_values(
+            stored.iter().map(|s| s.matches),
+        )));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            stored.iter().map(|s| s.last_write),
+        )));
+        let batch = RecordBatch::try_new(self.table_schema(side), columns)?;
+        snapshot
+            .add_keyed(TABLES[side], batch)
+            .map_err(|e| EngineError::Internal(e.to_string()))
     }
 
     /// Rebuilds both sides from their tables.
@@ -121,7 +145,16 @@ impl JoinOperator {
             };
             for batch in table.batches() {
                 self.restore_batch(side, batch)?;
+                // With RocksDB, restored rows go to the store as memory fills.
+                if let Some(store) = &self.store {
+                    if store.over_limit(&self.sides) {
+                        store.spill(&mut self.sides)?;
+                    }
+                }
             }
+        }
+        if let Some(store) = &self.store {
+            store.write_back(&mut self.sides)?;
         }
         Ok(())
     }

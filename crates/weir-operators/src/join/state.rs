@@ -6,7 +6,7 @@
 //! currently joins with (kept for outer sides, whose padded row depends on it) and the
 //! processing time it was last written (state TTL).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use arrow::row::{RowConverter, SortField};
 use weir_types::{EngineError, EngineResult};
@@ -14,6 +14,9 @@ use weir_types::{EngineError, EngineResult};
 use super::JoinSide;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Keys changed since the state store last saw them.
+pub(super) type DirtyKeys = HashSet<Box<[u8]>, foldhash::fast::FixedState>;
 
 /// One stored row.
 #[derive(Debug, Clone)]
@@ -38,6 +41,9 @@ pub(super) struct SideState {
     pub outer: bool,
     /// State TTL of this side, in milliseconds.
     pub ttl: Option<i64>,
+    /// With the RocksDB backend, the keys changed since the last write-back (`table`
+    /// is then a cache of the store, see [`super::store`]); `None` in memory.
+    pub dirty: Option<DirtyKeys>,
 }
 
 impl SideState {
@@ -64,7 +70,23 @@ impl SideState {
             table: Map::default(),
             outer,
             ttl: side.state_ttl_ms,
+            dirty: None,
         })
+    }
+
+    /// Whether memory is authoritative for `key`: it holds the key, or changed it
+    /// (possibly removing it) since the last write-back.
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.table.contains_key(key) || self.dirty.as_ref().is_some_and(|d| d.contains(key))
+    }
+
+    /// Marks `key` changed, for the state store's next write-back.
+    pub fn touch(&mut self, key: &[u8]) {
+        if let Some(dirty) = self.dirty.as_mut() {
+            if !dirty.contains(key) {
+                dirty.insert(key.into());
+            }
+        }
     }
 
     /// Number of stored rows.
@@ -86,6 +108,9 @@ impl SideState {
         if list.is_empty() {
             self.table.remove(key);
         }
+        if dropped > 0 {
+            self.touch(key);
+        }
         dropped
     }
 
@@ -95,10 +120,16 @@ impl SideState {
             return 0;
         };
         let mut dropped = 0;
-        self.table.retain(|_, list| {
+        let dirty = &mut self.dirty;
+        self.table.retain(|key, list| {
             let before = list.len();
             list.retain(|s| s.last_write + ttl > now);
-            dropped += before - list.len();
+            if list.len() < before {
+                dropped += before - list.len();
+                if let Some(dirty) = dirty.as_mut() {
+                    dirty.insert(key.clone());
+                }
+            }
             !list.is_empty()
         });
         dropped
@@ -117,6 +148,7 @@ impl SideState {
                 self.table.insert(key.into(), vec![stored]);
             }
         }
+        self.touch(key);
     }
 
     /// Removes one stored row equal to `row` under `key`; false when there is none (it
@@ -132,6 +164,7 @@ impl SideState {
         if list.is_empty() {
             self.table.remove(key);
         }
+        self.touch(key);
         true
     }
 }

@@ -19,6 +19,8 @@ mod session;
 mod sink;
 mod source;
 mod split_distinct;
+mod temporal_inputs;
+mod temporal_join;
 mod topn;
 mod translate;
 mod values;
