@@ -1,8 +1,44 @@
 #!/usr/bin/env bash
-# Installs what building Weir needs beyond the Rust toolchain: libclang, with which
-# the RocksDB state backend's bindings are generated (Debian/Ubuntu: libclang-dev).
-# Does nothing when it is already there.
+# Installs what building and testing Weir needs beyond the Rust toolchain: libclang,
+# with which the RocksDB state backend's bindings are generated (Debian/Ubuntu:
+# libclang-dev), and the servers the redis and jdbc connector tests start on their own
+# ports (Debian: redis-server, postgresql). Installs only what is missing.
 set -euo pipefail
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    sudo="sudo"
+fi
+
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q "$@" > /dev/null ||
+        { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q "$@" > /dev/null; }
+}
+
+has_postgres() {
+    command -v initdb > /dev/null && command -v postgres > /dev/null ||
+        compgen -G '/usr/lib/postgresql/*/bin/initdb' > /dev/null
+}
+
+# Test servers for the redis and jdbc connectors (never started as services here: the
+# tests start their own on free ports and stop them).
+missing=()
+command -v redis-server > /dev/null || missing+=(redis-server)
+has_postgres || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
+    if command -v apt-get > /dev/null; then
+        echo "installing ${missing[*]} (the redis and jdbc connector tests start these servers)" >&2
+        # Debian packages start their service on install; keep them from doing so.
+        if [ ! -e /usr/sbin/policy-rc.d ] && [ -z "$sudo" ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+            trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        fi
+        apt_install "${missing[@]}"
+    else
+        echo "the redis and jdbc connector tests need ${missing[*]}: install them with your system's package manager" >&2
+    fi
+fi
 
 has_libclang() {
     ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' ||
@@ -16,10 +52,5 @@ if ! command -v apt-get > /dev/null; then
     echo "Weir's build needs libclang (for RocksDB's bindings): install your system's libclang development package, or set LIBCLANG_PATH" >&2
     exit 1
 fi
-sudo=""
-if [ "$(id -u)" != 0 ]; then
-    sudo="sudo"
-fi
 echo "installing libclang-dev (needed to build the RocksDB state backend)" >&2
-$sudo apt-get install -y -q libclang-dev > /dev/null ||
-    { $sudo apt-get update -q > /dev/null && $sudo apt-get install -y -q libclang-dev > /dev/null; }
+apt_install libclang-dev

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Weir. Needs the Rust toolchain; scripts/setup.sh installs
-# libclang (for RocksDB's bindings) when it is missing. The tests use embedded
-# connectors (no Kafka, Redis or PostgreSQL yet). The Nexmark smoke test also
+# libclang (for RocksDB's bindings), redis-server and PostgreSQL when they are missing:
+# the redis and jdbc tests start their own servers on free ports (and fail, saying to
+# run scripts/setup.sh, when a server is not installed). The Nexmark smoke test also
 # needs python3 (skipped without it) and compares with Apache Flink only when the Flink
 # venv of scripts/bench/flink_compare.py is already cached in ~/.cache/weir-bench.
 set -euo pipefail

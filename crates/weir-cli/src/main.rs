@@ -442,7 +442,8 @@ async fn execute(job: PlannedJob, file: &Path, quiet: bool) -> Result<ExitCode> 
                     } + &match weir_runtime::JobMetrics::get(&metrics.late_records_dropped) {
                         0 => String::new(),
                         n => format!(", {n} late rows dropped"),
-                    } + &checkpoint_summary(&metrics)
+                    } + &lookup_summary(&metrics)
+                        + &checkpoint_summary(&metrics)
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -452,6 +453,30 @@ async fn execute(job: PlannedJob, file: &Path, quiet: bool) -> Result<ExitCode> 
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// ", lookups: 40 cache hits, 60 misses in 3 requests (avg 1.2 ms, max 3.4 ms, 1 retry)"
+/// for the summary line of a job with lookup joins.
+fn lookup_summary(metrics: &weir_runtime::JobMetrics) -> String {
+    use weir_runtime::JobMetrics;
+    let requests = JobMetrics::get(&metrics.lookup_requests);
+    let hits = JobMetrics::get(&metrics.lookup_cache_hits);
+    if requests == 0 && hits == 0 {
+        return String::new();
+    }
+    let ms = |us: u64| us as f64 / 1000.0;
+    let average = JobMetrics::get(&metrics.lookup_latency_us_total) / requests.max(1);
+    let retries = match JobMetrics::get(&metrics.lookup_retries) {
+        0 => String::new(),
+        1 => ", 1 retry".into(),
+        n => format!(", {n} retries"),
+    };
+    format!(
+        ", lookups: {hits} cache hits, {} misses in {requests} requests (avg {:.1} ms, max {:.1} ms{retries})",
+        JobMetrics::get(&metrics.lookup_cache_misses),
+        ms(average),
+        ms(JobMetrics::get(&metrics.lookup_latency_us_max)),
+    )
 }
 
 /// ", 12 checkpoints (last: 40 ms, 1.2 MB), 1 restart" for the summary line.

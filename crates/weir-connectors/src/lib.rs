@@ -12,21 +12,39 @@ pub mod blackhole;
 pub mod datagen;
 pub mod descriptor;
 pub mod filesystem;
+pub mod jdbc;
+pub mod lookup_options;
 pub mod mock;
 pub mod nexmark;
 pub mod options;
 pub mod print;
+pub mod redis;
 mod shards;
+mod store_sink;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_servers;
 
 pub use descriptor::{ConnectorError, MetadataColumn, TableDescriptor};
 
 use std::sync::Arc;
 
-use weir_runtime::{OperatorFactory, SourceFactory};
+use weir_runtime::{LookupOptions, LookupTableFactory, OperatorFactory, SourceFactory};
 use weir_types::ChangelogKind;
 
 /// Names of the connectors this build has, for error messages and `--help`.
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "nexmark", "print"];
+pub const CONNECTORS: &[&str] = &[
+    "blackhole",
+    "datagen",
+    "filesystem",
+    "jdbc",
+    "nexmark",
+    "print",
+    "redis",
+];
+
+/// Connectors whose tables a lookup join can read (`JOIN t FOR SYSTEM_TIME AS OF
+/// o.proc_time`).
+pub const LOOKUP_CONNECTORS: &[&str] = &["jdbc", "redis"];
 
 /// A table's source: its factory and a one-line description for `explain`.
 pub struct SourceBinding {
@@ -39,6 +57,10 @@ pub struct SourceBinding {
     /// The most subtasks that can have work (e.g. the number of files); the source runs
     /// at no more than this, so no subtask sits idle holding watermarks back.
     pub max_useful_parallelism: Option<usize>,
+    /// Whether the source reads plain rows or a changelog (a format such as
+    /// `debezium-json`): an updating source's batches end with
+    /// [`weir_types::ROW_KIND_COLUMN`].
+    pub changelog: ChangelogKind,
 }
 
 /// A table's sink: its factory and a one-line description for `explain`.
@@ -49,6 +71,53 @@ pub struct SinkBinding {
     pub description: String,
     /// A parallelism the sink insists on (`sink.parallelism`), if any.
     pub parallelism: Option<usize>,
+}
+
+/// A table a lookup join reads: its clients, its `lookup.*` options and a description
+/// for `explain`.
+pub struct LookupBinding {
+    /// Creates the clients (one per join subtask).
+    pub factory: Arc<dyn LookupTableFactory>,
+    /// Cache, retries and timeout.
+    pub options: LookupOptions,
+    /// E.g. `redis at 127.0.0.1:6379 (db 0), key customer:id`.
+    pub description: String,
+}
+
+/// Creates the lookup side of a table joined `FOR SYSTEM_TIME AS OF` a processing-time
+/// attribute. `equalities` are the table's columns that the join equates with columns
+/// of its left input; the binding's [`LookupTableFactory::key_columns`] are those the
+/// store is looked up by (the others are checked after the lookup). Creating it does
+/// not connect.
+pub fn create_lookup(
+    table: &TableDescriptor,
+    equalities: &[String],
+) -> Result<LookupBinding, ConnectorError> {
+    let connector = table.connector()?;
+    if let Some(run) = mock::current() {
+        if !run.reads_declared(&table.name) {
+            return Err(ConnectorError::Unsupported {
+                table: table.name.clone(),
+                message: format!(
+                    "weir test cannot mock the lookup table '{}' yet: run it against its \
+                     store by declaring it in the case (connector = \"declared\")",
+                    table.name
+                ),
+            });
+        }
+    }
+    match connector {
+        "redis" => redis::create_lookup(table, equalities),
+        "jdbc" => jdbc::create_lookup(table, equalities),
+        c if CONNECTORS.contains(&c) => Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!(
+                "connector '{connector}' cannot be looked up: a lookup join (FOR SYSTEM_TIME                  AS OF a processing-time attribute) reads a table of connector {}",
+                LOOKUP_CONNECTORS.join(" or ")
+            ),
+        }),
+        _ => Err(ConnectorError::unknown_connector(table, connector)),
+    }
 }
 
 /// Creates the source of a table, from its `connector` option.
@@ -74,6 +143,13 @@ fn real_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError>
         "datagen" => datagen::create_source(table),
         "nexmark" => nexmark::create_source(table),
         "filesystem" => filesystem::create_source(table),
+        "redis" | "jdbc" => Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!(
+                "connector '{connector}' cannot be scanned (in this version): join it as a lookup table                  (`JOIN {} FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.key = d.key`, with                  `proc_time AS PROCTIME()` a column of the left table) or write it with                  INSERT INTO",
+                table.name
+            ),
+        }),
         "print" | "blackhole" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!("connector '{connector}' is a sink only; it cannot be read from"),
@@ -112,6 +188,8 @@ fn real_sink(
         "filesystem" => filesystem::create_sink(table, changelog),
         "print" => print::create_sink(table),
         "blackhole" => blackhole::create_sink(table),
+        "redis" => redis::create_sink(table, changelog),
+        "jdbc" => jdbc::create_sink(table, changelog),
         "datagen" | "nexmark" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!("connector '{connector}' is a source only; it cannot be written to"),

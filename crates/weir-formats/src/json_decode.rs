@@ -89,7 +89,13 @@ impl JsonDecoder {
         self
     }
 
-    fn try_bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String> {
+    /// Decodes `bytes`, exactly `records` JSON objects (one per line), in one pass; any
+    /// failure is a reason for the user.
+    pub(crate) fn try_bulk(
+        &mut self,
+        bytes: &[u8],
+        records: usize,
+    ) -> Result<Vec<RecordBatch>, String> {
         if self.options.fail_on_missing_field {
             self.check_fields_present(bytes)?;
         }

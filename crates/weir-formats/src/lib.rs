@@ -2,7 +2,8 @@
 //! and text representations.
 //!
 //! - Decoding: [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv) turn chunks of
-//!   whole lines into [`RecordBatch`]es of a given schema. They decode a chunk in one
+//!   whole lines into [`RecordBatch`]es of a given schema; [`DebeziumJsonDecoder`] turns
+//!   Debezium change events into a changelog (batches with the row-kind column). They decode a chunk in one
 //!   columnar pass; when that fails they narrow the failure down to the first bad line,
 //!   so that errors name the origin (a file path) and the line, and so that
 //!   `<format>.ignore-parse-errors` keeps every good line of the chunk.
@@ -21,6 +22,7 @@ pub mod changelog;
 pub mod csv_decode;
 pub mod csv_encode;
 pub mod debezium;
+pub mod debezium_decode;
 pub mod error;
 pub mod java;
 mod json_boolean;
@@ -41,6 +43,7 @@ pub use changelog::split_row_kind;
 pub use csv_decode::CsvDecoder;
 pub use csv_encode::CsvEncoder;
 pub use debezium::DebeziumJsonEncoder;
+pub use debezium_decode::DebeziumJsonDecoder;
 pub use error::FormatError;
 pub use json_decode::JsonDecoder;
 pub use json_encode::JsonEncoder;

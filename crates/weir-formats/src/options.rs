@@ -11,6 +11,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use crate::csv_decode::CsvDecoder;
 use crate::csv_encode::CsvEncoder;
 use crate::debezium::DebeziumJsonEncoder;
+use crate::debezium_decode::DebeziumJsonDecoder;
 use crate::error::FormatError;
 use crate::json_decode::JsonDecoder;
 use crate::json_encode::JsonEncoder;
@@ -72,11 +73,16 @@ impl Default for CsvOptions {
     }
 }
 
-/// Options of the `debezium-json` format (written only).
+/// Options of the `debezium-json` format.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DebeziumJsonOptions {
     /// `debezium-json.timestamp-format.standard`.
     pub timestamp_standard: TimestampStandard,
+    /// `debezium-json.ignore-parse-errors`: skip malformed envelopes (and count them).
+    pub ignore_parse_errors: bool,
+    /// `debezium-json.schema-include`: envelopes carry Debezium's `schema` and the change
+    /// under `payload` (Kafka Connect's `value.converter.schemas.enable`).
+    pub schema_include: bool,
 }
 
 /// A format with its options: creates decoders and encoders.
@@ -105,25 +111,29 @@ impl FormatConfig {
         matches!(self, FormatConfig::DebeziumJson(_))
     }
 
+    /// Whether the decoded rows are a changelog (`+I`, `-U`, `+U`, `-D`): the decoder's
+    /// batches then end with [`weir_types::ROW_KIND_COLUMN`], and a source reading the
+    /// format produces an updating stream.
+    pub fn produces_changelog(&self) -> bool {
+        matches!(self, FormatConfig::DebeziumJson(_))
+    }
+
     /// Whether malformed records are skipped rather than failing the job.
     pub fn ignores_parse_errors(&self) -> bool {
         match self {
             FormatConfig::Json(o) => o.ignore_parse_errors,
             FormatConfig::Csv(o) => o.ignore_parse_errors,
-            FormatConfig::DebeziumJson(_) => false,
+            FormatConfig::DebeziumJson(o) => o.ignore_parse_errors,
         }
     }
 
-    /// A decoder producing batches of `schema`.
+    /// A decoder producing batches of `schema` (followed by the row-kind column when the
+    /// format [produces a changelog](FormatConfig::produces_changelog)).
     pub fn decoder(&self, schema: SchemaRef) -> Result<Box<dyn RecordDecoder>, FormatError> {
         match self {
             FormatConfig::Json(o) => Ok(Box::new(JsonDecoder::new(schema, o.clone())?)),
             FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
-            FormatConfig::DebeziumJson(_) => Err(FormatError::Unsupported(
-                "format 'debezium-json' can only be written, not read, in this version; \
-                 read plain rows with 'json' or 'csv'"
-                    .into(),
-            )),
+            FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
         }
     }
 
@@ -187,9 +197,16 @@ pub fn format_options(
                 null_literal: r.get("null-literal").map(str::to_string),
             })
         }
-        "debezium-json" => FormatConfig::DebeziumJson(DebeziumJsonOptions {
-            timestamp_standard: r.timestamp_standard()?,
-        }),
+        "debezium-json" => {
+            let o = DebeziumJsonOptions {
+                timestamp_standard: r.timestamp_standard()?,
+                ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+                schema_include: r.bool("schema-include", false)?,
+            };
+            // Flink's encoder options: written values are always plain and complete.
+            r.bool("encode.decimal-as-plain-number", false)?;
+            FormatConfig::DebeziumJson(o)
+        }
         other => {
             return Err(FormatError::UnknownFormat {
                 format: other.to_string(),

@@ -8,7 +8,8 @@
 //! - [`group_agg`]: unbounded GROUP BY producing an updating stream;
 //! - [`rank`]: unbounded Top-N and deduplication (`ROW_NUMBER()` without windows);
 //! - [`over`]: OVER aggregations ordered by event time;
-//! - [`join`]: regular (unbounded) equi-joins, INNER and OUTER, with Flink's changelog.
+//! - [`join`]: regular (unbounded) equi-joins, INNER and OUTER, with Flink's changelog;
+//!   interval, window and lookup joins.
 
 pub mod calc;
 pub mod event_time;
@@ -25,6 +26,7 @@ pub use calc::Calc;
 pub use event_time::WatermarkExpression;
 pub use group_agg::local::LocalAggregate;
 pub use group_agg::{GroupAggregate, MiniBatch};
+pub use join::lookup::LookupJoin;
 pub use join::{JoinKind, JoinSide, RegularJoin};
 pub use over::{OverAggregate, OverFrame};
 pub use rank::Rank;

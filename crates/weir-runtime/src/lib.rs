@@ -12,11 +12,13 @@ pub mod chain;
 pub mod channel;
 pub mod checkpoint;
 pub mod graph;
+pub mod io_runtime;
 pub mod job;
 #[cfg(test)]
 mod job_tests;
 pub mod late;
 mod launch;
+pub mod lookup;
 pub mod metrics;
 pub mod operator;
 mod operator_task;
@@ -28,8 +30,10 @@ pub mod watermark;
 
 pub use checkpoint::{CheckpointConfig, CheckpointingMode, RestartStrategy, RestoreFrom};
 pub use graph::{Edge, EdgeKind, JobGraph, Node, NodeKind};
+pub use io_runtime::IoRuntime;
 pub use job::{JobConfig, JobHandle, JobOutcome};
 pub use late::{late_data_schema, LateData, LateDataSource, LateRowsWriter, RoutesLateRows};
+pub use lookup::{LookupCacheOptions, LookupError, LookupOptions, LookupTable, LookupTableFactory};
 pub use metrics::JobMetrics;
 pub use operator::{Operator, OperatorFactory, Output, SubtaskContext};
 pub use source::{EventTimeExtractor, SourceEvent, SourceFactory, SourceReader};

@@ -40,6 +40,18 @@ pub struct JobMetrics {
     pub last_checkpoint_alignment_ms: AtomicU64,
     /// Times the job was restarted after a failure.
     pub restarts: AtomicU64,
+    /// Lookup joins: distinct keys of an input batch found in the join's cache.
+    pub lookup_cache_hits: AtomicU64,
+    /// Lookup joins: distinct keys of an input batch not in the cache, asked of the store.
+    pub lookup_cache_misses: AtomicU64,
+    /// Lookup joins: batched requests answered by a store (one per input batch with misses).
+    pub lookup_requests: AtomicU64,
+    /// Lookup joins: attempts that failed and were retried.
+    pub lookup_retries: AtomicU64,
+    /// Lookup joins: total time spent waiting for stores, retries included, in microseconds.
+    pub lookup_latency_us_total: AtomicU64,
+    /// Lookup joins: the longest wait for one request, in microseconds.
+    pub lookup_latency_us_max: AtomicU64,
 }
 
 impl Default for JobMetrics {
@@ -59,6 +71,12 @@ impl Default for JobMetrics {
             last_checkpoint_size_bytes: AtomicU64::new(0),
             last_checkpoint_alignment_ms: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            lookup_cache_hits: AtomicU64::new(0),
+            lookup_cache_misses: AtomicU64::new(0),
+            lookup_requests: AtomicU64::new(0),
+            lookup_retries: AtomicU64::new(0),
+            lookup_latency_us_total: AtomicU64::new(0),
+            lookup_latency_us_max: AtomicU64::new(0),
         }
     }
 }
@@ -72,6 +90,11 @@ impl JobMetrics {
     /// Sets a gauge.
     pub fn set(gauge: &AtomicU64, value: u64) {
         gauge.store(value, Ordering::Relaxed);
+    }
+
+    /// Raises a gauge to `value` if it is higher.
+    pub fn max(gauge: &AtomicU64, value: u64) {
+        gauge.fetch_max(value, Ordering::Relaxed);
     }
 
     /// Reads a counter.

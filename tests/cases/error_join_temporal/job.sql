@@ -1,5 +1,5 @@
--- A temporal (or lookup) join, FOR SYSTEM_TIME AS OF, is not supported yet: refused at
--- the versioned table, naming the joins Weir runs.
+-- An event-time temporal join needs a versioned table: one with a PRIMARY KEY (and a
+-- WATERMARK). people has no primary key: refused at the versioned table.
 CREATE TABLE people (id INT, name STRING, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
 WITH ('connector' = 'filesystem', 'path' = 'people.json', 'format' = 'json');
 

@@ -11,11 +11,14 @@
 //!   what an uninterrupted run does.
 //! - `recovery_join`: the same for a FULL OUTER join's changelog, and a savepoint of it
 //!   restored at other parallelisms.
+//! - `lookup`: lookup joins with Redis and PostgreSQL (servers started by the tests),
+//!   dimensions loaded by a job through the redis and jdbc sinks.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
 
 mod cases;
 mod cli;
 mod docs_examples;
+mod lookup;
 mod recovery;
 mod recovery_join;
 mod weir_test_cases;

@@ -1,12 +1,13 @@
-//! The `filesystem` source's metadata columns, and how they join the decoded columns.
+//! The `filesystem` source's metadata columns, and how they join the decoded columns
+//! (and, for a changelog format, the row kind after them).
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{can_cast_types, cast, take};
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use weir_types::{EngineError, EngineResult};
+use weir_types::{EngineError, EngineResult, ROW_KIND_COLUMN};
 
 use super::listing::FileInfo;
 use super::CONNECTOR;
@@ -84,7 +85,10 @@ enum Slot {
 /// How to build the table's batches from decoded batches and a file's metadata.
 #[derive(Debug, Clone)]
 pub(crate) struct MetadataPlan {
+    /// The table's columns, then the row kind when the format reads a changelog.
     schema: SchemaRef,
+    /// Whether decoded batches end with the row-kind column, which is passed on.
+    changelog: bool,
     physical: SchemaRef,
     slots: Vec<Slot>,
 }
@@ -94,8 +98,12 @@ pub(crate) struct MetadataPlan {
 pub(crate) type FileValues = Vec<Option<ArrayRef>>;
 
 impl MetadataPlan {
-    /// Checks the table's metadata columns against the keys this connector has.
-    pub(crate) fn new(table: &TableDescriptor) -> Result<MetadataPlan, ConnectorError> {
+    /// Checks the table's metadata columns against the keys this connector has;
+    /// `changelog`: the format's decoded batches end with the row-kind column.
+    pub(crate) fn new(
+        table: &TableDescriptor,
+        changelog: bool,
+    ) -> Result<MetadataPlan, ConnectorError> {
         let mut slots = Vec::new();
         let mut physical = Vec::new();
         for field in table.schema.fields() {
@@ -131,8 +139,21 @@ impl MetadataPlan {
             }
             slots.push(Slot::Metadata(key));
         }
+        let schema = if changelog {
+            let mut fields: Vec<Field> = table
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+            Arc::new(Schema::new(fields))
+        } else {
+            table.schema.clone()
+        };
         Ok(MetadataPlan {
-            schema: table.schema.clone(),
+            schema,
+            changelog,
             physical: Arc::new(Schema::new(physical)),
             slots,
         })
@@ -148,6 +169,7 @@ impl MetadataPlan {
         self.slots
             .iter()
             .zip(self.schema.fields())
+            .take(self.slots.len())
             .map(|(slot, field)| match slot {
                 Slot::Decoded(_) => Ok(None),
                 Slot::Metadata(key) => Ok(Some(cast(&key.value(file), field.data_type())?)),
@@ -178,6 +200,12 @@ impl MetadataPlan {
                 }
             };
             columns.push(column);
+        }
+        if self.changelog {
+            let kinds = decoded.columns().last().ok_or_else(|| {
+                EngineError::Internal("a changelog batch has no row-kind column".into())
+            })?;
+            columns.push(Arc::clone(kinds));
         }
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(

@@ -12,7 +12,9 @@
 //! - `path` (required): a file, or a folder whose visible files are all read, recursively,
 //!   in path order (names starting with `.` or `_` are skipped, as Flink does). A relative
 //!   path is resolved against the script's folder; `file://` and `file:` are accepted.
-//! - `format` (required): `json` or `csv`, with their `json.*` / `csv.*` options.
+//! - `format` (required): `json` or `csv`, with their `json.*` / `csv.*` options, or
+//!   `debezium-json` (`debezium-json.*`): the file holds a changelog, and the source is an
+//!   updating one (its batches carry the row kind).
 //! - Metadata: `file.path` (STRING), `file.name` (STRING), `file.size` (BIGINT),
 //!   `file.modification-time` (TIMESTAMP_LTZ(3)).
 //!
@@ -90,7 +92,7 @@ fn read_format(
 ) -> Result<FormatConfig, ConnectorError> {
     let format = options.required(
         "format",
-        "add 'format' = 'json' (or 'csv'; 'debezium-json' for an updating sink)",
+        "add 'format' = 'json' (or 'csv'; 'debezium-json' for a changelog)",
     )?;
     options.allow_prefix(&format!("{format}."));
     weir_formats::format_options(format, &table.options).map_err(|e| format_error(table, e))

@@ -71,6 +71,7 @@ pub fn create_sink(
         .map_err(|e| format_error(table, e))?;
 
     let dir = resolve_path(table, path);
+    let id = stable_lineage(&table.name, &dir);
     let sink = Arc::new(SinkSpec {
         table: table.name.clone(),
         path: path.to_string(),
@@ -81,7 +82,7 @@ pub fn create_sink(
             file_size,
             rollover,
         },
-        id: random_uuid(),
+        id,
     });
     let description = format!("{CONNECTOR}(path={path}, format={})", format.name());
     Ok(SinkBinding {
@@ -93,6 +94,23 @@ pub fn create_sink(
         description,
         parallelism,
     })
+}
+
+/// The lineage of a sink's in-progress files on a fresh start: a hash (FNV-1a) of the
+/// table's name and folder, the same in every run, so that a run can find the files an
+/// earlier one left before recording them in a checkpoint. Two jobs must not write the
+/// same table's folder at once (they would delete each other's unfinished files).
+fn stable_lineage(table: &str, dir: &std::path::Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in table
+        .bytes()
+        .chain([0])
+        .chain(dir.as_os_str().as_encoded_bytes().iter().copied())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
 }
 
 /// Reads `sink.parallelism`, a positive integer.
@@ -216,6 +234,10 @@ struct FileSink {
     run: String,
     /// Suffix of the in-progress files: the first run's id, kept through restores.
     lineage: String,
+    /// Whether a checkpoint was restored (it names the in-progress files to delete).
+    restored: bool,
+    /// Whether the in-progress files a never-checkpointed run left were deleted.
+    swept: bool,
     counter: u64,
     current: Option<PartFile>,
     /// Closed files not yet in a checkpoint (checkpointing only).
@@ -243,6 +265,8 @@ impl FileSink {
             .map_err(|e| EngineError::Config(format!("table '{}': {e}", spec.table)))?;
         Ok(FileSink {
             lineage: spec.id.clone(),
+            restored: false,
+            swept: false,
             spec,
             encoder,
             subtask: ctx.subtask,
@@ -258,6 +282,7 @@ impl FileSink {
     }
 
     fn open_part(&mut self) -> EngineResult<PartFile> {
+        self.sweep_unrecorded()?;
         let name = format!("part-{}-{}-{}", self.run, self.subtask, self.counter);
         self.counter += 1;
         let in_progress = self
@@ -274,6 +299,27 @@ impl FileSink {
             bytes: 0,
             opened: Instant::now(),
         })
+    }
+
+    /// On a start without a checkpoint, before the first file: deletes the in-progress
+    /// files of this sink's lineage that an earlier run, killed before its first
+    /// checkpoint, left (no checkpoint names them). The lineage is derived from the
+    /// table and its folder, so every fresh run of the job has the same one.
+    fn sweep_unrecorded(&mut self) -> EngineResult<()> {
+        if self.swept || self.restored || !self.checkpointing {
+            return Ok(());
+        }
+        self.swept = true;
+        let lineages = std::collections::BTreeSet::from([self.lineage.clone()]);
+        let deleted =
+            commit::delete_strays(&self.spec.dir, &lineages, self.subtask, self.parallelism)?;
+        if deleted > 0 {
+            tracing::info!(
+                "table '{}': deleted {deleted} in-progress file(s) of a run that stopped before its first checkpoint",
+                self.spec.table
+            );
+        }
+        Ok(())
     }
 
     /// Closes a part file: renames it into place, or stages it for the next
@@ -378,6 +424,7 @@ impl Operator for FileSink {
     fn restore_state(&mut self, snapshot: StateSnapshot) -> EngineResult<()> {
         let recovery = commit::recovery(snapshot, self.writer(), self.parallelism)
             .map_err(|e| with_table(&self.spec.table, e))?;
+        self.restored = true;
         for staged in &recovery.to_commit {
             commit::commit(staged)?;
         }

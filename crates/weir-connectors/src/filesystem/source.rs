@@ -11,7 +11,7 @@ use weir_formats::{FormatConfig, RecordDecoder};
 use weir_runtime::{
     JobMetrics, SourceEvent, SourceFactory, SourceReader, StateSnapshot, SubtaskContext,
 };
-use weir_types::{EngineError, EngineResult};
+use weir_types::{ChangelogKind, EngineError, EngineResult};
 
 use super::chunks::{LineChunks, CHUNK_SIZE};
 use super::listing::{list_files, FileInfo};
@@ -47,7 +47,7 @@ fn source_config(
         .to_string();
     let format = read_format(&mut options, table)?;
     options.finish()?;
-    let plan = MetadataPlan::new(table)?;
+    let plan = MetadataPlan::new(table, format.produces_changelog())?;
     // Checks that the format can read the columns.
     format
         .decoder(plan.physical_schema())
@@ -76,6 +76,11 @@ pub(super) fn build_source(
         source,
     })?;
     let description = format!("{CONNECTOR}(path={path}, format={})", format.name());
+    let changelog = if format.produces_changelog() {
+        ChangelogKind::Updating
+    } else {
+        ChangelogKind::AppendOnly
+    };
     let file_count = files.len();
     Ok(SourceBinding {
         factory: Arc::new(FileSourceFactory {
@@ -87,6 +92,7 @@ pub(super) fn build_source(
         description,
         bounded: true,
         max_useful_parallelism: Some(file_count.max(1)),
+        changelog,
     })
 }
 

@@ -228,14 +228,49 @@ fn creation_errors_are_clear() {
     );
     assert!(e.contains("no metadata key 'file.owner'"), "{e}");
     assert!(e.contains("available keys: file.path, file.name, file.size, file.modification-time"));
-    let e = err(&[("path", "in.json"), ("format", "debezium-json")], &[]);
-    assert!(e.contains("can only be written"), "{e}");
+    let e = err(
+        &[
+            ("path", "in.json"),
+            ("format", "debezium-json"),
+            ("debezium-json.schema-includes", "true"),
+        ],
+        &[],
+    );
+    assert!(e.contains("debezium-json.schema-include"), "{e}");
     assert!(create_source(&table(
         dir.path(),
         &[("path", "in.json"), ("format", "json")],
         &[]
     ))
     .is_ok());
+}
+
+#[tokio::test]
+async fn reads_a_debezium_changelog_with_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("cdc.json"),
+        "{\"before\":null,\"after\":{\"id\":1,\"name\":\"a\"},\"op\":\"c\"}\n\
+         {\"before\":{\"id\":1,\"name\":\"a\"},\"after\":{\"id\":1,\"name\":\"b\"},\"op\":\"u\"}\n\
+         {\"before\":{\"id\":1,\"name\":\"b\"},\"after\":null,\"op\":\"d\"}\n",
+    )
+    .unwrap();
+    let t = table(
+        dir.path(),
+        &[("path", "cdc.json"), ("format", "debezium-json")],
+        &[("file", "file.name")],
+    );
+    let binding = build_source(&t, 4096).unwrap();
+    assert_eq!(binding.changelog, ChangelogKind::Updating);
+    let metrics = Arc::new(JobMetrics::default());
+    let (batches, _) = read_all(&t, 4096, &ctx(0, 1, &metrics)).await.unwrap();
+    let b = &batches[0].1;
+    assert_eq!(b.num_columns(), 4);
+    assert_eq!(b.schema().field(3).name(), ROW_KIND_COLUMN);
+    assert_eq!(b.column(2).as_string::<i32>().value(2), "cdc.json");
+    let kinds: &Int8Array = b.column(3).as_primitive();
+    assert_eq!(kinds.values().to_vec(), vec![0, 1, 2, 3]);
+    assert_eq!(b.column(1).as_string::<i32>().value(2), "b");
 }
 
 fn sink_batch(kinds: Option<Vec<i8>>) -> RecordBatch {

@@ -217,6 +217,43 @@ fn a_crash_before_the_snapshot_leaves_strays_the_restore_deletes() {
     assert_eq!(distinct.len(), names.len());
 }
 
+/// A run killed before its first checkpoint leaves in-progress files no checkpoint
+/// names; the next run, starting without one, deletes them before its first file (and
+/// leaves another job's alone).
+#[test]
+fn a_crash_before_the_first_checkpoint_leaves_strays_the_next_fresh_run_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    let roll = [("sink.rolling-policy.file-size", "20b")];
+    let mut first = run(base, &roll, 2);
+    write(first[0].as_mut(), 0..4);
+    write(first[1].as_mut(), 4..5);
+    assert_eq!(
+        files(base).1.len(),
+        2,
+        "one file per subtask: {:?}",
+        files(base)
+    );
+    crash(first);
+    let foreign = ".part-0f0e0d0c-0b0a-4908-8706-050403020100-0-0.inprogress.other";
+    fs::write(base.join("out").join(foreign), "9,x\n").unwrap();
+
+    let mut fresh = run(base, &roll, 1).pop().unwrap();
+    write(fresh.as_mut(), 10..11);
+    let hidden = files(base).1;
+    assert_eq!(
+        hidden.len(),
+        2,
+        "the new run's file and the foreign one: {hidden:?}"
+    );
+    assert!(hidden.contains(&foreign.to_string()));
+    fresh.finish(&mut Output::default()).unwrap();
+    fresh.snapshot_state(1).unwrap();
+    fresh.notify_checkpoint_complete(1).unwrap();
+    assert_eq!(committed_ids(base), vec![10]);
+    assert_eq!(files(base).1, vec![foreign.to_string()]);
+}
+
 /// Old subtasks each stage rows and crash; a run at `new` subtasks restores.
 fn rescale(old: usize, new: usize) {
     let dir = tempfile::tempdir().unwrap();

@@ -30,15 +30,17 @@
 //! run. Checkpoints: see [`snapshot`]. With `state.backend.type = rocksdb` the rows live
 //! in RocksDB with a cache in memory ([`store`]).
 //!
-//! Joins bounded by event time have their own operators: [`interval`] joins and
-//! [`window`] joins.
+//! Joins bounded by event time have their own operators: [`interval`] joins,
+//! [`window`] joins and event-time [`temporal`] joins against a versioned table.
 
 mod columns;
 pub mod interval;
+pub mod lookup;
 mod probe;
 mod snapshot;
 mod state;
 mod store;
+pub mod temporal;
 pub mod window;
 
 use std::sync::Arc;

@@ -1,4 +1,5 @@
-//! Joins: a DataFusion `Join` with equality keys becomes a window join when it equates the
+//! Joins: a join with a table read `FOR SYSTEM_TIME AS OF` is a temporal or lookup join
+//! ([`super::versioned`]); a DataFusion `Join` with equality keys becomes a window join when it equates the
 //! window bounds of two window table functions ([`super::window_join`]), an interval join
 //! when its condition bounds the distance of two event-time attributes
 //! ([`super::interval_join`]), else a regular join ([`weir_operators::RegularJoin`]); both are fed by their inputs
@@ -32,8 +33,11 @@ pub(crate) const SUPPORTED: &str =
      least one equality between the two inputs in ON (extra conditions may be added with AND), \
      interval joins (those with l.ts BETWEEN r.ts - INTERVAL .. AND r.ts + INTERVAL .. on \
      event-time attributes) and window joins (two TUMBLE, HOP or CUMULATE windows joined with \
-     L.window_start = R.window_start AND L.window_end = R.window_end); temporal \
-     (FOR SYSTEM_TIME AS OF) and lookup joins are not supported yet";
+     L.window_start = R.window_start AND L.window_end = R.window_end), event-time \
+     temporal joins (INNER or LEFT JOIN v FOR SYSTEM_TIME AS OF l.ts ON l.key = v.key, v a \
+     table with a PRIMARY KEY and a WATERMARK) and lookup joins (INNER or LEFT JOIN t FOR \
+     SYSTEM_TIME AS OF o.proc_time, with proc_time a PROCTIME() column and t a redis or \
+     jdbc table, on equalities with the table's lookup key)";
 
 /// Translates a join.
 pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> {

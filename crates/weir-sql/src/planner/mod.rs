@@ -10,12 +10,17 @@ mod hints;
 mod interval_join;
 mod join;
 mod late;
+mod lookup_join;
+#[cfg(test)]
+mod lookup_join_tests;
 mod over;
 mod rank;
 mod session;
 mod sink;
 mod source;
 mod split_distinct;
+mod temporal_inputs;
+mod temporal_join;
 mod topn;
 mod translate;
 mod values;

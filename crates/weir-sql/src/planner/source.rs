@@ -1,16 +1,19 @@
-//! Source nodes: a table's connector, its computed columns and its watermark.
+//! Source nodes: a table's connector, its computed columns and its watermark. A source
+//! whose format reads a changelog (`debezium-json`) is an updating stream: its rows carry
+//! the row kind as last column, after the computed ones.
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator};
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use weir_operators::{Calc, WatermarkExpression};
 use weir_runtime::source::SourceSpec;
 use weir_runtime::{Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::translate::physical;
+use super::translate::{physical, with_row_kind};
 use super::{datafusion_error, Planner};
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
@@ -31,6 +34,7 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
     let binding = weir_connectors::create_source(&descriptor)
         .map_err(|e| SqlError::at(def.position, e.to_string()))?;
 
+    let updating = binding.changelog == ChangelogKind::Updating;
     let source_schema = Arc::new(
         DFSchema::try_from(def.source_schema().as_ref().clone())
             .map_err(|e| datafusion_error(e, def.position))?,
@@ -44,7 +48,16 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
             };
             exprs.push(physical(p, &expr, &source_schema).map_err(|e| e.or_at(column.position))?);
         }
-        Some(Calc::new(None, Some(exprs), def.schema.clone()).into_factory())
+        let mut schema = def.schema.clone();
+        if updating {
+            // The row kind follows the read columns; it stays last.
+            exprs.push(Arc::new(PhysicalColumn::new(
+                ROW_KIND_COLUMN,
+                source_schema.fields().len(),
+            )));
+            schema = with_row_kind(&schema);
+        }
+        Some(Calc::new(None, Some(exprs), schema).into_factory())
     } else {
         None
     };
@@ -84,9 +97,13 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
             prepare,
             event_time,
         }),
-        changelog: ChangelogKind::AppendOnly,
+        changelog: binding.changelog,
         is_sink: false,
-        schema: def.schema.clone(),
+        schema: if updating {
+            with_row_kind(&def.schema)
+        } else {
+            def.schema.clone()
+        },
     });
     p.sources.insert(def.name.clone(), node);
     Ok(node)

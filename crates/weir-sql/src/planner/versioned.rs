@@ -24,7 +24,6 @@ use datafusion::logical_expr::{
 
 use super::hints::{VersionedRead, AS_OF_MARKER};
 use super::interval_join::is_rowtime;
-use super::join::SUPPORTED;
 use super::rank::is_proctime;
 use super::translate::Stream;
 use super::Planner;
@@ -48,10 +47,6 @@ pub(crate) struct VersionedJoin {
     /// Event time or processing time.
     pub kind: VersionedJoinKind,
     /// The join's non-equality condition without the `AS OF` marker, if any is left.
-    #[expect(
-        dead_code,
-        reason = "read once temporal and lookup joins are translated"
-    )]
     pub filter: Option<Expr>,
 }
 
@@ -75,22 +70,12 @@ pub(crate) fn translate_versioned_join(p: &mut Planner, join: &Join) -> Option<S
     let read = p.versioned_reads[index].0.clone();
     Some(
         recognise(p, join, read).and_then(|versioned| match versioned.kind {
-            VersionedJoinKind::EventTime => Err(SqlError::at(
-                versioned.read.position,
-                format!(
-                    "{} is joined FOR SYSTEM_TIME AS OF the event time {}: event-time temporal \
-                 joins are not supported yet; {SUPPORTED}",
-                    versioned.read.table, versioned.as_of
-                ),
-            )),
-            VersionedJoinKind::ProcessingTime => Err(SqlError::at(
-                versioned.read.position,
-                format!(
-                    "{} is joined FOR SYSTEM_TIME AS OF the processing time {}: lookup joins are \
-                 not supported yet; {SUPPORTED}",
-                    versioned.read.table, versioned.as_of
-                ),
-            )),
+            VersionedJoinKind::EventTime => {
+                super::temporal_join::translate_temporal_join(p, join, versioned)
+            }
+            VersionedJoinKind::ProcessingTime => {
+                super::lookup_join::translate_lookup_join(p, join, versioned)
+            }
         }),
     )
 }
@@ -237,6 +222,18 @@ fn versioned_read_of(p: &Planner, plan: &LogicalPlan) -> Option<usize> {
 /// Fails on the first table read `FOR SYSTEM_TIME AS OF` that no join consumed.
 pub(crate) fn check_all_joined(p: &Planner) -> SqlResult<()> {
     match p.versioned_reads.iter().find(|(_, joined)| !joined) {
+        Some((read, _)) if p.views.contains(&read.table) => Err(SqlError::at(
+            read.position,
+            format!(
+                "{} is a view read FOR SYSTEM_TIME AS OF: versioned views (a view keeping the \
+                 last row per key, as `ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) = \
+                 1`) are not supported yet as the right input of a temporal join; declare \
+                 the versioned table with CREATE TABLE ... (PRIMARY KEY (k) NOT ENFORCED, \
+                 WATERMARK FOR ts AS ...), reading a changelog ('format' = 'debezium-json') \
+                 or an append-only stream of versions",
+                read.table
+            ),
+        )),
         Some((read, _)) => Err(SqlError::at(
             read.position,
             format!(
