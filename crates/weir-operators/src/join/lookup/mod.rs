@@ -20,12 +20,12 @@
 //! Metrics: [`weir_runtime::JobMetrics`]'s `lookup_*` counters.
 
 mod cache;
+pub(crate) mod client;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
 use arrow::compute::{filter_record_batch, interleave, take};
@@ -34,14 +34,15 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
 use weir_runtime::{
-    IoRuntime, JobMetrics, LookupError, LookupOptions, LookupTable, LookupTableFactory, Operator,
-    OperatorFactory, Output, SubtaskContext,
+    JobMetrics, LookupOptions, LookupTableFactory, Operator, OperatorFactory, Output,
+    SubtaskContext,
 };
 use weir_types::{EngineError, EngineResult};
 
 use crate::group_agg::{system_clock, Clock};
 use crate::join::JoinKind;
 use cache::LookupCache;
+use client::LookupClient;
 
 /// A lookup join's definition, shared by its subtasks.
 pub struct LookupJoin {
@@ -94,8 +95,7 @@ pub(crate) struct LookupJoinOperator {
     metrics: Arc<JobMetrics>,
     clock: Clock,
     cache: Option<LookupCache>,
-    io: IoRuntime,
-    client: Option<Arc<dyn LookupTable>>,
+    client: LookupClient,
     converter: RowConverter,
     key_schema: SchemaRef,
     right_schema: SchemaRef,
@@ -135,13 +135,17 @@ impl LookupJoinOperator {
                 .map(|f| new_null_array(f.data_type(), 1))
                 .collect(),
         )?;
+        let client = LookupClient::new(
+            Arc::clone(&def.table),
+            def.options.clone(),
+            Arc::clone(&metrics),
+        )?;
         Ok(LookupJoinOperator {
             cache: def.options.cache.clone().map(LookupCache::new),
             def,
             metrics,
             clock,
-            io: IoRuntime::new("weir-lookup")?,
-            client: None,
+            client,
             converter,
             key_schema,
             right_schema,
@@ -152,57 +156,7 @@ impl LookupJoinOperator {
 
     /// Asks the store for the rows of `keys`, retrying while it is unreachable.
     fn fetch(&mut self, keys: RecordBatch) -> EngineResult<RecordBatch> {
-        let client = match &self.client {
-            Some(c) => Arc::clone(c),
-            None => Arc::clone(self.client.insert(self.def.table.create()?)),
-        };
-        let options = self.def.options.clone();
-        let metrics = Arc::clone(&self.metrics);
-        let started = Instant::now();
-        let outcome = self.io.block_on(async move {
-            let mut attempt = 0u32;
-            loop {
-                let answer = tokio::time::timeout(options.timeout, client.lookup(keys.clone()));
-                let message = match answer.await {
-                    Ok(Ok(rows)) => return Ok(rows),
-                    Ok(Err(LookupError::Failed(e))) => return Err((None, e.to_string())),
-                    Ok(Err(LookupError::Unavailable(m))) => m,
-                    Err(_) => format!("no answer within {:?} (lookup.timeout)", options.timeout),
-                };
-                if attempt >= options.max_retries {
-                    return Err((Some(attempt + 1), message));
-                }
-                attempt += 1;
-                JobMetrics::add(&metrics.lookup_retries, 1);
-                tokio::time::sleep(LookupOptions::backoff(attempt)).await;
-            }
-        })?;
-        let micros = started.elapsed().as_micros() as u64;
-        JobMetrics::add(&self.metrics.lookup_requests, 1);
-        JobMetrics::add(&self.metrics.lookup_latency_us_total, micros as usize);
-        JobMetrics::max(&self.metrics.lookup_latency_us_max, micros);
-        let table = self.def.table.describe();
-        match outcome {
-            Ok(rows) if rows.schema().fields() == self.def.table.schema().fields() => Ok(rows),
-            Ok(rows) => Err(EngineError::Internal(format!(
-                "{table} answered with columns {:?}, expected {:?}",
-                rows.schema(),
-                self.def.table.schema()
-            ))),
-            Err((None, message)) => Err(EngineError::BadData(format!(
-                "lookup join with {table}: {message}"
-            ))),
-            Err((Some(attempts), message)) => Err(EngineError::io(
-                format!(
-                    "lookup join with {table}: no answer after {attempts} attempts over {:.1} s \
-                     (lookup.max-retries = {}); {}",
-                    started.elapsed().as_secs_f64(),
-                    self.def.options.max_retries,
-                    self.def.table.unreachable_hint()
-                ),
-                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, message),
-            )),
-        }
+        self.client.fetch(keys)
     }
 
     /// The right-side rows of each key in `found` (the table's rows for `keys`), after
