@@ -46,6 +46,8 @@ pub struct JobMetrics {
     pub lookup_cache_misses: AtomicU64,
     /// Lookup joins: batched requests answered by a store (one per input batch with misses).
     pub lookup_requests: AtomicU64,
+    /// Regular joins with cold state: rows fetched from the cold table to join.
+    pub cold_rows_fetched: AtomicU64,
     /// Lookup joins: attempts that failed and were retried.
     pub lookup_retries: AtomicU64,
     /// Lookup joins: total time spent waiting for stores, retries included, in microseconds.
@@ -74,6 +76,7 @@ impl Default for JobMetrics {
             lookup_cache_hits: AtomicU64::new(0),
             lookup_cache_misses: AtomicU64::new(0),
             lookup_requests: AtomicU64::new(0),
+            cold_rows_fetched: AtomicU64::new(0),
             lookup_retries: AtomicU64::new(0),
             lookup_latency_us_total: AtomicU64::new(0),
             lookup_latency_us_max: AtomicU64::new(0),

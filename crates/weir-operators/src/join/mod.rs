@@ -33,6 +33,7 @@
 //! Joins bounded by event time have their own operators: [`interval`] joins,
 //! [`window`] joins and event-time [`temporal`] joins against a versioned table.
 
+mod cold;
 mod columns;
 pub mod interval;
 pub mod lookup;
@@ -107,6 +108,32 @@ pub struct JoinSide {
     pub state_ttl_ms: Option<i64>,
 }
 
+/// The cold state of one input of a regular join (hot/cold join state, the
+/// `COLD_STATE` hint): a row of the other input that finds no row of this input's key
+/// in state looks the key up in an external table that a batch job loaded with this
+/// input's older rows. Found rows join like stored ones but are not stored.
+#[derive(Clone)]
+pub struct ColdSide {
+    /// The input with a cold table: 0 (left) or 1 (right).
+    pub side: usize,
+    /// The table, looked up by the input's join key columns.
+    pub table: Arc<dyn weir_runtime::LookupTableFactory>,
+    /// Retries and timeout (`lookup.*` options of the table).
+    pub options: weir_runtime::LookupOptions,
+    /// For each column of the input's schema, its column in the table's rows.
+    pub columns: Vec<usize>,
+}
+
+impl std::fmt::Debug for ColdSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColdSide")
+            .field("side", &self.side)
+            .field("table", &self.table.describe())
+            .field("columns", &self.columns)
+            .finish()
+    }
+}
+
 /// A regular join, as the planner builds it.
 #[derive(Debug, Clone)]
 pub struct RegularJoin {
@@ -124,6 +151,8 @@ pub struct RegularJoin {
     /// Output: left output columns, right output columns, then the row kind when the
     /// output is updating.
     pub output_schema: SchemaRef,
+    /// The cold state of one input, if the join has one.
+    pub cold: Option<ColdSide>,
 }
 
 impl RegularJoin {
@@ -171,6 +200,8 @@ pub struct JoinOperator {
     max_parallelism: usize,
     /// The RocksDB store, with `state.backend.type = rocksdb`.
     store: Option<store::JoinStore>,
+    /// The client of the cold table, if one input has cold state.
+    cold: Option<lookup::client::LookupClient>,
 }
 
 impl JoinOperator {
@@ -209,6 +240,17 @@ impl JoinOperator {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let cold = def
+            .cold
+            .as_ref()
+            .map(|c| {
+                lookup::client::LookupClient::new(
+                    Arc::clone(&c.table),
+                    c.options.clone(),
+                    Arc::clone(&metrics),
+                )
+            })
+            .transpose()?;
         Ok(JoinOperator {
             def,
             sides,
@@ -217,6 +259,7 @@ impl JoinOperator {
             sweep: crate::ttl::TtlSweep::new(ttl),
             max_parallelism: weir_types::keygroup::DEFAULT_MAX_PARALLELISM,
             store: None,
+            cold,
         })
     }
 

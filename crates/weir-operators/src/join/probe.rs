@@ -60,6 +60,14 @@ impl JoinOperator {
         if let Some(store) = &self.store {
             store.load(&mut self.sides, &keys, &key_columns, is_valid)?;
         }
+        // Keys of the other input with cold state and nothing in state: their rows are
+        // fetched from the cold table and stored until the end of this batch.
+        let borrowed = match &def.cold {
+            Some(cold) if cold.side == 1 - input => {
+                self.borrow_cold(input, &keys, &key_columns, is_valid, now)?
+            }
+            _ => Vec::new(),
+        };
         let theirs = &mut self.sides[1 - input];
 
         let mut expired = 0;
@@ -147,6 +155,9 @@ impl JoinOperator {
         }
         if expired > 0 {
             JobMetrics::add(&self.metrics.state_keys_expired, expired);
+        }
+        for key in &borrowed {
+            self.sides[1 - input].table.remove(key.as_ref());
         }
         self.gather(input, data, out)
     }

@@ -56,6 +56,7 @@ pub(super) fn def(
         }),
         nulls_equal: false,
         output_schema: Arc::new(Schema::empty()),
+        cold: None,
     };
     if join.output_updating() {
         fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));

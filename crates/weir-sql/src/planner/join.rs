@@ -117,6 +117,7 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
         filter,
         nulls_equal: join.null_equality == NullEquality::NullEqualsNull,
         output_schema: Arc::new(join.schema.as_arrow().clone()),
+        cold: None,
     };
     let output_updating = def.output_updating();
     if output_updating {
