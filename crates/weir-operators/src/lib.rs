@@ -27,7 +27,7 @@ pub use event_time::WatermarkExpression;
 pub use group_agg::local::LocalAggregate;
 pub use group_agg::{GroupAggregate, MiniBatch};
 pub use join::lookup::LookupJoin;
-pub use join::{JoinKind, JoinSide, RegularJoin};
+pub use join::{ColdSide, JoinKind, JoinSide, RegularJoin};
 pub use over::{OverAggregate, OverFrame};
 pub use rank::Rank;
 pub use union::Union;

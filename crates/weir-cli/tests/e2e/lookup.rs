@@ -37,13 +37,13 @@ fn data() -> (Vec<Value>, Vec<Value>) {
     (customers, orders)
 }
 
-fn write_lines(path: &Path, rows: &[Value]) {
+pub(super) fn write_lines(path: &Path, rows: &[Value]) {
     let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
     std::fs::write(path, text).unwrap();
 }
 
 /// Runs `weir run <script>` in `dir` with `sql`; panics with its output if it fails.
-fn run(dir: &Path, name: &str, sql: &str) {
+pub(super) fn run(dir: &Path, name: &str, sql: &str) {
     std::fs::write(dir.join(name), sql).unwrap();
     let out = weir()
         .current_dir(dir)

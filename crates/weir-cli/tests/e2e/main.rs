@@ -17,6 +17,7 @@
 
 mod cases;
 mod cli;
+mod cold_join;
 mod docs_examples;
 mod lookup;
 mod recovery;

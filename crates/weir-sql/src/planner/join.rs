@@ -119,6 +119,13 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
         output_schema: Arc::new(join.schema.as_arrow().clone()),
         cold: None,
     };
+    let cold =
+        super::cold_join::cold_side(p, kind, [&join.left, &join.right], [&def.left, &def.right])?;
+    let cold_text = cold
+        .as_ref()
+        .map(|(_, text)| format!("; {text}"))
+        .unwrap_or_default();
+    def.cold = cold.map(|(side, _)| side);
     let output_updating = def.output_updating();
     if output_updating {
         def.output_schema = with_row_kind(&def.output_schema);
@@ -148,7 +155,7 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
         if output_updating { "updating" } else { "append-only" },
         retention(input_names(&join.left), left_ttl, &left_ttl_source, left_updating),
         retention(input_names(&join.right), right_ttl, &right_ttl_source, right_updating),
-    );
+    ) + &cold_text;
     let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
     let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
     let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];

@@ -5,6 +5,7 @@
 //! logical plan; [`translate`] turns that plan, node by node, into dataflow nodes.
 
 mod aggregate;
+mod cold_join;
 mod group_agg;
 mod hints;
 mod interval_join;
@@ -111,6 +112,10 @@ pub(crate) struct Planner {
     pub join_ttl_hints: hints::StateTtlHints,
     /// `STATE_TTL` hints of the views created so far.
     pub view_ttl_hints: hints::StateTtlHints,
+    /// `COLD_STATE` hints in effect for the statement being planned, by join input name.
+    pub join_cold_hints: hints::ColdStateHints,
+    /// `COLD_STATE` hints of the views created so far.
+    pub view_cold_hints: hints::ColdStateHints,
     /// Tables read `FOR SYSTEM_TIME AS OF` by the statement being planned (and the views
     /// it may read), with whether a join has consumed each.
     pub versioned_reads: Vec<(hints::VersionedRead, bool)>,
@@ -170,6 +175,8 @@ impl Planner {
             late_data: None,
             join_ttl_hints: hints::StateTtlHints::new(),
             view_ttl_hints: hints::StateTtlHints::new(),
+            join_cold_hints: hints::ColdStateHints::new(),
+            view_cold_hints: hints::ColdStateHints::new(),
             versioned_reads: Vec::new(),
             view_versioned_reads: Vec::new(),
         }
@@ -338,6 +345,7 @@ impl Planner {
         }
         let view_hints = hints::query_hints(&mut view.query, position)?;
         self.view_ttl_hints.extend(view_hints.ttls);
+        self.view_cold_hints.extend(view_hints.cold);
         self.view_versioned_reads.extend(view_hints.versioned);
         self.warnings.extend(view_hints.warnings);
         let mut plan = self.plan_query(&view.query, position).await?;
@@ -410,6 +418,8 @@ impl Planner {
         self.warnings.extend(own.warnings);
         self.join_ttl_hints = self.view_ttl_hints.clone();
         self.join_ttl_hints.extend(own.ttls);
+        self.join_cold_hints = self.view_cold_hints.clone();
+        self.join_cold_hints.extend(own.cold);
         self.versioned_reads = (self.view_versioned_reads.iter().cloned())
             .chain(own.versioned)
             .map(|read| (read, false))
