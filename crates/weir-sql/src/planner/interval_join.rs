@@ -11,11 +11,11 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, LogicalPlan, Operator};
 use weir_operators::join::interval::IntervalJoin;
 use weir_operators::{JoinKind, JoinSide};
-use weir_runtime::{Edge, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::ChangelogKind;
 
+use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{human, KeyedSide};
-use super::translate::{keyed_exchange, physical, Stream};
+use super::translate::{physical, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlResult};
 
@@ -87,33 +87,21 @@ pub(crate) fn add_interval_join(
         human(((def.relative_size(0) + def.relative_size(1)) / 2).max(0)),
         human(def.output_delay_ms()),
     );
-    let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
-    let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
-    let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];
-    let schema = Arc::clone(&def.output_schema);
-    let node = p.graph.add(Node {
-        id: OperatorId::derive(
-            &format!("interval-join:{}:[{on_text}]:{range}{rest}", kind.sql()),
-            &ids,
-        ),
-        name: "IntervalJoin".into(),
-        detail,
-        parallelism,
-        inputs: vec![
-            Edge {
-                from: left.node,
-                kind: left_edge,
-            },
-            Edge {
-                from: right.node,
-                kind: right_edge,
-            },
-        ],
-        kind: NodeKind::Operator(def.into_factory()),
-        changelog: ChangelogKind::AppendOnly,
-        is_sink: false,
-        schema,
-    });
+    let node = add_keyed_join_node(
+        p,
+        KeyedJoinNode {
+            inputs: [
+                (left.node, def.left.keys.clone()),
+                (right.node, def.right.keys.clone()),
+            ],
+            id: format!("interval-join:{}:[{on_text}]:{range}{rest}", kind.sql()),
+            name: "IntervalJoin",
+            detail,
+            schema: Arc::clone(&def.output_schema),
+            factory: def.into_factory(),
+            changelog: ChangelogKind::AppendOnly,
+        },
+    );
     Ok(Stream {
         node,
         schema: join.schema.clone(),

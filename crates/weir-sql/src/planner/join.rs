@@ -10,14 +10,14 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::NullEquality;
 use datafusion::logical_expr::type_coercion::binary::comparison_coercion;
 use datafusion::logical_expr::{
     Expr, ExprSchemable, Join, JoinType, LogicalPlan, LogicalPlanBuilder,
 };
 use weir_operators::{JoinKind, JoinSide, RegularJoin};
-use weir_runtime::{Edge, Node, NodeKind};
+use weir_runtime::{Edge, Node, NodeKind, OperatorFactory};
 use weir_types::{ChangelogKind, OperatorId};
 
 use super::hints::input_names;
@@ -156,42 +156,30 @@ pub(crate) fn translate_join(p: &mut Planner, join: &Join) -> SqlResult<Stream> 
         retention(input_names(&join.left), left_ttl, &left_ttl_source, left_updating),
         retention(input_names(&join.right), right_ttl, &right_ttl_source, right_updating),
     ) + &cold_text;
-    let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
-    let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
-    let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];
     let filter_id = join
         .filter
         .as_ref()
         .map(|f| f.to_string())
         .unwrap_or_default();
-    let schema = Arc::clone(&def.output_schema);
-    let node = p.graph.add(Node {
-        id: OperatorId::derive(
-            &format!("join:{}:[{on_text}]:{filter_id}", kind.sql()),
-            &ids,
-        ),
-        name: "Join".into(),
-        detail,
-        parallelism,
-        inputs: vec![
-            Edge {
-                from: left.node,
-                kind: left_edge,
+    let node = add_keyed_join_node(
+        p,
+        KeyedJoinNode {
+            inputs: [
+                (left.node, def.left.keys.clone()),
+                (right.node, def.right.keys.clone()),
+            ],
+            id: format!("join:{}:[{on_text}]:{filter_id}", kind.sql()),
+            name: "Join",
+            detail,
+            schema: Arc::clone(&def.output_schema),
+            factory: def.into_factory(),
+            changelog: if output_updating {
+                ChangelogKind::Updating
+            } else {
+                ChangelogKind::AppendOnly
             },
-            Edge {
-                from: right.node,
-                kind: right_edge,
-            },
-        ],
-        kind: NodeKind::Operator(def.into_factory()),
-        changelog: if output_updating {
-            ChangelogKind::Updating
-        } else {
-            ChangelogKind::AppendOnly
         },
-        is_sink: false,
-        schema,
-    });
+    );
     Ok(Stream {
         node,
         schema: join.schema.clone(),
@@ -227,6 +215,51 @@ pub(crate) fn coerced_keys(
         right_keys.push(cast(r, &rt, &common));
     }
     Ok((left_keys, right_keys))
+}
+
+/// A two-input join operator, both inputs hash-partitioned by their join keys.
+pub(crate) struct KeyedJoinNode {
+    /// The left and the right input: their node and key columns.
+    pub inputs: [(usize, Vec<usize>); 2],
+    /// What identifies the operator among runs of the same SQL (with its inputs' ids).
+    pub id: String,
+    /// Its name in `explain`.
+    pub name: &'static str,
+    /// What `explain` says about it.
+    pub detail: String,
+    pub factory: Arc<dyn OperatorFactory>,
+    pub changelog: ChangelogKind,
+    /// Its output columns (the row kind last when updating).
+    pub schema: SchemaRef,
+}
+
+/// Adds a join operator fed by both inputs through hash exchanges on their keys; returns
+/// its node.
+pub(crate) fn add_keyed_join_node(p: &mut Planner, node: KeyedJoinNode) -> usize {
+    let [(left, left_keys), (right, right_keys)] = node.inputs;
+    let (parallelism, left_edge) = keyed_exchange(p, left, &left_keys);
+    let (_, right_edge) = keyed_exchange(p, right, &right_keys);
+    let ids = [p.graph.nodes[left].id, p.graph.nodes[right].id];
+    p.graph.add(Node {
+        id: OperatorId::derive(&node.id, &ids),
+        name: node.name.into(),
+        detail: node.detail,
+        parallelism,
+        inputs: vec![
+            Edge {
+                from: left,
+                kind: left_edge,
+            },
+            Edge {
+                from: right,
+                kind: right_edge,
+            },
+        ],
+        kind: NodeKind::Operator(node.factory),
+        changelog: node.changelog,
+        is_sink: false,
+        schema: node.schema,
+    })
 }
 
 /// `expr` of type `from` cast to `to` (unchanged when equal).

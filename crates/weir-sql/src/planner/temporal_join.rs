@@ -18,12 +18,12 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, Join, JoinType};
 use weir_operators::join::temporal::TemporalJoin;
 use weir_operators::{JoinKind, JoinSide};
-use weir_runtime::{Edge, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::ChangelogKind;
 
+use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{coerced_keys, human, keyed_side};
 use super::temporal_inputs::{keep_column, pull_up_filters, strip_markers};
-use super::translate::{keyed_exchange, physical, require_append_only, translate, Stream};
+use super::translate::{physical, require_append_only, translate, Stream};
 use super::versioned::VersionedJoin;
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
@@ -245,37 +245,25 @@ pub(crate) fn translate_temporal_join(
             "append-only"
         },
     );
-    let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
-    let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
-    let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];
-    let schema = Arc::clone(&def.output_schema);
-    let node = p.graph.add(Node {
-        id: OperatorId::derive(
-            &format!(
+    let node = add_keyed_join_node(
+        p,
+        KeyedJoinNode {
+            inputs: [
+                (left.node, def.left.keys.clone()),
+                (right.node, def.right.keys.clone()),
+            ],
+            id: format!(
                 "temporal-join:{}:[{on_text}]:{}{rest}",
                 kind.sql(),
                 versioned.as_of
             ),
-            &ids,
-        ),
-        name: "TemporalJoin".into(),
-        detail,
-        parallelism,
-        inputs: vec![
-            Edge {
-                from: left.node,
-                kind: left_edge,
-            },
-            Edge {
-                from: right.node,
-                kind: right_edge,
-            },
-        ],
-        kind: NodeKind::Operator(def.into_factory()),
-        changelog: ChangelogKind::AppendOnly,
-        is_sink: false,
-        schema,
-    });
+            name: "TemporalJoin",
+            detail,
+            schema: Arc::clone(&def.output_schema),
+            factory: def.into_factory(),
+            changelog: ChangelogKind::AppendOnly,
+        },
+    );
     Ok(Stream {
         node,
         schema: join.schema.clone(),

@@ -27,12 +27,12 @@ use datafusion::common::{Column, NullEquality};
 use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan};
 use weir_operators::join::window::{WindowColumns, WindowJoin, WindowJoinKind};
 use weir_operators::{JoinSide, WindowSpec};
-use weir_runtime::{Edge, Node, NodeKind};
-use weir_types::{ChangelogKind, OperatorId};
+use weir_types::ChangelogKind;
 
 use super::aggregate::{defining_expr, window_column};
+use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{coerced_keys, human, keyed_side};
-use super::translate::{keyed_exchange, physical, require_append_only, translate, Stream};
+use super::translate::{physical, require_append_only, translate, Stream};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
@@ -385,37 +385,25 @@ pub(crate) fn translate_window_join(
         kind.sql(),
         describe(&args),
     );
-    let (parallelism, left_edge) = keyed_exchange(p, left.node, &def.left.keys);
-    let (_, right_edge) = keyed_exchange(p, right.node, &def.right.keys);
-    let ids = [p.graph.nodes[left.node].id, p.graph.nodes[right.node].id];
-    let schema = Arc::clone(&def.output_schema);
-    let node = p.graph.add(Node {
-        id: OperatorId::derive(
-            &format!(
+    let node = add_keyed_join_node(
+        p,
+        KeyedJoinNode {
+            inputs: [
+                (left.node, def.left.keys.clone()),
+                (right.node, def.right.keys.clone()),
+            ],
+            id: format!(
                 "window-join:{}:{}:[{on_text}]{filter_text}",
                 kind.sql(),
                 describe(&args)
             ),
-            &ids,
-        ),
-        name: "WindowJoin".into(),
-        detail,
-        parallelism,
-        inputs: vec![
-            Edge {
-                from: left.node,
-                kind: left_edge,
-            },
-            Edge {
-                from: right.node,
-                kind: right_edge,
-            },
-        ],
-        kind: NodeKind::Operator(def.into_factory()),
-        changelog: ChangelogKind::AppendOnly,
-        is_sink: false,
-        schema,
-    });
+            name: "WindowJoin",
+            detail,
+            schema: Arc::clone(&def.output_schema),
+            factory: def.into_factory(),
+            changelog: ChangelogKind::AppendOnly,
+        },
+    );
     super::late::route_late_rows(p, node)?;
     Ok(Stream {
         node,
