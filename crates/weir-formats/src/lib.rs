@@ -9,6 +9,8 @@
 //!   `<format>.ignore-parse-errors` keeps every good line of the chunk.
 //! - Encoding: [`JsonEncoder`], [`CsvEncoder`] and [`DebeziumJsonEncoder`] write batches
 //!   as lines of text, with Flink's text forms for temporal and binary values.
+//! - [`MessageDecoder`]: one record per message (Kafka keys and values); malformed
+//!   messages are reported with their index, for the connector's dirty-data policy.
 //! - [`print_rows`] writes rows the way Flink's `print` connector does
 //!   (`+I[1, Alice, 2024-01-01T10:00]`).
 //! - [`format_options`] reads a table's `<format>.*` options into a [`FormatConfig`], which
@@ -29,6 +31,7 @@ mod json_boolean;
 pub mod json_decode;
 pub mod json_encode;
 pub mod lines;
+pub mod message;
 pub mod options;
 pub mod print;
 mod recover;
@@ -47,6 +50,7 @@ pub use debezium_decode::DebeziumJsonDecoder;
 pub use error::FormatError;
 pub use json_decode::JsonDecoder;
 pub use json_encode::JsonEncoder;
+pub use message::{BadMessage, DecodedMessages, LineMessageDecoder, MessageDecoder};
 pub use options::{
     format_options, CsvOptions, DebeziumJsonOptions, FormatConfig, JsonOptions, TimestampStandard,
     FORMATS,

@@ -15,6 +15,7 @@ use crate::debezium_decode::DebeziumJsonDecoder;
 use crate::error::FormatError;
 use crate::json_decode::JsonDecoder;
 use crate::json_encode::JsonEncoder;
+use crate::message::{LineMessageDecoder, MessageDecoder};
 use crate::{RecordDecoder, RecordEncoder};
 
 /// The formats this build has.
@@ -135,6 +136,34 @@ impl FormatConfig {
             FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
         }
+    }
+
+    /// A decoder of one record per message (Kafka keys and values) producing batches of
+    /// `schema`, as [`FormatConfig::decoder`]. Malformed messages are always reported
+    /// (never skipped, whatever `<format>.ignore-parse-errors` says): the connector
+    /// applies its dirty-data policy.
+    pub fn message_decoder(
+        &self,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn MessageDecoder>, FormatError> {
+        let strict = match self {
+            FormatConfig::Json(o) => FormatConfig::Json(JsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
+            FormatConfig::Csv(o) => FormatConfig::Csv(CsvOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
+            FormatConfig::DebeziumJson(o) => FormatConfig::DebeziumJson(DebeziumJsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
+        };
+        Ok(Box::new(LineMessageDecoder::new(
+            strict.decoder(schema)?,
+            !self.produces_changelog(),
+        )))
     }
 
     /// An encoder for batches of `schema` (the table's columns, without the row-kind
