@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Weir needs beyond the Rust toolchain: libclang,
 # with which the RocksDB state backend's bindings are generated (Debian/Ubuntu:
-# libclang-dev), and the servers the redis and jdbc connector tests start on their own
-# ports (Debian: redis-server, postgresql). Installs only what is missing.
+# libclang-dev), and the servers the redis, jdbc and kafka connector tests start on their
+# own ports (Debian: redis-server, postgresql; tansu from crates.io). Installs only what is missing.
 set -euo pipefail
 
 sudo=""
@@ -38,6 +38,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     else
         echo "the redis and jdbc connector tests need ${missing[*]}: install them with your system's package manager" >&2
     fi
+fi
+
+# A Kafka-protocol broker for the kafka connector tests: tansu, built from crates.io once
+# (about 16 minutes) into ~/.cache/weir-tools and reused; the tests start it on their
+# own ports with memory storage (crates/weir-connectors/src/test_servers/kafka.rs).
+TANSU_VERSION=0.6.0
+tools="$HOME/.cache/weir-tools"
+if [ -z "${WEIR_TANSU:-}" ] && ! "$tools/bin/tansu" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+    echo "installing tansu $TANSU_VERSION (the Kafka broker the kafka connector tests start; about 16 minutes, once)" >&2
+    build_dir="$(mktemp -d)"
+    CARGO_TARGET_DIR="$build_dir" cargo install tansu --version "$TANSU_VERSION" \
+        --features dynostore --locked --root "$tools" --quiet
+    rm -rf "$build_dir"
 fi
 
 has_libclang() {

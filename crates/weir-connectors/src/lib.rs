@@ -13,6 +13,7 @@ pub mod datagen;
 pub mod descriptor;
 pub mod filesystem;
 pub mod jdbc;
+pub mod kafka;
 pub mod lookup_options;
 pub mod mock;
 pub mod nexmark;

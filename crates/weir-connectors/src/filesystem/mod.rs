@@ -99,7 +99,7 @@ fn read_format(
 }
 
 /// A format error as a connector error naming the table.
-fn format_error(table: &TableDescriptor, error: FormatError) -> ConnectorError {
+pub(crate) fn format_error(table: &TableDescriptor, error: FormatError) -> ConnectorError {
     match error {
         FormatError::UnknownFormat { format, available } => ConnectorError::InvalidOption {
             table: table.name.clone(),

@@ -1,4 +1,4 @@
-//! Real Redis and PostgreSQL servers for tests (feature `test-support`, and this crate's
+//! Real Redis, PostgreSQL and Kafka-protocol (tansu, `kafka.rs`) servers for tests (feature `test-support`, and this crate's
 //! own tests): each test starts its own server on a free port of 127.0.0.1, in a
 //! temporary folder, and stops it when the handle is dropped. Nothing is mocked.
 //!
@@ -10,6 +10,10 @@
 //!
 //! Helpers run `redis-cli` and `psql` for test set-up and checks, so tests need no async
 //! client of their own.
+
+mod kafka;
+
+pub use kafka::{KafkaBroker, ReadRecord, TestRecord};
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
