@@ -62,6 +62,11 @@ pub struct SourceBinding {
     /// `debezium-json`): an updating source's batches end with
     /// [`weir_types::ROW_KIND_COLUMN`].
     pub changelog: ChangelogKind,
+    /// For an upsert source (`upsert-kafka`): the key columns (the PRIMARY KEY). Its
+    /// batches are updating but say only "key now has row" (`+I`/`+U`) and "key is gone"
+    /// (`-D` with only the key set); the planner puts a changelog normalization after it
+    /// that turns them into full retractions. Empty for other sources.
+    pub upsert_key: Vec<String>,
 }
 
 /// A table's sink: its factory and a one-line description for `explain`.

@@ -116,6 +116,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         bounded: bound.is_some(),
         max_useful_parallelism: None,
         changelog: weir_types::ChangelogKind::AppendOnly,
+        upsert_key: Vec::new(),
     })
 }
 

@@ -93,6 +93,7 @@ pub(super) fn build_source(
         bounded: true,
         max_useful_parallelism: Some(file_count.max(1)),
         changelog,
+        upsert_key: Vec::new(),
     })
 }
 

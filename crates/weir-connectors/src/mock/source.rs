@@ -22,6 +22,7 @@ pub(super) fn binding(run: MockRun, table: &str) -> SourceBinding {
         // One reader hands out the scripted rows; more subtasks would only sit idle.
         max_useful_parallelism: Some(1),
         changelog: weir_types::ChangelogKind::AppendOnly,
+        upsert_key: Vec::new(),
     }
 }
 

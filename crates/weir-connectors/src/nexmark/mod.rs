@@ -218,6 +218,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         bounded: events.is_some(),
         max_useful_parallelism: None,
         changelog: weir_types::ChangelogKind::AppendOnly,
+        upsert_key: Vec::new(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Source nodes: a table's connector, its computed columns and its watermark. A source
 //! whose format reads a changelog (`debezium-json`) is an updating stream: its rows carry
-//! the row kind as last column, after the computed ones.
+//! the row kind as last column, after the computed ones. An upsert source (`upsert-kafka`)
+//! is followed by a changelog normalization keyed by its PRIMARY KEY.
 
 use std::sync::Arc;
 
@@ -8,12 +9,12 @@ use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Expr, ExprSchemable, Operator};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
-use weir_operators::{Calc, WatermarkExpression};
+use weir_operators::{Calc, ChangelogNormalize, WatermarkExpression};
 use weir_runtime::source::SourceSpec;
-use weir_runtime::{Node, NodeKind};
+use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
-use super::translate::{physical, with_row_kind};
+use super::translate::{keyed_exchange, physical, with_row_kind};
 use super::{datafusion_error, Planner};
 use crate::catalog::TableDef;
 use crate::error::{SqlError, SqlResult};
@@ -105,8 +106,62 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
             def.schema.clone()
         },
     });
+    let node = if binding.upsert_key.is_empty() {
+        node
+    } else {
+        add_normalize(p, &def, node, &binding.upsert_key)?
+    };
     p.sources.insert(def.name.clone(), node);
     Ok(node)
+}
+
+/// Puts a changelog normalization after an upsert source (Flink's ChangelogNormalize):
+/// the rows, hash-partitioned by the key, become a changelog with full retractions.
+fn add_normalize(
+    p: &mut Planner,
+    def: &TableDef,
+    source: usize,
+    key: &[String],
+) -> SqlResult<usize> {
+    let key_columns = key
+        .iter()
+        .map(|name| {
+            def.schema.index_of(name).map_err(|_| {
+                SqlError::at(
+                    def.position,
+                    format!("table '{}': key column '{name}' is not a column", def.name),
+                )
+            })
+        })
+        .collect::<SqlResult<Vec<usize>>>()?;
+    let (parallelism, edge) = keyed_exchange(p, source, &key_columns);
+    let source_id = p.graph.nodes[source].id;
+    let normalize = ChangelogNormalize {
+        schema: def.schema.clone(),
+        key_columns,
+        state_ttl_ms: p.options.state_ttl_ms(),
+    };
+    Ok(p.graph.add(Node {
+        id: OperatorId::derive(&format!("normalize:[{}]", key.join(",")), &[source_id]),
+        name: "ChangelogNormalize".into(),
+        detail: format!(
+            "upsert stream to changelog: last row per key [{}]; state: one row per key{}",
+            key.join(", "),
+            match p.options.state_ttl_ms() {
+                Some(ttl) => format!(", kept {ttl} ms after its last write (table.exec.state.ttl)"),
+                None => String::new(),
+            }
+        ),
+        parallelism,
+        inputs: vec![Edge {
+            from: source,
+            kind: edge,
+        }],
+        kind: NodeKind::Operator(normalize.into_factory()),
+        changelog: ChangelogKind::Updating,
+        is_sink: false,
+        schema: with_row_kind(&def.schema),
+    }))
 }
 
 /// Checks a `WATERMARK FOR` clause when its table is declared: the column exists and is a
