@@ -67,6 +67,20 @@ pub struct Decoded {
     pub batches: Vec<RecordBatch>,
     /// Malformed records skipped because `<format>.ignore-parse-errors` is set.
     pub skipped: u64,
+    /// The malformed records of the chunk, in input order, when decoded with
+    /// [`RecordDecoder::decode_reporting`] (always empty otherwise).
+    pub bad: Vec<BadLine>,
+}
+
+/// A malformed record found by [`RecordDecoder::decode_reporting`].
+#[derive(Debug)]
+pub struct BadLine {
+    /// Its 1-based line number in the origin.
+    pub line: u64,
+    /// Its bytes in the decoded chunk, without the line terminator.
+    pub range: std::ops::Range<usize>,
+    /// Why it could not be decoded (a [`FormatError::BadRecord`] naming origin and line).
+    pub error: FormatError,
 }
 
 impl Decoded {
@@ -89,6 +103,14 @@ pub trait RecordDecoder: Send {
     /// A malformed record is an error naming origin and line, unless the format ignores
     /// parse errors: then it is skipped and counted in [`Decoded::skipped`].
     fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError>;
+
+    /// Decodes `bytes` as [`RecordDecoder::decode`] does, but lists every malformed
+    /// record in [`Decoded::bad`] (with its line and bytes) instead of failing or
+    /// skipping it: for a connector whose dirty-data policy keeps bad records aside. Good
+    /// records around bad ones are decoded as usual. A decoder of a format that ignores
+    /// parse errors still reads a bad *value* of a well-formed record as NULL: use a
+    /// strict one.
+    fn decode_reporting(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError>;
 }
 
 /// Turns Arrow batches into text records, one per line.
