@@ -18,9 +18,15 @@
 //! - Metadata: `file.path` (STRING), `file.name` (STRING), `file.size` (BIGINT),
 //!   `file.modification-time` (TIMESTAMP_LTZ(3)).
 //!
+//! - `weir.dirty-data.strategy` (`fail`, `skip`, `dead-letter`) and
+//!   `weir.dirty-data.dead-letter.path`: what becomes of malformed lines (see
+//!   [`crate::dirty`]).
+//!
 //! The source is bounded. File `i` goes to subtask `i % parallelism` and is one split of
 //! it; files are read in chunks of whole lines, decoded columnar, and malformed records
-//! are reported as `<path>:<line>: ...` (or skipped and counted in `records_skipped`).
+//! are reported as `<path>:<line>: ...` (or skipped and counted in `records_skipped`, or
+//! written with their line numbers to the dead-letter folder before any row of their
+//! chunk is emitted, and counted in `records_dead_lettered`).
 //!
 //! Sink options:
 //! - `path` (required): a folder, created if missing.
@@ -54,6 +60,8 @@ pub(crate) mod state;
 mod tests;
 #[cfg(test)]
 mod tests_commit;
+#[cfg(test)]
+mod tests_dirty;
 #[cfg(test)]
 mod tests_rewind;
 
