@@ -32,8 +32,10 @@ pub mod json_decode;
 pub mod json_encode;
 pub mod lines;
 pub mod message;
+pub mod message_encode;
 pub mod options;
 pub mod print;
+pub mod raw;
 mod recover;
 pub mod render;
 mod schema;
@@ -51,11 +53,15 @@ pub use error::FormatError;
 pub use json_decode::JsonDecoder;
 pub use json_encode::JsonEncoder;
 pub use message::{BadMessage, DecodedMessages, LineMessageDecoder, MessageDecoder};
+pub use message_encode::{LineMessageEncoder, MessageEncoder};
 pub use options::{
     format_options, CsvOptions, DebeziumJsonOptions, FormatConfig, JsonOptions, TimestampStandard,
     FORMATS,
 };
 pub use print::print_rows;
+pub use raw::{
+    Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
+};
 
 /// Rows per batch that decoders produce by default.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;

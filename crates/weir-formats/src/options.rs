@@ -16,10 +16,14 @@ use crate::error::FormatError;
 use crate::json_decode::JsonDecoder;
 use crate::json_encode::JsonEncoder;
 use crate::message::{LineMessageDecoder, MessageDecoder};
+use crate::message_encode::{LineMessageEncoder, MessageEncoder};
+use crate::raw::{
+    Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
+};
 use crate::{RecordDecoder, RecordEncoder};
 
 /// The formats this build has.
-pub const FORMATS: &[&str] = &["csv", "debezium-json", "json"];
+pub const FORMATS: &[&str] = &["csv", "debezium-json", "json", "raw"];
 
 /// How timestamps are written as text (`<format>.timestamp-format.standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,6 +99,8 @@ pub enum FormatConfig {
     Csv(CsvOptions),
     /// `debezium-json`: a changelog as Debezium envelopes, one per line.
     DebeziumJson(DebeziumJsonOptions),
+    /// `raw`: the whole message (or line) is the value of the table's one column.
+    Raw(RawOptions),
 }
 
 impl FormatConfig {
@@ -104,6 +110,7 @@ impl FormatConfig {
             FormatConfig::Json(_) => "json",
             FormatConfig::Csv(_) => "csv",
             FormatConfig::DebeziumJson(_) => "debezium-json",
+            FormatConfig::Raw(_) => "raw",
         }
     }
 
@@ -125,6 +132,7 @@ impl FormatConfig {
             FormatConfig::Json(o) => o.ignore_parse_errors,
             FormatConfig::Csv(o) => o.ignore_parse_errors,
             FormatConfig::DebeziumJson(o) => o.ignore_parse_errors,
+            FormatConfig::Raw(_) => false,
         }
     }
 
@@ -135,6 +143,7 @@ impl FormatConfig {
             FormatConfig::Json(o) => Ok(Box::new(JsonDecoder::new(schema, o.clone())?)),
             FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
+            FormatConfig::Raw(_) => Ok(Box::new(RawDecoder::new(schema)?)),
         }
     }
 
@@ -159,6 +168,8 @@ impl FormatConfig {
                 ignore_parse_errors: false,
                 ..o.clone()
             }),
+            // The whole message is the value: no line folding.
+            FormatConfig::Raw(o) => return Ok(Box::new(RawMessageDecoder::new(schema, o)?)),
         };
         Ok(Box::new(LineMessageDecoder::new(
             strict.decoder(schema)?,
@@ -173,6 +184,16 @@ impl FormatConfig {
             FormatConfig::Json(o) => Ok(Box::new(JsonEncoder::new(schema, o)?)),
             FormatConfig::Csv(o) => Ok(Box::new(CsvEncoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonEncoder::new(schema, o)?)),
+            FormatConfig::Raw(_) => Ok(Box::new(RawEncoder::new(schema)?)),
+        }
+    }
+
+    /// An encoder of one message per row (Kafka keys and values) for batches of `schema`
+    /// (the table's columns, without the row-kind column).
+    pub fn message_encoder(&self, schema: &Schema) -> Result<Box<dyn MessageEncoder>, FormatError> {
+        match self {
+            FormatConfig::Raw(o) => Ok(Box::new(RawMessageEncoder::new(schema, o)?)),
+            line => Ok(Box::new(LineMessageEncoder::new(line.encoder(schema)?))),
         }
     }
 }
@@ -235,6 +256,34 @@ pub fn format_options(
             // Flink's encoder options: written values are always plain and complete.
             r.bool("encode.decimal-as-plain-number", false)?;
             FormatConfig::DebeziumJson(o)
+        }
+        "raw" => {
+            if let Some(charset) = r.get("charset") {
+                let name = charset.trim().to_ascii_uppercase();
+                if name != "UTF-8" && name != "UTF8" {
+                    return Err(r.invalid(
+                        "charset",
+                        charset,
+                        "only UTF-8 is supported; declare the column as BYTES to read the \
+                         bytes of text in another charset",
+                    ));
+                }
+            }
+            let endianness = match r.get("endianness") {
+                None => Endianness::Big,
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "big-endian" => Endianness::Big,
+                    "little-endian" => Endianness::Little,
+                    _ => {
+                        return Err(r.invalid(
+                            "endianness",
+                            v,
+                            "expected 'big-endian' or 'little-endian'",
+                        ))
+                    }
+                },
+            };
+            FormatConfig::Raw(RawOptions { endianness })
         }
         other => {
             return Err(FormatError::UnknownFormat {
