@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod avro;
 pub mod changelog;
 pub mod csv_decode;
 pub mod csv_encode;
@@ -44,6 +45,7 @@ mod temporal;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+pub use avro::{avro_schema, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
 pub use changelog::split_row_kind;
 pub use csv_decode::CsvDecoder;
 pub use csv_encode::CsvEncoder;

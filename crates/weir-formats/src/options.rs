@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::{Schema, SchemaRef};
 
+use crate::avro::{self, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
 use crate::csv_decode::CsvDecoder;
 use crate::csv_encode::CsvEncoder;
 use crate::debezium::DebeziumJsonEncoder;
@@ -23,7 +24,7 @@ use crate::raw::{
 use crate::{RecordDecoder, RecordEncoder};
 
 /// The formats this build has.
-pub const FORMATS: &[&str] = &["csv", "debezium-json", "json", "raw"];
+pub const FORMATS: &[&str] = &["avro", "csv", "debezium-json", "json", "raw"];
 
 /// How timestamps are written as text (`<format>.timestamp-format.standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +102,8 @@ pub enum FormatConfig {
     DebeziumJson(DebeziumJsonOptions),
     /// `raw`: the whole message (or line) is the value of the table's one column.
     Raw(RawOptions),
+    /// `avro`: one Avro datum per message (messages only).
+    Avro(AvroOptions),
 }
 
 impl FormatConfig {
@@ -111,6 +114,7 @@ impl FormatConfig {
             FormatConfig::Csv(_) => "csv",
             FormatConfig::DebeziumJson(_) => "debezium-json",
             FormatConfig::Raw(_) => "raw",
+            FormatConfig::Avro(_) => "avro",
         }
     }
 
@@ -132,7 +136,7 @@ impl FormatConfig {
             FormatConfig::Json(o) => o.ignore_parse_errors,
             FormatConfig::Csv(o) => o.ignore_parse_errors,
             FormatConfig::DebeziumJson(o) => o.ignore_parse_errors,
-            FormatConfig::Raw(_) => false,
+            FormatConfig::Raw(_) | FormatConfig::Avro(_) => false,
         }
     }
 
@@ -144,6 +148,7 @@ impl FormatConfig {
             FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
             FormatConfig::Raw(_) => Ok(Box::new(RawDecoder::new(schema)?)),
+            FormatConfig::Avro(_) => Err(avro::no_files()),
         }
     }
 
@@ -170,6 +175,7 @@ impl FormatConfig {
             }),
             // The whole message is the value: no line folding.
             FormatConfig::Raw(o) => return Ok(Box::new(RawMessageDecoder::new(schema, o)?)),
+            FormatConfig::Avro(o) => return Ok(Box::new(AvroMessageDecoder::new(schema, o)?)),
         };
         Ok(Box::new(LineMessageDecoder::new(
             strict.decoder(schema)?,
@@ -185,6 +191,7 @@ impl FormatConfig {
             FormatConfig::Csv(o) => Ok(Box::new(CsvEncoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonEncoder::new(schema, o)?)),
             FormatConfig::Raw(_) => Ok(Box::new(RawEncoder::new(schema)?)),
+            FormatConfig::Avro(_) => Err(avro::no_files()),
         }
     }
 
@@ -193,6 +200,7 @@ impl FormatConfig {
     pub fn message_encoder(&self, schema: &Schema) -> Result<Box<dyn MessageEncoder>, FormatError> {
         match self {
             FormatConfig::Raw(o) => Ok(Box::new(RawMessageEncoder::new(schema, o)?)),
+            FormatConfig::Avro(o) => Ok(Box::new(AvroMessageEncoder::new(schema, o)?)),
             line => Ok(Box::new(LineMessageEncoder::new(line.encoder(schema)?))),
         }
     }
@@ -257,6 +265,9 @@ pub fn format_options(
             r.bool("encode.decimal-as-plain-number", false)?;
             FormatConfig::DebeziumJson(o)
         }
+        "avro" => FormatConfig::Avro(AvroOptions {
+            timestamp_legacy: r.bool("timestamp_mapping.legacy", true)?,
+        }),
         "raw" => {
             if let Some(charset) = r.get("charset") {
                 let name = charset.trim().to_ascii_uppercase();

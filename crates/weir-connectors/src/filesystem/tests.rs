@@ -226,6 +226,11 @@ fn creation_errors_are_clear() {
     assert!(e.contains("missing required option 'format'"), "{e}");
     let e = err(&[("path", "in.json"), ("format", "xml")], &[]);
     assert!(e.contains("invalid value 'xml' for option 'format'"), "{e}");
+    let e = err(&[("path", "in.json"), ("format", "avro")], &[]);
+    assert!(
+        e.starts_with("table 't': format 'avro' reads and writes single Avro datums in messages"),
+        "{e}"
+    );
     let e = err(
         &[("path", "in.json"), ("format", "json")],
         &[("m", "file.owner")],
