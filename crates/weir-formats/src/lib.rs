@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod avro;
+pub mod cdc_json;
 pub mod changelog;
 pub mod csv_decode;
 pub mod csv_encode;
@@ -46,6 +47,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 pub use avro::{avro_schema, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
+pub use cdc_json::{CanalJsonOptions, CdcJsonDecoder, MaxwellJsonOptions};
 pub use changelog::split_row_kind;
 pub use csv_decode::CsvDecoder;
 pub use csv_encode::CsvEncoder;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::avro::{self, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
+use crate::cdc_json::{include_regex, CanalJsonOptions, CdcJsonDecoder, MaxwellJsonOptions};
 use crate::csv_decode::CsvDecoder;
 use crate::csv_encode::CsvEncoder;
 use crate::debezium::DebeziumJsonEncoder;
@@ -24,7 +25,15 @@ use crate::raw::{
 use crate::{RecordDecoder, RecordEncoder};
 
 /// The formats this build has.
-pub const FORMATS: &[&str] = &["avro", "csv", "debezium-json", "json", "raw"];
+pub const FORMATS: &[&str] = &[
+    "avro",
+    "canal-json",
+    "csv",
+    "debezium-json",
+    "json",
+    "maxwell-json",
+    "raw",
+];
 
 /// How timestamps are written as text (`<format>.timestamp-format.standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +113,10 @@ pub enum FormatConfig {
     Raw(RawOptions),
     /// `avro`: one Avro datum per message (messages only).
     Avro(AvroOptions),
+    /// `canal-json`: a changelog as Canal messages, one per line (read only).
+    CanalJson(CanalJsonOptions),
+    /// `maxwell-json`: a changelog as Maxwell messages, one per line (read only).
+    MaxwellJson(MaxwellJsonOptions),
 }
 
 impl FormatConfig {
@@ -115,6 +128,8 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(_) => "debezium-json",
             FormatConfig::Raw(_) => "raw",
             FormatConfig::Avro(_) => "avro",
+            FormatConfig::CanalJson(_) => "canal-json",
+            FormatConfig::MaxwellJson(_) => "maxwell-json",
         }
     }
 
@@ -127,7 +142,12 @@ impl FormatConfig {
     /// batches then end with [`weir_types::ROW_KIND_COLUMN`], and a source reading the
     /// format produces an updating stream.
     pub fn produces_changelog(&self) -> bool {
-        matches!(self, FormatConfig::DebeziumJson(_))
+        matches!(
+            self,
+            FormatConfig::DebeziumJson(_)
+                | FormatConfig::CanalJson(_)
+                | FormatConfig::MaxwellJson(_)
+        )
     }
 
     /// Whether malformed records are skipped rather than failing the job.
@@ -137,6 +157,8 @@ impl FormatConfig {
             FormatConfig::Csv(o) => o.ignore_parse_errors,
             FormatConfig::DebeziumJson(o) => o.ignore_parse_errors,
             FormatConfig::Raw(_) | FormatConfig::Avro(_) => false,
+            FormatConfig::CanalJson(o) => o.ignore_parse_errors,
+            FormatConfig::MaxwellJson(o) => o.ignore_parse_errors,
         }
     }
 
@@ -149,6 +171,8 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
             FormatConfig::Raw(_) => Ok(Box::new(RawDecoder::new(schema)?)),
             FormatConfig::Avro(_) => Err(avro::no_files()),
+            FormatConfig::CanalJson(o) => Ok(Box::new(CdcJsonDecoder::canal(schema, o)?)),
+            FormatConfig::MaxwellJson(o) => Ok(Box::new(CdcJsonDecoder::maxwell(schema, o)?)),
         }
     }
 
@@ -176,6 +200,14 @@ impl FormatConfig {
             // The whole message is the value: no line folding.
             FormatConfig::Raw(o) => return Ok(Box::new(RawMessageDecoder::new(schema, o)?)),
             FormatConfig::Avro(o) => return Ok(Box::new(AvroMessageDecoder::new(schema, o)?)),
+            FormatConfig::CanalJson(o) => FormatConfig::CanalJson(CanalJsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
+            FormatConfig::MaxwellJson(o) => FormatConfig::MaxwellJson(MaxwellJsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
         };
         Ok(Box::new(LineMessageDecoder::new(
             strict.decoder(schema)?,
@@ -192,6 +224,13 @@ impl FormatConfig {
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonEncoder::new(schema, o)?)),
             FormatConfig::Raw(_) => Ok(Box::new(RawEncoder::new(schema)?)),
             FormatConfig::Avro(_) => Err(avro::no_files()),
+            FormatConfig::CanalJson(_) | FormatConfig::MaxwellJson(_) => {
+                Err(FormatError::Unsupported(format!(
+                    "format '{}' can be read but not written yet; write a changelog with \
+                     'debezium-json'",
+                    self.name()
+                )))
+            }
         }
     }
 
@@ -265,6 +304,26 @@ pub fn format_options(
             r.bool("encode.decimal-as-plain-number", false)?;
             FormatConfig::DebeziumJson(o)
         }
+        "canal-json" => {
+            let o = CanalJsonOptions {
+                ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+                timestamp_standard: r.timestamp_standard()?,
+                database_include: r.get("database.include").map(str::to_string),
+                table_include: r.get("table.include").map(str::to_string),
+            };
+            // Checks the patterns now, with the option's name.
+            if let Some(p) = &o.database_include {
+                include_regex("canal-json.database.include", p)?;
+            }
+            if let Some(p) = &o.table_include {
+                include_regex("canal-json.table.include", p)?;
+            }
+            FormatConfig::CanalJson(o)
+        }
+        "maxwell-json" => FormatConfig::MaxwellJson(MaxwellJsonOptions {
+            ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+            timestamp_standard: r.timestamp_standard()?,
+        }),
         "avro" => FormatConfig::Avro(AvroOptions {
             timestamp_legacy: r.bool("timestamp_mapping.legacy", true)?,
         }),
