@@ -1,16 +1,26 @@
 //! Weir's formats: bytes to Arrow batches and back, with Flink's format names, options
-//! and text representations.
+//! and text representations ([`FORMATS`]: `avro`, `canal-json`, `csv`, `debezium-json`,
+//! `json`, `maxwell-json`, `raw`).
 //!
-//! - Decoding: [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv) turn chunks of
-//!   whole lines into [`RecordBatch`]es of a given schema; [`DebeziumJsonDecoder`] turns
-//!   Debezium change events into a changelog (batches with the row-kind column). They decode a chunk in one
-//!   columnar pass; when that fails they narrow the failure down to the first bad line,
-//!   so that errors name the origin (a file path) and the line, and so that
-//!   `<format>.ignore-parse-errors` keeps every good line of the chunk.
-//! - Encoding: [`JsonEncoder`], [`CsvEncoder`] and [`DebeziumJsonEncoder`] write batches
-//!   as lines of text, with Flink's text forms for temporal and binary values.
-//! - [`MessageDecoder`]: one record per message (Kafka keys and values); malformed
-//!   messages are reported with their index, for the connector's dirty-data policy.
+//! - Decoding lines (files): [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv)
+//!   turn chunks of whole lines into [`RecordBatch`]es of a given schema;
+//!   [`DebeziumJsonDecoder`] and [`CdcJsonDecoder`] (`canal-json`, `maxwell-json`) turn
+//!   change events into a changelog (batches with the row-kind column); [`RawDecoder`]
+//!   reads each line as one value. They decode a chunk in one columnar pass; when that
+//!   fails they narrow the failure down to the bad lines, so that errors name the origin
+//!   (a file path) and the line, `<format>.ignore-parse-errors` keeps every good line of
+//!   the chunk, and [`RecordDecoder::decode_reporting`] lists the bad lines with their
+//!   bytes (for a connector's dead-letter policy).
+//! - Encoding lines: [`JsonEncoder`], [`CsvEncoder`], [`DebeziumJsonEncoder`] and
+//!   [`RawEncoder`] write batches as lines of text, with Flink's text forms for temporal
+//!   and binary values.
+//! - Messages (Kafka keys and values): [`MessageDecoder`] decodes one record per message
+//!   and reports each malformed message with its index, for the connector's dirty-data
+//!   policy; [`MessageEncoder`] writes one message per row. The line formats serve
+//!   messages through [`LineMessageDecoder`] and [`LineMessageEncoder`]; `raw`
+//!   ([`RawMessageDecoder`]: the whole value as is) and `avro` ([`AvroMessageDecoder`],
+//!   [`AvroMessageEncoder`]: one binary datum per message, schema derived from the
+//!   columns as Flink does) have their own. `avro` is for messages only.
 //! - [`print_rows`] writes rows the way Flink's `print` connector does
 //!   (`+I[1, Alice, 2024-01-01T10:00]`).
 //! - [`format_options`] reads a table's `<format>.*` options into a [`FormatConfig`], which

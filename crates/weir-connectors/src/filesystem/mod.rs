@@ -12,9 +12,10 @@
 //! - `path` (required): a file, or a folder whose visible files are all read, recursively,
 //!   in path order (names starting with `.` or `_` are skipped, as Flink does). A relative
 //!   path is resolved against the script's folder; `file://` and `file:` are accepted.
-//! - `format` (required): `json` or `csv`, with their `json.*` / `csv.*` options, or
-//!   `debezium-json` (`debezium-json.*`): the file holds a changelog, and the source is an
-//!   updating one (its batches carry the row kind).
+//! - `format` (required): `json`, `csv` or `raw` (each line one value), with their
+//!   options, or `debezium-json`, `canal-json`, `maxwell-json`: the file holds a
+//!   changelog, and the source is an updating one (its batches carry the row kind).
+//!   `avro` is refused (messages only).
 //! - Metadata: `file.path` (STRING), `file.name` (STRING), `file.size` (BIGINT),
 //!   `file.modification-time` (TIMESTAMP_LTZ(3)).
 //!
@@ -30,8 +31,8 @@
 //!
 //! Sink options:
 //! - `path` (required): a folder, created if missing.
-//! - `format` (required): `json`, `csv` or `debezium-json` (the only one that can write an
-//!   updating stream).
+//! - `format` (required): `json`, `csv`, `raw` or `debezium-json` (the only one that can
+//!   write an updating stream).
 //! - `sink.rolling-policy.file-size` (default `128MB`), `sink.rolling-policy.rollover-interval`
 //!   (default `30 min`): when a part file is closed and a new one started; checked after
 //!   each batch. `sink.rolling-policy.check-interval` is accepted and has no effect.
