@@ -439,6 +439,9 @@ async fn execute(job: PlannedJob, file: &Path, quiet: bool) -> Result<ExitCode> 
                     match weir_runtime::JobMetrics::get(&metrics.records_skipped) {
                         0 => String::new(),
                         n => format!(", {n} malformed records skipped"),
+                    } + &match weir_runtime::JobMetrics::get(&metrics.records_dead_lettered) {
+                        0 => String::new(),
+                        n => format!(", {n} malformed records dead-lettered"),
                     } + &match weir_runtime::JobMetrics::get(&metrics.late_records_dropped) {
                         0 => String::new(),
                         n => format!(", {n} late rows dropped"),

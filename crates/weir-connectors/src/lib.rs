@@ -11,6 +11,7 @@
 pub mod blackhole;
 pub mod datagen;
 pub mod descriptor;
+pub mod dirty;
 pub mod filesystem;
 pub mod jdbc;
 pub mod kafka;

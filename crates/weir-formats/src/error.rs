@@ -78,6 +78,17 @@ pub enum FormatError {
     Arrow(#[from] ArrowError),
 }
 
+impl FormatError {
+    /// Why a record could not be parsed, without where it was nor what to do: the
+    /// `reason` of a [`FormatError::BadRecord`], the whole message of other errors.
+    pub fn reason(&self) -> String {
+        match self {
+            FormatError::BadRecord { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The message of an Arrow error without the variant prefix ("Json error: ...").
 pub(crate) fn arrow_reason(error: &ArrowError) -> String {
     match error {

@@ -1,16 +1,26 @@
 //! Weir's formats: bytes to Arrow batches and back, with Flink's format names, options
-//! and text representations.
+//! and text representations ([`FORMATS`]: `avro`, `canal-json`, `csv`, `debezium-json`,
+//! `json`, `maxwell-json`, `raw`).
 //!
-//! - Decoding: [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv) turn chunks of
-//!   whole lines into [`RecordBatch`]es of a given schema; [`DebeziumJsonDecoder`] turns
-//!   Debezium change events into a changelog (batches with the row-kind column). They decode a chunk in one
-//!   columnar pass; when that fails they narrow the failure down to the first bad line,
-//!   so that errors name the origin (a file path) and the line, and so that
-//!   `<format>.ignore-parse-errors` keeps every good line of the chunk.
-//! - Encoding: [`JsonEncoder`], [`CsvEncoder`] and [`DebeziumJsonEncoder`] write batches
-//!   as lines of text, with Flink's text forms for temporal and binary values.
-//! - [`MessageDecoder`]: one record per message (Kafka keys and values); malformed
-//!   messages are reported with their index, for the connector's dirty-data policy.
+//! - Decoding lines (files): [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv)
+//!   turn chunks of whole lines into [`RecordBatch`]es of a given schema;
+//!   [`DebeziumJsonDecoder`] and [`CdcJsonDecoder`] (`canal-json`, `maxwell-json`) turn
+//!   change events into a changelog (batches with the row-kind column); [`RawDecoder`]
+//!   reads each line as one value. They decode a chunk in one columnar pass; when that
+//!   fails they narrow the failure down to the bad lines, so that errors name the origin
+//!   (a file path) and the line, `<format>.ignore-parse-errors` keeps every good line of
+//!   the chunk, and [`RecordDecoder::decode_reporting`] lists the bad lines with their
+//!   bytes (for a connector's dead-letter policy).
+//! - Encoding lines: [`JsonEncoder`], [`CsvEncoder`], [`DebeziumJsonEncoder`] and
+//!   [`RawEncoder`] write batches as lines of text, with Flink's text forms for temporal
+//!   and binary values.
+//! - Messages (Kafka keys and values): [`MessageDecoder`] decodes one record per message
+//!   and reports each malformed message with its index, for the connector's dirty-data
+//!   policy; [`MessageEncoder`] writes one message per row. The line formats serve
+//!   messages through [`LineMessageDecoder`] and [`LineMessageEncoder`]; `raw`
+//!   ([`RawMessageDecoder`]: the whole value as is) and `avro` ([`AvroMessageDecoder`],
+//!   [`AvroMessageEncoder`]: one binary datum per message, schema derived from the
+//!   columns as Flink does) have their own. `avro` is for messages only.
 //! - [`print_rows`] writes rows the way Flink's `print` connector does
 //!   (`+I[1, Alice, 2024-01-01T10:00]`).
 //! - [`format_options`] reads a table's `<format>.*` options into a [`FormatConfig`], which
@@ -20,6 +30,8 @@
 
 #![warn(missing_docs)]
 
+pub mod avro;
+pub mod cdc_json;
 pub mod changelog;
 pub mod csv_decode;
 pub mod csv_encode;
@@ -32,8 +44,10 @@ pub mod json_decode;
 pub mod json_encode;
 pub mod lines;
 pub mod message;
+pub mod message_encode;
 pub mod options;
 pub mod print;
+pub mod raw;
 mod recover;
 pub mod render;
 mod schema;
@@ -42,6 +56,8 @@ mod temporal;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+pub use avro::{avro_schema, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
+pub use cdc_json::{CanalJsonOptions, CdcJsonDecoder, MaxwellJsonOptions};
 pub use changelog::split_row_kind;
 pub use csv_decode::CsvDecoder;
 pub use csv_encode::CsvEncoder;
@@ -51,11 +67,15 @@ pub use error::FormatError;
 pub use json_decode::JsonDecoder;
 pub use json_encode::JsonEncoder;
 pub use message::{BadMessage, DecodedMessages, LineMessageDecoder, MessageDecoder};
+pub use message_encode::{LineMessageEncoder, MessageEncoder};
 pub use options::{
     format_options, CsvOptions, DebeziumJsonOptions, FormatConfig, JsonOptions, TimestampStandard,
     FORMATS,
 };
 pub use print::print_rows;
+pub use raw::{
+    Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
+};
 
 /// Rows per batch that decoders produce by default.
 pub const DEFAULT_BATCH_SIZE: usize = 8192;
@@ -67,6 +87,20 @@ pub struct Decoded {
     pub batches: Vec<RecordBatch>,
     /// Malformed records skipped because `<format>.ignore-parse-errors` is set.
     pub skipped: u64,
+    /// The malformed records of the chunk, in input order, when decoded with
+    /// [`RecordDecoder::decode_reporting`] (always empty otherwise).
+    pub bad: Vec<BadLine>,
+}
+
+/// A malformed record found by [`RecordDecoder::decode_reporting`].
+#[derive(Debug)]
+pub struct BadLine {
+    /// Its 1-based line number in the origin.
+    pub line: u64,
+    /// Its bytes in the decoded chunk, without the line terminator.
+    pub range: std::ops::Range<usize>,
+    /// Why it could not be decoded (a [`FormatError::BadRecord`] naming origin and line).
+    pub error: FormatError,
 }
 
 impl Decoded {
@@ -89,6 +123,14 @@ pub trait RecordDecoder: Send {
     /// A malformed record is an error naming origin and line, unless the format ignores
     /// parse errors: then it is skipped and counted in [`Decoded::skipped`].
     fn decode(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError>;
+
+    /// Decodes `bytes` as [`RecordDecoder::decode`] does, but lists every malformed
+    /// record in [`Decoded::bad`] (with its line and bytes) instead of failing or
+    /// skipping it: for a connector whose dirty-data policy keeps bad records aside. Good
+    /// records around bad ones are decoded as usual. A decoder of a format that ignores
+    /// parse errors still reads a bad *value* of a well-formed record as NULL: use a
+    /// strict one.
+    fn decode_reporting(&mut self, bytes: &[u8], first_line: u64) -> Result<Decoded, FormatError>;
 }
 
 /// Turns Arrow batches into text records, one per line.

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::{Schema, SchemaRef};
 
+use crate::avro::{self, AvroMessageDecoder, AvroMessageEncoder, AvroOptions};
+use crate::cdc_json::{include_regex, CanalJsonOptions, CdcJsonDecoder, MaxwellJsonOptions};
 use crate::csv_decode::CsvDecoder;
 use crate::csv_encode::CsvEncoder;
 use crate::debezium::DebeziumJsonEncoder;
@@ -16,10 +18,22 @@ use crate::error::FormatError;
 use crate::json_decode::JsonDecoder;
 use crate::json_encode::JsonEncoder;
 use crate::message::{LineMessageDecoder, MessageDecoder};
+use crate::message_encode::{LineMessageEncoder, MessageEncoder};
+use crate::raw::{
+    Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
+};
 use crate::{RecordDecoder, RecordEncoder};
 
 /// The formats this build has.
-pub const FORMATS: &[&str] = &["csv", "debezium-json", "json"];
+pub const FORMATS: &[&str] = &[
+    "avro",
+    "canal-json",
+    "csv",
+    "debezium-json",
+    "json",
+    "maxwell-json",
+    "raw",
+];
 
 /// How timestamps are written as text (`<format>.timestamp-format.standard`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,6 +109,14 @@ pub enum FormatConfig {
     Csv(CsvOptions),
     /// `debezium-json`: a changelog as Debezium envelopes, one per line.
     DebeziumJson(DebeziumJsonOptions),
+    /// `raw`: the whole message (or line) is the value of the table's one column.
+    Raw(RawOptions),
+    /// `avro`: one Avro datum per message (messages only).
+    Avro(AvroOptions),
+    /// `canal-json`: a changelog as Canal messages, one per line (read only).
+    CanalJson(CanalJsonOptions),
+    /// `maxwell-json`: a changelog as Maxwell messages, one per line (read only).
+    MaxwellJson(MaxwellJsonOptions),
 }
 
 impl FormatConfig {
@@ -104,6 +126,10 @@ impl FormatConfig {
             FormatConfig::Json(_) => "json",
             FormatConfig::Csv(_) => "csv",
             FormatConfig::DebeziumJson(_) => "debezium-json",
+            FormatConfig::Raw(_) => "raw",
+            FormatConfig::Avro(_) => "avro",
+            FormatConfig::CanalJson(_) => "canal-json",
+            FormatConfig::MaxwellJson(_) => "maxwell-json",
         }
     }
 
@@ -116,7 +142,12 @@ impl FormatConfig {
     /// batches then end with [`weir_types::ROW_KIND_COLUMN`], and a source reading the
     /// format produces an updating stream.
     pub fn produces_changelog(&self) -> bool {
-        matches!(self, FormatConfig::DebeziumJson(_))
+        matches!(
+            self,
+            FormatConfig::DebeziumJson(_)
+                | FormatConfig::CanalJson(_)
+                | FormatConfig::MaxwellJson(_)
+        )
     }
 
     /// Whether malformed records are skipped rather than failing the job.
@@ -125,6 +156,9 @@ impl FormatConfig {
             FormatConfig::Json(o) => o.ignore_parse_errors,
             FormatConfig::Csv(o) => o.ignore_parse_errors,
             FormatConfig::DebeziumJson(o) => o.ignore_parse_errors,
+            FormatConfig::Raw(_) | FormatConfig::Avro(_) => false,
+            FormatConfig::CanalJson(o) => o.ignore_parse_errors,
+            FormatConfig::MaxwellJson(o) => o.ignore_parse_errors,
         }
     }
 
@@ -135,6 +169,10 @@ impl FormatConfig {
             FormatConfig::Json(o) => Ok(Box::new(JsonDecoder::new(schema, o.clone())?)),
             FormatConfig::Csv(o) => Ok(Box::new(CsvDecoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonDecoder::new(schema, o)?)),
+            FormatConfig::Raw(_) => Ok(Box::new(RawDecoder::new(schema)?)),
+            FormatConfig::Avro(_) => Err(avro::no_files()),
+            FormatConfig::CanalJson(o) => Ok(Box::new(CdcJsonDecoder::canal(schema, o)?)),
+            FormatConfig::MaxwellJson(o) => Ok(Box::new(CdcJsonDecoder::maxwell(schema, o)?)),
         }
     }
 
@@ -159,6 +197,17 @@ impl FormatConfig {
                 ignore_parse_errors: false,
                 ..o.clone()
             }),
+            // The whole message is the value: no line folding.
+            FormatConfig::Raw(o) => return Ok(Box::new(RawMessageDecoder::new(schema, o)?)),
+            FormatConfig::Avro(o) => return Ok(Box::new(AvroMessageDecoder::new(schema, o)?)),
+            FormatConfig::CanalJson(o) => FormatConfig::CanalJson(CanalJsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
+            FormatConfig::MaxwellJson(o) => FormatConfig::MaxwellJson(MaxwellJsonOptions {
+                ignore_parse_errors: false,
+                ..o.clone()
+            }),
         };
         Ok(Box::new(LineMessageDecoder::new(
             strict.decoder(schema)?,
@@ -173,6 +222,25 @@ impl FormatConfig {
             FormatConfig::Json(o) => Ok(Box::new(JsonEncoder::new(schema, o)?)),
             FormatConfig::Csv(o) => Ok(Box::new(CsvEncoder::new(schema, o.clone())?)),
             FormatConfig::DebeziumJson(o) => Ok(Box::new(DebeziumJsonEncoder::new(schema, o)?)),
+            FormatConfig::Raw(_) => Ok(Box::new(RawEncoder::new(schema)?)),
+            FormatConfig::Avro(_) => Err(avro::no_files()),
+            FormatConfig::CanalJson(_) | FormatConfig::MaxwellJson(_) => {
+                Err(FormatError::Unsupported(format!(
+                    "format '{}' can be read but not written yet; write a changelog with \
+                     'debezium-json'",
+                    self.name()
+                )))
+            }
+        }
+    }
+
+    /// An encoder of one message per row (Kafka keys and values) for batches of `schema`
+    /// (the table's columns, without the row-kind column).
+    pub fn message_encoder(&self, schema: &Schema) -> Result<Box<dyn MessageEncoder>, FormatError> {
+        match self {
+            FormatConfig::Raw(o) => Ok(Box::new(RawMessageEncoder::new(schema, o)?)),
+            FormatConfig::Avro(o) => Ok(Box::new(AvroMessageEncoder::new(schema, o)?)),
+            line => Ok(Box::new(LineMessageEncoder::new(line.encoder(schema)?))),
         }
     }
 }
@@ -235,6 +303,57 @@ pub fn format_options(
             // Flink's encoder options: written values are always plain and complete.
             r.bool("encode.decimal-as-plain-number", false)?;
             FormatConfig::DebeziumJson(o)
+        }
+        "canal-json" => {
+            let o = CanalJsonOptions {
+                ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+                timestamp_standard: r.timestamp_standard()?,
+                database_include: r.get("database.include").map(str::to_string),
+                table_include: r.get("table.include").map(str::to_string),
+            };
+            // Checks the patterns now, with the option's name.
+            if let Some(p) = &o.database_include {
+                include_regex("canal-json.database.include", p)?;
+            }
+            if let Some(p) = &o.table_include {
+                include_regex("canal-json.table.include", p)?;
+            }
+            FormatConfig::CanalJson(o)
+        }
+        "maxwell-json" => FormatConfig::MaxwellJson(MaxwellJsonOptions {
+            ignore_parse_errors: r.bool("ignore-parse-errors", false)?,
+            timestamp_standard: r.timestamp_standard()?,
+        }),
+        "avro" => FormatConfig::Avro(AvroOptions {
+            timestamp_legacy: r.bool("timestamp_mapping.legacy", true)?,
+        }),
+        "raw" => {
+            if let Some(charset) = r.get("charset") {
+                let name = charset.trim().to_ascii_uppercase();
+                if name != "UTF-8" && name != "UTF8" {
+                    return Err(r.invalid(
+                        "charset",
+                        charset,
+                        "only UTF-8 is supported; declare the column as BYTES to read the \
+                         bytes of text in another charset",
+                    ));
+                }
+            }
+            let endianness = match r.get("endianness") {
+                None => Endianness::Big,
+                Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                    "big-endian" => Endianness::Big,
+                    "little-endian" => Endianness::Little,
+                    _ => {
+                        return Err(r.invalid(
+                            "endianness",
+                            v,
+                            "expected 'big-endian' or 'little-endian'",
+                        ))
+                    }
+                },
+            };
+            FormatConfig::Raw(RawOptions { endianness })
         }
         other => {
             return Err(FormatError::UnknownFormat {

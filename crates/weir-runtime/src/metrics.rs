@@ -10,8 +10,12 @@ pub struct JobMetrics {
     pub records_in: AtomicU64,
     /// Rows received by sinks.
     pub records_out: AtomicU64,
-    /// Malformed records skipped because the table allows it (e.g. `json.ignore-parse-errors`).
+    /// Malformed records skipped because the table allows it (`weir.dirty-data.strategy` =
+    /// `skip`, or e.g. `json.ignore-parse-errors`).
     pub records_skipped: AtomicU64,
+    /// Malformed records written to the table's dead-letter target
+    /// (`weir.dirty-data.strategy` = `dead-letter`) instead of being read.
+    pub records_dead_lettered: AtomicU64,
     /// Rows dropped because they arrived after the watermark passed them.
     pub late_records_dropped: AtomicU64,
     /// Keys whose state was dropped by `table.exec.state.ttl`.
@@ -62,6 +66,7 @@ impl Default for JobMetrics {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
+            records_dead_lettered: AtomicU64::new(0),
             late_records_dropped: AtomicU64::new(0),
             state_keys_expired: AtomicU64::new(0),
             sink_watermark: AtomicI64::new(i64::MIN),

@@ -12,20 +12,27 @@
 //! - `path` (required): a file, or a folder whose visible files are all read, recursively,
 //!   in path order (names starting with `.` or `_` are skipped, as Flink does). A relative
 //!   path is resolved against the script's folder; `file://` and `file:` are accepted.
-//! - `format` (required): `json` or `csv`, with their `json.*` / `csv.*` options, or
-//!   `debezium-json` (`debezium-json.*`): the file holds a changelog, and the source is an
-//!   updating one (its batches carry the row kind).
+//! - `format` (required): `json`, `csv` or `raw` (each line one value), with their
+//!   options, or `debezium-json`, `canal-json`, `maxwell-json`: the file holds a
+//!   changelog, and the source is an updating one (its batches carry the row kind).
+//!   `avro` is refused (messages only).
 //! - Metadata: `file.path` (STRING), `file.name` (STRING), `file.size` (BIGINT),
 //!   `file.modification-time` (TIMESTAMP_LTZ(3)).
 //!
+//! - `weir.dirty-data.strategy` (`fail`, `skip`, `dead-letter`) and
+//!   `weir.dirty-data.dead-letter.path`: what becomes of malformed lines (see
+//!   [`crate::dirty`]).
+//!
 //! The source is bounded. File `i` goes to subtask `i % parallelism` and is one split of
 //! it; files are read in chunks of whole lines, decoded columnar, and malformed records
-//! are reported as `<path>:<line>: ...` (or skipped and counted in `records_skipped`).
+//! are reported as `<path>:<line>: ...` (or skipped and counted in `records_skipped`, or
+//! written with their line numbers to the dead-letter folder before any row of their
+//! chunk is emitted, and counted in `records_dead_lettered`).
 //!
 //! Sink options:
 //! - `path` (required): a folder, created if missing.
-//! - `format` (required): `json`, `csv` or `debezium-json` (the only one that can write an
-//!   updating stream).
+//! - `format` (required): `json`, `csv`, `raw` or `debezium-json` (the only one that can
+//!   write an updating stream).
 //! - `sink.rolling-policy.file-size` (default `128MB`), `sink.rolling-policy.rollover-interval`
 //!   (default `30 min`): when a part file is closed and a new one started; checked after
 //!   each batch. `sink.rolling-policy.check-interval` is accepted and has no effect.
@@ -54,6 +61,8 @@ pub(crate) mod state;
 mod tests;
 #[cfg(test)]
 mod tests_commit;
+#[cfg(test)]
+mod tests_dirty;
 #[cfg(test)]
 mod tests_rewind;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use weir_formats::lines::count_newlines;
-use weir_formats::{FormatConfig, RecordDecoder};
+use weir_formats::{Decoded, FormatConfig, RecordDecoder};
 use weir_runtime::{
     JobMetrics, SourceEvent, SourceFactory, SourceReader, StateSnapshot, SubtaskContext,
 };
@@ -19,6 +19,7 @@ use super::metadata::{FileValues, MetadataPlan};
 use super::position::{self, FilePosition};
 use super::{format_error, read_format, resolve_path, CONNECTOR};
 use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::dirty::{BadRecord, DirtyDataHandler, DirtyDataPolicy, DirtyDataStrategy};
 use crate::options::Options;
 use crate::SourceBinding;
 
@@ -34,10 +35,17 @@ pub fn validate_source(table: &TableDescriptor) -> Result<(), ConnectorError> {
     source_config(table).map(|_| ())
 }
 
-/// The `path` option, the format and the metadata plan of a source table.
-fn source_config(
-    table: &TableDescriptor,
-) -> Result<(String, FormatConfig, MetadataPlan), ConnectorError> {
+/// What a source table's options say.
+struct SourceConfig {
+    path: String,
+    format: FormatConfig,
+    plan: MetadataPlan,
+    dirty: DirtyDataPolicy,
+}
+
+/// The `path` option, the format, the metadata plan and the dirty-data policy of a
+/// source table.
+fn source_config(table: &TableDescriptor) -> Result<SourceConfig, ConnectorError> {
     let mut options = Options::new(table, CONNECTOR);
     let path = options
         .required(
@@ -46,13 +54,19 @@ fn source_config(
         )?
         .to_string();
     let format = read_format(&mut options, table)?;
+    let dirty = DirtyDataPolicy::read(&mut options, &format)?;
     options.finish()?;
     let plan = MetadataPlan::new(table, format.produces_changelog())?;
     // Checks that the format can read the columns.
     format
         .decoder(plan.physical_schema())
         .map_err(|e| format_error(table, e))?;
-    Ok((path, format, plan))
+    Ok(SourceConfig {
+        path,
+        format,
+        plan,
+        dirty,
+    })
 }
 
 /// [`create_source`] reading chunks of about `chunk_size` bytes.
@@ -60,7 +74,12 @@ pub(super) fn build_source(
     table: &TableDescriptor,
     chunk_size: usize,
 ) -> Result<SourceBinding, ConnectorError> {
-    let (path, format, plan) = source_config(table)?;
+    let SourceConfig {
+        path,
+        format,
+        plan,
+        dirty,
+    } = source_config(table)?;
     let path = path.as_str();
     let root = resolve_path(table, path);
     let files = list_files(&root, path).map_err(|source| ConnectorError::Io {
@@ -75,7 +94,11 @@ pub(super) fn build_source(
         },
         source,
     })?;
-    let description = format!("{CONNECTOR}(path={path}, format={})", format.name());
+    let mut description = format!("{CONNECTOR}(path={path}, format={}", format.name());
+    if dirty.strategy() != DirtyDataStrategy::Fail {
+        description.push_str(&format!(", dirty-data={}", dirty.describe()));
+    }
+    description.push(')');
     let changelog = if format.produces_changelog() {
         ChangelogKind::Updating
     } else {
@@ -87,6 +110,7 @@ pub(super) fn build_source(
             files: Arc::new(files),
             format,
             plan,
+            dirty,
             chunk_size,
         }),
         description,
@@ -101,6 +125,7 @@ struct FileSourceFactory {
     files: Arc<Vec<FileInfo>>,
     format: FormatConfig,
     plan: MetadataPlan,
+    dirty: DirtyDataPolicy,
     chunk_size: usize,
 }
 
@@ -127,6 +152,9 @@ impl SourceFactory for FileSourceFactory {
             files,
             listing: self.files.clone(),
             decoder,
+            reports_bad_lines: !self.format.ignores_parse_errors()
+                && self.dirty.strategy() != DirtyDataStrategy::Fail,
+            dirty: self.dirty.handler(ctx),
             plan: self.plan.clone(),
             metrics: ctx.metrics.clone(),
             chunk_size: self.chunk_size,
@@ -156,6 +184,11 @@ struct FileReader {
     /// Per split, the position after the last event `next` returned.
     positions: Vec<FilePosition>,
     decoder: Box<dyn RecordDecoder>,
+    /// Whether bad lines go to `dirty` (`weir.dirty-data.strategy` `skip` or
+    /// `dead-letter`) rather than failing in the decoder or being skipped by it (the
+    /// format's `ignore-parse-errors`, counted as the decoder reports).
+    reports_bad_lines: bool,
+    dirty: DirtyDataHandler,
     plan: MetadataPlan,
     metrics: Arc<JobMetrics>,
     chunk_size: usize,
@@ -224,10 +257,18 @@ impl FileReader {
             self.current = None;
             return Ok(());
         };
-        let decoded = self
-            .decoder
-            .decode(&chunk, current.line)
-            .map_err(|e| EngineError::BadData(e.to_string()))?;
+        let decoded = if self.reports_bad_lines {
+            let decoded = self
+                .decoder
+                .decode_reporting(&chunk, current.line)
+                .map_err(|e| EngineError::BadData(e.to_string()))?;
+            handle_bad_lines(&mut self.dirty, &decoded, &chunk, display)?;
+            decoded
+        } else {
+            self.decoder
+                .decode(&chunk, current.line)
+                .map_err(|e| EngineError::BadData(e.to_string()))?
+        };
         current.line += count_newlines(&chunk);
         if decoded.skipped > 0 {
             let skipped = usize::try_from(decoded.skipped).unwrap_or(usize::MAX);
@@ -271,6 +312,30 @@ impl FileReader {
     }
 }
 
+/// Hands the bad lines of a chunk to the dirty-data handler, and makes them durable
+/// before any row of the chunk is emitted.
+fn handle_bad_lines(
+    dirty: &mut DirtyDataHandler,
+    decoded: &Decoded,
+    chunk: &[u8],
+    source: &str,
+) -> EngineResult<()> {
+    if decoded.bad.is_empty() {
+        return Ok(());
+    }
+    for bad in &decoded.bad {
+        dirty.on_bad_record(&BadRecord {
+            raw: chunk.get(bad.range.clone()).unwrap_or_default(),
+            source,
+            partition: None,
+            offset: None,
+            line: Some(bad.line),
+            error: &bad.error,
+        })?;
+    }
+    dirty.flush()
+}
+
 #[async_trait]
 impl SourceReader for FileReader {
     fn split_count(&self) -> usize {
@@ -311,6 +376,7 @@ impl SourceReader for FileReader {
     }
 
     fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+        self.dirty.flush()?;
         position::snapshot(&self.files, &self.positions)
     }
 

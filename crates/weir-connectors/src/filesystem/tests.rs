@@ -15,7 +15,11 @@ use super::source::build_source;
 use crate::descriptor::{MetadataColumn, TableDescriptor};
 use crate::{create_sink, create_source};
 
-fn table(base: &Path, options: &[(&str, &str)], metadata: &[(&str, &str)]) -> TableDescriptor {
+pub(super) fn table(
+    base: &Path,
+    options: &[(&str, &str)],
+    metadata: &[(&str, &str)],
+) -> TableDescriptor {
     let mut fields = vec![
         Field::new("id", DataType::Int32, true),
         Field::new("name", DataType::Utf8, true),
@@ -51,7 +55,7 @@ fn table(base: &Path, options: &[(&str, &str)], metadata: &[(&str, &str)]) -> Ta
     }
 }
 
-fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> SubtaskContext {
+pub(super) fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> SubtaskContext {
     SubtaskContext {
         node_name: "source".into(),
         subtask,
@@ -65,7 +69,7 @@ fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> Subtask
 }
 
 /// Reads a subtask to the end: its batches and finished splits, or the first error.
-async fn read_all(
+pub(super) async fn read_all(
     table: &TableDescriptor,
     chunk_size: usize,
     ctx: &SubtaskContext,
@@ -87,7 +91,7 @@ async fn read_all(
     }
 }
 
-fn ids(batches: &[(usize, RecordBatch)]) -> Vec<i32> {
+pub(super) fn ids(batches: &[(usize, RecordBatch)]) -> Vec<i32> {
     batches
         .iter()
         .flat_map(|(_, b)| b.column(0).as_primitive::<Int32Type>().values().to_vec())
@@ -222,6 +226,11 @@ fn creation_errors_are_clear() {
     assert!(e.contains("missing required option 'format'"), "{e}");
     let e = err(&[("path", "in.json"), ("format", "xml")], &[]);
     assert!(e.contains("invalid value 'xml' for option 'format'"), "{e}");
+    let e = err(&[("path", "in.json"), ("format", "avro")], &[]);
+    assert!(
+        e.starts_with("table 't': format 'avro' reads and writes single Avro datums in messages"),
+        "{e}"
+    );
     let e = err(
         &[("path", "in.json"), ("format", "json")],
         &[("m", "file.owner")],

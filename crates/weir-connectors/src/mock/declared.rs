@@ -57,6 +57,12 @@ impl MockRun {
         run
     }
 
+    /// The run's temporary folder, which relative paths of what a test writes (declared
+    /// sinks, dead-letter folders) resolve against.
+    pub(crate) fn output_dir(&self) -> PathBuf {
+        self.state().declared.output_dir.clone()
+    }
+
     /// Notes that mocked table `table` names `connector`, which this build lacks.
     pub(crate) fn warn_unknown_connector(&self, table: &TableDescriptor, connector: &str) {
         let message = format!(
