@@ -60,6 +60,7 @@ fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>) -> Subtask
         metrics: metrics.clone(),
         late_rows: None,
         checkpointing: false,
+        checkpoint_interval: None,
         state_backend: Default::default(),
     }
 }
