@@ -1,18 +1,18 @@
 //! `upsert-kafka`'s write buffer (`sink.buffer-flush.max-rows`,
 //! `sink.buffer-flush.interval`), as Flink's reducing upsert writer: only the last row of
 //! each primary key is kept, so a key updated many times between flushes is written
-//! once. `-U` rows are not buffered (an upsert sink writes nothing for them). A flush
-//! writes the kept rows in the order their last change arrived.
+//! once. A key whose last row is a `-U` (its `+U` was filtered out) is written as a
+//! tombstone, as without the buffer. A flush writes the kept rows in the order their
+//! last change arrived.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::ArrayRef;
 use arrow::compute::interleave_record_batch;
-use arrow::datatypes::Int8Type;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{OwnedRow, RowConverter, SortField};
-use weir_types::{EngineError, EngineResult, RowKind, ROW_KIND_COLUMN};
+use weir_types::{EngineError, EngineResult};
 
 use super::options::BufferFlush;
 
@@ -65,17 +65,8 @@ impl UpsertBuffer {
             return Ok(());
         };
         let rows = converter.convert_columns(&keys)?;
-        let kinds = batch
-            .column_by_name(ROW_KIND_COLUMN)
-            .map(|c| c.as_primitive::<Int8Type>().clone());
         let index = self.batches.len();
         for (row, key) in rows.iter().enumerate() {
-            let retract = kinds.as_ref().is_some_and(|k| {
-                !k.is_null(row) && RowKind::from_i8(k.value(row)) == Some(RowKind::UpdateBefore)
-            });
-            if retract {
-                continue;
-            }
             self.latest.insert(key.owned(), (self.arrivals, index, row));
             self.arrivals += 1;
         }
@@ -121,8 +112,9 @@ impl UpsertBuffer {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int32Array, Int8Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::{AsArray, Int32Array, Int8Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Int8Type, Schema};
+    use weir_types::{RowKind, ROW_KIND_COLUMN};
 
     use super::*;
 
@@ -181,5 +173,12 @@ mod tests {
         assert_eq!(kinds, [UpdateAfter as i8, Insert as i8, Delete as i8]);
         assert!(buffer.take().unwrap().is_none());
         assert!(!buffer.is_due());
+        // A key whose last change is a -U keeps it (written as a tombstone).
+        buffer
+            .add(batch(&["d", "d"], &[5, 5], &[Insert, UpdateBefore]))
+            .unwrap();
+        let last = buffer.take().unwrap().unwrap();
+        let kinds: Vec<i8> = last.column(2).as_primitive::<Int8Type>().values().to_vec();
+        assert_eq!(kinds, [UpdateBefore as i8]);
     }
 }

@@ -9,9 +9,15 @@
 //! is encoded again row by row.
 //!
 //! `upsert-kafka`: `+I` and `+U` rows become records with a value, `-D` rows tombstones
-//! (the key and no value), `-U` rows nothing (as Flink). `kafka` with a changelog value
-//! format (`debezium-json`) gives the format each row's kind.
+//! (the key and no value). A `-U` row followed in its batch by another row of the same
+//! key writes nothing (the `+U` that follows it carries the new value); a `-U` without
+//! one (a filter after an aggregation dropped its `+U`, as in `HAVING`) is a tombstone.
+//! Flink does the same in two steps: its planner keeps `-U` away from upsert sinks
+//! unless a later operator needs it, and its serializer writes any `-U` it gets as a
+//! tombstone. `kafka` with a changelog value format (`debezium-json`) gives the format
+//! each row's kind.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, MapArray};
@@ -175,7 +181,6 @@ impl MessageEncoder {
             }
         };
         let upsert = self.upsert;
-        let keep = |kind: RowKind| !upsert || kind != RowKind::UpdateBefore;
         let has_value = |kind: RowKind| !upsert || kind.is_accumulate();
 
         let mut key_spans = Vec::new();
@@ -189,6 +194,20 @@ impl MessageEncoder {
             )
             .map_err(|e| EngineError::Config(format!("table '{}': key: {e}", self.table)))?;
             std::mem::swap(&mut key_spans, &mut self.spans);
+        }
+
+        // `-U` rows a later row of the same key supersedes (upsert only).
+        let mut superseded = Vec::new();
+        if upsert && (0..rows).any(|r| kind_of(r) == RowKind::UpdateBefore) {
+            superseded = vec![false; rows];
+            let mut later = HashSet::new();
+            for row in (0..rows).rev() {
+                let key = key_spans.get(row).map(|s| &out.keys[s.start..s.end]);
+                if kind_of(row) == RowKind::UpdateBefore {
+                    superseded[row] = later.contains(&key);
+                }
+                later.insert(key);
+            }
         }
 
         let mut value_batch = project(&data, &self.value_columns, &self.value_schema)?;
@@ -227,7 +246,7 @@ impl MessageEncoder {
             } else {
                 None
             };
-            if !keep(kind) {
+            if superseded.get(row).copied().unwrap_or(false) {
                 continue;
             }
             out.records.push(Record {

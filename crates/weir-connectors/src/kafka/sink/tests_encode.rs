@@ -147,7 +147,7 @@ fn csv_values_with_a_newline_are_encoded_row_by_row() {
 }
 
 #[test]
-fn upsert_writes_values_tombstones_and_drops_update_befores() {
+fn upsert_writes_values_and_tombstones_and_drops_superseded_update_befores() {
     use RowKind::*;
     let t = table_with(
         &base(
@@ -160,9 +160,17 @@ fn upsert_writes_values_tombstones_and_drops_update_befores() {
     );
     let mut encoder = MessageEncoder::new(&options(&t, ChangelogKind::Updating)).unwrap();
     let mut out = Encoded::default();
+    // User 3's -U has no row of its key after it (a HAVING filtered its +U out): the
+    // key is gone, a tombstone. User 1's -U is followed by its +U: nothing.
     let batch = rows(
-        &[(1, "a", 1.0), (1, "a", 1.0), (1, "a", 2.0), (2, "b", 5.0)],
-        Some(&[Insert, UpdateBefore, UpdateAfter, Delete]),
+        &[
+            (1, "a", 1.0),
+            (1, "a", 1.0),
+            (3, "c", 4.0),
+            (1, "a", 2.0),
+            (2, "b", 5.0),
+        ],
+        Some(&[Insert, UpdateBefore, UpdateBefore, UpdateAfter, Delete]),
     );
     encoder.encode(&batch, &mut out).unwrap();
     assert_eq!(
@@ -172,6 +180,7 @@ fn upsert_writes_values_tombstones_and_drops_update_befores() {
                 some(r#"{"user_id":1}"#),
                 some(r#"{"name":"a","amount":1.0}"#)
             ),
+            (some(r#"{"user_id":3}"#), None),
             (
                 some(r#"{"user_id":1}"#),
                 some(r#"{"name":"a","amount":2.0}"#)
@@ -181,7 +190,7 @@ fn upsert_writes_values_tombstones_and_drops_update_befores() {
     );
     assert_eq!(
         out.records().iter().map(|r| r.row).collect::<Vec<_>>(),
-        [0, 2, 3]
+        [0, 2, 3, 4]
     );
 }
 
