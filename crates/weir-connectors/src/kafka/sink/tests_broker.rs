@@ -364,7 +364,11 @@ fn upsert_kafka_writes_the_latest_value_per_key_and_tombstones() {
     }
     op.snapshot_state(1).unwrap();
     let records = broker.read_all("totals");
-    assert_eq!(records.len(), 6, "a -U followed by its +U writes nothing: {records:?}");
+    assert_eq!(
+        records.len(),
+        6,
+        "a -U followed by its +U writes nothing: {records:?}"
+    );
     for r in &records {
         assert_eq!(r.partition, java_partition(r.key.as_deref().unwrap(), 2));
     }
