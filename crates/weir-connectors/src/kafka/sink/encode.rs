@@ -6,7 +6,9 @@
 //! record points at its slices: no allocation per row. The formats write one line per
 //! row; a message is a line without its newline, as Flink's formats write messages. When
 //! the lines do not match the rows one to one (a CSV field holding a newline), the batch
-//! is encoded again row by row.
+//! is encoded again row by row. (A binary format, whose bytes may hold newlines
+//! anywhere, needs an encoder that reports where each message ends; the formats of this
+//! build are all text.)
 //!
 //! `upsert-kafka`: `+I` and `+U` rows become records with a value, `-D` rows tombstones
 //! (the key and no value). A `-U` row followed in its batch by another row of the same

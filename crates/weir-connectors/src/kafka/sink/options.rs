@@ -169,6 +169,17 @@ impl SinkOptions {
         let parallelism = sink_parallelism(&mut options)?;
         options.finish()?;
 
+        if let Some(id) = kafka.properties.get("transactional.id") {
+            return Err(ConnectorError::InvalidOption {
+                table: table.name.clone(),
+                option: "properties.transactional.id".into(),
+                value: id.clone(),
+                reason: "the sink names its transactions itself: remove it, and set \
+                         'sink.delivery-guarantee' = 'exactly-once' with \
+                         'sink.transactional-id-prefix'"
+                    .into(),
+            });
+        }
         let transaction_timeout = match kafka.properties.get("transaction.timeout.ms") {
             None => DEFAULT_TRANSACTION_TIMEOUT,
             Some(v) => v

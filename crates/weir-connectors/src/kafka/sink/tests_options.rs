@@ -187,6 +187,12 @@ fn delivery_guarantees_and_the_old_option_name() {
         e.contains("expected 'none', 'at-least-once' or 'exactly-once'"),
         "{e}"
     );
+    let e = error(
+        &kafka(&[("properties.transactional.id", "mine")]),
+        &[],
+        ChangelogKind::AppendOnly,
+    );
+    assert!(e.contains("names its transactions itself"), "{e}");
     let o = read(
         &table(
             &kafka(&[("properties.transaction.timeout.ms", "900000")]),
