@@ -197,6 +197,8 @@ fn real_sink(
         "blackhole" => blackhole::create_sink(table),
         "redis" => redis::create_sink(table, changelog),
         "jdbc" => jdbc::create_sink(table, changelog),
+        "kafka" => kafka::sink::create_sink(table, changelog, false),
+        "upsert-kafka" => kafka::sink::create_sink(table, changelog, true),
         "datagen" | "nexmark" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!("connector '{connector}' is a source only; it cannot be written to"),

@@ -115,6 +115,7 @@ pub(crate) fn launch(
                 metrics: metrics.clone(),
                 late_rows: None,
                 checkpointing,
+                checkpoint_interval: config.checkpoints.as_ref().map(|c| c.interval),
                 state_backend: config.state_backend.clone(),
             };
             let (operators, operator_ids) = create_chain_operators(graph, chain, &ctx_of, metrics)?;

@@ -31,6 +31,10 @@ pub struct SubtaskContext {
     /// [`Operator::notify_checkpoint_complete`], even at the end of input: `finish`
     /// stages, and the job's final checkpoint commits.
     pub checkpointing: bool,
+    /// `execution.checkpointing.interval` when the job takes checkpoints: a sink whose
+    /// output waits for checkpoints (Kafka transactions) checks that what it opens
+    /// outlives an interval.
+    pub checkpoint_interval: Option<std::time::Duration>,
     /// `state.backend.type`: where operators that support it keep keyed state (the
     /// unbounded aggregation keeps it in RocksDB with [`StateBackend::RocksDb`]).
     pub state_backend: StateBackend,
@@ -47,6 +51,7 @@ impl SubtaskContext {
             metrics: Arc::new(JobMetrics::default()),
             late_rows: None,
             checkpointing: false,
+            checkpoint_interval: None,
             state_backend: StateBackend::HashMap,
         }
     }

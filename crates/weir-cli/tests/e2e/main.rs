@@ -14,11 +14,14 @@
 //! - `lookup`: lookup joins with Redis and PostgreSQL (servers started by the tests),
 //!   dimensions loaded by a job through the redis and jdbc sinks.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
+//! - `kafka_sink`: jobs writing `kafka` and `upsert-kafka` tables of a tansu broker the
+//!   tests start, read back and compared.
 
 mod cases;
 mod cli;
 mod cold_join;
 mod docs_examples;
+mod kafka_sink;
 mod lookup;
 mod recovery;
 mod recovery_join;

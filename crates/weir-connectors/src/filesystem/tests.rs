@@ -64,6 +64,7 @@ pub(super) fn ctx(subtask: usize, parallelism: usize, metrics: &Arc<JobMetrics>)
         metrics: metrics.clone(),
         late_rows: None,
         checkpointing: false,
+        checkpoint_interval: None,
         state_backend: Default::default(),
     }
 }

@@ -6,5 +6,6 @@
 // Used by the source and the sink, which are being built on top of it.
 #[allow(dead_code)]
 mod config;
+pub(crate) mod sink;
 #[cfg(test)]
 mod tests_config;
