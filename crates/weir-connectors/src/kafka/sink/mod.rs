@@ -2,15 +2,15 @@
 //! options and semantics (docs/kafka.md, *Writing a topic*, *upsert-kafka*, *Guarantees
 //! and their limits*).
 //!
-//! - [`options`]: the sink options, checked at planning (no connection);
-//! - [`encode`]: rows to keys, values, timestamps and headers;
-//! - [`partitioner`]: `sink.partitioner`;
-//! - [`producer`]: librdkafka producers, delivery reports, errors;
-//! - [`writer`]: `none` and `at-least-once`; [`transactions`] (state machine over
-//!   [`transactions::TxnClient`]), [`txn_client`] (librdkafka) and [`txn_state`]
-//!   (checkpoint tables): `exactly-once`;
-//! - [`buffer`]: `upsert-kafka`'s `sink.buffer-flush.*`;
-//! - [`operator`]: the sink operator tying them together.
+//! - [`options`] reads the sink options, checked at planning (no connection);
+//! - [`encode`] turns rows into keys, values, timestamps and headers;
+//! - [`partitioner`] chooses partitions (`sink.partitioner`);
+//! - [`producer`] makes librdkafka producers, collects delivery reports, words errors;
+//! - [`writer`] writes `none` and `at-least-once`; [`transactions`] (a state machine
+//!   over [`transactions::TxnClient`]), [`txn_client`] (librdkafka) and [`txn_state`]
+//!   (checkpoint tables) write `exactly-once`;
+//! - [`buffer`] is `upsert-kafka`'s `sink.buffer-flush.*`;
+//! - [`operator`] is the sink operator tying them together.
 
 mod buffer;
 mod encode;

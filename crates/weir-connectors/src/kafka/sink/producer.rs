@@ -114,7 +114,6 @@ impl ClientContext for SinkContext {
                     *e = Some(epoch);
                 }
             }
-            return;
         }
         match level {
             RDKafkaLogLevel::Emerg

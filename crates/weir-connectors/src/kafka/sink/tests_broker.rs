@@ -657,3 +657,52 @@ fn map_names() -> MapFieldNames {
         value: "value".into(),
     }
 }
+
+/// Throughput of the sink into tansu (one record per produce batch, the tansu bug
+/// above) and what a barrier costs: prints them (run with `--ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_throughput_and_barrier_cost() {
+    let broker = KafkaBroker::start();
+    for guarantee in ["none", "at-least-once"] {
+        let topic = format!("m-{guarantee}");
+        broker.create_topic(&topic, 4);
+        let t = table(
+            &options(
+                &broker.bootstrap(),
+                "kafka",
+                &topic,
+                &[
+                    ("format", "json"),
+                    ("key.format", "json"),
+                    ("key.fields", "user_id"),
+                    ("sink.delivery-guarantee", guarantee),
+                ],
+            ),
+            &[],
+        );
+        let mut op = sink(&t, ChangelogKind::AppendOnly, &ctx(0, 1, None)).unwrap();
+        let mut out = Output::default();
+        let names: Vec<String> = (0..1000).map(|i| format!("customer {i}")).collect();
+        let started = Instant::now();
+        let mut barriers = Duration::ZERO;
+        for b in 0..20i64 {
+            let data: Vec<(i64, &str, f64)> = (0..1000)
+                .map(|i| (b * 1000 + i, names[i as usize].as_str(), i as f64))
+                .collect();
+            op.process_batch(0, rows(&data, None), &mut out).unwrap();
+            if b % 5 == 4 {
+                let at = Instant::now();
+                op.snapshot_state(b as u64).unwrap();
+                barriers += at.elapsed();
+            }
+        }
+        op.finish(&mut out).unwrap();
+        let total = started.elapsed();
+        println!(
+            "{guarantee}: 20000 records in {total:?} ({:.0} records/s), 4 barriers took {barriers:?}",
+            20000.0 / total.as_secs_f64()
+        );
+        assert_eq!(broker.read_all(&topic).len(), 20000);
+    }
+}

@@ -25,6 +25,8 @@ use super::transactions::TxnClient;
 
 /// How long one transactional call may block before it is retried.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a probe waits for librdkafka's log line with the producer epoch.
+const EPOCH_LOG_WAIT: Duration = Duration::from_secs(5);
 /// How long a writer being dropped waits to abort its open transaction.
 const ABORT_ON_DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -190,7 +192,13 @@ impl TxnClient for RdKafkaTxnClient {
         self.call(id, "InitProducerId", CALL_TIMEOUT, |t| {
             created.producer.init_transactions(t)
         })?;
-        // A transactional id the coordinator never saw gets producer epoch 0.
+        // A transactional id the coordinator never saw gets producer epoch 0. librdkafka
+        // logged it before InitProducerId completed, through the main queue, which the
+        // producer's thread serves: wait for that thread to hand it over.
+        let deadline = Instant::now() + EPOCH_LOG_WAIT;
+        while created.deliveries.epoch().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Ok(created.deliveries.epoch().map(|epoch| epoch > 0))
     }
 
