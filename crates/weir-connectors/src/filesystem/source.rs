@@ -92,6 +92,7 @@ pub(super) fn build_source(
         description,
         bounded: true,
         max_useful_parallelism: Some(file_count.max(1)),
+        parallelism: None,
         changelog,
     })
 }

@@ -2,9 +2,19 @@
 //!
 //! `config.rs` reads the options both share (topics, `properties.*`, key and value
 //! formats).
+//!
+//! The source (`source/`) reads topics: every partition is a split, dealt to subtasks
+//! as Flink deals them, read by a manually assigned librdkafka consumer per subtask
+//! (no group rebalancing) from `scan.startup.mode` or a checkpoint's positions up to
+//! `scan.bounded.mode`'s offsets; partitions appearing while it runs are read from
+//! their earliest offset; a completed checkpoint's offsets are committed to
+//! `properties.group.id`. `upsert-kafka` tables cannot be read yet.
 
-// Used by the source and the sink, which are being built on top of it.
+// Parts of it serve only the sink, which is being built on top of it.
 #[allow(dead_code)]
 mod config;
+mod source;
 #[cfg(test)]
 mod tests_config;
+
+pub use source::create_source;
