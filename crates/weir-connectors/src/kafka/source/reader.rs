@@ -8,8 +8,9 @@
 //! partition), decodes each partition's run into one batch and queues the events; each
 //! event carries the partition's position after it, which becomes the checkpointed
 //! position when `next` returns the event. Requests that block (offsets, metadata for
-//! discovery) run on tokio's blocking pool; the reader keeps the task's handle, so a
-//! dropped `next` finds it again.
+//! discovery) run on a thread of their own, which answers on a channel the reader keeps,
+//! so a dropped `next` finds the answer again; a job that stops does not wait for a
+//! request to an unreachable broker to time out.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -24,7 +25,7 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use weir_runtime::{SourceEvent, SourceReader, StateSnapshot};
 use weir_types::{EngineError, EngineResult};
@@ -93,7 +94,7 @@ struct Io {
 
 /// What woke a waiting `next`.
 enum Woke<'a> {
-    Lookup(Result<EngineResult<Found>, tokio::task::JoinError>),
+    Lookup(Result<EngineResult<Found>, oneshot::error::RecvError>),
     Record(usize, KafkaResult<BorrowedMessage<'a>>),
     Discovery,
 }
@@ -107,7 +108,8 @@ pub(crate) struct KafkaReader {
     splits: Vec<Split>,
     decoder: RunDecoder,
     pending: VecDeque<Pending>,
-    lookup: Option<JoinHandle<EngineResult<Found>>>,
+    /// The answer of the lookup in flight.
+    lookup: Option<oneshot::Receiver<EngineResult<Found>>>,
     started: bool,
     next_discovery: Option<Instant>,
     /// Positions of the last snapshot, committed when its checkpoint completes (the
@@ -184,7 +186,7 @@ impl KafkaReader {
         }
         let consumer = self.io.consumer.clone();
         let shared = self.shared.clone();
-        self.lookup = Some(tokio::task::spawn_blocking(move || {
+        self.lookup = Some(spawn_lookup(move || {
             let resolved = resolve(
                 consumer.as_ref(),
                 &shared.modes(),
@@ -201,7 +203,7 @@ impl KafkaReader {
         let consumer = self.io.consumer.clone();
         let shared = self.shared.clone();
         let (subtask, parallelism) = (self.subtask, self.parallelism);
-        self.lookup = Some(tokio::task::spawn_blocking(move || {
+        self.lookup = Some(spawn_lookup(move || {
             let timeout = shared.options.api_timeout;
             let servers = shared.config.bootstrap_servers();
             let found = match list_partitions(
@@ -317,7 +319,7 @@ impl KafkaReader {
 /// time. Cancel-safe: every wait it drops consumes nothing.
 async fn wait<'a>(
     io: &'a Io,
-    lookup: Option<&mut JoinHandle<EngineResult<Found>>>,
+    lookup: Option<&mut oneshot::Receiver<EngineResult<Found>>>,
     discovery: Option<Instant>,
 ) -> Woke<'a> {
     let mut waits: Vec<Pin<Box<dyn Future<Output = Woke<'a>> + Send + '_>>> = Vec::new();
@@ -344,6 +346,27 @@ async fn wait<'a>(
         }
     }
     futures::future::select_all(waits).await.0
+}
+
+/// Runs `lookup` (blocking requests to the brokers) on a thread of its own.
+fn spawn_lookup(
+    lookup: impl FnOnce() -> EngineResult<Found> + Send + 'static,
+) -> oneshot::Receiver<EngineResult<Found>> {
+    let (answer, receiver) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("weir-kafka-lookup".into())
+        .spawn(move || {
+            // The reader may be gone: nobody to tell.
+            let _ = answer.send(lookup());
+        });
+    if let Err(e) = spawned {
+        let (answer, receiver) = oneshot::channel();
+        let _ = answer.send(Err(EngineError::Internal(format!(
+            "cannot start a thread for Kafka requests: {e}"
+        ))));
+        return receiver;
+    }
+    receiver
 }
 
 /// A split not resolved yet.
@@ -516,7 +539,7 @@ impl SourceReader for KafkaReader {
             match wait(&self.io, self.lookup.as_mut(), self.next_discovery).await {
                 Woke::Lookup(result) => {
                     found = Some(result.map_err(|e| {
-                        EngineError::Internal(format!("offset lookup task failed: {e}"))
+                        EngineError::Internal(format!("the Kafka lookup thread ended: {e}"))
                     })??);
                 }
                 Woke::Discovery => discover = true,
