@@ -74,15 +74,13 @@ const SOURCE_PROPERTIES: [&str; 8] = [
 /// Options of the sink side of a `kafka` table: a table declared once may be read and
 /// written (Flink validates both sides' options either way), so the source accepts and
 /// ignores them.
-pub(crate) const SINK_OPTIONS: [&str; 8] = [
+pub(crate) const SINK_OPTIONS: [&str; 6] = [
     "sink.partitioner",
     "sink.parallelism",
     "sink.delivery-guarantee",
     "sink.semantic",
     "sink.transactional-id-prefix",
     "sink.transaction-naming-strategy",
-    "sink.buffer-flush.max-rows",
-    "sink.buffer-flush.interval",
 ];
 
 /// Flink's default `scan.topic-partition-discovery.interval`.
