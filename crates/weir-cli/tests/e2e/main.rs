@@ -14,11 +14,14 @@
 //! - `lookup`: lookup joins with Redis and PostgreSQL (servers started by the tests),
 //!   dimensions loaded by a job through the redis and jdbc sinks.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
+//! - `kafka`: jobs reading Kafka topics (a tansu broker started by the tests) into
+//!   files: bounded reads, group offsets across runs, event-time windows.
 
 mod cases;
 mod cli;
 mod cold_join;
 mod docs_examples;
+mod kafka;
 mod lookup;
 mod recovery;
 mod recovery_join;

@@ -109,11 +109,6 @@ impl RunDecoder {
         })
     }
 
-    /// The schema of the batches [`RunDecoder::decode`] produces.
-    pub(crate) fn schema(&self) -> &SchemaRef {
-        self.plan.schema()
-    }
-
     /// The table's rows of `records` (a run of one partition, in offset order); `None`
     /// when they give no row.
     pub(crate) fn decode<R: Record>(&mut self, records: &[R]) -> EngineResult<Option<RecordBatch>> {

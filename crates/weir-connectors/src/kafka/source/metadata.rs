@@ -189,11 +189,6 @@ impl RowPlan {
         })
     }
 
-    /// The schema of the batches the source produces.
-    pub(crate) fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
     /// The table's batch of `rows` rows: `value` (decoded values, one row each, ending
     /// with the row kind for a changelog format), `key` (the decoded keys of the same
     /// rows, when the table has key columns) and the metadata of `records[row_records[r]]`

@@ -72,7 +72,7 @@ struct Split {
     state: State,
     /// The next offset after the events `next` returned; `None` until resolved.
     position: Option<i64>,
-    /// The next offset expected from the queue (after records taken but not returned).
+    /// The offset after the last record taken from the queue (returned or pending).
     fetched: i64,
     stop: Option<i64>,
     stop_within_end: bool,
@@ -419,19 +419,15 @@ fn take_run(
         }
     }
     let split = &mut splits[i];
-    // Records before the expected offset were returned already; at the stop, reading ends.
-    let from = run
-        .iter()
-        .position(|r| r.offset() >= split.fetched)
-        .unwrap_or(run.len());
+    // At the stop offset, reading ends.
     let stop = split.stop.unwrap_or(i64::MAX);
     let to = run
         .iter()
         .position(|r| r.offset() >= stop)
         .unwrap_or(run.len());
     let mut finished = to < run.len();
-    if from < to {
-        let records = &run[from..to];
+    if to > 0 {
+        let records = &run[..to];
         let end = records[records.len() - 1].offset() + 1;
         split.fetched = end;
         if let Some(batch) = decoder.decode(records)? {
