@@ -39,9 +39,11 @@ pub const CONNECTORS: &[&str] = &[
     "datagen",
     "filesystem",
     "jdbc",
+    "kafka",
     "nexmark",
     "print",
     "redis",
+    "upsert-kafka",
 ];
 
 /// Connectors whose tables a lookup join can read (`JOIN t FOR SYSTEM_TIME AS OF
@@ -59,6 +61,9 @@ pub struct SourceBinding {
     /// The most subtasks that can have work (e.g. the number of files); the source runs
     /// at no more than this, so no subtask sits idle holding watermarks back.
     pub max_useful_parallelism: Option<usize>,
+    /// A parallelism the source insists on (`scan.parallelism`), used instead of
+    /// `parallelism.default`.
+    pub parallelism: Option<usize>,
     /// Whether the source reads plain rows or a changelog (a format such as
     /// `debezium-json`): an updating source's batches end with
     /// [`weir_types::ROW_KIND_COLUMN`].
@@ -150,6 +155,8 @@ fn real_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError>
         "datagen" => datagen::create_source(table),
         "nexmark" => nexmark::create_source(table),
         "filesystem" => filesystem::create_source(table),
+        "kafka" => kafka::create_source(table, false),
+        "upsert-kafka" => kafka::create_source(table, true),
         "redis" | "jdbc" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!(

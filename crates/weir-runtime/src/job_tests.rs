@@ -551,3 +551,71 @@ async fn in_flight_is_zero_after_a_job_with_exchanges_finished() {
     assert_eq!(metrics.in_flight(), 0);
     assert_eq!(j.out.rows.lock().unwrap().len(), 600);
 }
+
+/// One subtask whose split count grows while it reads (a partition discovered): it reads
+/// `[1000]` from split 0, finds split 1, reads `[2000]` from split 0 and `[1500]` from
+/// split 1, then ends.
+struct GrowingSource;
+
+struct GrowingReader {
+    step: usize,
+    splits: usize,
+}
+
+impl SourceFactory for GrowingSource {
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn create_reader(&self, _: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>> {
+        Ok(Box::new(GrowingReader { step: 0, splits: 1 }))
+    }
+}
+
+#[async_trait]
+impl SourceReader for GrowingReader {
+    fn split_count(&self) -> usize {
+        self.splits
+    }
+    async fn next(&mut self) -> EngineResult<SourceEvent> {
+        self.step += 1;
+        let (split, value) = match self.step {
+            1 => (0, 1000),
+            2 => {
+                self.splits = 2;
+                (0, 2000)
+            }
+            3 => (1, 1500),
+            _ => return Ok(SourceEvent::Finished),
+        };
+        Ok(SourceEvent::Batch {
+            split,
+            batch: batch(vec![value]),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_found_while_running_holds_the_watermark_back_until_it_reads() {
+    let mut j = job(bounded(0, 0), 1, EdgeKind::Forward, 1, None, Duration::ZERO);
+    if let NodeKind::Source(spec) = &mut j.graph.nodes[0].kind {
+        spec.factory = Arc::new(GrowingSource);
+    }
+    let config = JobConfig {
+        auto_watermark_interval: Duration::ZERO,
+        ..JobConfig::default()
+    };
+    start(&j.graph, &config).unwrap().wait().await.unwrap();
+    let marks: Vec<i64> = j
+        .out
+        .watermarks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| w.1)
+        .collect();
+    // Without tracking split 1, its rows would not count and 2000 would be emitted
+    // before them, making the row at 1500 late.
+    assert_eq!(marks, vec![1000, 1500, i64::MAX]);
+    let rows: Vec<i64> = j.out.rows.lock().unwrap().iter().map(|r| r.1).collect();
+    assert_eq!(rows, vec![1000, 2000, 1500]);
+}

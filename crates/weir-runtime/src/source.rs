@@ -36,6 +36,8 @@ pub enum SourceEvent {
 pub trait SourceReader: Send {
     /// Number of splits this subtask reads (files, partitions, generator shards).
     /// May be 0: the subtask then finishes at once, or idles if the source is unbounded.
+    /// It may grow between two events (partitions discovered while running): new splits
+    /// take the next indices, and a split keeps its index for as long as the reader lives.
     fn split_count(&self) -> usize;
 
     /// A stable name of split `split` (a file path, a partition, a generator shard),

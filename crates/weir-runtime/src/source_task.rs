@@ -2,6 +2,10 @@
 //! watermarks per split (every `pipeline.auto-watermark-interval`, or after every row
 //! that raises one when it is 0), pushes rows through its chain and, with checkpoints,
 //! records its read positions and injects barriers when the coordinator says so.
+//!
+//! A reader's split count may grow while it runs (Kafka partitions discovered): after
+//! every event the task tracks the new splits, each with the watermark a restored
+//! checkpoint holds for it, if any (see [`SplitWatermarks::grow`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +69,8 @@ struct EventClock {
     splits: SplitWatermarks,
     last_emitted: Watermark,
     idle_announced: bool,
+    /// The split watermarks of the restored checkpoint, for splits that appear later.
+    restored: Vec<RecordBatch>,
 }
 
 impl SourceTask {
@@ -87,9 +93,10 @@ impl SourceTask {
             ),
             last_emitted: Watermark::MIN,
             idle_announced: false,
+            restored: split_watermarks,
         };
-        for batch in &split_watermarks {
-            restore_split_watermarks(self.reader.as_ref(), &mut clock.splits, batch)?;
+        for batch in &clock.restored {
+            restore_split_watermarks(self.reader.as_ref(), &mut clock.splits, batch, 0)?;
         }
         self.read(&mut clock).await?;
         let Some(mut link) = self.checkpoints.take() else {
@@ -131,7 +138,10 @@ impl SourceTask {
                 control = recv_control(&mut self.checkpoints) => {
                     self.on_control(control, clock).await?;
                 }
-                event = self.reader.next() => match event? {
+                event = self.reader.next() => match event.and_then(|e| {
+                    self.track_new_splits(clock)?;
+                    Ok(e)
+                })? {
                     SourceEvent::Batch { split, batch } => {
                         JobMetrics::add(&self.metrics.records_in, batch.num_rows());
                         self.on_batch(split, batch, per_batch, clock)?;
@@ -164,6 +174,21 @@ impl SourceTask {
                 }
             }
         }
+    }
+
+    /// Tracks the splits the reader added since the last event, with the watermarks the
+    /// restored checkpoint holds for them.
+    fn track_new_splits(&mut self, clock: &mut EventClock) -> EngineResult<()> {
+        let known = clock.splits.len();
+        let count = self.reader.split_count();
+        if count <= known {
+            return Ok(());
+        }
+        clock.splits.grow(count, Instant::now());
+        for batch in &clock.restored {
+            restore_split_watermarks(self.reader.as_ref(), &mut clock.splits, batch, known)?;
+        }
+        Ok(())
     }
 
     /// Rows read from `split`: computed columns, watermarks, the chain.
@@ -350,11 +375,12 @@ fn snapshot_source(
     })
 }
 
-/// Sets the watermark of each of the reader's splits named in `batch`.
+/// Sets the watermark of each of the reader's splits from index `from` on named in `batch`.
 fn restore_split_watermarks(
     reader: &dyn SourceReader,
     splits: &mut SplitWatermarks,
     batch: &RecordBatch,
+    from: usize,
 ) -> EngineResult<()> {
     let bad = || {
         EngineError::Checkpoint(format!(
@@ -369,7 +395,7 @@ fn restore_split_watermarks(
         .column_by_name("watermark")
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
         .ok_or_else(bad)?;
-    for split in 0..reader.split_count() {
+    for split in from..reader.split_count() {
         let id = reader.split_id(split);
         for row in 0..ids.len() {
             if ids.is_valid(row) && ids.value(row) == id {

@@ -47,6 +47,33 @@ impl SplitWatermarks {
         }
     }
 
+    /// Number of splits tracked.
+    pub fn len(&self) -> usize {
+        self.splits.len()
+    }
+
+    /// Whether no split is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.splits.is_empty()
+    }
+
+    /// Tracks `splits` splits when fewer are tracked: the reader found new ones while
+    /// running (Kafka partitions discovered). A new split starts without a watermark and
+    /// active from `now`, like a split of a starting subtask: until it produces rows (or
+    /// goes idle after `table.exec.source.idle-timeout`) it holds the subtask's watermark
+    /// where it is. The watermark the subtask emitted never goes back, so the new split
+    /// stops it from advancing rather than pulling it back; rows of the new split older
+    /// than that watermark are late, as in Flink.
+    pub fn grow(&mut self, splits: usize, now: Instant) {
+        while self.splits.len() < splits {
+            self.splits.push(SplitState {
+                watermark: i64::MIN,
+                last_activity: now,
+                finished: false,
+            });
+        }
+    }
+
     /// Records that `split` produced rows at `now`, with watermark candidate `candidate`.
     pub fn observe(&mut self, split: usize, candidate: Option<i64>, now: Instant) {
         if let Some(state) = self.splits.get_mut(split) {
@@ -297,6 +324,41 @@ mod tests {
         assert_eq!(
             s.status(t0 + Duration::from_millis(520)),
             WatermarkStatus::Active(Watermark(10))
+        );
+    }
+
+    #[test]
+    fn a_new_split_holds_the_watermark_until_it_produces_rows_or_idles() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_millis(100);
+        let mut s = SplitWatermarks::new(0, Some(timeout), t0);
+        assert_eq!(s.status(t0), WatermarkStatus::Idle, "no split yet");
+        s.grow(1, t0);
+        s.observe(0, Some(5_000), t0);
+        assert_eq!(s.status(t0), WatermarkStatus::Active(Watermark(5_000)));
+        // A partition discovered later: it holds the watermark back (at MIN; the source
+        // task never emits a watermark below one it emitted).
+        s.grow(2, t0 + Duration::from_millis(10));
+        assert_eq!(s.len(), 2);
+        s.observe(0, Some(6_000), t0 + Duration::from_millis(50));
+        assert_eq!(
+            s.status(t0 + Duration::from_millis(60)),
+            WatermarkStatus::Active(Watermark::MIN)
+        );
+        // It produces rows: it counts with its own watermark.
+        s.observe(1, Some(5_500), t0 + Duration::from_millis(70));
+        assert_eq!(
+            s.status(t0 + Duration::from_millis(80)),
+            WatermarkStatus::Active(Watermark(5_500))
+        );
+        // Growing to fewer splits changes nothing.
+        s.grow(1, t0);
+        assert_eq!(s.len(), 2);
+        // Quiet past the idle timeout while split 0 goes on: split 0 alone decides.
+        s.observe(0, Some(7_000), t0 + Duration::from_millis(200));
+        assert_eq!(
+            s.status(t0 + Duration::from_millis(210)),
+            WatermarkStatus::Active(Watermark(7_000))
         );
     }
 

@@ -14,13 +14,19 @@
 //! - `lookup`: lookup joins with Redis and PostgreSQL (servers started by the tests),
 //!   dimensions loaded by a job through the redis and jdbc sinks.
 //! - `weir_test_docs`: the walkthrough of `docs/testing.md`, run as written.
+//! - `kafka_recovery`: Kafka to Kafka killed at 20 random moments and restarted: no
+//!   record lost (at least once), every window with its one correct result.
 //! - `kafka_sink`: jobs writing `kafka` and `upsert-kafka` tables of a tansu broker the
 //!   tests start, read back and compared.
+//! - `kafka`: jobs reading Kafka topics (a tansu broker started by the tests) into
+//!   files: bounded reads, group offsets across runs, event-time windows.
 
 mod cases;
 mod cli;
 mod cold_join;
 mod docs_examples;
+mod kafka;
+mod kafka_recovery;
 mod kafka_sink;
 mod lookup;
 mod recovery;

@@ -116,6 +116,7 @@ pub(super) fn build_source(
         description,
         bounded: true,
         max_useful_parallelism: Some(file_count.max(1)),
+        parallelism: None,
         changelog,
         upsert_key: Vec::new(),
     })

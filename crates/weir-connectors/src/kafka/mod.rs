@@ -7,10 +7,18 @@
 //! `sink.delivery-guarantee` `none`, `at-least-once` (flush at barriers) or
 //! `exactly-once` (a Kafka transaction per checkpoint interval, committed when the
 //! checkpoint completes), and `upsert-kafka`'s tombstones and buffer.
+//!
+//! The source (`source/`) reads topics: every partition is a split, dealt to subtasks
+//! as Flink deals them, read by a manually assigned librdkafka consumer per subtask
+//! (no group rebalancing) from `scan.startup.mode` or a checkpoint's positions up to
+//! `scan.bounded.mode`'s offsets; partitions appearing while it runs are read from
+//! their earliest offset; a completed checkpoint's offsets are committed to
+//! `properties.group.id`. `upsert-kafka` tables cannot be read yet.
 
-// Used by the source and the sink, which are being built on top of it.
-#[allow(dead_code)]
 mod config;
 pub(crate) mod sink;
+mod source;
 #[cfg(test)]
 mod tests_config;
+
+pub use source::create_source;

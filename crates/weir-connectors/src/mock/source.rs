@@ -21,6 +21,7 @@ pub(super) fn binding(run: MockRun, table: &str) -> SourceBinding {
         bounded: true,
         // One reader hands out the scripted rows; more subtasks would only sit idle.
         max_useful_parallelism: Some(1),
+        parallelism: None,
         changelog: weir_types::ChangelogKind::AppendOnly,
         upsert_key: Vec::new(),
     }

@@ -217,6 +217,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
         description,
         bounded: events.is_some(),
         max_useful_parallelism: None,
+        parallelism: None,
         changelog: weir_types::ChangelogKind::AppendOnly,
         upsert_key: Vec::new(),
     })

@@ -89,9 +89,11 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
         id: OperatorId::derive(&canonical, &[]),
         name: format!("Source: {}", def.name),
         detail,
-        parallelism: binding
-            .max_useful_parallelism
-            .map_or(p.options.parallelism(), |n| n.min(p.options.parallelism())),
+        parallelism: binding.parallelism.unwrap_or_else(|| {
+            binding
+                .max_useful_parallelism
+                .map_or(p.options.parallelism(), |n| n.min(p.options.parallelism()))
+        }),
         inputs: vec![],
         kind: NodeKind::Source(SourceSpec {
             factory: binding.factory,

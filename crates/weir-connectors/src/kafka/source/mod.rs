@@ -1,0 +1,192 @@
+//! The `kafka` source: reads topics with Flink's options and semantics.
+//!
+//! - `options.rs`: `scan.startup.*`, `scan.bounded.*`, discovery, `scan.parallelism`,
+//!   `properties.group.id` and the librdkafka consumer configuration.
+//! - `assignment.rs`: the topics' partitions and the subtask reading each (Flink's
+//!   enumerator's rule).
+//! - `offsets.rs`: where partitions start and stop (earliest, latest, timestamp, group
+//!   offsets, listed offsets).
+//! - `reader.rs`: a subtask's reader: partitions are splits, read in batches from
+//!   per-partition queues; positions for checkpoints, offsets committed to the group
+//!   when a checkpoint completes, partitions discovered while running.
+//! - `decode.rs` and `metadata.rs`: records to the table's batches (value and key
+//!   columns, metadata columns, malformed records).
+//! - `position.rs`: the checkpointed positions.
+//!
+//! Creating the source reads and checks every option without connecting; each subtask
+//! connects when the job starts.
+
+mod assignment;
+mod decode;
+mod metadata;
+mod offsets;
+mod options;
+mod position;
+mod reader;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_checkpoint;
+#[cfg(test)]
+mod tests_columns;
+#[cfg(test)]
+mod tests_options;
+
+use std::sync::Arc;
+
+use weir_runtime::{SourceFactory, SourceReader, SubtaskContext};
+use weir_types::{ChangelogKind, EngineResult};
+
+use self::assignment::TopicSelector;
+use self::decode::RunDecoder;
+use self::metadata::RowPlan;
+use self::options::{BoundedMode, SourceOptions, StartupMode};
+use self::reader::KafkaReader;
+use super::config::{KafkaConfig, Topics};
+use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::options::Options;
+use crate::SourceBinding;
+
+/// What every subtask of a source shares.
+pub(crate) struct SourceShared {
+    /// Table name, for messages.
+    pub table: String,
+    /// The shared Kafka options.
+    pub config: KafkaConfig,
+    /// The source's options.
+    pub options: SourceOptions,
+    /// The topics read.
+    pub selector: TopicSelector,
+}
+
+/// Creates the source of a `kafka` table (`upsert` false) or an `upsert-kafka` one.
+/// Reads and checks every option; connects to nothing.
+pub fn create_source(
+    table: &TableDescriptor,
+    upsert: bool,
+) -> Result<SourceBinding, ConnectorError> {
+    let connector = if upsert { "upsert-kafka" } else { "kafka" };
+    if upsert {
+        return Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: "upsert-kafka can be written; reading it is not supported yet (read the \
+                      topic with the 'kafka' connector and a changelog format, or keep the \
+                      table a sink)"
+                .into(),
+        });
+    }
+    let mut options = Options::new(table, connector);
+    let config = KafkaConfig::read(&mut options, false)?;
+    let source = SourceOptions::read(&mut options, &config)?;
+    options.finish()?;
+    if !table.primary_key.is_empty() && !config.value.produces_changelog() {
+        return Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!(
+                "a 'kafka' table with format '{}' cannot declare a PRIMARY KEY: its records are \
+                 appends, so the key cannot be guaranteed (as in Flink); remove the PRIMARY KEY, \
+                 or use 'upsert-kafka'",
+                config.value.name()
+            ),
+        });
+    }
+    let selector =
+        TopicSelector::new(&config.topics).map_err(|reason| ConnectorError::InvalidOption {
+            table: table.name.clone(),
+            option: "topic-pattern".into(),
+            value: match &config.topics {
+                Topics::Pattern(p) => p.clone(),
+                Topics::Names(n) => n.join(";"),
+            },
+            reason: format!("not a valid regular expression: {reason}"),
+        })?;
+    let plan = RowPlan::new(table, &config)?;
+    // Checks that the formats can read the columns.
+    RunDecoder::new(table, &config, plan.clone(), Default::default())?;
+    let description = describe(&config, &source);
+    let changelog = if config.value.produces_changelog() {
+        ChangelogKind::Updating
+    } else {
+        ChangelogKind::AppendOnly
+    };
+    let bounded = source.is_bounded();
+    let parallelism = source.parallelism;
+    Ok(SourceBinding {
+        factory: Arc::new(KafkaSourceFactory {
+            shared: Arc::new(SourceShared {
+                table: table.name.clone(),
+                config,
+                options: source,
+                selector,
+            }),
+            table: table.clone(),
+            plan,
+        }),
+        description,
+        bounded,
+        max_useful_parallelism: None,
+        parallelism,
+        changelog,
+        upsert_key: Vec::new(),
+    })
+}
+
+/// `kafka(topic=orders, format=json, startup=earliest-offset, bounded=latest-offset)`.
+fn describe(config: &KafkaConfig, source: &SourceOptions) -> String {
+    let topics = match &config.topics {
+        Topics::Names(names) => format!("topic={}", names.join(";")),
+        Topics::Pattern(pattern) => format!("topic-pattern={pattern}"),
+    };
+    let startup = match &source.startup {
+        StartupMode::Earliest => "earliest-offset".to_string(),
+        StartupMode::Latest => "latest-offset".to_string(),
+        StartupMode::GroupOffsets => "group-offsets".to_string(),
+        StartupMode::Timestamp(ts) => format!("timestamp {ts}"),
+        StartupMode::Specific(_) => "specific-offsets".to_string(),
+    };
+    let mut text = format!(
+        "kafka({topics}, format={}, startup={startup}",
+        config.value.name()
+    );
+    let bounded = match &source.bounded {
+        BoundedMode::Unbounded => None,
+        BoundedMode::Latest => Some("latest-offset".to_string()),
+        BoundedMode::GroupOffsets => Some("group-offsets".to_string()),
+        BoundedMode::Timestamp(ts) => Some(format!("timestamp {ts}")),
+        BoundedMode::Specific(_) => Some("specific-offsets".to_string()),
+    };
+    if let Some(b) = bounded {
+        text.push_str(&format!(", bounded={b}"));
+    }
+    text.push(')');
+    text
+}
+
+/// Creates the subtasks' readers.
+struct KafkaSourceFactory {
+    shared: Arc<SourceShared>,
+    table: TableDescriptor,
+    plan: RowPlan,
+}
+
+impl SourceFactory for KafkaSourceFactory {
+    fn is_bounded(&self) -> bool {
+        self.shared.options.is_bounded()
+    }
+
+    fn create_reader(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>> {
+        let decoder = RunDecoder::new(
+            &self.table,
+            &self.shared.config,
+            self.plan.clone(),
+            ctx.metrics.clone(),
+        )
+        .map_err(|e| weir_types::EngineError::Config(e.to_string()))?;
+        Ok(Box::new(KafkaReader::open(
+            self.shared.clone(),
+            ctx.subtask,
+            ctx.parallelism.max(1),
+            decoder,
+        )?))
+    }
+}
