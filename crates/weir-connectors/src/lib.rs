@@ -140,6 +140,11 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
             match table.connector()? {
                 c if !CONNECTORS.contains(&c) => run.warn_unknown_connector(table, c),
                 "filesystem" => filesystem::validate_source(table)?,
+                "upsert-kafka" => {
+                    if let Some(reason) = kafka::validate_upsert_source(table)? {
+                        run.warn_cannot_run(table, &reason);
+                    }
+                }
                 _ => drop(real_source(table)?),
             }
             Ok(run.source_binding(table))

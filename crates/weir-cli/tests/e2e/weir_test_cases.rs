@@ -255,13 +255,13 @@ fn errors_in_cases_and_scripts_name_their_file_and_line() {
 
 #[test]
 fn unknown_connectors_are_mocked_and_bare_selects_have_final_tables() {
-    // 'kafka' is not a connector of this build: the job could not run, but it can be
+    // 'pulsar' is not a connector of this build: the job could not run, but it can be
     // tested, since no connector is ever created; a warning says so.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("orders.sql"),
         "CREATE TABLE orders (id INT, amount DOUBLE, who STRING)\n\
-         WITH ('connector' = 'kafka', 'topic' = 'orders', 'properties.bootstrap.servers' = 'nowhere:9092');\n\
+         WITH ('connector' = 'pulsar', 'topics' = 'orders', 'service-url' = 'pulsar://nowhere:6650');\n\
          SELECT id, UPPER(who) FROM orders WHERE amount > 10;\n",
     )
     .unwrap();
@@ -276,14 +276,14 @@ fn unknown_connectors_are_mocked_and_bare_selects_have_final_tables() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(stdout, "PASS  big\n1 case: 1 passed, 0 failed\n");
     assert!(
-        stderr.contains("warning: table 'orders': unknown connector 'kafka'")
+        stderr.contains("warning: table 'orders': unknown connector 'pulsar'")
             && stderr.contains("weir test mocks table 'orders' anyway"),
         "{stderr}"
     );
     let run = weir_in(dir.path(), &["run", "orders.sql"]);
     assert!(
         !run.status.success(),
-        "kafka is not a connector of this build"
+        "pulsar is not a connector of this build"
     );
 }
 

@@ -21,4 +21,4 @@ mod source;
 #[cfg(test)]
 mod tests_config;
 
-pub use source::create_source;
+pub use source::{create_source, validate_upsert_source};

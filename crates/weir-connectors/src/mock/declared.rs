@@ -76,6 +76,19 @@ impl MockRun {
         }
     }
 
+    /// Notes that this build cannot run mocked table `table` the way the job uses it
+    /// (`reason`, e.g. a connector that can be written but not read yet).
+    pub(crate) fn warn_cannot_run(&self, table: &TableDescriptor, reason: &ConnectorError) {
+        let message = format!(
+            "{reason}; weir test mocks table '{}' anyway, but the job cannot run on this build",
+            table.name
+        );
+        let mut state = self.state();
+        if !state.warnings.contains(&message) {
+            state.warnings.push(message);
+        }
+    }
+
     /// Warnings of planning in this run (connectors this build lacks).
     pub fn warnings(&self) -> Vec<String> {
         self.state().warnings.clone()

@@ -23,10 +23,16 @@ fn descriptor(name: &str) -> TableDescriptor {
         ])),
         metadata: vec![],
         primary_key: vec![],
-        // A real connector that would fail if it were used: mocks ignore the options.
-        options: [("connector".to_string(), "kafka".to_string())]
-            .into_iter()
-            .collect(),
+        // A real connector that would fail if it were used (no such folder): mocks check
+        // the options but read and write nothing.
+        options: [
+            ("connector", "filesystem"),
+            ("path", "/nonexistent/weir-mock-test"),
+            ("format", "debezium-json"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
         base_dir: ".".into(),
     }
 }

@@ -105,7 +105,7 @@ pub(crate) fn list_partitions<C: Consumer>(
                     .map_err(unreachable)?;
                 for topic in metadata.topics() {
                     if topic.partitions().is_empty() {
-                        let reason = match topic.error().map(RDKafkaRespErr::from) {
+                        let reason = match topic.error() {
                             Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
                             | None => "it does not exist".to_string(),
                             Some(other) => format!("the brokers answer {other:?}"),

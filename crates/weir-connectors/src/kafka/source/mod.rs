@@ -65,20 +65,10 @@ pub fn create_source(
     table: &TableDescriptor,
     upsert: bool,
 ) -> Result<SourceBinding, ConnectorError> {
-    let connector = if upsert { "upsert-kafka" } else { "kafka" };
+    let (config, source, selector) = read_options(table, upsert)?;
     if upsert {
-        return Err(ConnectorError::Unsupported {
-            table: table.name.clone(),
-            message: "upsert-kafka can be written; reading it is not supported yet (read the \
-                      topic with the 'kafka' connector and a changelog format, or keep the \
-                      table a sink)"
-                .into(),
-        });
+        return Err(upsert_unsupported(table));
     }
-    let mut options = Options::new(table, connector);
-    let config = KafkaConfig::read(&mut options, false)?;
-    let source = SourceOptions::read(&mut options, &config)?;
-    options.finish()?;
     if !table.primary_key.is_empty() && !config.value.produces_changelog() {
         return Err(ConnectorError::Unsupported {
             table: table.name.clone(),
@@ -90,16 +80,6 @@ pub fn create_source(
             ),
         });
     }
-    let selector =
-        TopicSelector::new(&config.topics).map_err(|reason| ConnectorError::InvalidOption {
-            table: table.name.clone(),
-            option: "topic-pattern".into(),
-            value: match &config.topics {
-                Topics::Pattern(p) => p.clone(),
-                Topics::Names(n) => n.join(";"),
-            },
-            reason: format!("not a valid regular expression: {reason}"),
-        })?;
     let plan = RowPlan::new(table, &config)?;
     // Checks that the formats can read the columns.
     RunDecoder::new(table, &config, plan.clone(), Default::default())?;
@@ -129,6 +109,47 @@ pub fn create_source(
         changelog,
         upsert_key: Vec::new(),
     })
+}
+
+/// Checks the options of an `upsert-kafka` table a query reads (for `weir test`, which
+/// mocks its rows); returns why this build cannot read it all the same.
+pub fn validate_upsert_source(
+    table: &TableDescriptor,
+) -> Result<Option<ConnectorError>, ConnectorError> {
+    read_options(table, true)?;
+    Ok(Some(upsert_unsupported(table)))
+}
+
+fn upsert_unsupported(table: &TableDescriptor) -> ConnectorError {
+    ConnectorError::Unsupported {
+        table: table.name.clone(),
+        message: "upsert-kafka can be written; reading it is not supported yet (read the topic \
+                  with the 'kafka' connector and a changelog format, or keep the table a sink)"
+            .into(),
+    }
+}
+
+/// The shared options, the source's options and the topic selector of a table.
+fn read_options(
+    table: &TableDescriptor,
+    upsert: bool,
+) -> Result<(KafkaConfig, SourceOptions, TopicSelector), ConnectorError> {
+    let connector = if upsert { "upsert-kafka" } else { "kafka" };
+    let mut options = Options::new(table, connector);
+    let config = KafkaConfig::read(&mut options, upsert)?;
+    let source = SourceOptions::read(&mut options, &config, upsert)?;
+    options.finish()?;
+    let selector =
+        TopicSelector::new(&config.topics).map_err(|reason| ConnectorError::InvalidOption {
+            table: table.name.clone(),
+            option: "topic-pattern".into(),
+            value: match &config.topics {
+                Topics::Pattern(p) => p.clone(),
+                Topics::Names(n) => n.join(";"),
+            },
+            reason: format!("not a valid regular expression: {reason}"),
+        })?;
+    Ok((config, source, selector))
 }
 
 /// `kafka(topic=orders, format=json, startup=earliest-offset, bounded=latest-offset)`.

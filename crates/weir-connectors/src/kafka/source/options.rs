@@ -83,6 +83,9 @@ pub(crate) const SINK_OPTIONS: [&str; 6] = [
     "sink.transaction-naming-strategy",
 ];
 
+/// The sink options only an `upsert-kafka` table has.
+const UPSERT_SINK_OPTIONS: [&str; 2] = ["sink.buffer-flush.max-rows", "sink.buffer-flush.interval"];
+
 /// Flink's default `scan.topic-partition-discovery.interval`.
 const DEFAULT_DISCOVERY: Duration = Duration::from_secs(5 * 60);
 
@@ -118,15 +121,29 @@ pub(crate) struct SourceOptions {
 
 impl SourceOptions {
     /// Reads the source options of `options`' table, whose shared options `config` holds.
+    /// An `upsert-kafka` table (`upsert`) always starts at the earliest offsets and has
+    /// no `scan.startup.*` options, as in Flink.
     pub(crate) fn read(
         options: &mut Options<'_>,
         config: &KafkaConfig,
+        upsert: bool,
     ) -> Result<SourceOptions, ConnectorError> {
         for key in SINK_OPTIONS {
             options.get(key);
         }
+        if upsert {
+            for key in UPSERT_SINK_OPTIONS {
+                options.get(key);
+            }
+        }
         let single_topic = matches!(&config.topics, Topics::Names(n) if n.len() == 1);
-        let startup = match options.get("scan.startup.mode") {
+        let mode = if upsert {
+            None
+        } else {
+            options.get("scan.startup.mode")
+        };
+        let startup = match mode {
+            None if upsert => StartupMode::Earliest,
             None => StartupMode::GroupOffsets,
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
                 "earliest-offset" => StartupMode::Earliest,
@@ -147,8 +164,10 @@ impl SourceOptions {
             },
         };
         // Read (and so accepted) whatever the mode, as Flink ignores them in other modes.
-        options.get("scan.startup.timestamp-millis");
-        options.get("scan.startup.specific-offsets");
+        if !upsert {
+            options.get("scan.startup.timestamp-millis");
+            options.get("scan.startup.specific-offsets");
+        }
         options.get("scan.bounded.timestamp-millis");
         options.get("scan.bounded.specific-offsets");
         let bounded = match options.get("scan.bounded.mode") {

@@ -12,7 +12,7 @@
 //! so a dropped `next` finds the answer again; a job that stops does not wait for a
 //! request to an unreachable broker to time out.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -118,6 +118,8 @@ pub(crate) struct KafkaReader {
     to_commit: Vec<(TopicPartition, i64)>,
     /// `Finished` was returned.
     ended: bool,
+    /// The positions of the restored checkpoint, for partitions discovered later.
+    restored: Arc<HashMap<TopicPartition, Position>>,
     /// Where the next drain of ready queues starts (fairness across partitions).
     rotation: usize,
 }
@@ -171,6 +173,7 @@ impl KafkaReader {
             started: false,
             to_commit: Vec::new(),
             ended: false,
+            restored: Arc::default(),
             rotation: 0,
         })
     }
@@ -200,6 +203,7 @@ impl KafkaReader {
     /// Looks for partitions new since the last look, in the background.
     fn spawn_discovery(&mut self) {
         let known: HashSet<TopicPartition> = self.splits.iter().map(|s| s.tp.clone()).collect();
+        let restored = self.restored.clone();
         let consumer = self.io.consumer.clone();
         let shared = self.shared.clone();
         let (subtask, parallelism) = (self.subtask, self.parallelism);
@@ -226,17 +230,29 @@ impl KafkaReader {
                     !known.contains(tp) && owner(&tp.topic, tp.partition, parallelism) == subtask
                 })
                 .collect();
-            // New partitions start at their earliest offset, as in Flink.
+            // New partitions start at their earliest offset, as in Flink (or where the
+            // restored checkpoint says, if it knew them).
             let requests: Vec<Request> = new
                 .iter()
-                .map(|tp| Request {
-                    tp: tp.clone(),
-                    start: Start::Earliest,
-                    stop: Stop::Known(None),
+                .map(|tp| match restored.get(tp) {
+                    Some(saved) => restored_request(tp, saved, false),
+                    None => Request {
+                        tp: tp.clone(),
+                        start: Start::Earliest,
+                        stop: Stop::Known(None),
+                    },
                 })
                 .collect();
-            let resolved = resolve(consumer.as_ref(), &shared.modes(), &requests, timeout)?;
-            Ok(Found::Discovered(new.into_iter().zip(resolved).collect()))
+            match resolve(consumer.as_ref(), &shared.modes(), &requests, timeout) {
+                Ok(resolved) => Ok(Found::Discovered(new.into_iter().zip(resolved).collect())),
+                Err(e) => {
+                    // Found again at the next round.
+                    tracing::warn!(
+                        "cannot read the offsets of new partitions, retrying later: {e}"
+                    );
+                    Ok(Found::Discovered(Vec::new()))
+                }
+            }
         }));
     }
 
@@ -367,6 +383,21 @@ fn spawn_lookup(
         return receiver;
     }
     receiver
+}
+
+/// The request of a partition the restored checkpoint holds: its position wins over the
+/// startup mode (unless the checkpoint was taken before it was known), its stop offset
+/// over the bounded mode.
+fn restored_request(tp: &TopicPartition, saved: &Position, bounded: bool) -> Request {
+    Request {
+        tp: tp.clone(),
+        start: saved.offset.map_or(Start::Startup, Start::At),
+        stop: match (saved.stop, bounded) {
+            (Some(stop), _) => Stop::Known(Some(stop)),
+            (None, true) => Stop::Bounded,
+            (None, false) => Stop::Known(None),
+        },
+    }
 }
 
 /// A split not resolved yet.
@@ -648,15 +679,7 @@ impl SourceReader for KafkaReader {
         let bounded = self.shared.options.is_bounded();
         for split in &mut self.splits {
             split.request = match saved.get(&split.tp) {
-                Some(p) => Request {
-                    tp: split.tp.clone(),
-                    start: p.offset.map_or(Start::Startup, Start::At),
-                    stop: match (p.stop, bounded) {
-                        (Some(stop), _) => Stop::Known(Some(stop)),
-                        (None, true) => Stop::Bounded,
-                        (None, false) => Stop::Known(None),
-                    },
-                },
+                Some(p) => restored_request(&split.tp, p, bounded),
                 // New since the checkpoint: from the earliest offset, as in Flink.
                 None => Request {
                     tp: split.tp.clone(),
@@ -677,11 +700,13 @@ impl SourceReader for KafkaReader {
         if !gone.is_empty() && self.subtask == 0 {
             gone.sort();
             tracing::warn!(
-                "table '{}': the checkpoint holds positions of partitions of topics the table                  no longer reads ({}); they are dropped",
+                "table '{}': the checkpoint holds positions of partitions of topics the table \
+                 no longer reads ({}); they are dropped",
                 self.shared.table,
                 gone.join(", ")
             );
         }
+        self.restored = Arc::new(saved);
         Ok(())
     }
 

@@ -615,3 +615,49 @@ async fn a_broker_going_away_while_reading_is_waited_for() {
         started.elapsed()
     );
 }
+
+/// Measures reading: `cargo test -p weir-connectors --lib read_throughput -- --ignored
+/// --nocapture` (a debug build: compare runs, not absolute numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn read_throughput() {
+    let broker = KafkaBroker::start();
+    let (partitions, per_partition) = (4, 25_000i64);
+    broker.create_topic("t", partitions);
+    let started = std::time::Instant::now();
+    for p in 0..partitions {
+        let base = i64::from(p) * per_partition;
+        produce_ids(&broker, "t", p, base..base + per_partition);
+    }
+    let total = i64::from(partitions) * per_partition;
+    eprintln!("produced {total} records in {:?}", started.elapsed());
+    let t = json_table(
+        &broker,
+        "t",
+        &[
+            ("scan.startup.mode", "earliest-offset"),
+            ("scan.bounded.mode", "latest-offset"),
+        ],
+    );
+    let mut r = reader(&t);
+    let started = std::time::Instant::now();
+    let (mut ids, mut batches) = (Vec::new(), 0);
+    loop {
+        match r.next().await.unwrap() {
+            SourceEvent::Batch { batch, .. } => {
+                batches += 1;
+                ids.extend(ints(&batch, "id"));
+            }
+            SourceEvent::Finished => break,
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(sorted(ids), (0..total).collect::<Vec<_>>());
+    eprintln!(
+        "read {total} records in {elapsed:?}: {:.0} records/s, {batches} batches of {:.0} \
+         rows on average",
+        total as f64 / elapsed.as_secs_f64(),
+        total as f64 / f64::from(batches)
+    );
+}

@@ -29,7 +29,7 @@ fn read(extra: &[(&str, &str)]) -> Result<SourceOptions, String> {
     let t = with(extra);
     let mut options = Options::new(&t, "kafka");
     let config = KafkaConfig::read(&mut options, false).map_err(|e| e.to_string())?;
-    let source = SourceOptions::read(&mut options, &config).map_err(|e| e.to_string())?;
+    let source = SourceOptions::read(&mut options, &config, false).map_err(|e| e.to_string())?;
     options.finish().map_err(|e| e.to_string())?;
     Ok(source)
 }
@@ -280,6 +280,9 @@ fn primary_keys_and_upsert_reads_are_refused() {
         e.contains("PRIMARY KEY") && e.contains("upsert-kafka"),
         "{e}"
     );
+    let mut t = with(&[("key.format", "json"), ("sink.buffer-flush.max-rows", "10")]);
+    t.primary_key = vec!["id".into()];
+    t.options.insert("connector".into(), "upsert-kafka".into());
     let e = match super::create_source(&t, true) {
         Ok(_) => panic!("upsert-kafka cannot be read yet"),
         Err(e) => e.to_string(),
@@ -287,5 +290,48 @@ fn primary_keys_and_upsert_reads_are_refused() {
     assert!(
         e.contains("upsert-kafka can be written; reading it is not supported yet"),
         "{e}"
+    );
+}
+
+#[tokio::test]
+async fn weir_test_mocks_kafka_tables_and_warns_that_upsert_kafka_cannot_be_read() {
+    let run = crate::mock::MockRun::new();
+    let mut upsert = table(
+        vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, true),
+        ],
+        &[],
+        &[
+            ("connector", "upsert-kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.servers", "127.0.0.1:9"),
+            ("key.format", "json"),
+            ("value.format", "json"),
+        ],
+    );
+    upsert.primary_key = vec!["id".into()];
+    let plain = with(&[("scan.startup.mode", "earliest-offset")]);
+    let (a, b) = run
+        .scope(async { (crate::create_source(&upsert), crate::create_source(&plain)) })
+        .await;
+    assert_eq!(a.unwrap().description, "mock (weir test)");
+    assert_eq!(b.unwrap().description, "mock (weir test)");
+    let warnings = run.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("reading it is not supported yet"),
+        "{warnings:?}"
+    );
+    // The options are checked all the same: upsert-kafka has no startup mode (it always
+    // reads from the earliest offsets, as in Flink).
+    let mut bad = upsert.clone();
+    bad.options
+        .insert("scan.startup.mode".into(), "latest-offset".into());
+    let err = run.scope(async { crate::create_source(&bad).err() }).await;
+    let err = err.unwrap().to_string();
+    assert!(
+        err.contains("unsupported option(s)") && err.contains("scan.startup.mode"),
+        "{err}"
     );
 }
