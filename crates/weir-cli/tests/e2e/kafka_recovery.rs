@@ -122,10 +122,11 @@ fn kafka_to_kafka_killed_twenty_times_loses_no_record() {
     let mut kills = 0;
     let started = Instant::now();
     std::thread::scope(|scope| {
-        // The producer writes while the job runs and is killed: 20 slices of the input.
+        // The producer writes while the job runs and is killed: 40 slices of the input,
+        // over about 15 s, longer than 20 kills take.
         let producer = scope.spawn(|| {
             let indices: Vec<usize> = (0..values.len()).collect();
-            for slice in indices.chunks(values.len() / 20) {
+            for slice in indices.chunks(values.len() / 40) {
                 let records: Vec<TestRecord<'_>> = slice
                     .iter()
                     .map(|&i| {
@@ -137,13 +138,13 @@ fn kafka_to_kafka_killed_twenty_times_loses_no_record() {
                     })
                     .collect();
                 broker.produce("input", &records);
-                std::thread::sleep(Duration::from_millis(150));
+                std::thread::sleep(Duration::from_millis(350));
             }
         });
         loop {
             let mut child = start_at(&script, 2, &[]);
             if kills < 20 {
-                std::thread::sleep(random.millis(150, 900));
+                std::thread::sleep(random.millis(150, 600));
                 if child.try_wait().unwrap().is_none() {
                     child.kill().unwrap();
                     let _ = child.wait_with_output().unwrap();
