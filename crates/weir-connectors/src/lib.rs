@@ -124,7 +124,7 @@ pub fn create_lookup(
         c if CONNECTORS.contains(&c) => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!(
-                "connector '{connector}' cannot be looked up: a lookup join (FOR SYSTEM_TIME                  AS OF a processing-time attribute) reads a table of connector {}",
+                "connector '{connector}' cannot be looked up: a lookup join (FOR SYSTEM_TIME AS OF a processing-time attribute) reads a table of connector {}",
                 LOOKUP_CONNECTORS.join(" or ")
             ),
         }),
@@ -165,7 +165,7 @@ fn real_source(table: &TableDescriptor) -> Result<SourceBinding, ConnectorError>
         "redis" | "jdbc" => Err(ConnectorError::Unsupported {
             table: table.name.clone(),
             message: format!(
-                "connector '{connector}' cannot be scanned (in this version): join it as a lookup table                  (`JOIN {} FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.key = d.key`, with                  `proc_time AS PROCTIME()` a column of the left table) or write it with                  INSERT INTO",
+                "connector '{connector}' cannot be scanned (in this version): join it as a lookup table (`JOIN {} FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.key = d.key`, with `proc_time AS PROCTIME()` a column of the left table) or write it with INSERT INTO",
                 table.name
             ),
         }),
