@@ -7,11 +7,10 @@
 //! without awaiting again, takes what every queue holds ready (`split.rs`: up to 8192
 //! records per partition), decodes each partition's run into one batch and queues the
 //! events; each event carries the partition's position after it, which becomes the
-//! checkpointed
-//! position when `next` returns the event. Requests that block (offsets, metadata for
-//! discovery) run on a thread of their own, which answers on a channel the reader keeps,
-//! so a dropped `next` finds the answer again; a job that stops does not wait for a
-//! request to an unreachable broker to time out.
+//! checkpointed position when `next` returns the event. Requests that block (offsets,
+//! metadata for discovery) run on a thread of their own, which answers on a channel the
+//! reader keeps, so a dropped `next` finds the answer again; a job that stops does not
+//! wait for a request to an unreachable broker to time out.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
