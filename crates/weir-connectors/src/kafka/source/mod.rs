@@ -9,6 +9,7 @@
 //! - `reader.rs`: a subtask's reader: partitions are splits, read in batches from
 //!   per-partition queues; positions for checkpoints, offsets committed to the group
 //!   when a checkpoint completes, partitions discovered while running.
+//! - `split.rs`: one partition's state, and its queued records turned into events.
 //! - `decode.rs` and `metadata.rs`: records to the table's batches (value and key
 //!   columns, metadata columns, malformed records).
 //! - `position.rs`: the checkpointed positions.
@@ -23,6 +24,7 @@ mod offsets;
 mod options;
 mod position;
 mod reader;
+mod split;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -4,13 +4,13 @@
 //! Each partition has its own queue (librdkafka's partition queues), so records arrive
 //! grouped by partition and a partition's end is known without ambiguity. `next` waits
 //! for a record on any queue (a cancel-safe wait: a dropped wait consumes nothing), then,
-//! without awaiting again, takes what every queue holds ready (up to [`RUN_RECORDS`] per
-//! partition), decodes each partition's run into one batch and queues the events; each
-//! event carries the partition's position after it, which becomes the checkpointed
-//! position when `next` returns the event. Requests that block (offsets, metadata for
-//! discovery) run on a thread of their own, which answers on a channel the reader keeps,
-//! so a dropped `next` finds the answer again; a job that stops does not wait for a
-//! request to an unreachable broker to time out.
+//! without awaiting again, takes what every queue holds ready (`split.rs`: up to 8192
+//! records per partition), decodes each partition's run into one batch and queues the
+//! events; each event carries the partition's position after it, which becomes the
+//! checkpointed position when `next` returns the event. Requests that block (offsets,
+//! metadata for discovery) run on a thread of their own, which answers on a channel the
+//! reader keeps, so a dropped `next` finds the answer again; a job that stops does not
+//! wait for a request to an unreachable broker to time out.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -18,9 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::{FutureExt, StreamExt};
-use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::{CommitMode, Consumer, DefaultConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
@@ -34,12 +32,10 @@ use super::assignment::{list_partitions, owner, TopicPartition};
 use super::decode::RunDecoder;
 use super::offsets::{resolve, Modes, Request, Resolved, Start, Stop};
 use super::position::{self, Position};
+use super::split::{
+    finish, new_split, on_queue_error, restored_request, take_run, Pending, Queue, Split, State,
+};
 use super::SourceShared;
-
-/// The most records of one partition decoded into one batch.
-pub(crate) const RUN_RECORDS: usize = 8192;
-
-type Queue = StreamPartitionQueue<DefaultConsumerContext>;
 
 /// The index [`Woke::Record`] gives the consumer's main queue.
 const MAIN_QUEUE: usize = usize::MAX;
@@ -50,39 +46,6 @@ enum Found {
     Resolved(Vec<(usize, Resolved)>),
     /// Partitions new since the last look, this subtask's, with their offsets.
     Discovered(Vec<(TopicPartition, Resolved)>),
-}
-
-/// What a partition's reading is at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Its offsets are being resolved.
-    Resolving,
-    /// Assigned, records arriving.
-    Reading,
-    /// Reached its stop offset (a bounded source).
-    Finished,
-}
-
-/// One partition of the subtask.
-struct Split {
-    tp: TopicPartition,
-    id: String,
-    /// How to find its offsets (before they are resolved).
-    request: Request,
-    state: State,
-    /// The next offset after the events `next` returned; `None` until resolved.
-    position: Option<i64>,
-    /// The offset after the last record taken from the queue (returned or pending).
-    fetched: i64,
-    stop: Option<i64>,
-    stop_within_end: bool,
-}
-
-/// An event read but not returned yet, with its split's position after it.
-struct Pending {
-    event: SourceEvent,
-    split: usize,
-    position: i64,
 }
 
 /// The consumer and the partitions' queues (records borrow them while being decoded).
@@ -385,151 +348,6 @@ fn spawn_lookup(
     receiver
 }
 
-/// The request of a partition the restored checkpoint holds: its position wins over the
-/// startup mode (unless the checkpoint was taken before it was known), its stop offset
-/// over the bounded mode.
-fn restored_request(tp: &TopicPartition, saved: &Position, bounded: bool) -> Request {
-    Request {
-        tp: tp.clone(),
-        start: saved.offset.map_or(Start::Startup, Start::At),
-        stop: match (saved.stop, bounded) {
-            (Some(stop), _) => Stop::Known(Some(stop)),
-            (None, true) => Stop::Bounded,
-            (None, false) => Stop::Known(None),
-        },
-    }
-}
-
-/// A split not resolved yet.
-fn new_split(tp: TopicPartition, start: Start, bounded: bool) -> Split {
-    Split {
-        id: tp.split_id(),
-        request: Request {
-            tp: tp.clone(),
-            start,
-            stop: if bounded {
-                Stop::Bounded
-            } else {
-                Stop::Known(None)
-            },
-        },
-        tp,
-        state: State::Resolving,
-        position: None,
-        fetched: 0,
-        stop: None,
-        stop_within_end: false,
-    }
-}
-
-/// Takes the records of split `i` (`first`, then what its queue holds ready), decodes
-/// them and queues the events; returns whether the split reached its stop.
-fn take_run(
-    splits: &mut [Split],
-    decoder: &mut RunDecoder,
-    pending: &mut VecDeque<Pending>,
-    queue: &Queue,
-    i: usize,
-    first: Option<BorrowedMessage<'_>>,
-    table: &str,
-) -> EngineResult<bool> {
-    let mut run: Vec<BorrowedMessage<'_>> = Vec::new();
-    run.extend(first);
-    let mut trailing: Option<KafkaError> = None;
-    {
-        let mut stream = queue.stream();
-        while run.len() < RUN_RECORDS {
-            match stream.next().now_or_never() {
-                Some(Some(Ok(record))) => run.push(record),
-                Some(Some(Err(e))) => {
-                    trailing = Some(e);
-                    break;
-                }
-                _ => break,
-            }
-        }
-    }
-    let split = &mut splits[i];
-    // At the stop offset, reading ends.
-    let stop = split.stop.unwrap_or(i64::MAX);
-    let to = run
-        .iter()
-        .position(|r| r.offset() >= stop)
-        .unwrap_or(run.len());
-    let mut finished = to < run.len();
-    if to > 0 {
-        let records = &run[..to];
-        let end = records[records.len() - 1].offset() + 1;
-        split.fetched = end;
-        if let Some(batch) = decoder.decode(records)? {
-            pending.push_back(Pending {
-                event: SourceEvent::Batch { split: i, batch },
-                split: i,
-                position: end,
-            });
-        } else if let Some(last) = pending.iter_mut().rev().find(|p| p.split == i) {
-            // No rows (tombstones, skipped records): the position still moves on.
-            last.position = last.position.max(end);
-        } else {
-            split.position = Some(end);
-        }
-        finished |= end >= stop;
-    }
-    if let Some(e) = trailing {
-        finished |= on_queue_error(split, e, table)?;
-    }
-    if finished {
-        finish(splits, pending, i);
-    }
-    Ok(finished)
-}
-
-/// Split `i` reached its stop: it ends after the events queued for it.
-fn finish(splits: &mut [Split], pending: &mut VecDeque<Pending>, i: usize) {
-    let split = &mut splits[i];
-    if split.state != State::Reading {
-        return;
-    }
-    let stop = split.stop.unwrap_or(split.fetched);
-    split.state = State::Finished;
-    split.fetched = split.fetched.max(stop);
-    pending.push_back(Pending {
-        event: SourceEvent::SplitFinished(i),
-        split: i,
-        position: stop,
-    });
-}
-
-/// An error on a partition's queue; returns whether the partition reached its stop (its
-/// end, with the stop within it).
-fn on_queue_error(split: &Split, error: KafkaError, table: &str) -> EngineResult<bool> {
-    match error {
-        KafkaError::PartitionEOF(_) => Ok(split.stop_within_end),
-        KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset)
-        | KafkaError::MessageConsumption(RDKafkaErrorCode::OffsetOutOfRange) => {
-            Err(EngineError::Config(format!(
-                "table '{table}': offset {} of topic '{}' partition {} is out of range (the \
-                 records were deleted by retention, or the topic was recreated) and \
-                 'properties.auto.offset.reset' is 'none'; set it to 'earliest' or 'latest'",
-                split.fetched, split.tp.topic, split.tp.partition
-            )))
-        }
-        KafkaError::MessageConsumptionFatal(code) => Err(EngineError::Config(format!(
-            "table '{table}': reading topic '{}' partition {} failed: {code}",
-            split.tp.topic, split.tp.partition
-        ))),
-        other => {
-            // Transient (a broker restarting): librdkafka reconnects and fetches on.
-            tracing::warn!(
-                "table '{table}': topic '{}' partition {}: {other}",
-                split.tp.topic,
-                split.tp.partition
-            );
-            Ok(false)
-        }
-    }
-}
-
 #[async_trait]
 impl SourceReader for KafkaReader {
     fn split_count(&self) -> usize {
@@ -584,7 +402,15 @@ impl SourceReader for KafkaReader {
                                 None => continue,
                             }
                         }
-                        (MAIN_QUEUE, Err(KafkaError::MessageConsumptionFatal(code))) => {
+                        (
+                            MAIN_QUEUE,
+                            Err(
+                                KafkaError::MessageConsumptionFatal(code)
+                                | KafkaError::MessageConsumption(
+                                    code @ RDKafkaErrorCode::AutoOffsetReset,
+                                ),
+                            ),
+                        ) => {
                             return Err(EngineError::Config(format!(
                                 "table '{table}': the Kafka consumer failed: {code}"
                             )))
