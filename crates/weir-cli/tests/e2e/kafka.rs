@@ -11,7 +11,7 @@ use super::lookup::run;
 use super::recovery::committed_lines;
 
 /// The lines the job committed in `folder`, normalised (keys sorted) and sorted.
-fn output(dir: &Path, folder: &str) -> Vec<String> {
+pub(super) fn output(dir: &Path, folder: &str) -> Vec<String> {
     let mut rows: Vec<String> = committed_lines(&dir.join(folder))
         .iter()
         .map(|line| serde_json::from_str::<Value>(line).unwrap().to_string())

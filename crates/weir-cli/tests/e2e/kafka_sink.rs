@@ -215,3 +215,162 @@ INSERT INTO out SELECT order_id, amount FROM orders;",
         "{stderr}"
     );
 }
+
+/// One format case of the round trip: the table's columns (the orders' `order_id`,
+/// `customer`, `amount`, in some order) and its format options.
+struct FormatCase {
+    name: &'static str,
+    columns: &'static str,
+    formats: &'static str,
+}
+
+/// Every format the sink writes, read back by the source, gives the rows written.
+#[test]
+fn every_format_round_trips_through_a_topic() {
+    let cases = [
+        FormatCase {
+            name: "json",
+            columns: "order_id BIGINT, customer STRING, amount DOUBLE",
+            formats: "'key.format' = 'json', 'key.fields' = 'order_id', 'value.format' = 'json'",
+        },
+        FormatCase {
+            name: "csv",
+            columns: "order_id BIGINT, customer STRING, amount DOUBLE",
+            formats: "'key.format' = 'csv', 'key.fields' = 'customer', 'value.format' = 'csv'",
+        },
+        FormatCase {
+            name: "avro",
+            columns: "order_id BIGINT, customer STRING, amount DOUBLE",
+            formats: "'key.format' = 'raw', 'key.fields' = 'customer', 'value.format' = 'avro'",
+        },
+        FormatCase {
+            name: "raw",
+            columns: "order_id BIGINT, amount DOUBLE, customer STRING",
+            formats: "'key.format' = 'avro', 'key.fields' = 'order_id;amount',
+                      'value.format' = 'raw', 'value.fields-include' = 'EXCEPT_KEY'",
+        },
+    ];
+    let broker = KafkaBroker::start();
+    let orders: Vec<Value> = orders().into_iter().take(300).collect();
+    let mut expected: Vec<String> = orders
+        .iter()
+        .map(|o| {
+            json!({"order_id": o["order_id"], "customer": o["customer"], "amount": o["amount"]})
+                .to_string()
+        })
+        .collect();
+    expected.sort();
+    for case in cases {
+        let topic = format!("rt_{}", case.name);
+        broker.create_topic(&topic, 3);
+        let table = |extra: &str| {
+            format!(
+                "CREATE TABLE t ({}) WITH ('connector' = 'kafka', 'topic' = '{topic}',
+                 'properties.bootstrap.servers' = '{}', {}, {extra}
+                 'properties.batch.num.messages' = '1');",
+                case.columns,
+                broker.bootstrap(),
+                case.formats
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_lines(&dir.path().join("orders.json"), &orders);
+        let write = format!(
+            "SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '100 ms';
+SET 'execution.checkpointing.dir' = 'checkpoints';
+{ORDERS}
+{}
+INSERT INTO t SELECT {} FROM orders;",
+            table(""),
+            case.columns
+                .split(", ")
+                .map(|c| c.split(' ').next().unwrap())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        run(dir.path(), "write.sql", &write);
+        let read = format!(
+            "SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '100 ms';
+SET 'execution.checkpointing.dir' = 'checkpoints-read';
+{}
+CREATE TABLE back (order_id BIGINT, customer STRING, amount DOUBLE)
+WITH ('connector' = 'filesystem', 'path' = 'back', 'format' = 'json');
+INSERT INTO back SELECT order_id, customer, amount FROM t;",
+            table(
+                "'scan.startup.mode' = 'earliest-offset', \
+                 'scan.bounded.mode' = 'latest-offset',"
+            )
+        );
+        run(dir.path(), "read.sql", &read);
+        assert_eq!(
+            super::kafka::output(dir.path(), "back"),
+            expected,
+            "format {}",
+            case.name
+        );
+    }
+}
+
+/// An updating result written as `debezium-json` and read back as a changelog: the
+/// final table equals the aggregate's.
+#[test]
+fn a_debezium_json_changelog_round_trips_through_a_topic() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("totals", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let orders: Vec<Value> = orders().into_iter().take(400).collect();
+    write_lines(&dir.path().join("orders.json"), &orders);
+    let table = |extra: &str| {
+        format!(
+            "CREATE TABLE totals (customer STRING, n BIGINT, total DOUBLE)
+             WITH ('connector' = 'kafka', 'topic' = 'totals',
+                   'properties.bootstrap.servers' = '{}', {extra}
+                   'key.format' = 'json', 'key.fields' = 'customer',
+                   'value.format' = 'debezium-json', 'properties.batch.num.messages' = '1');",
+            broker.bootstrap()
+        )
+    };
+    let write = format!(
+        "SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '100 ms';
+SET 'execution.checkpointing.dir' = 'checkpoints';
+{ORDERS}
+{}
+INSERT INTO totals SELECT customer, COUNT(*), SUM(amount) FROM orders GROUP BY customer;",
+        table("")
+    );
+    run(dir.path(), "write.sql", &write);
+    let read = format!(
+        "SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '100 ms';
+SET 'execution.checkpointing.dir' = 'checkpoints-read';
+{}
+CREATE TABLE back (customer STRING, n BIGINT, total DOUBLE)
+WITH ('connector' = 'filesystem', 'path' = 'back', 'format' = 'debezium-json');
+INSERT INTO back SELECT customer, n, total FROM totals;",
+        table("'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset',")
+    );
+    run(dir.path(), "read.sql", &read);
+
+    let mut expected: BTreeMap<String, (i64, f64)> = BTreeMap::new();
+    for o in &orders {
+        let entry = expected
+            .entry(o["customer"].as_str().unwrap().to_string())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += o["amount"].as_f64().unwrap();
+    }
+    let expected: BTreeMap<String, usize> = expected
+        .into_iter()
+        .map(|(customer, (n, total))| {
+            (
+                json!({"customer": customer, "n": n, "total": total}).to_string(),
+                1,
+            )
+        })
+        .collect();
+    let changes = super::recovery::committed_lines(&dir.path().join("back"));
+    assert_eq!(super::recovery::final_table(&changes), expected);
+}

@@ -6,9 +6,9 @@
 //! record points at its slices: no allocation per row. The formats write one line per
 //! row; a message is a line without its newline, as Flink's formats write messages. When
 //! the lines do not match the rows one to one (a CSV field holding a newline), the batch
-//! is encoded again row by row. (A binary format, whose bytes may hold newlines
-//! anywhere, needs an encoder that reports where each message ends; the formats of this
-//! build are all text.)
+//! is encoded again row by row. `raw` and `avro`, whose bytes may hold newlines
+//! anywhere, go through their message encoders (one message per row; a NULL `raw` value
+//! is a record without a value) and are copied into the same buffers.
 //!
 //! `upsert-kafka`: `+I` and `+U` rows become records with a value, `-D` rows tombstones
 //! (the key and no value). A `-U` row followed in its batch by another row of the same
@@ -30,7 +30,7 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 use rdkafka::message::{Header, OwnedHeaders};
-use weir_formats::{split_row_kind, RecordEncoder};
+use weir_formats::{split_row_kind, FormatConfig, FormatError, RecordEncoder};
 use weir_types::{EngineError, EngineResult, RowKind, ROW_KIND_COLUMN};
 
 use super::options::SinkOptions;
@@ -116,9 +116,70 @@ impl Encoded {
     }
 }
 
+/// How one part (key or value) of the records is encoded.
+enum PartEncoder {
+    /// A text format: the batch is written as lines, one per row.
+    Lines(Box<dyn RecordEncoder>),
+    /// A format whose messages are not lines (`raw`, `avro`): one message per row.
+    Messages {
+        encoder: Box<dyn weir_formats::MessageEncoder>,
+        /// Reused from batch to batch.
+        scratch: Vec<Option<Vec<u8>>>,
+    },
+}
+
+impl PartEncoder {
+    /// The encoder of `format` for rows of `schema`.
+    fn new(format: &FormatConfig, schema: &Schema) -> Result<PartEncoder, FormatError> {
+        Ok(match format {
+            FormatConfig::Raw(_) | FormatConfig::Avro(_) => PartEncoder::Messages {
+                encoder: format.message_encoder(schema)?,
+                scratch: Vec::new(),
+            },
+            _ => PartEncoder::Lines(format.encoder(schema)?),
+        })
+    }
+
+    /// Encodes `batch`, appending to `buffer`, and sets `spans` to one span per row
+    /// (`None`: the row's message has no value).
+    fn encode(
+        &mut self,
+        batch: &RecordBatch,
+        buffer: &mut Vec<u8>,
+        spans: &mut Vec<Option<Span>>,
+    ) -> Result<(), FormatError> {
+        match self {
+            PartEncoder::Lines(encoder) => encode_lines(encoder.as_mut(), batch, buffer, spans),
+            PartEncoder::Messages { encoder, scratch } => {
+                scratch.clear();
+                encoder.encode_messages(batch, scratch)?;
+                if scratch.len() != batch.num_rows() {
+                    return Err(FormatError::Unsupported(format!(
+                        "the format wrote {} messages for {} rows",
+                        scratch.len(),
+                        batch.num_rows()
+                    )));
+                }
+                spans.clear();
+                for message in scratch.drain(..) {
+                    spans.push(message.map(|bytes| {
+                        let start = buffer.len();
+                        buffer.extend_from_slice(&bytes);
+                        Span {
+                            start,
+                            end: buffer.len(),
+                        }
+                    }));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// The key format's encoder and the columns it writes.
 struct KeyEncoder {
-    encoder: Box<dyn RecordEncoder>,
+    encoder: PartEncoder,
     schema: SchemaRef,
     columns: Vec<String>,
 }
@@ -128,26 +189,24 @@ pub(crate) struct MessageEncoder {
     table: String,
     upsert: bool,
     key: Option<KeyEncoder>,
-    value: Box<dyn RecordEncoder>,
+    value: PartEncoder,
     value_schema: SchemaRef,
     value_columns: Vec<String>,
     /// The value format writes row kinds (`debezium-json`).
     value_changelog: bool,
     timestamp: Option<String>,
     headers: Option<String>,
-    spans: Vec<Span>,
+    spans: Vec<Option<Span>>,
 }
 
 impl MessageEncoder {
     /// The encoder of a sink's records.
     pub(crate) fn new(options: &SinkOptions) -> EngineResult<MessageEncoder> {
         let config = &options.kafka;
-        let error = |e: weir_formats::FormatError| {
-            EngineError::Config(format!("table '{}': {e}", options.table))
-        };
+        let error = |e: FormatError| EngineError::Config(format!("table '{}': {e}", options.table));
         let key = match (&config.key, config.key_schema()) {
             (Some(key), Some(schema)) => Some(KeyEncoder {
-                encoder: key.format.encoder(&schema).map_err(error)?,
+                encoder: PartEncoder::new(&key.format, &schema).map_err(error)?,
                 schema,
                 columns: key.columns.clone(),
             }),
@@ -158,7 +217,7 @@ impl MessageEncoder {
             table: options.table.clone(),
             upsert: options.upsert,
             key,
-            value: config.value.encoder(&value_schema).map_err(error)?,
+            value: PartEncoder::new(&config.value, &value_schema).map_err(error)?,
             value_changelog: config.value.accepts_updates(),
             value_schema,
             value_columns: config.value_columns.clone(),
@@ -188,13 +247,9 @@ impl MessageEncoder {
         let mut key_spans = Vec::new();
         if let Some(key) = &mut self.key {
             let key_batch = project(&data, &key.columns, &key.schema)?;
-            encode_messages(
-                key.encoder.as_mut(),
-                &key_batch,
-                &mut out.keys,
-                &mut self.spans,
-            )
-            .map_err(|e| EngineError::Config(format!("table '{}': key: {e}", self.table)))?;
+            key.encoder
+                .encode(&key_batch, &mut out.keys, &mut self.spans)
+                .map_err(|e| EngineError::Config(format!("table '{}': key: {e}", self.table)))?;
             std::mem::swap(&mut key_spans, &mut self.spans);
         }
 
@@ -204,7 +259,9 @@ impl MessageEncoder {
             superseded = vec![false; rows];
             let mut later = HashSet::new();
             for row in (0..rows).rev() {
-                let key = key_spans.get(row).map(|s| &out.keys[s.start..s.end]);
+                let key = key_spans
+                    .get(row)
+                    .map(|s| s.map(|s| &out.keys[s.start..s.end]));
                 if kind_of(row) == RowKind::UpdateBefore {
                     superseded[row] = later.contains(&key);
                 }
@@ -221,13 +278,9 @@ impl MessageEncoder {
         } else if let (true, Some(k)) = (self.value_changelog, &kinds) {
             value_batch = with_kinds(&value_batch, Arc::new(k.clone()))?;
         }
-        encode_messages(
-            self.value.as_mut(),
-            &value_batch,
-            &mut out.values,
-            &mut self.spans,
-        )
-        .map_err(|e| EngineError::Config(format!("table '{}': value: {e}", self.table)))?;
+        self.value
+            .encode(&value_batch, &mut out.values, &mut self.spans)
+            .map_err(|e| EngineError::Config(format!("table '{}': value: {e}", self.table)))?;
 
         let timestamps = match &self.timestamp {
             Some(name) => Some(column(&data, name)?),
@@ -244,7 +297,7 @@ impl MessageEncoder {
         for row in 0..rows {
             let kind = kind_of(row);
             let value = if has_value(kind) {
-                values.next().copied()
+                values.next().copied().flatten()
             } else {
                 None
             };
@@ -253,7 +306,7 @@ impl MessageEncoder {
             }
             out.records.push(Record {
                 row,
-                key: key_spans.get(row).copied(),
+                key: key_spans.get(row).copied().flatten(),
                 value,
                 timestamp: timestamps.as_ref().and_then(|t| timestamp_millis(t, row)),
             });
@@ -265,29 +318,29 @@ impl MessageEncoder {
         Ok(())
     }
 
-    fn error(&self, e: weir_formats::FormatError) -> EngineError {
+    fn error(&self, e: FormatError) -> EngineError {
         EngineError::Config(format!("table '{}': {e}", self.table))
     }
 }
 
-/// Encodes `batch` with `encoder`, appending to `buffer`, and sets `spans` to one span
-/// per row: its line, without the newline.
-fn encode_messages(
+/// Encodes `batch` with the line encoder `encoder`, appending to `buffer`, and sets
+/// `spans` to one span per row: its line, without the newline.
+fn encode_lines(
     encoder: &mut dyn RecordEncoder,
     batch: &RecordBatch,
     buffer: &mut Vec<u8>,
-    spans: &mut Vec<Span>,
-) -> Result<(), weir_formats::FormatError> {
+    spans: &mut Vec<Option<Span>>,
+) -> Result<(), FormatError> {
     spans.clear();
     let start = buffer.len();
     encoder.encode(batch, buffer)?;
     let mut line_start = start;
     for newline in memchr::memchr_iter(b'\n', &buffer[start..]) {
         let end = start + newline;
-        spans.push(Span {
+        spans.push(Some(Span {
             start: line_start,
             end,
-        });
+        }));
         line_start = end + 1;
     }
     if spans.len() == batch.num_rows() && line_start == buffer.len() {
@@ -303,7 +356,7 @@ fn encode_messages(
         if end > from && buffer[end - 1] == b'\n' {
             end -= 1;
         }
-        spans.push(Span { start: from, end });
+        spans.push(Some(Span { start: from, end }));
     }
     Ok(())
 }

@@ -426,11 +426,11 @@ pub(crate) fn is_headers_type(data_type: &DataType) -> bool {
 fn check_encoders(table: &TableDescriptor, kafka: &KafkaConfig) -> Result<(), ConnectorError> {
     kafka
         .value
-        .encoder(&kafka.value_schema())
+        .message_encoder(&kafka.value_schema())
         .map_err(|e| format_error(table, e))?;
     if let (Some(key), Some(schema)) = (&kafka.key, kafka.key_schema()) {
         key.format
-            .encoder(&schema)
+            .message_encoder(&schema)
             .map_err(|e| format_error(table, e))?;
     }
     Ok(())

@@ -147,6 +147,90 @@ fn csv_values_with_a_newline_are_encoded_row_by_row() {
 }
 
 #[test]
+fn avro_values_and_raw_keys_are_whole_messages_even_with_newline_bytes() {
+    let t = table_with(
+        &base(
+            "kafka",
+            &[
+                ("value.format", "avro"),
+                ("key.format", "raw"),
+                ("key.fields", "name"),
+            ],
+        ),
+        &[],
+        vec![],
+        vec![],
+    );
+    let mut encoder = MessageEncoder::new(&options(&t, ChangelogKind::AppendOnly)).unwrap();
+    let mut out = Encoded::default();
+    encoder
+        .encode(&rows(&[(7, "a\nb", 1.5), (-1, "", 0.0)], None), &mut out)
+        .unwrap();
+    let got: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = out
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                out.key(r).map(<[u8]>::to_vec),
+                out.value(r).map(<[u8]>::to_vec),
+            )
+        })
+        .collect();
+    // Avro (Flink's schema: each nullable column a union ["null", type], so a value is
+    // its branch index 1, zigzag 2, then the value): a long as a zigzag varint, a string
+    // as its zigzag length then its bytes, a double as 8 little-endian bytes.
+    let mut first = vec![0x02, 0x0e, 0x02, 0x06, b'a', b'\n', b'b', 0x02];
+    first.extend_from_slice(&1.5f64.to_le_bytes());
+    let mut second = vec![0x02, 0x01, 0x02, 0x00, 0x02];
+    second.extend_from_slice(&0.0f64.to_le_bytes());
+    assert_eq!(
+        got,
+        [
+            (Some(b"a\nb".to_vec()), Some(first)),
+            (Some(Vec::new()), Some(second)),
+        ]
+    );
+}
+
+#[test]
+fn a_null_raw_value_is_a_record_without_a_value() {
+    let t = table_with(
+        &base(
+            "kafka",
+            &[
+                ("value.format", "raw"),
+                ("key.format", "json"),
+                ("key.fields", "user_id;amount"),
+                ("value.fields-include", "EXCEPT_KEY"),
+            ],
+        ),
+        &[],
+        vec![],
+        vec![],
+    );
+    let mut encoder = MessageEncoder::new(&options(&t, ChangelogKind::AppendOnly)).unwrap();
+    let mut out = Encoded::default();
+    let batch = RecordBatch::try_new(
+        rows(&[], None).schema(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 3])),
+            Arc::new(StringArray::from(vec![Some("x\ny"), None, Some("")])),
+            Arc::new(Float64Array::from(vec![0.5, 1.0, 2.0])),
+        ],
+    )
+    .unwrap();
+    encoder.encode(&batch, &mut out).unwrap();
+    assert_eq!(
+        records(&out),
+        [
+            (some(r#"{"user_id":1,"amount":0.5}"#), some("x\ny")),
+            (some(r#"{"user_id":2,"amount":1.0}"#), None),
+            (some(r#"{"user_id":3,"amount":2.0}"#), some("")),
+        ]
+    );
+}
+
+#[test]
 fn upsert_writes_values_and_tombstones_and_drops_superseded_update_befores() {
     use RowKind::*;
     let t = table_with(
