@@ -166,7 +166,8 @@ fn avro_values_and_raw_keys_are_whole_messages_even_with_newline_bytes() {
     encoder
         .encode(&rows(&[(7, "a\nb", 1.5), (-1, "", 0.0)], None), &mut out)
         .unwrap();
-    let got: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = out
+    type Bytes = Option<Vec<u8>>;
+    let got: Vec<(Bytes, Bytes)> = out
         .records()
         .iter()
         .map(|r| {
