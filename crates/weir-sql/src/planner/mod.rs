@@ -18,6 +18,8 @@ mod over;
 mod rank;
 mod session;
 mod sink;
+#[cfg(test)]
+mod sink_tests;
 mod source;
 mod split_distinct;
 mod temporal_inputs;

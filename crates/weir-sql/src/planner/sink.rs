@@ -259,7 +259,7 @@ fn add_sink_node(
         .parallelism
         .unwrap_or_else(|| p.options.parallelism());
     let upstream_id = upstream.id;
-    let kind = edge_for(p, input, parallelism);
+    let kind = sink_edge(p, input, &descriptor.primary_key, parallelism);
     p.graph.add(Node {
         id: OperatorId::derive(&format!("sink:{name}:{}", p.sinks), &[upstream_id]),
         name: format!("Sink: {name}"),
@@ -272,6 +272,28 @@ fn add_sink_node(
         schema: descriptor.schema,
     });
     Ok(())
+}
+
+/// The edge into a sink of `parallelism`: an updating stream into a table with a PRIMARY
+/// KEY at another parallelism is hashed by the key, as Flink's
+/// `table.exec.sink.keyed-shuffle` (AUTO) does, so all changes of one key reach one sink
+/// subtask in order (an upsert sink then keeps each key's latest row); otherwise
+/// [`edge_for`].
+fn sink_edge(p: &Planner, input: usize, primary_key: &[String], parallelism: usize) -> EdgeKind {
+    let node = &p.graph.nodes[input];
+    if node.parallelism != parallelism
+        && node.changelog == ChangelogKind::Updating
+        && !primary_key.is_empty()
+    {
+        let keys: Option<Vec<usize>> = primary_key
+            .iter()
+            .map(|k| node.schema.index_of(k).ok())
+            .collect();
+        if let Some(keys) = keys {
+            return EdgeKind::Hash { keys };
+        }
+    }
+    edge_for(p, input, parallelism)
 }
 
 fn describe(schema: &Schema) -> String {
