@@ -15,7 +15,8 @@
 //! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing), `text`
 //! (Flink's CAST-to-STRING text of values), `datetime`, `extract`, `clock`, `string`,
 //! `conditional`, `concat`, `floor`, `cast` (the functions), `aggregate` (`SUM` and `AVG`
-//! with Flink's result types, replacing DataFusion's).
+//! with Flink's result types, replacing DataFusion's), `ranking` (`ROW_NUMBER`, `RANK`,
+//! `DENSE_RANK` as `BIGINT`).
 //!
 //! `cast` holds functions the SQL front end calls in place of some CASTs, to give them
 //! Flink's semantics (`flink_cast_to_string`, `flink_cast_to_varchar`,
@@ -34,6 +35,7 @@ mod extract;
 mod floor;
 mod format;
 mod pattern;
+mod ranking;
 mod string;
 mod text;
 mod zone;
@@ -57,6 +59,7 @@ pub use datetime::{DateFormat, FromUnixtime, ToTimestamp, ToTimestampLtz, UnixTi
 pub use extract::{DateField, DatePart};
 pub use floor::{FloorCeil, Rounding};
 pub use format::{java_to_chrono_format, FormatPatternError};
+pub use ranking::{flink_ranking_functions, FlinkRanking};
 pub use string::{RegexpExtract, SplitIndex};
 pub use zone::session_time_zone;
 
@@ -104,6 +107,9 @@ pub fn register_flink_functions(ctx: &SessionContext) -> Result<()> {
     for udaf in flink_aggregates() {
         ctx.register_udaf(udaf);
     }
+    for udwf in flink_ranking_functions() {
+        ctx.register_udwf(udwf);
+    }
     Ok(())
 }
 
@@ -115,6 +121,9 @@ pub fn register_flink_functions_into(registry: &mut dyn FunctionRegistry) -> Res
     }
     for udaf in flink_aggregates() {
         registry.register_udaf(Arc::new(udaf))?;
+    }
+    for udwf in flink_ranking_functions() {
+        registry.register_udwf(Arc::new(udwf))?;
     }
     Ok(())
 }

@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int8Array, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, Int64Array, Int8Array};
 use arrow::compute::SortOptions;
 use arrow::datatypes::{Int8Type, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -59,7 +59,7 @@ pub struct Rank {
     /// The query reads the row number: emit changes per rank. Otherwise only which rows
     /// are in the top N matters, and the row-number column holds 0.
     pub emit_rank: bool,
-    /// Output: the input columns, the row number (UInt64), then the row kind unless the
+    /// Output: the input columns, the row number (BIGINT, as Flink's), then the row kind unless the
     /// output is append-only.
     pub output_schema: SchemaRef,
     /// `table.exec.state.ttl` in milliseconds (`None`: keep partitions forever).
@@ -305,11 +305,11 @@ impl RankOperator {
     fn emit(&mut self) -> EngineResult<Option<RecordBatch>> {
         let limit = self.def.limit;
         let mut out_rows: Vec<Box<[u8]>> = Vec::new();
-        let mut ranks: Vec<u64> = Vec::new();
+        let mut ranks: Vec<i64> = Vec::new();
         let mut kinds: Vec<i8> = Vec::new();
         let mut push = |row: Box<[u8]>, rank: usize, kind: RowKind| {
             out_rows.push(row);
-            ranks.push(rank as u64);
+            ranks.push(rank as i64);
             kinds.push(kind as i8);
         };
         for key in std::mem::take(&mut self.touched) {
@@ -365,7 +365,7 @@ impl RankOperator {
         let mut columns = self
             .full_rows
             .convert_rows(out_rows.iter().map(|r| parser.parse(r)))?;
-        columns.push(Arc::new(UInt64Array::from(ranks)));
+        columns.push(Arc::new(Int64Array::from(ranks)));
         if self.def.output_updating() {
             columns.push(Arc::new(Int8Array::from(kinds)));
         } else if kinds.iter().any(|&k| k != RowKind::Insert as i8) {

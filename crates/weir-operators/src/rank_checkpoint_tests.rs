@@ -36,7 +36,7 @@ fn def(o: &Options) -> Rank {
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(Field::new("rn", DataType::UInt64, false));
+    fields.push(Field::new("rn", DataType::Int64, false));
     if o.updating_out {
         fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
     }

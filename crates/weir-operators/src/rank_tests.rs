@@ -27,7 +27,7 @@ fn def(
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(Field::new("rn", DataType::UInt64, false));
+    fields.push(Field::new("rn", DataType::Int64, false));
     if updating_out {
         fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
     }

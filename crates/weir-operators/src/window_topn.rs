@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
 use arrow::compute::kernels::partition::partition;
 use arrow::compute::{
     cast, concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
@@ -46,7 +46,7 @@ pub struct WindowTopN {
     pub order: Vec<(usize, SortOptions)>,
     /// Rows kept per partition: row numbers 1 to `limit`.
     pub limit: usize,
-    /// The input columns followed by the row number (UInt64).
+    /// The input columns followed by the row number (BIGINT).
     pub output_schema: SchemaRef,
 }
 
@@ -99,12 +99,12 @@ impl WindowTopN {
         for range in ranges {
             for (i, row) in range.take(self.limit).enumerate() {
                 keep.push(row as u32);
-                numbers.push(i as u64 + 1);
+                numbers.push(i as i64 + 1);
             }
         }
         let kept = take_record_batch(&sorted, &UInt32Array::from(keep))?;
         let mut columns = kept.columns().to_vec();
-        columns.push(Arc::new(UInt64Array::from(numbers)));
+        columns.push(Arc::new(Int64Array::from(numbers)));
         Ok(RecordBatch::try_new(self.output_schema.clone(), columns)?)
     }
 }
@@ -282,7 +282,7 @@ mod tests {
             Field::new("v", DataType::Int64, false),
         ]));
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("rn", DataType::UInt64, false));
+        fields.push(Field::new("rn", DataType::Int64, false));
         let def = WindowTopN {
             window_end_column: 0,
             partition_columns: vec![0, 1],
@@ -334,8 +334,8 @@ mod tests {
             .as_primitive::<arrow::datatypes::Int64Type>();
         let numbers = result
             .column(3)
-            .as_primitive::<arrow::datatypes::UInt64Type>();
-        let rows: Vec<(&str, i64, u64)> = (0..result.num_rows())
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let rows: Vec<(&str, i64, i64)> = (0..result.num_rows())
             .map(|i| (keys.value(i), values.value(i), numbers.value(i)))
             .collect();
         assert_eq!(rows, vec![("a", 5, 1), ("a", 3, 2), ("b", 2, 1)]);

@@ -12,7 +12,7 @@ fn top_n(limit: usize, order: Vec<(usize, SortOptions)>) -> Arc<dyn OperatorFact
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(Field::new("rn", DataType::UInt64, false));
+    fields.push(Field::new("rn", DataType::Int64, false));
     WindowTopN {
         window_end_column: 1,
         partition_columns: vec![0, 1, 2],

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array, UInt64Array};
 use arrow::compute::kernels::partition::partition;
 use arrow::compute::{
     cast, concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
@@ -63,7 +63,7 @@ pub struct WindowDeduplicate {
     pub keep_last: bool,
     /// Where rows with a NULL order time sort (they are kept only when no other row is).
     pub nulls_first: bool,
-    /// The input columns followed by the row number (UInt64, always 1).
+    /// The input columns followed by the row number (BIGINT, always 1).
     pub output_schema: SchemaRef,
 }
 
@@ -272,7 +272,7 @@ impl Operator for WindowDeduplicateOperator {
             };
             let mut columns = kept.columns().to_vec();
             columns.pop();
-            columns.push(Arc::new(UInt64Array::from_value(1, kept.num_rows())));
+            columns.push(Arc::new(Int64Array::from_value(1, kept.num_rows())));
             out.batch(RecordBatch::try_new(
                 self.def.output_schema.clone(),
                 columns,
@@ -358,7 +358,7 @@ mod tests {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new("rn", DataType::UInt64, false));
+        fields.push(Field::new("rn", DataType::Int64, false));
         WindowDeduplicate {
             window_end_column: 0,
             partition_columns: vec![0, 1],
@@ -387,7 +387,7 @@ mod tests {
     }
 
     /// (key, value, row number) of every row emitted, sorted.
-    fn emitted(out: &mut Output) -> Vec<(String, i64, u64)> {
+    fn emitted(out: &mut Output) -> Vec<(String, i64, i64)> {
         let mut rows = Vec::new();
         for m in out.drain() {
             if let Message::Batch(b) = m {
@@ -395,9 +395,7 @@ mod tests {
                     rows.push((
                         b.column(1).as_string::<i32>().value(i).to_string(),
                         b.column(3).as_primitive::<Int64Type>().value(i),
-                        b.column(4)
-                            .as_primitive::<arrow::datatypes::UInt64Type>()
-                            .value(i),
+                        b.column(4).as_primitive::<Int64Type>().value(i),
                     ));
                 }
             }
@@ -406,7 +404,7 @@ mod tests {
         rows
     }
 
-    fn run(keep_last: bool) -> (Vec<(String, i64, u64)>, u64) {
+    fn run(keep_last: bool) -> (Vec<(String, i64, i64)>, u64) {
         let ctx = SubtaskContext::single("dedup");
         let mut op = dedup(keep_last).into_factory().create(&ctx).unwrap();
         let mut out = Output::default();

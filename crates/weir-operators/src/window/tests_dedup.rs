@@ -16,7 +16,7 @@ fn dedup(keep_last: bool, nulls_first: bool) -> Arc<dyn OperatorFactory> {
         .iter()
         .map(|f| f.as_ref().clone())
         .collect();
-    fields.push(Field::new("rn", DataType::UInt64, false));
+    fields.push(Field::new("rn", DataType::Int64, false));
     WindowDeduplicate {
         window_end_column: 1,
         partition_columns: vec![0, 1, 2],
