@@ -16,6 +16,7 @@
 //! `properties.group.id`. `upsert-kafka` tables cannot be read yet.
 
 mod config;
+mod dead_letter;
 pub(crate) mod sink;
 mod source;
 #[cfg(test)]

@@ -32,6 +32,8 @@ mod tests_checkpoint;
 #[cfg(test)]
 mod tests_columns;
 #[cfg(test)]
+mod tests_dirty;
+#[cfg(test)]
 mod tests_options;
 
 use std::sync::Arc;
@@ -45,7 +47,9 @@ use self::metadata::RowPlan;
 use self::options::{BoundedMode, SourceOptions, StartupMode};
 use self::reader::KafkaReader;
 use super::config::{KafkaConfig, Topics};
+use super::dead_letter::DeadLetterTopic;
 use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::dirty::{DeadLetterTarget, DirtyDataPolicy, DirtyDataStrategy, IgnoreOption};
 use crate::options::Options;
 use crate::SourceBinding;
 
@@ -59,6 +63,8 @@ pub(crate) struct SourceShared {
     pub options: SourceOptions,
     /// The topics read.
     pub selector: TopicSelector,
+    /// What becomes of malformed records.
+    pub dirty: DirtyDataPolicy,
 }
 
 /// Creates the source of a `kafka` table (`upsert` false) or an `upsert-kafka` one.
@@ -67,7 +73,7 @@ pub fn create_source(
     table: &TableDescriptor,
     upsert: bool,
 ) -> Result<SourceBinding, ConnectorError> {
-    let (config, source, selector) = read_options(table, upsert)?;
+    let (config, source, selector, dirty) = read_options(table, upsert)?;
     if upsert {
         return Err(upsert_unsupported(table));
     }
@@ -84,8 +90,13 @@ pub fn create_source(
     }
     let plan = RowPlan::new(table, &config)?;
     // Checks that the formats can read the columns.
-    RunDecoder::new(table, &config, plan.clone(), Default::default())?;
-    let description = describe(&config, &source);
+    RunDecoder::new(
+        table,
+        &config,
+        plan.clone(),
+        dirty.handler(&SubtaskContext::single("check")),
+    )?;
+    let description = describe(&config, &source, &dirty);
     let changelog = if config.value.produces_changelog() {
         ChangelogKind::Updating
     } else {
@@ -100,6 +111,7 @@ pub fn create_source(
                 config,
                 options: source,
                 selector,
+                dirty,
             }),
             table: table.clone(),
             plan,
@@ -131,15 +143,32 @@ fn upsert_unsupported(table: &TableDescriptor) -> ConnectorError {
     }
 }
 
-/// The shared options, the source's options and the topic selector of a table.
+/// The shared options, the source's options, the topic selector and the dirty-data
+/// policy of a table.
 fn read_options(
     table: &TableDescriptor,
     upsert: bool,
-) -> Result<(KafkaConfig, SourceOptions, TopicSelector), ConnectorError> {
+) -> Result<(KafkaConfig, SourceOptions, TopicSelector, DirtyDataPolicy), ConnectorError> {
     let connector = if upsert { "upsert-kafka" } else { "kafka" };
     let mut options = Options::new(table, connector);
     let config = KafkaConfig::read(&mut options, upsert)?;
     let source = SourceOptions::read(&mut options, &config, upsert)?;
+    let value_prefix = if table.options.contains_key("value.format") {
+        "value."
+    } else {
+        ""
+    };
+    let mut formats = vec![IgnoreOption::of(&config.value, value_prefix)];
+    if let Some(key) = &config.key {
+        formats.push(IgnoreOption::of(&key.format, "key."));
+    }
+    let topic_target = |_: &mut Options<'_>, topic: &str| {
+        Ok(
+            Arc::new(DeadLetterTopic::new(&config, topic, source.api_timeout))
+                as Arc<dyn DeadLetterTarget>,
+        )
+    };
+    let dirty = DirtyDataPolicy::read_with(&mut options, &formats, Some(&topic_target))?;
     options.finish()?;
     let selector =
         TopicSelector::new(&config.topics).map_err(|reason| ConnectorError::InvalidOption {
@@ -151,11 +180,11 @@ fn read_options(
             },
             reason: format!("not a valid regular expression: {reason}"),
         })?;
-    Ok((config, source, selector))
+    Ok((config, source, selector, dirty))
 }
 
 /// `kafka(topic=orders, format=json, startup=earliest-offset, bounded=latest-offset)`.
-fn describe(config: &KafkaConfig, source: &SourceOptions) -> String {
+fn describe(config: &KafkaConfig, source: &SourceOptions, dirty: &DirtyDataPolicy) -> String {
     let topics = match &config.topics {
         Topics::Names(names) => format!("topic={}", names.join(";")),
         Topics::Pattern(pattern) => format!("topic-pattern={pattern}"),
@@ -181,6 +210,9 @@ fn describe(config: &KafkaConfig, source: &SourceOptions) -> String {
     if let Some(b) = bounded {
         text.push_str(&format!(", bounded={b}"));
     }
+    if dirty.strategy() != DirtyDataStrategy::Fail {
+        text.push_str(&format!(", dirty-data={}", dirty.describe()));
+    }
     text.push(')');
     text
 }
@@ -202,7 +234,7 @@ impl SourceFactory for KafkaSourceFactory {
             &self.table,
             &self.shared.config,
             self.plan.clone(),
-            ctx.metrics.clone(),
+            self.shared.dirty.handler(ctx),
         )
         .map_err(|e| weir_types::EngineError::Config(e.to_string()))?;
         Ok(Box::new(KafkaReader::open(
