@@ -26,25 +26,30 @@ use crate::kafka::config::KafkaConfig;
 
 /// Which part of a record a decoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+pub(super) enum Part {
     Key,
     Value,
 }
 
 /// A format's message decoder with what its malformed messages do.
-struct PartDecoder {
-    decoder: Box<dyn MessageDecoder>,
+pub(super) struct PartDecoder {
+    pub(super) decoder: Box<dyn MessageDecoder>,
     /// `<format>.ignore-parse-errors` of this part.
     ignore_errors: bool,
 }
 
 /// Decodes runs of records of a table's partitions.
 pub(crate) struct RunDecoder {
-    table: String,
-    value: PartDecoder,
-    key: Option<PartDecoder>,
-    plan: RowPlan,
-    dirty: DirtyDataHandler,
+    pub(super) table: String,
+    pub(super) value: PartDecoder,
+    pub(super) key: Option<PartDecoder>,
+    pub(super) plan: RowPlan,
+    pub(super) dirty: DirtyDataHandler,
+    /// `upsert-kafka`: records are upserts and tombstones of their key
+    /// ([`RunDecoder::decode_upsert_run`]).
+    pub(super) upsert: bool,
+    /// Records without a key were met (an `upsert-kafka` table drops them).
+    pub(super) warned_keyless: bool,
 }
 
 impl RunDecoder {
@@ -89,7 +94,15 @@ impl RunDecoder {
             key,
             plan,
             dirty,
+            upsert: false,
+            warned_keyless: false,
         })
+    }
+
+    /// The decoder of an `upsert-kafka` table.
+    pub(crate) fn upsert(mut self) -> RunDecoder {
+        self.upsert = true;
+        self
     }
 
     /// Makes the dead-lettered records durable (before a checkpoint's snapshot).
@@ -173,14 +186,18 @@ impl RunDecoder {
     /// Decodes `records` ([`RunDecoder::decode_run`]), then makes the records it
     /// dead-lettered durable before any row is emitted.
     pub(crate) fn decode<R: Record>(&mut self, records: &[R]) -> EngineResult<Option<RecordBatch>> {
-        let batch = self.decode_run(records)?;
+        let batch = if self.upsert {
+            self.decode_upsert_run(records)?
+        } else {
+            self.decode_run(records)?
+        };
         self.dirty.flush()?;
         Ok(batch)
     }
 
     /// A malformed key or value, handed to the dirty-data policy (or skipped when its
     /// part's format ignores parse errors).
-    fn on_bad_record<R: Record>(
+    pub(super) fn on_bad_record<R: Record>(
         &mut self,
         part: Part,
         record: &R,
@@ -240,18 +257,18 @@ fn in_key(error: &FormatError) -> FormatError {
 }
 
 /// Keys decoded for the rows of a run.
-struct DecodedKeys {
+pub(super) struct DecodedKeys {
     /// The decoded keys.
-    batch: RecordBatch,
+    pub(super) batch: RecordBatch,
     /// For each row, the index of its key in `batch`; `None` when the record has no key
     /// (its key columns are null).
-    rows: Vec<Option<u32>>,
+    pub(super) rows: Vec<Option<u32>>,
     /// The records whose key is malformed, with the error.
-    bad: Vec<(usize, FormatError)>,
+    pub(super) bad: Vec<(usize, FormatError)>,
 }
 
 /// Decodes the keys of the records of `row_records`.
-fn decode_keys<R: Record>(
+pub(super) fn decode_keys<R: Record>(
     key: &mut PartDecoder,
     records: &[R],
     row_records: &[usize],
@@ -292,7 +309,10 @@ fn decode_keys<R: Record>(
 }
 
 /// The decoded batches as one batch of `schema`.
-fn one_batch(schema: &SchemaRef, mut batches: Vec<RecordBatch>) -> EngineResult<RecordBatch> {
+pub(super) fn one_batch(
+    schema: &SchemaRef,
+    mut batches: Vec<RecordBatch>,
+) -> EngineResult<RecordBatch> {
     if batches.len() == 1 {
         if let Some(batch) = batches.pop() {
             return Ok(batch);

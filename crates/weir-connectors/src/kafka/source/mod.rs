@@ -11,7 +11,9 @@
 //!   when a checkpoint completes, partitions discovered while running.
 //! - `split.rs`: one partition's state, and its queued records turned into events.
 //! - `decode.rs` and `metadata.rs`: records to the table's batches (value and key
-//!   columns, metadata columns, malformed records).
+//!   columns, metadata columns, malformed records to the dirty-data policy).
+//! - `upsert.rs`: `upsert-kafka` records to upserts (`+U`) and deletions (`-D`) of their
+//!   key, which the planner normalizes into a changelog (`SourceBinding::upsert_key`).
 //! - `position.rs`: the checkpointed positions.
 //!
 //! Creating the source reads and checks every option without connecting; each subtask
@@ -35,6 +37,9 @@ mod tests_columns;
 mod tests_dirty;
 #[cfg(test)]
 mod tests_options;
+#[cfg(test)]
+mod tests_upsert;
+mod upsert;
 
 use std::sync::Arc;
 
@@ -73,34 +78,22 @@ pub fn create_source(
     table: &TableDescriptor,
     upsert: bool,
 ) -> Result<SourceBinding, ConnectorError> {
-    let (config, source, selector, dirty) = read_options(table, upsert)?;
-    if upsert {
-        return Err(upsert_unsupported(table));
-    }
-    if !table.primary_key.is_empty() && !config.value.produces_changelog() {
-        return Err(ConnectorError::Unsupported {
-            table: table.name.clone(),
-            message: format!(
-                "a 'kafka' table with format '{}' cannot declare a PRIMARY KEY: its records are \
-                 appends, so the key cannot be guaranteed (as in Flink); remove the PRIMARY KEY, \
-                 or use 'upsert-kafka'",
-                config.value.name()
-            ),
-        });
-    }
-    let plan = RowPlan::new(table, &config)?;
-    // Checks that the formats can read the columns.
-    RunDecoder::new(
-        table,
-        &config,
-        plan.clone(),
-        dirty.handler(&SubtaskContext::single("check")),
-    )?;
-    let description = describe(&config, &source, &dirty);
-    let changelog = if config.value.produces_changelog() {
+    let Checked {
+        config,
+        source,
+        selector,
+        dirty,
+        plan,
+    } = check(table, upsert)?;
+    let description = describe(&config, &source, &dirty, upsert);
+    let changelog = if upsert || config.value.produces_changelog() {
         ChangelogKind::Updating
     } else {
         ChangelogKind::AppendOnly
+    };
+    let upsert_key = match (&config.key, upsert) {
+        (Some(key), true) => key.columns.clone(),
+        _ => Vec::new(),
     };
     let bounded = source.is_bounded();
     let parallelism = source.parallelism;
@@ -115,32 +108,76 @@ pub fn create_source(
             }),
             table: table.clone(),
             plan,
+            upsert,
         }),
         description,
         bounded,
         max_useful_parallelism: None,
         parallelism,
         changelog,
-        upsert_key: Vec::new(),
+        upsert_key,
     })
 }
 
 /// Checks the options of an `upsert-kafka` table a query reads (for `weir test`, which
-/// mocks its rows); returns why this build cannot read it all the same.
+/// mocks its rows); `None`: nothing keeps this build from reading it.
 pub fn validate_upsert_source(
     table: &TableDescriptor,
 ) -> Result<Option<ConnectorError>, ConnectorError> {
-    read_options(table, true)?;
-    Ok(Some(upsert_unsupported(table)))
+    check(table, true)?;
+    Ok(None)
 }
 
-fn upsert_unsupported(table: &TableDescriptor) -> ConnectorError {
-    ConnectorError::Unsupported {
-        table: table.name.clone(),
-        message: "upsert-kafka can be written; reading it is not supported yet (read the topic \
-                  with the 'kafka' connector and a changelog format, or keep the table a sink)"
-            .into(),
+/// A table's options, read and checked.
+struct Checked {
+    config: KafkaConfig,
+    source: SourceOptions,
+    selector: TopicSelector,
+    dirty: DirtyDataPolicy,
+    plan: RowPlan,
+}
+
+/// Reads and checks every option of a `kafka` or `upsert-kafka` (`upsert`) table, and
+/// that its formats can read its columns.
+fn check(table: &TableDescriptor, upsert: bool) -> Result<Checked, ConnectorError> {
+    let (config, source, selector, dirty) = read_options(table, upsert)?;
+    if upsert && config.value.produces_changelog() {
+        return Err(ConnectorError::InvalidOption {
+            table: table.name.clone(),
+            option: "value.format".into(),
+            value: config.value.name().into(),
+            reason: "an upsert-kafka table's records are already upserts of their key: its value \
+                     format reads plain rows (e.g. 'json'), not a changelog, as in Flink; read a \
+                     changelog topic with the 'kafka' connector instead"
+                .into(),
+        });
     }
+    if !upsert && !table.primary_key.is_empty() && !config.value.produces_changelog() {
+        return Err(ConnectorError::Unsupported {
+            table: table.name.clone(),
+            message: format!(
+                "a 'kafka' table with format '{}' cannot declare a PRIMARY KEY: its records are \
+                 appends, so the key cannot be guaranteed (as in Flink); remove the PRIMARY KEY, \
+                 or use 'upsert-kafka'",
+                config.value.name()
+            ),
+        });
+    }
+    let plan = RowPlan::new(table, &config, upsert)?;
+    // Checks that the formats can read the columns.
+    RunDecoder::new(
+        table,
+        &config,
+        plan.clone(),
+        dirty.handler(&SubtaskContext::single("check")),
+    )?;
+    Ok(Checked {
+        config,
+        source,
+        selector,
+        dirty,
+        plan,
+    })
 }
 
 /// The shared options, the source's options, the topic selector and the dirty-data
@@ -184,7 +221,12 @@ fn read_options(
 }
 
 /// `kafka(topic=orders, format=json, startup=earliest-offset, bounded=latest-offset)`.
-fn describe(config: &KafkaConfig, source: &SourceOptions, dirty: &DirtyDataPolicy) -> String {
+fn describe(
+    config: &KafkaConfig,
+    source: &SourceOptions,
+    dirty: &DirtyDataPolicy,
+    upsert: bool,
+) -> String {
     let topics = match &config.topics {
         Topics::Names(names) => format!("topic={}", names.join(";")),
         Topics::Pattern(pattern) => format!("topic-pattern={pattern}"),
@@ -196,10 +238,14 @@ fn describe(config: &KafkaConfig, source: &SourceOptions, dirty: &DirtyDataPolic
         StartupMode::Timestamp(ts) => format!("timestamp {ts}"),
         StartupMode::Specific(_) => "specific-offsets".to_string(),
     };
+    let connector = if upsert { "upsert-kafka" } else { "kafka" };
     let mut text = format!(
-        "kafka({topics}, format={}, startup={startup}",
+        "{connector}({topics}, format={}, startup={startup}",
         config.value.name()
     );
+    if let (true, Some(key)) = (upsert, &config.key) {
+        text.push_str(&format!(", key={}", key.columns.join(",")));
+    }
     let bounded = match &source.bounded {
         BoundedMode::Unbounded => None,
         BoundedMode::Latest => Some("latest-offset".to_string()),
@@ -222,6 +268,8 @@ struct KafkaSourceFactory {
     shared: Arc<SourceShared>,
     table: TableDescriptor,
     plan: RowPlan,
+    /// An `upsert-kafka` table.
+    upsert: bool,
 }
 
 impl SourceFactory for KafkaSourceFactory {
@@ -237,6 +285,11 @@ impl SourceFactory for KafkaSourceFactory {
             self.shared.dirty.handler(ctx),
         )
         .map_err(|e| weir_types::EngineError::Config(e.to_string()))?;
+        let decoder = if self.upsert {
+            decoder.upsert()
+        } else {
+            decoder
+        };
         Ok(Box::new(KafkaReader::open(
             self.shared.clone(),
             ctx.subtask,
