@@ -3,14 +3,19 @@
 //! tombstones, a duplicate, a deletion of an unknown key, a re-insert) as a table, and
 //! writes a copy of it and a `GROUP BY` over it to `upsert-kafka` sinks. The sums are
 //! right only if the ChangelogNormalize after the source retracts the old row of every
-//! update and deletion; the expected final tables are written down here.
+//! update and deletion; the expected final tables are written down here. A second test
+//! kills the job (`kill -9`) after a checkpoint of the first records and restarts it
+//! after the updates were written: the normalization's kept rows come back from the
+//! checkpoint, or the updates of keys read before it would be counted twice.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use weir_connectors::test_servers::{KafkaBroker, TestRecord};
 
 use super::lookup::run;
+use super::recovery::start_at;
 
 /// `(partition, key, value)`: every key of `accounts` in partition `id % 2`, in this order.
 const ACCOUNTS: [(i32, &str, Option<&str>); 12] = [
@@ -50,9 +55,11 @@ fn compacted(broker: &KafkaBroker, topic: &str) -> BTreeMap<String, Option<Value
         .collect()
 }
 
-fn job(bootstrap: &str) -> String {
+/// The job; `head` comes first (settings), `bounded` is the source's bounded mode.
+fn job(bootstrap: &str, head: &str, bounded: &str) -> String {
     format!(
         "SET 'parallelism.default' = '2';
+{head}
 CREATE TABLE accounts (
   id BIGINT, region STRING, balance BIGINT,
   PRIMARY KEY (id) NOT ENFORCED
@@ -60,7 +67,7 @@ CREATE TABLE accounts (
   'connector' = 'upsert-kafka', 'topic' = 'accounts',
   'properties.bootstrap.servers' = '{bootstrap}',
   'key.format' = 'json', 'value.format' = 'json',
-  'scan.bounded.mode' = 'latest-offset'
+  {bounded}
 );
 -- batch.num.messages: tansu 0.6 miscounts the first multi-record batch of a partition.
 CREATE TABLE accounts_copy (
@@ -100,10 +107,69 @@ fn a_group_by_over_an_upsert_kafka_table_sees_updates_and_deletions() {
         .collect();
     broker.produce("accounts", &records);
     let dir = tempfile::tempdir().unwrap();
-    run(dir.path(), "job.sql", &job(&broker.bootstrap()));
+    let sql = job(
+        &broker.bootstrap(),
+        "",
+        "'scan.bounded.mode' = 'latest-offset'",
+    );
+    run(dir.path(), "job.sql", &sql);
+    check_final_tables(&broker);
+}
 
+#[test]
+fn an_upsert_kafka_job_restored_from_a_checkpoint_keeps_the_rows_it_normalized() {
+    let broker = KafkaBroker::start();
+    for topic in ["accounts", "accounts_copy", "totals"] {
+        broker.create_topic(topic, 2);
+    }
+    let records: Vec<TestRecord<'_>> = ACCOUNTS
+        .iter()
+        .map(|(p, k, v)| (*p, Some(k.as_bytes()), v.map(str::as_bytes)))
+        .collect();
+    // The first row of keys 1 to 4 before the job starts; the rest while it is down.
+    let (before, after) = records.split_at(4);
+    broker.produce("accounts", before);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.sql");
+    // The job ends at the offsets after every record of ACCOUNTS.
+    let sql = job(
+        &broker.bootstrap(),
+        "SET 'execution.checkpointing.interval' = '100 ms';
+SET 'restart-strategy.type' = 'none';",
+        "'scan.bounded.mode' = 'specific-offsets',
+  'scan.bounded.specific-offsets' = 'partition:0,offset:7;partition:1,offset:5'",
+    );
+    std::fs::write(&script, sql).unwrap();
+    let mut first = start_at(&script, 2, &[]);
+    // Reads the 4 records at once, then checkpoints every 100 ms while it waits.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the job waits for the rest"
+    );
+    first.kill().unwrap();
+    let _ = first.wait_with_output().unwrap();
+    let totals = compacted(&broker, "totals");
+    assert_eq!(
+        totals.get(r#"{"region":"eu"}"#),
+        Some(&Some(json!({"accounts": 2, "total": 400}))),
+        "the first run counted keys 1 and 3: {totals:?}"
+    );
+    broker.produce("accounts", after);
+    // The same command goes on from the latest checkpoint.
+    let out = start_at(&script, 2, &[]).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_final_tables(&broker);
+}
+
+/// The final `accounts_copy` and `totals` of a job that read all of ACCOUNTS.
+fn check_final_tables(broker: &KafkaBroker) {
     // The table at the end: 1, 3, 4 and 6; 2 was deleted.
-    let copy = compacted(&broker, "accounts_copy");
+    let copy = compacted(broker, "accounts_copy");
     let live: BTreeMap<&str, &Value> = copy
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| (k.as_str(), v)))
@@ -121,7 +187,7 @@ fn a_group_by_over_an_upsert_kafka_table_sees_updates_and_deletions() {
     assert_eq!(copy.get(r#"{"id":5}"#), None, "5 was never there");
     // eu: 1 (150) and 6 (20); us: 3 (300) and 4 (50).
     assert_eq!(
-        compacted(&broker, "totals"),
+        compacted(broker, "totals"),
         BTreeMap::from([
             (
                 r#"{"region":"eu"}"#.to_string(),
