@@ -60,8 +60,10 @@ fn job(bootstrap: &str, head: &str, bounded: &str) -> String {
     format!(
         "SET 'parallelism.default' = '2';
 {head}
+-- balance NOT NULL: a tombstone's row has it null until the normalization replaces it
+-- with the deleted row.
 CREATE TABLE accounts (
-  id BIGINT, region STRING, balance BIGINT,
+  id BIGINT, region STRING, balance BIGINT NOT NULL,
   PRIMARY KEY (id) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka', 'topic' = 'accounts',
