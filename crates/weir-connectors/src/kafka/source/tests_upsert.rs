@@ -251,3 +251,64 @@ fn upsert_options_are_checked_as_in_flink() {
     assert!(e.contains("scan.startup.mode"), "{e}");
     assert!(super::validate_upsert_source(&broker_less(&[], &[])).is_err());
 }
+
+/// Measures reading the same keyed topic as `upsert-kafka` and as `kafka` with
+/// `key.fields`: `cargo test -p weir-connectors --lib upsert_read_throughput --
+/// --ignored --nocapture` (a debug build: compare the two, not absolute numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn upsert_read_throughput() {
+    let broker = KafkaBroker::start();
+    let (partitions, per_partition) = (4, 25_000i64);
+    broker.create_topic("users", partitions);
+    let started = std::time::Instant::now();
+    for p in 0..partitions {
+        // 10,000 keys per partition, each written 2.5 times; every 10th record a tombstone.
+        let texts: Vec<(String, Option<String>)> = (0..per_partition)
+            .map(|i| {
+                let id = i64::from(p) * 10_000 + i % 10_000;
+                let value = (i % 10 != 9).then(|| format!(r#"{{"name":"n{i}","score":{i}}}"#));
+                (format!(r#"{{"id":{id}}}"#), value)
+            })
+            .collect();
+        let records: Vec<_> = texts
+            .iter()
+            .map(|(k, v)| (p, Some(k.as_bytes()), v.as_deref().map(str::as_bytes)))
+            .collect();
+        broker.produce("users", &records);
+    }
+    let total = i64::from(partitions) * per_partition;
+    eprintln!("produced {total} records in {:?}", started.elapsed());
+    let upsert = users(&broker, "users", &[]);
+    let mut plain = upsert.clone();
+    plain.primary_key.clear();
+    for (k, v) in [
+        ("connector", "kafka"),
+        ("key.fields", "id"),
+        ("value.fields-include", "EXCEPT_KEY"),
+        ("scan.startup.mode", "earliest-offset"),
+    ] {
+        plain.options.insert(k.into(), v.into());
+    }
+    for (name, t, is_upsert) in [("upsert-kafka", &upsert, true), ("kafka", &plain, false)] {
+        let binding = super::create_source(t, is_upsert).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = binding
+            .factory
+            .create_reader(&weir_runtime::SubtaskContext::single("source"))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut rows = 0;
+        loop {
+            match r.next().await.unwrap() {
+                weir_runtime::SourceEvent::Batch { batch, .. } => rows += batch.num_rows(),
+                weir_runtime::SourceEvent::Finished => break,
+                _ => {}
+            }
+        }
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{name}: {total} records, {rows} rows in {elapsed:?}: {:.0} records/s",
+            total as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
