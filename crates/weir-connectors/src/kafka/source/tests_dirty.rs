@@ -252,6 +252,33 @@ async fn a_missing_dead_letter_topic_fails_at_the_first_bad_record() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_the_brokers_refuse_fails_the_job() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("orders", 1);
+    broker.create_topic("orders-dlq", 1);
+    // A malformed value bigger than the producer may send: its dead letter cannot go.
+    let big = format!("{{oops {}", "x".repeat(3000));
+    broker.produce("orders", &[(0, None, Some(big.as_bytes()))]);
+    let t = keyed(
+        &broker,
+        "orders",
+        &[
+            ("weir.dirty-data.strategy", "dead-letter"),
+            ("weir.dirty-data.dead-letter.topic", "orders-dlq"),
+            ("properties.message.max.bytes", "2000"),
+        ],
+    );
+    let err = read_error(reader(&t).as_mut()).await;
+    assert!(
+        err.starts_with(
+            "table 'events': cannot write a malformed record to the dead-letter topic \
+             'orders-dlq': "
+        ) && err.contains("or dead-letter to a folder with 'weir.dirty-data.dead-letter.path'"),
+        "{err}"
+    );
+}
+
 #[test]
 fn dead_letter_options_need_exactly_one_target() {
     let broker_less = |extra: &[(&str, &str)]| {
