@@ -20,8 +20,10 @@
 //!   folder; under `weir test`, against the run's temporary folder), where each source
 //!   subtask appends JSON lines to `dead-letter-<table>-<subtask>.jsonl`:
 //!   `{"table", "source", "partition", "offset", "line", "error", "raw" | "raw_base64",
-//!   "time"}` (see [`DeadLetterRecord::to_json_line`]). Another target (a Kafka topic)
-//!   implements [`DeadLetterTarget`].
+//!   "time"}` (see [`DeadLetterRecord::to_json_line`]). A Kafka source may instead name a
+//!   topic, `weir.dirty-data.dead-letter.topic`, which receives the same JSON as message
+//!   values (the Kafka target, in `kafka/dead_letter.rs`, implements
+//!   [`DeadLetterTarget`]); exactly one of the two targets is set.
 //!
 //! Sources build a [`DirtyDataPolicy`] when the table is created
 //! ([`DirtyDataPolicy::read`]), a [`DirtyDataHandler`] per subtask, hand it each bad
@@ -50,6 +52,34 @@ use crate::options::Options;
 pub const STRATEGY_OPTION: &str = "weir.dirty-data.strategy";
 /// The option naming the dead-letter folder.
 pub const DEAD_LETTER_PATH_OPTION: &str = "weir.dirty-data.dead-letter.path";
+/// The option naming the dead-letter topic (Kafka sources).
+pub const DEAD_LETTER_TOPIC_OPTION: &str = "weir.dirty-data.dead-letter.topic";
+
+/// Builds a dead-letter topic target from the topic's name, for the sources that have
+/// one (Kafka): it may read more of the table's options (its cluster).
+pub type TopicTarget<'f> =
+    &'f dyn Fn(&mut Options<'_>, &str) -> Result<Arc<dyn DeadLetterTarget>, ConnectorError>;
+
+/// A format's `ignore-parse-errors` option, as the table writes it
+/// (`value.json.ignore-parse-errors`), and whether it is true.
+#[derive(Debug, Clone)]
+pub struct IgnoreOption {
+    /// The option's name.
+    pub option: String,
+    /// Its value.
+    pub ignores: bool,
+}
+
+impl IgnoreOption {
+    /// The option of `format`, its keys prefixed with `prefix` (`""`, `"key."`,
+    /// `"value."`).
+    pub fn of(format: &FormatConfig, prefix: &str) -> IgnoreOption {
+        IgnoreOption {
+            option: format!("{prefix}{}.ignore-parse-errors", format.name()),
+            ignores: format.ignores_parse_errors(),
+        }
+    }
+}
 
 /// What becomes of a malformed record (`weir.dirty-data.strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,6 +145,9 @@ pub struct DeadLetterRecord<'a> {
     pub table: &'a str,
     /// The record.
     pub record: &'a BadRecord<'a>,
+    /// The Kafka message's key, as read (a topic target writes it as the key); `None`
+    /// for files and keyless messages.
+    pub key: Option<&'a [u8]>,
     /// When it was read.
     pub time: DateTime<Utc>,
 }
@@ -305,6 +338,8 @@ pub struct DirtyDataPolicy {
     table: String,
     strategy: DirtyDataStrategy,
     target: Option<Arc<dyn DeadLetterTarget>>,
+    /// Whether the source can dead-letter to a topic (named in the `fail` message).
+    topics: bool,
 }
 
 impl fmt::Debug for DirtyDataPolicy {
@@ -335,6 +370,7 @@ impl DirtyDataPolicy {
             table: table.to_string(),
             target: target.filter(|_| strategy == DirtyDataStrategy::DeadLetter),
             strategy,
+            topics: false,
         })
     }
 
@@ -345,8 +381,24 @@ impl DirtyDataPolicy {
         options: &mut Options<'_>,
         format: &FormatConfig,
     ) -> Result<DirtyDataPolicy, ConnectorError> {
+        DirtyDataPolicy::read_with(options, &[IgnoreOption::of(format, "")], None)
+    }
+
+    /// [`DirtyDataPolicy::read`] for a table with several formats (a Kafka key and
+    /// value), each with its `ignore-parse-errors` option: without a strategy, the
+    /// policy is `skip` when every format ignores parse errors and `fail` otherwise (the
+    /// source skips the bad records of a format that ignores them itself, see
+    /// [`DirtyDataHandler::skip`]); with a strategy other than `skip`, a format ignoring
+    /// parse errors is a conflict. `topic`, for a source that can write to a topic,
+    /// reads `weir.dirty-data.dead-letter.topic`.
+    pub fn read_with(
+        options: &mut Options<'_>,
+        formats: &[IgnoreOption],
+        topic: Option<TopicTarget<'_>>,
+    ) -> Result<DirtyDataPolicy, ConnectorError> {
         let table = options.table().name.clone();
-        let ignore_option = format!("{}.ignore-parse-errors", format.name());
+        let ignoring = formats.iter().find(|f| f.ignores);
+        let all_ignore = !formats.is_empty() && formats.iter().all(|f| f.ignores);
         let strategy = match options.get(STRATEGY_OPTION) {
             None => None,
             Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
@@ -362,22 +414,63 @@ impl DirtyDataPolicy {
                 }
             }),
         };
-        let strategy = match (strategy, format.ignores_parse_errors()) {
-            (None, true) => DirtyDataStrategy::Skip,
-            (None, false) => DirtyDataStrategy::Fail,
-            (Some(s), false) | (Some(s @ DirtyDataStrategy::Skip), true) => s,
-            (Some(s), true) => {
+        let strategy = match (strategy, ignoring) {
+            (None, _) if all_ignore => DirtyDataStrategy::Skip,
+            (None, _) => DirtyDataStrategy::Fail,
+            (Some(s), None) | (Some(s @ DirtyDataStrategy::Skip), Some(_)) => s,
+            (Some(s), Some(ignoring)) => {
                 return Err(ConnectorError::Unsupported {
                     table,
                     message: format!(
-                        "'{ignore_option}' = 'true' skips malformed records, which conflicts \
+                        "'{}' = 'true' skips malformed records, which conflicts \
                          with '{STRATEGY_OPTION}' = '{}'; remove one of the two options",
+                        ignoring.option,
                         s.name()
                     ),
                 })
             }
         };
         let path = options.get(DEAD_LETTER_PATH_OPTION);
+        if let Some(make_topic) = topic {
+            if let Some(name) = options.get(DEAD_LETTER_TOPIC_OPTION) {
+                let name = name.trim().to_string();
+                let problem = if let Some(path) = path {
+                    Some(format!(
+                        "set either '{DEAD_LETTER_PATH_OPTION}' (now '{path}') or \
+                         '{DEAD_LETTER_TOPIC_OPTION}', not both"
+                    ))
+                } else if strategy != DirtyDataStrategy::DeadLetter {
+                    Some(format!(
+                        "only used with '{STRATEGY_OPTION}' = 'dead-letter' (the strategy is \
+                         '{}'); set that strategy or remove the option",
+                        strategy.name()
+                    ))
+                } else if name.is_empty() {
+                    Some("expected a topic name".to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(options.invalid(DEAD_LETTER_TOPIC_OPTION, &name, &problem));
+                }
+                let target = make_topic(options, &name)?;
+                let mut policy = DirtyDataPolicy::new(&table, strategy, Some(target))?;
+                policy.topics = true;
+                return Ok(policy);
+            }
+            if strategy == DirtyDataStrategy::DeadLetter && path.is_none() {
+                return Err(ConnectorError::MissingOption {
+                    table,
+                    option: DEAD_LETTER_PATH_OPTION.into(),
+                    hint: format!(
+                        "'{STRATEGY_OPTION}' = 'dead-letter' needs a target: add \
+                         '{DEAD_LETTER_PATH_OPTION}' = 'dead-letter' (a folder) or \
+                         '{DEAD_LETTER_TOPIC_OPTION}' = 'orders-dead-letter' (a topic of the \
+                         same cluster)"
+                    ),
+                });
+            }
+        }
         let target: Option<Arc<dyn DeadLetterTarget>> = match (strategy, path) {
             (DirtyDataStrategy::DeadLetter, Some(path)) => {
                 let dir = dead_letter_dir(options, path)?;
@@ -403,7 +496,9 @@ impl DirtyDataPolicy {
             }
             (_, None) => None,
         };
-        DirtyDataPolicy::new(&table, strategy, target)
+        let mut policy = DirtyDataPolicy::new(&table, strategy, target)?;
+        policy.topics = topic.is_some();
+        Ok(policy)
     }
 
     /// The strategy.
@@ -428,6 +523,7 @@ impl DirtyDataPolicy {
             subtask: ctx.subtask,
             metrics: ctx.metrics.clone(),
             writer: None,
+            topics: self.topics,
         }
     }
 }
@@ -459,6 +555,8 @@ pub struct DirtyDataHandler {
     metrics: Arc<JobMetrics>,
     /// Opened at the first bad record.
     writer: Option<Box<dyn DeadLetterWriter>>,
+    /// Whether the source can dead-letter to a topic (named in the `fail` message).
+    topics: bool,
 }
 
 impl DirtyDataHandler {
@@ -471,6 +569,12 @@ impl DirtyDataHandler {
     /// fails the job, `skip` counts it, `dead-letter` writes it to the target (buffered
     /// until [`DirtyDataHandler::flush`]) and counts it.
     pub fn on_bad_record(&mut self, bad: &BadRecord<'_>) -> EngineResult<()> {
+        self.on_bad_message(bad, None)
+    }
+
+    /// [`DirtyDataHandler::on_bad_record`] for a Kafka message with its key (which a
+    /// dead-letter topic receives as the key).
+    pub fn on_bad_message(&mut self, bad: &BadRecord<'_>, key: Option<&[u8]>) -> EngineResult<()> {
         match self.strategy {
             DirtyDataStrategy::Fail => Err(self.failure(bad)),
             DirtyDataStrategy::Skip => {
@@ -493,12 +597,19 @@ impl DirtyDataHandler {
                 writer.write(&DeadLetterRecord {
                     table: &self.table,
                     record: bad,
+                    key,
                     time: Utc::now(),
                 })?;
                 JobMetrics::add(&self.metrics.records_dead_lettered, 1);
                 Ok(())
             }
         }
+    }
+
+    /// Drops a bad record whatever the strategy, counted as skipped: for a format whose
+    /// own `ignore-parse-errors` is true while another format of the table fails.
+    pub fn skip(&mut self) {
+        JobMetrics::add(&self.metrics.records_skipped, 1);
     }
 
     /// Makes the dead-lettered records durable (nothing to do for other strategies).
@@ -511,10 +622,16 @@ impl DirtyDataHandler {
 
     /// The error of `fail`: the table, where, why, and what to do.
     fn failure(&self, bad: &BadRecord<'_>) -> EngineError {
+        let topic = if self.topics {
+            format!(" (or '{DEAD_LETTER_TOPIC_OPTION}' = '<topic>')")
+        } else {
+            String::new()
+        };
         EngineError::BadData(format!(
             "table '{}': cannot decode the record at {}: {} (record: {}); fix the data where \
              it is produced, or set '{STRATEGY_OPTION}' = 'skip' to skip malformed records, \
-             or 'dead-letter' with '{DEAD_LETTER_PATH_OPTION}' = '<folder>' to set them aside",
+             or 'dead-letter' with '{DEAD_LETTER_PATH_OPTION}' = '<folder>'{topic} to set them \
+             aside",
             self.table,
             bad.location(),
             bad.error.reason(),

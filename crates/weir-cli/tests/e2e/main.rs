@@ -28,6 +28,7 @@ mod docs_examples;
 mod kafka;
 mod kafka_recovery;
 mod kafka_sink;
+mod kafka_upsert;
 mod lookup;
 mod recovery;
 mod recovery_join;

@@ -120,7 +120,7 @@ fn conflicting_and_incomplete_options_are_refused() {
         e.contains("expected 'fail', 'skip' or 'dead-letter'"),
         "{e}"
     );
-    // A Kafka topic target is not there yet: the option is unknown.
+    // A topic target is for Kafka sources: a filesystem table does not know the option.
     let e = err(&[
         ("weir.dirty-data.strategy", "dead-letter"),
         ("weir.dirty-data.dead-letter.path", "dlq"),

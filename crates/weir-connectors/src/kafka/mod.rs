@@ -13,9 +13,13 @@
 //! (no group rebalancing) from `scan.startup.mode` or a checkpoint's positions up to
 //! `scan.bounded.mode`'s offsets; partitions appearing while it runs are read from
 //! their earliest offset; a completed checkpoint's offsets are committed to
-//! `properties.group.id`. `upsert-kafka` tables cannot be read yet.
+//! `properties.group.id`. Malformed records go to the table's dirty-data policy
+//! (`crate::dirty`), whose dead-letter target may be a topic (`dead_letter.rs`). An
+//! `upsert-kafka` table is read as upserts and deletions of its PRIMARY KEY, which the
+//! planner normalizes into a changelog.
 
 mod config;
+mod dead_letter;
 pub(crate) mod sink;
 mod source;
 #[cfg(test)]

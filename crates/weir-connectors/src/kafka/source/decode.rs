@@ -3,58 +3,53 @@
 //! built from the records, and what happens to a malformed record.
 //!
 //! A record without a value (a tombstone) gives no row, as in Flink's `kafka` source. A
-//! record without a key gives null key columns. Until the dirty-data policy lands,
-//! a malformed key or value fails the job with an error naming the table, topic,
-//! partition, offset and parse error, or is skipped and counted in `records_skipped`
-//! when the format's `ignore-parse-errors` is true ([`RunDecoder::on_bad_record`]).
-
-use std::sync::Arc;
+//! record without a key gives null key columns. A malformed key or value goes to the
+//! table's dirty-data policy ([`crate::dirty`]) with its topic, partition, offset, raw
+//! bytes and parse error: the job fails, or the record is skipped or dead-lettered
+//! (written before any later row of its partition is emitted). A part whose format has
+//! `ignore-parse-errors` = `'true'` skips its malformed records whatever the policy
+//! (which is then `skip` unless the other part fails, see
+//! [`crate::dirty::DirtyDataPolicy::read_with`]).
 
 use arrow::array::UInt32Array;
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use weir_formats::{DecodedMessages, FormatError, MessageDecoder};
-use weir_runtime::JobMetrics;
 use weir_types::{EngineError, EngineResult};
 
 use super::metadata::{Record, RowPlan};
 use crate::descriptor::{ConnectorError, TableDescriptor};
+use crate::dirty::{BadRecord, DirtyDataHandler};
 use crate::filesystem::format_error;
 use crate::kafka::config::KafkaConfig;
 
 /// Which part of a record a decoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Part {
+pub(super) enum Part {
     Key,
     Value,
 }
 
-impl Part {
-    fn name(self) -> &'static str {
-        match self {
-            Part::Key => "key",
-            Part::Value => "value",
-        }
-    }
-}
-
 /// A format's message decoder with what its malformed messages do.
-struct PartDecoder {
-    decoder: Box<dyn MessageDecoder>,
+pub(super) struct PartDecoder {
+    pub(super) decoder: Box<dyn MessageDecoder>,
     /// `<format>.ignore-parse-errors` of this part.
     ignore_errors: bool,
-    /// The option that says so, as the table writes it (for messages).
-    ignore_option: String,
 }
 
 /// Decodes runs of records of a table's partitions.
 pub(crate) struct RunDecoder {
-    table: String,
-    value: PartDecoder,
-    key: Option<PartDecoder>,
-    plan: RowPlan,
-    metrics: Arc<JobMetrics>,
+    pub(super) table: String,
+    pub(super) value: PartDecoder,
+    pub(super) key: Option<PartDecoder>,
+    pub(super) plan: RowPlan,
+    pub(super) dirty: DirtyDataHandler,
+    /// `upsert-kafka`: records are upserts and tombstones of their key
+    /// ([`RunDecoder::decode_upsert_run`]).
+    pub(super) upsert: bool,
+    /// Records without a key were met (an `upsert-kafka` table drops them).
+    pub(super) warned_keyless: bool,
 }
 
 impl RunDecoder {
@@ -63,20 +58,14 @@ impl RunDecoder {
         table: &TableDescriptor,
         config: &KafkaConfig,
         plan: RowPlan,
-        metrics: Arc<JobMetrics>,
+        dirty: DirtyDataHandler,
     ) -> Result<RunDecoder, ConnectorError> {
-        let value_prefix = if table.options.contains_key("value.format") {
-            "value."
-        } else {
-            ""
-        };
         let value = PartDecoder {
             decoder: config
                 .value
                 .message_decoder(config.value_schema())
                 .map_err(|e| format_error(table, e))?,
             ignore_errors: config.value.ignores_parse_errors(),
-            ignore_option: format!("{value_prefix}{}.ignore-parse-errors", config.value.name()),
         };
         let key = match (&config.key, config.key_schema()) {
             (Some(key), Some(schema)) => {
@@ -95,7 +84,6 @@ impl RunDecoder {
                         .message_decoder(schema)
                         .map_err(|e| format_error(table, e))?,
                     ignore_errors: key.format.ignores_parse_errors(),
-                    ignore_option: format!("key.{}.ignore-parse-errors", key.format.name()),
                 })
             }
             _ => None,
@@ -105,13 +93,26 @@ impl RunDecoder {
             value,
             key,
             plan,
-            metrics,
+            dirty,
+            upsert: false,
+            warned_keyless: false,
         })
+    }
+
+    /// The decoder of an `upsert-kafka` table.
+    pub(crate) fn upsert(mut self) -> RunDecoder {
+        self.upsert = true;
+        self
+    }
+
+    /// Makes the dead-lettered records durable (before a checkpoint's snapshot).
+    pub(crate) fn flush(&mut self) -> EngineResult<()> {
+        self.dirty.flush()
     }
 
     /// The table's rows of `records` (a run of one partition, in offset order); `None`
     /// when they give no row.
-    pub(crate) fn decode<R: Record>(&mut self, records: &[R]) -> EngineResult<Option<RecordBatch>> {
+    fn decode_run<R: Record>(&mut self, records: &[R]) -> EngineResult<Option<RecordBatch>> {
         let Some(first) = records.first() else {
             return Ok(None);
         };
@@ -182,58 +183,92 @@ impl RunDecoder {
         Ok(Some(batch))
     }
 
-    /// A malformed key or value: fails the job, naming the table, topic, partition,
-    /// offset and the parse error, or skips the record and counts it when the part's
-    /// format ignores parse errors. The dirty-data policy module replaces this.
-    fn on_bad_record<R: Record>(
-        &self,
+    /// Decodes `records` ([`RunDecoder::decode_run`]), then makes the records it
+    /// dead-lettered durable before any row is emitted.
+    pub(crate) fn decode<R: Record>(&mut self, records: &[R]) -> EngineResult<Option<RecordBatch>> {
+        let batch = if self.upsert {
+            self.decode_upsert_run(records)?
+        } else {
+            self.decode_run(records)?
+        };
+        self.dirty.flush()?;
+        Ok(batch)
+    }
+
+    /// A malformed key or value, handed to the dirty-data policy (or skipped when its
+    /// part's format ignores parse errors).
+    pub(super) fn on_bad_record<R: Record>(
+        &mut self,
         part: Part,
         record: &R,
         error: &FormatError,
     ) -> EngineResult<()> {
-        let decoder = match part {
-            Part::Key => self.key.as_ref().unwrap_or(&self.value),
-            Part::Value => &self.value,
+        let ignores = match part {
+            Part::Key => self.key.as_ref().is_some_and(|k| k.ignore_errors),
+            Part::Value => self.value.ignore_errors,
         };
-        if decoder.ignore_errors {
-            JobMetrics::add(&self.metrics.records_skipped, 1);
+        if ignores {
+            self.dirty.skip();
             return Ok(());
         }
-        let what = match error {
-            FormatError::BadRecord {
-                format,
-                reason,
-                record,
-                ..
-            } => format!("cannot parse it as {format}: {reason} (record: {record})"),
-            other => other.to_string(),
+        let (raw, key_error) = match part {
+            Part::Key => (record.key().unwrap_or_default(), Some(in_key(error))),
+            Part::Value => (record.payload().unwrap_or_default(), None),
         };
-        Err(EngineError::BadData(format!(
-            "table '{}': malformed {} in topic '{}' partition {} at offset {}: {what}; set '{}' = \
-             'true' to skip malformed records",
-            self.table,
-            part.name(),
-            record.topic(),
-            record.partition(),
-            record.offset(),
-            decoder.ignore_option
-        )))
+        let bad = BadRecord {
+            raw,
+            source: record.topic(),
+            partition: Some(record.partition()),
+            offset: Some(record.offset()),
+            line: None,
+            error: key_error.as_ref().unwrap_or(error),
+        };
+        self.dirty.on_bad_message(&bad, record.key())
+    }
+}
+
+/// A key's parse error, its reason saying that the key is malformed.
+fn in_key(error: &FormatError) -> FormatError {
+    match error {
+        FormatError::BadRecord {
+            origin,
+            line,
+            format,
+            reason,
+            record,
+            hint,
+        } => FormatError::BadRecord {
+            origin: origin.clone(),
+            line: *line,
+            format,
+            reason: format!("malformed key: {reason}"),
+            record: record.clone(),
+            hint: hint.clone(),
+        },
+        other => FormatError::BadRecord {
+            origin: String::new(),
+            line: 0,
+            format: "key",
+            reason: format!("malformed key: {}", other.reason()),
+            record: String::new(),
+            hint: String::new(),
+        },
     }
 }
 
 /// Keys decoded for the rows of a run.
-struct DecodedKeys {
+pub(super) struct DecodedKeys {
     /// The decoded keys.
-    batch: RecordBatch,
+    pub(super) batch: RecordBatch,
     /// For each row, the index of its key in `batch`; `None` when the record has no key
     /// (its key columns are null).
-    rows: Vec<Option<u32>>,
+    pub(super) rows: Vec<Option<u32>>,
     /// The records whose key is malformed, with the error.
-    bad: Vec<(usize, FormatError)>,
+    pub(super) bad: Vec<(usize, FormatError)>,
 }
 
 /// Decodes the keys of the records of `row_records`.
-fn decode_keys<R: Record>(
+pub(super) fn decode_keys<R: Record>(
     key: &mut PartDecoder,
     records: &[R],
     row_records: &[usize],
@@ -274,7 +309,10 @@ fn decode_keys<R: Record>(
 }
 
 /// The decoded batches as one batch of `schema`.
-fn one_batch(schema: &SchemaRef, mut batches: Vec<RecordBatch>) -> EngineResult<RecordBatch> {
+pub(super) fn one_batch(
+    schema: &SchemaRef,
+    mut batches: Vec<RecordBatch>,
+) -> EngineResult<RecordBatch> {
     if batches.len() == 1 {
         if let Some(batch) = batches.pop() {
             return Ok(batch);

@@ -144,18 +144,25 @@ pub(crate) struct RowPlan {
 
 impl RowPlan {
     /// Checks the table's metadata columns and places every column. With `ALL`, a key
-    /// column the value also carries is taken from the value, as Flink does.
+    /// column the value also carries is taken from the value, as Flink does, except for
+    /// `upsert-kafka` (`upsert`), whose key columns always come from the key (a
+    /// tombstone has no value) and whose batches end with the row kind (`+U` for a
+    /// value, `-D` for a tombstone, its columns other than the key null, so nullable).
     pub(crate) fn new(
         table: &TableDescriptor,
         config: &KafkaConfig,
+        upsert: bool,
     ) -> Result<RowPlan, ConnectorError> {
-        let changelog = config.value.produces_changelog();
+        let changelog = config.value.produces_changelog() || upsert;
         let key_columns: &[String] = config.key.as_ref().map_or(&[], |k| &k.columns);
         let mut slots = Vec::new();
         for field in table.schema.fields() {
             let name = field.name();
+            let key_slot = key_columns.iter().position(|c| c == name);
             if let Some(meta) = table.metadata.iter().find(|m| &m.column == name) {
                 slots.push(Slot::Metadata(metadata_key(table, &meta.key, name, field)?));
+            } else if let (true, Some(i)) = (upsert, key_slot) {
+                slots.push(Slot::Key(i));
             } else if let Some(i) = config.value_columns.iter().position(|c| c == name) {
                 slots.push(Slot::Value(i));
             } else if let Some(i) = key_columns.iter().position(|c| c == name) {
@@ -175,7 +182,10 @@ impl RowPlan {
                 .schema
                 .fields()
                 .iter()
-                .map(|f| f.as_ref().clone())
+                .map(|f| {
+                    let nullable = f.is_nullable() || (upsert && !key_columns.contains(f.name()));
+                    f.as_ref().clone().with_nullable(nullable)
+                })
                 .collect();
             fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
             Arc::new(Schema::new(fields))

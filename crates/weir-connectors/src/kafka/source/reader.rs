@@ -476,6 +476,8 @@ impl SourceReader for KafkaReader {
     }
 
     fn snapshot_position(&mut self) -> EngineResult<StateSnapshot> {
+        // Dead letters are durable before the checkpoint moves past their records.
+        self.decoder.flush()?;
         let positions: Vec<(&TopicPartition, Position)> = self
             .splits
             .iter()

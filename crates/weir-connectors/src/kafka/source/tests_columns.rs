@@ -246,12 +246,12 @@ async fn a_malformed_record_fails_the_job_naming_where_it_is() {
     let err = read_error(reader(&t).as_mut()).await;
     assert!(
         err.contains("table 'events'")
-            && err.contains("malformed value in topic 't' partition 1 at offset 1")
+            && err.contains("cannot decode the record at topic 't' partition 1 offset 1")
             && err.contains("{not json")
-            && err.contains("'json.ignore-parse-errors' = 'true'"),
+            && err.contains("'weir.dirty-data.strategy' = 'skip'"),
         "{err}"
     );
-    // A malformed key too, with the key format's option.
+    // A malformed key too, said to be the key.
     broker.create_topic("k", 1);
     broker.produce("k", &[(0, Some(b"oops"), Some(br#"{"name": "x"}"#))]);
     let t = json_table(
@@ -266,8 +266,8 @@ async fn a_malformed_record_fails_the_job_naming_where_it_is() {
     );
     let err = read_error(reader(&t).as_mut()).await;
     assert!(
-        err.contains("malformed key in topic 'k' partition 0 at offset 0")
-            && err.contains("'key.json.ignore-parse-errors'"),
+        err.contains("cannot decode the record at topic 'k' partition 0 offset 0: malformed key")
+            && err.contains("(record: oops)"),
         "{err}"
     );
 }
