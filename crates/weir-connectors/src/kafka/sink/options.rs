@@ -167,6 +167,10 @@ impl SinkOptions {
             None
         };
         let parallelism = sink_parallelism(&mut options)?;
+        // A table declared once may be read and written: the source's options (checked
+        // when the table is read) are accepted and ignored here.
+        options.allow_prefix("scan.");
+        options.allow_prefix("weir.dirty-data.");
         options.finish()?;
 
         if let Some(id) = kafka.properties.get("transactional.id") {

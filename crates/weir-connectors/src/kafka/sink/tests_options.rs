@@ -99,6 +99,26 @@ fn flink_defaults() {
     assert_eq!(o.kafka.value_columns, ["user_id", "name", "amount"]);
 }
 
+/// A table declared once may be read and written: its source options are accepted when
+/// it is written (and checked when it is read), unknown ones are still refused.
+#[test]
+fn source_options_are_accepted_and_ignored_when_written() {
+    let options = kafka(&[
+        ("scan.startup.mode", "earliest-offset"),
+        ("scan.bounded.mode", "latest-offset"),
+        ("scan.watermark.idle-timeout", "5 s"),
+        ("weir.dirty-data.strategy", "skip"),
+        ("properties.group.id", "g"),
+    ]);
+    read(&table(&options, &[]), ChangelogKind::AppendOnly).unwrap();
+    let e = error(
+        &kafka(&[("sink.partitionner", "fixed")]),
+        &[],
+        ChangelogKind::AppendOnly,
+    );
+    assert!(e.contains("sink.partitionner"), "{e}");
+}
+
 #[test]
 fn a_sink_writes_one_topic() {
     let e = error(&kafka(&[("topic", "a;b")]), &[], ChangelogKind::AppendOnly);
