@@ -20,7 +20,7 @@ use crate::layout::{
     operator_dir_name, parse_checkpoint_dir_name, METADATA_FILE, SAVEPOINT_PREFIX,
 };
 use crate::metadata::{CheckpointMetadata, StoredFile, FORMAT_VERSION};
-use crate::native::{LocalDir, NativeFile, NativeState};
+use crate::native::{LocalDir, NativeFile, NativeState, SharedFile};
 use crate::rocks::RESTORE_PREFIX;
 use crate::snapshot::{filter_key_groups, StateSnapshot, StateTable, TableKind};
 use crate::storage::{Location, IO_CONCURRENCY};
@@ -226,7 +226,14 @@ impl CompletedCheckpoint {
                         name: f.name.clone(),
                         size: f.size,
                         shared: f.shared,
-                        stored: None,
+                        // Where the checkpoint keeps the file: a store reopened on
+                        // these files references it instead of uploading it again.
+                        stored: f.shared.then(|| SharedFile {
+                            path: f.path.clone(),
+                            size: f.size,
+                            checksum: f.checksum.clone(),
+                            location: shared.display.clone(),
+                        }),
                     })
                     .collect(),
                 instance: String::new(),

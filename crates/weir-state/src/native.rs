@@ -61,6 +61,9 @@ pub struct SharedFile {
     pub size: u64,
     /// `crc32c:<8 hex digits>`.
     pub checksum: String,
+    /// The checkpoint location `path` is relative to: a file is referenced only by
+    /// checkpoints of that location, and uploaded again to another one.
+    pub location: String,
 }
 
 /// Files uploaded by checkpoint writers, by local file name: how a store learns where

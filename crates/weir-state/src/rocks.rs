@@ -191,13 +191,24 @@ impl KeyedStore {
             .map_err(|e| rocks_error(format!("opening RocksDB at {}", db_path.display()), e))?;
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(true);
+        // Reopened on a checkpoint's own files: its SST files are stored already, and
+        // the next incremental checkpoint references them instead of uploading them.
+        let confirmed = reuse
+            .map(|state| {
+                state
+                    .files
+                    .iter()
+                    .filter_map(|f| Some((f.name.clone(), f.stored.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let store = KeyedStore {
             db,
             root,
             key_groups,
             instance,
             incremental: config.incremental,
-            confirmed: HashMap::new(),
+            confirmed,
             pending: BTreeMap::new(),
             uploaded: Arc::new(Mutex::new(HashMap::new())),
             write_options,

@@ -163,6 +163,26 @@ async fn incremental_checkpoints_upload_only_new_files_and_restore_at_any_parall
             "at parallelism {parallelism}"
         );
     }
+    // Reopened on its own checkpoint's files (same parallelism), a store's next
+    // checkpoint references them: it uploads about what changed, not everything.
+    let mut reopened = restore(&storage, local.path(), 2).await;
+    fill(&reopened, 0..200, 2);
+    let after_restore = checkpoint(&storage, &mut reopened, 3).await;
+    assert!(
+        after_restore * 10 < full,
+        "the first checkpoint after a restore uploaded {after_restore} bytes, a full one {full}"
+    );
+    drop(reopened);
+    // Checkpoint 3 restores whole, its referenced and its new files together.
+    let again = restore(&storage, local.path(), 2).await;
+    let restored = contents(&again);
+    assert_eq!(restored.len(), 20_000);
+    assert_eq!(restored[&store_key(5, b"key-5")], b"value-5-2".to_vec());
+    assert_eq!(
+        restored[&store_key(72, b"key-200")],
+        b"value-200-0".to_vec()
+    );
+    drop(again);
     // The local folders of restores and stores go away with them.
     drop(stores);
     let left: Vec<_> = std::fs::read_dir(local.path())
@@ -257,4 +277,42 @@ fn ttl_compaction_drops_entries_not_written_for_the_ttl() {
         .expect("get");
     assert_eq!(keys[0], None, "expired entry kept");
     assert_eq!(keys[1], Some(value(now)));
+}
+
+/// A store restored from another location's checkpoint (`--from-checkpoint` of another
+/// job) uploads its files into its own location: the new checkpoint does not depend on
+/// the old location, which may be deleted.
+#[tokio::test]
+async fn files_restored_from_another_location_are_uploaded_again() {
+    let local = tempfile::tempdir().expect("tempdir");
+    let first_remote = tempfile::tempdir().expect("tempdir");
+    let second_remote = tempfile::tempdir().expect("tempdir");
+    let first = CheckpointStorage::open(first_remote.path().to_str().expect("utf-8"))
+        .await
+        .expect("open");
+    let second = CheckpointStorage::open(second_remote.path().to_str().expect("utf-8"))
+        .await
+        .expect("open");
+    let mut stores = vec![KeyedStore::open(
+        &config(local.path(), true),
+        "op",
+        groups_of(0, 1),
+        None,
+        Vec::new(),
+    )
+    .expect("open")];
+    fill(&stores, 0..5_000, 0);
+    let full = checkpoint(&first, &mut stores, 1).await;
+    let expected = contents(&stores);
+    drop(stores);
+    let mut moved = restore(&first, local.path(), 1).await;
+    let uploaded = checkpoint(&second, &mut moved, 2).await;
+    assert!(
+        uploaded >= full,
+        "uploaded {uploaded} bytes into the new location, the checkpoint holds {full}"
+    );
+    drop(moved);
+    drop(first_remote);
+    let restored = restore(&second, local.path(), 1).await;
+    assert_eq!(contents(&restored), expected);
 }

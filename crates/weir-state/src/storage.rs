@@ -570,7 +570,9 @@ impl CheckpointWriter {
                 let own = self.location.clone();
                 let uploaded = native.uploaded.clone();
                 async move {
-                    if let Some(stored) = file.stored {
+                    // A file stored in this location is referenced; one stored in
+                    // another (restored from another job's checkpoint) is uploaded.
+                    if let Some(stored) = file.stored.filter(|s| s.location == shared.display) {
                         return Ok((
                             NativeFileEntry {
                                 name: file.name,
@@ -620,6 +622,7 @@ impl CheckpointWriter {
                                         path: path.clone(),
                                         size,
                                         checksum: sum.clone(),
+                                        location: shared.display.clone(),
                                     },
                                 );
                             }
