@@ -16,9 +16,12 @@
 //! - `events.num`: total number of events; absent or 0 means unbounded.
 //! - `first-event.rate` (10000), `next-event.rate` (default: the first rate; 10000 in
 //!   nexmark-flink): events per second of the whole source. They space the event timestamps (event time is deterministic, from the
-//!   generator, not the wall clock). When either is set, the source is also throttled to
-//!   emit each event no earlier than its timestamp's offset from the start, as
-//!   nexmark-flink does; when neither is set, events come as fast as they can be made.
+//!   generator, not the wall clock). When either is set, the source is also throttled, as
+//!   nexmark-flink's is: each event is emitted once the wall clock has reached its time
+//!   (its creation time; events made before the first read go at once), in batches of
+//!   about 5 ms of events; with `weir.base-time`, or after a restore, at its offset from
+//!   the first event emitted instead. When neither is set, events come as fast as they
+//!   can be made.
 //! - `rate.shape` (`square` | `sine`, default square), `rate.period` (600 s): how the
 //!   rate alternates between the first and next rate.
 //! - `person.proportion` (1), `auction.proportion` (3), `bid.proportion` (46).
@@ -150,6 +153,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
     if only == Some(Kind::Bid) && bid_proportion == 0 {
         return Err(o.invalid("bid.proportion", "0", "a bid table needs bids"));
     }
+    let explicit_base_time = o.get("weir.base-time").is_some();
     let base_time = match o.get("weir.base-time") {
         None => SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -213,6 +217,7 @@ pub fn create_source(table: &TableDescriptor) -> Result<SourceBinding, Connector
             only,
             emitted,
             throttled,
+            wall_clock: throttled && !explicit_base_time,
         }),
         description,
         bounded: events.is_some(),
@@ -272,6 +277,8 @@ struct NexmarkFactory {
     /// Events emitted by all subtasks together, when bounded.
     emitted: Option<u64>,
     throttled: bool,
+    /// Throttled and paced by the wall clock (no `weir.base-time`).
+    wall_clock: bool,
 }
 
 impl SourceFactory for NexmarkFactory {
@@ -288,8 +295,9 @@ impl SourceFactory for NexmarkFactory {
             )));
         }
         let batch = if self.throttled {
+            // About 5 ms of events per batch: an event waits for its batch at most that long.
             let rate = self.config.first_rate.max(self.config.next_rate) as f64;
-            ((rate / 10.0 / parallelism as f64).ceil() as u64).clamp(1, MAX_BATCH_EVENTS)
+            ((rate / 200.0 / parallelism as f64).ceil() as u64).clamp(1, MAX_BATCH_EVENTS)
         } else {
             MAX_BATCH_EVENTS
         };
@@ -316,6 +324,7 @@ impl SourceFactory for NexmarkFactory {
             shards: vec![shard],
             batch,
             throttle_base: self.throttled.then_some(self.config.base_time),
+            wall_clock: self.wall_clock,
             start: None,
         }))
     }
@@ -406,6 +415,10 @@ struct NexmarkReader {
     batch: u64,
     /// The time of the first event emitted, when emission follows the event timestamps.
     throttle_base: Option<u64>,
+    /// Whether an event is emitted when the wall clock reaches its timestamp (the base
+    /// time is the planning time: each event's time is its creation time, as in
+    /// nexmark-flink), rather than at its offset from when the first was emitted.
+    wall_clock: bool,
     /// When the first event was due; set on the first call of `next`.
     start: Option<Instant>,
 }
@@ -447,6 +460,16 @@ impl SourceReader for NexmarkReader {
         let shard = &self.shards[split];
         let n = shard.remaining.unwrap_or(u64::MAX).min(self.batch);
         // Only the idempotent start time changes before the await: cancel-safe.
+        if self.start.is_none() && self.wall_clock {
+            // Events are due when the wall clock reaches their times: those made
+            // between planning and now are due at once.
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            if let Some(base) = self.throttle_base.as_mut() {
+                *base = (*base).max(now);
+            }
+        }
         let due = self.throttle_base.map(|base| {
             let start = *self.start.get_or_insert_with(Instant::now);
             let last = shard.generator.offset() + (n - 1) * shard.count;
@@ -486,7 +509,9 @@ impl SourceReader for NexmarkReader {
             .map(|p| Shard::new(&self.spec, p))
             .collect();
         if let Some(base) = self.throttle_base.as_mut() {
-            // Emission is paced from the first event after the restore.
+            // Emission is paced from the first event after the restore (not by the wall
+            // clock, which the restored events' times are behind).
+            self.wall_clock = false;
             if let Some(first) = self.shards.iter().map(|s| s.generator.timestamp()).min() {
                 *base = first;
             }

@@ -247,6 +247,51 @@ async fn rate_options_throttle_emission() {
     );
 }
 
+/// Without `weir.base-time`, a throttled source emits each event once the wall clock
+/// has reached its time (its creation time), never before, in batches of a few
+/// milliseconds of events.
+#[tokio::test]
+async fn a_throttled_source_emits_events_when_the_wall_clock_reaches_them() {
+    let t = table(
+        bid_schema(),
+        &[
+            ("weir.event-type", "bid"),
+            ("events.num", "600"),
+            ("first-event.rate", "2000"),
+        ],
+    );
+    let binding = create_source(&t).unwrap();
+    let mut reader = binding
+        .factory
+        .create_reader(&SubtaskContext::single("nexmark"))
+        .unwrap();
+    let (mut batches, mut rows) = (0, 0);
+    loop {
+        match reader.next().await.unwrap() {
+            SourceEvent::Batch { batch, .. } => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64;
+                let times = batch
+                    .column_by_name("dateTime")
+                    .unwrap()
+                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+                let newest = arrow::compute::max(times).unwrap();
+                assert!(newest <= now, "an event of {newest} emitted at {now}");
+                batches += 1;
+                rows += batch.num_rows();
+            }
+            SourceEvent::SplitFinished(_) => {}
+            SourceEvent::Finished => break,
+            SourceEvent::Watermark(w) => panic!("this reader emits no watermarks: {w:?}"),
+        }
+    }
+    assert_eq!(rows, 552);
+    // 2000 events/s: batches of 10 events (5 ms).
+    assert!(batches >= 55, "{rows} rows in {batches} batches");
+}
+
 #[test]
 fn unknown_columns_and_options_are_errors() {
     let err =
