@@ -155,7 +155,7 @@ run() { # name script: runs the join, sampling the join's checkpointed state
         rss=$(($(ps -o rss= -p "$JOB_PID" 2> /dev/null || echo 0) / 1024))
         # The newest checkpoint with a _metadata (copied at once: the job deletes old ones).
         meta=""
-        for chk in $(ls -d "ck_$name"/chk-* 2> /dev/null | sort -t- -k3 -n -r); do
+        for chk in $(ls -d "ck_$name"/chk-* 2> /dev/null | sort -t- -k2 -n -r); do
             if cp "$chk/_metadata" meta.json 2> /dev/null; then
                 meta=meta.json
                 break
