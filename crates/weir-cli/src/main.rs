@@ -458,14 +458,18 @@ async fn execute(job: PlannedJob, file: &Path, quiet: bool) -> Result<ExitCode> 
     }
 }
 
-/// ", lookups: 40 cache hits, 60 misses in 3 requests (avg 1.2 ms, max 3.4 ms, 1 retry)"
-/// for the summary line of a job with lookup joins.
+/// ", lookups: 40 cache hits, 60 misses in 3 requests (avg 1.2 ms, max 3.4 ms, 1 retry),
+/// 52 cold rows fetched" for the summary line of a job with lookup joins or a cold table.
 fn lookup_summary(metrics: &weir_runtime::JobMetrics) -> String {
     use weir_runtime::JobMetrics;
     let requests = JobMetrics::get(&metrics.lookup_requests);
     let hits = JobMetrics::get(&metrics.lookup_cache_hits);
+    let cold = match JobMetrics::get(&metrics.cold_rows_fetched) {
+        0 => String::new(),
+        n => format!(", {n} cold rows fetched"),
+    };
     if requests == 0 && hits == 0 {
-        return String::new();
+        return cold;
     }
     let ms = |us: u64| us as f64 / 1000.0;
     let average = JobMetrics::get(&metrics.lookup_latency_us_total) / requests.max(1);
@@ -475,7 +479,7 @@ fn lookup_summary(metrics: &weir_runtime::JobMetrics) -> String {
         n => format!(", {n} retries"),
     };
     format!(
-        ", lookups: {hits} cache hits, {} misses in {requests} requests (avg {:.1} ms, max {:.1} ms{retries})",
+        ", lookups: {hits} cache hits, {} misses in {requests} requests (avg {:.1} ms, max {:.1} ms{retries}){cold}",
         JobMetrics::get(&metrics.lookup_cache_misses),
         ms(average),
         ms(JobMetrics::get(&metrics.lookup_latency_us_max)),
