@@ -94,40 +94,68 @@ def compute(bid_folder):
     }
 
 
+def check(work, queries=QUERIES):
+    """Compares the outputs kept in `work` (`<query>/weir.out`, `<query>/flink.out`) of
+    those of `queries` that have some with the reference. Returns a list of (query,
+    engine, comparison), the comparison as `flink_compare.compare` gives it with the
+    engine's table first (its `weir_*` fields) and the reference second (`flink_*`)."""
+    work = Path(work)
+    wanted = [q for q in queries
+              if any((work / q / f"{e}.out").exists() for e in ("weir", "flink"))]
+    if not wanted:
+        return []
+    expected = compute(work / "data" / "bid")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="nexmark-reference-") as tmp:
+        for q in wanted:
+            for engine in ("weir", "flink"):
+                out = work / q / f"{engine}.out"
+                if not out.exists():
+                    continue
+                # The reference gets the print identifier of the output (run.py --smoke
+                # names each query's sink), as rows are compared per sink.
+                prefix = f"{sink_of(out)}> " if sink_of(out) else ""
+                ref = Path(tmp) / f"{q}-{engine}.out"
+                ref.write_text("".join(f"{prefix}{line}\n" for line in expected[q]))
+                results.append((q, engine, fc.compare(fc.FinalTable(out), fc.FinalTable(ref),
+                                                      limit=5)))
+    return results
+
+
+def sink_of(out):
+    """The print identifier of the first row of a print output ('' without one)."""
+    with open(out, errors="replace") as f:
+        for line in f:
+            parsed = fc.parse_line(line)
+            if parsed:
+                return parsed[0]
+    return ""
+
+
+def describe(query, engine, r):
+    """Lines saying how an engine's output compares with the reference."""
+    if r["match"]:
+        return [f"{query}: {engine} matches the reference ({r['weir_rows']} rows)"]
+    lines = [f"{query}: {engine} DIFFERS from the reference: {engine} {r['weir_rows']} rows, "
+             f"reference {r['flink_rows']}; {r['only_weir']} only in {engine}, "
+             f"{r['only_flink']} only in the reference"]
+    lines += [f"  only in {engine}: {line}" for line in r["examples_only_weir"]]
+    lines += [f"  only in the reference: {line}" for line in r["examples_only_flink"]]
+    return lines
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("work", type=Path, help="a folder kept by `run.py --keep`")
     args = p.parse_args()
-    wanted = [q for q in QUERIES
-              if any((args.work / q / f"{e}.out").exists() for e in ("weir", "flink"))]
-    if not wanted:
+    results = check(args.work)
+    if not results:
         p.error(f"{args.work} holds no output of {', '.join(QUERIES)}: run run.py with "
                 f"--queries {','.join(QUERIES)} --keep (without --no-check)")
-    expected = compute(args.work / "data" / "bid")
-    ok = True
-    with tempfile.TemporaryDirectory(prefix="nexmark-reference-") as tmp:
-        for q in wanted:
-            ref = Path(tmp) / f"{q}.out"
-            ref.write_text("\n".join(expected[q]) + "\n")
-            ref_table = fc.FinalTable(ref)
-            for engine in ("weir", "flink"):
-                out = args.work / q / f"{engine}.out"
-                if not out.exists():
-                    continue
-                r = fc.compare(fc.FinalTable(out), ref_table, limit=5)
-                ok &= r["match"]
-                if r["match"]:
-                    print(f"{q}: {engine} matches the reference ({r['weir_rows']} rows)")
-                    continue
-                print(f"{q}: {engine} DIFFERS from the reference: {engine} {r['weir_rows']} "
-                      f"rows, reference {r['flink_rows']}; {r['only_weir']} only in "
-                      f"{engine}, {r['only_flink']} only in the reference")
-                for line in r["examples_only_weir"]:
-                    print(f"  only in {engine}: {line}")
-                for line in r["examples_only_flink"]:
-                    print(f"  only in the reference: {line}")
-    return 0 if ok else 1
+    for query, engine, r in results:
+        print("\n".join(describe(query, engine, r)))
+    return 0 if all(r["match"] for _, _, r in results) else 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,11 @@ Both engines run with their default options otherwise (no checkpoints, no mini-b
 
 --smoke (used by scripts/test.sh): a small size, every query, and the Flink side only
 when the Flink venv is already cached (all queries in one JVM, so memory figures are
-meaningless); fails when a script breaks or a result differs.
+meaningless); the event-time window queries are also checked against reference.py's
+plain-Python results; fails when a script breaks or a result differs.
+
+After `--keep`, `scripts/bench/nexmark/reference.py WORK_FOLDER` checks the outputs of
+`tumble_sum`, `hop_count` and q11 against the same plain-Python computation.
 """
 
 import argparse
@@ -49,6 +53,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 sys.path.insert(0, str(HERE.parent))
 import flink_compare as fc  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+import reference  # noqa: E402
 
 SIZES = {"small": 20_000, "default": 2_000_000}
 
@@ -388,6 +395,13 @@ def main():
         if args.smoke and flink_ok:
             log("smoke: comparing every query's results with Flink (one JVM) ...")
             run_smoke_flink(records, args, work)
+        if args.smoke:
+            log("smoke: the event-time window queries against reference.py ...")
+            for query, engine, r in reference.check(work):
+                log("  " + "\n    ".join(reference.describe(query, engine, r)))
+                if not r["match"]:
+                    by_name = {rec["query"]: rec for rec in records}
+                    by_name[query]["reference_mismatch"] = engine
 
         flink_v = fc.flink_version() if flink_ok else "not run"
         header = (
@@ -409,7 +423,8 @@ def main():
         failed = [r["query"] for r in records
                   if "weir_error" in r and not r["weir_error"].startswith("SQL error")
                   or "flink_error" in r
-                  or "check" in r and not r["check"].get("match", True)]
+                  or "check" in r and not r["check"].get("match", True)
+                  or "reference_mismatch" in r]
         if args.smoke and failed:
             log(f"smoke: failed: {', '.join(failed)}")
             return 1
