@@ -126,9 +126,10 @@ def one_file(folder):
     files = [f.name for f in Path(folder).iterdir()
              if f.is_file() and not f.name.startswith((".", "_"))]
     if len(files) != 1:
-        raise SystemExit(f"{folder}: generate.sql wrote {len(files)} files ({', '.join(sorted(files))}) "
-                         f"where the comparison with Flink needs one per table; check its "
-                         f"'sink.rolling-policy.*' options and that it runs with one subtask")
+        raise SystemExit(f"{folder}: generate.sql wrote {len(files)} files "
+                         f"({', '.join(sorted(files))}) where the comparison with Flink needs "
+                         f"one per table; check its 'sink.rolling-policy.*' options and that "
+                         f"it runs with one subtask")
 
 
 def tables_read(query_sql):
