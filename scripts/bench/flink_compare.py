@@ -365,8 +365,11 @@ def run_flink(scripts, parallelism, stdout_path, workdir, settings=(), warmup=Fa
     if warmup:
         cmd.append("--warmup")
     cmd += [str(s) for s in scripts]
+    # Flink's own log (split assignments, warnings) goes into the work folder rather than
+    # the venv's shared pyflink/log, which every JVM start rolls over.
+    env = dict(os.environ, FLINK_LOG_DIR=str(Path(workdir).resolve()))
     with open(stdout_path, "w") as out, open(stderr_path, "w") as err:
-        rc = subprocess.run(cmd, stdout=out, stderr=err, cwd=workdir).returncode
+        rc = subprocess.run(cmd, stdout=out, stderr=err, cwd=workdir, env=env).returncode
     if rc != 0 or not metrics.exists():
         tail = stderr_path.read_text(errors="replace").strip().splitlines()[-25:]
         raise RuntimeError("Flink failed:\n" + "\n".join(tail))
