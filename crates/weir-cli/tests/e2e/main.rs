@@ -21,6 +21,8 @@
 //! - `kafka_support`: what the Kafka to Kafka failure tests share (input, job, checks).
 //! - `kafka_sink`: jobs writing `kafka` and `upsert-kafka` tables of a tansu broker the
 //!   tests start, read back and compared.
+//! - `s3_checkpoints`: checkpoints in a local S3 server (moto): a job killed three times
+//!   resumes from them and commits exactly what an uninterrupted run does.
 //! - `kafka`: jobs reading Kafka topics (a tansu broker started by the tests) into
 //!   files: bounded reads, group offsets across runs, event-time windows.
 
@@ -36,5 +38,6 @@ mod kafka_support;
 mod lookup;
 mod recovery;
 mod recovery_join;
+mod s3_checkpoints;
 mod weir_test_cases;
 mod weir_test_docs;
