@@ -53,12 +53,13 @@ END;
 
 /// Starts `weir run` on `script` with the S3 server's environment.
 fn start(s3: &S3Server, script: &Path, extra: &[&str]) -> Child {
-    weir()
+    let mut command = weir();
+    s3.apply_env(&mut command);
+    command
         .arg("run")
         .arg(script)
         .arg("--quiet")
         .args(extra)
-        .envs(s3.env())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -19,6 +19,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::s3::apply_env;
 use super::{find_binary, free_port, stop_child, S3Server, START_TIMEOUT};
 
 /// How long a test waits for records or the broker.
@@ -128,7 +129,8 @@ impl KafkaBroker {
     pub fn restart(&mut self) {
         self.stop();
         let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu_binary())
+        let mut command = Command::new(tansu_binary());
+        command
             .args([
                 "broker",
                 "--listener-url",
@@ -137,11 +139,12 @@ impl KafkaBroker {
                 &url,
             ])
             .args(["--storage-engine", &self.storage, "--silent"])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu broker");
+            .stderr(Stdio::null());
+        if !self.env.is_empty() {
+            apply_env(&mut command, &self.env);
+        }
+        let child = command.spawn().expect("start tansu broker");
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {

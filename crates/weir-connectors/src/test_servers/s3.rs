@@ -101,6 +101,12 @@ impl S3Server {
         ]
     }
 
+    /// Gives `command` [`S3Server::env`], in place of any `AWS_*` variable of this
+    /// process (a developer's own profile or region must not send it elsewhere).
+    pub fn apply_env(&self, command: &mut Command) {
+        apply_env(command, &self.env());
+    }
+
     /// Creates bucket `name` (empty).
     pub fn create_bucket(&self, name: &str) {
         match self.request("PUT", &format!("/{name}")) {
@@ -194,6 +200,16 @@ impl Drop for S3Server {
             stop_child(&mut child, "-KILL");
         }
     }
+}
+
+/// Sets `env` on `command` after removing the `AWS_*` variables it would inherit.
+pub(super) fn apply_env(command: &mut Command, env: &[(&'static str, String)]) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
 }
 
 /// Percent-encodes a query value.
