@@ -56,13 +56,20 @@ impl S3Server {
     /// Starts `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
     pub fn start() -> S3Server {
         let port = free_port();
-        let child = Command::new(moto_binary())
+        let binary = moto_binary();
+        let child = Command::new(&binary)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {} ({e}): run scripts/setup.sh, which installs \
+                     moto[server] {MOTO_VERSION} into ~/.cache/weir-tools/venv",
+                    binary.display()
+                )
+            });
         let mut server = S3Server {
             port,
             child: Some(child),
