@@ -2,7 +2,9 @@
 # Installs what building and testing Weir needs beyond the Rust toolchain: libclang,
 # with which the RocksDB state backend's bindings are generated (Debian/Ubuntu:
 # libclang-dev), and the servers the redis, jdbc and kafka connector tests start on their
-# own ports (Debian: redis-server, postgresql; tansu from crates.io). Installs only what is missing.
+# own ports (Debian: redis-server, postgresql; tansu from crates.io), and moto, the local
+# S3-compatible server the broker restart and S3 checkpoint tests start (PyPI, in a venv).
+# Installs only what is missing.
 set -euo pipefail
 
 sudo=""
@@ -51,6 +53,29 @@ if [ -z "${WEIR_TANSU:-}" ] && ! "$tools/bin/tansu" --version 2>/dev/null | grep
     CARGO_TARGET_DIR="$build_dir" cargo install tansu --version "$TANSU_VERSION" \
         --features dynostore --locked --root "$tools" --quiet
     rm -rf "$build_dir"
+fi
+
+# A local S3-compatible server for the tests that keep a tansu broker's data, or
+# checkpoints, in S3: moto's server from PyPI, in a venv in ~/.cache/weir-tools/venv
+# (about 30 s, once); the tests start it on their own ports
+# (crates/weir-connectors/src/test_servers/s3.rs). Needs python3 with venv (Debian:
+# python3-venv).
+MOTO_VERSION=5.2.5
+venv="$tools/venv"
+if [ -z "${WEIR_MOTO_SERVER:-}" ] &&
+    ! "$venv/bin/python" -c "import moto, flask; assert moto.__version__ == '$MOTO_VERSION'" 2>/dev/null; then
+    echo "installing moto[server] $MOTO_VERSION (the S3-compatible server some tests start) into $venv" >&2
+    if ! python3 -m venv "$venv" > /dev/null 2>&1; then
+        if command -v apt-get > /dev/null; then
+            apt_install python3-venv
+            rm -rf "$venv"
+            python3 -m venv "$venv"
+        else
+            echo "python3 with its venv module is needed for moto: install it with your system's package manager" >&2
+            exit 1
+        fi
+    fi
+    "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
 has_libclang() {

@@ -1,5 +1,5 @@
-//! Real Redis, PostgreSQL and Kafka-protocol (tansu, `kafka.rs`) servers for tests (feature `test-support`, and this crate's
-//! own tests): each test starts its own server on a free port of 127.0.0.1, in a
+//! Real Redis, PostgreSQL, Kafka-protocol (tansu, `kafka.rs`) and S3-compatible (moto,
+//! `s3.rs`) servers for tests (feature `test-support`, and this crate's own tests): each test starts its own server on a free port of 127.0.0.1, in a
 //! temporary folder, and stops it when the handle is dropped. Nothing is mocked.
 //!
 //! The binaries are looked up in `PATH` and, for PostgreSQL, in
@@ -12,8 +12,10 @@
 //! client of their own.
 
 mod kafka;
+mod s3;
 
 pub use kafka::{KafkaBroker, ReadRecord, TestRecord};
+pub use s3::{S3Server, MOTO_VERSION};
 
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
