@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
+
+use super::context::SourceContext;
 use rdkafka::types::RDKafkaRespErr;
 use regex::Regex;
 use weir_types::{EngineError, EngineResult};
@@ -81,7 +83,7 @@ impl TopicSelector {
 /// Every partition of the selected topics, in (topic, partition) order. Fails, saying
 /// what to check, when the brokers do not answer within `timeout` or a named topic does
 /// not exist.
-pub(crate) fn list_partitions<C: Consumer>(
+pub(crate) fn list_partitions<C: Consumer<SourceContext>>(
     consumer: &C,
     selector: &TopicSelector,
     timeout: Duration,

@@ -20,6 +20,7 @@
 //! connects when the job starts.
 
 mod assignment;
+mod context;
 mod decode;
 mod metadata;
 mod offsets;

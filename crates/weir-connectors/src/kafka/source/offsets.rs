@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::consumer::Consumer;
+
+use super::context::SourceContext;
 use rdkafka::{Offset, TopicPartitionList};
 use weir_types::{EngineError, EngineResult};
 
@@ -73,7 +75,7 @@ pub(crate) struct Modes<'a> {
 }
 
 /// The offsets of `requests`, in order.
-pub(crate) fn resolve<C: Consumer>(
+pub(crate) fn resolve<C: Consumer<SourceContext>>(
     consumer: &C,
     modes: &Modes<'_>,
     requests: &[Request],
@@ -164,7 +166,7 @@ struct Lookup<'a, C> {
     table: &'a str,
 }
 
-impl<C: Consumer> Lookup<'_, C> {
+impl<C: Consumer<SourceContext>> Lookup<'_, C> {
     /// ListOffsets of `partitions` for `query` (earliest, latest, or a timestamp: the
     /// first offset at or after it, `None`-like `-1` mapped to absent).
     fn list_offsets(

@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+
+use super::context::SourceContext;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
@@ -50,7 +52,7 @@ enum Found {
 
 /// The consumer and the partitions' queues (records borrow them while being decoded).
 struct Io {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<SourceContext>>,
     /// Per split, its queue while it is read.
     queues: Vec<Option<Queue>>,
 }
@@ -97,10 +99,12 @@ impl KafkaReader {
         decoder: RunDecoder,
     ) -> EngineResult<KafkaReader> {
         let table = &shared.table;
-        let consumer: StreamConsumer = shared
+        let consumer: StreamConsumer<SourceContext> = shared
             .options
             .consumer_config(&shared.config, subtask)
-            .create()
+            .create_with_context(SourceContext {
+                table: table.clone(),
+            })
             .map_err(|e| {
                 EngineError::Config(format!(
                     "table '{table}': cannot create a Kafka consumer: {e}"

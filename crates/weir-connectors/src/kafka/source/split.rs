@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 
 use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::DefaultConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaErrorCode;
@@ -16,6 +15,7 @@ use weir_runtime::SourceEvent;
 use weir_types::{EngineError, EngineResult};
 
 use super::assignment::TopicPartition;
+use super::context::SourceContext;
 use super::decode::RunDecoder;
 use super::offsets::{Request, Start, Stop};
 use super::position::Position;
@@ -24,7 +24,7 @@ use super::position::Position;
 pub(crate) const RUN_RECORDS: usize = 8192;
 
 /// A partition's own queue of records.
-pub(crate) type Queue = StreamPartitionQueue<DefaultConsumerContext>;
+pub(crate) type Queue = StreamPartitionQueue<SourceContext>;
 
 /// What a partition's reading is at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
