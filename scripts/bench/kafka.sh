@@ -3,6 +3,7 @@
 # client library (librdkafka) producing and consuming the same topics alone.
 #
 #   scripts/bench/kafka.sh [RECORDS]        (default 2000000)
+#   WEIR=path/to/weir PEER=path/to/kafka_peer scripts/bench/kafka.sh   (no builds)
 #
 # On one tansu broker (memory storage, 127.0.0.1), with topics of 2 partitions:
 # 1. raw: the peer (crates/weir-connectors/examples/kafka_peer.rs) produces RECORDS JSON
@@ -14,15 +15,23 @@
 # 3. Latency: the stateless job, unbounded, with a checkpoint every second, fed by the
 #    peer at half of Weir's stateless rate for 20 s: p50/p99/p99.9 from the record's
 #    creation to its arrival in the output topic.
+# tansu answers a fetch only when the consumer's fetch.wait.max.ms is over, even with
+# data waiting (Kafka answers at once), so every consumer here (Weir's and the peer's)
+# sets it to 10 ms; with librdkafka's default of 500 ms each hop would take 0.5 s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RECORDS="${1:-2000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 scripts/setup.sh
-cargo build --release -q -p weir-cli
-cargo build --release -q -p weir-connectors --example kafka_peer
-WEIR="$CARGO_TARGET_DIR/release/weir"
-PEER="$CARGO_TARGET_DIR/release/examples/kafka_peer"
+# WEIR and PEER may name binaries built already (e.g. a release weir and the peer).
+if [ -z "${WEIR:-}" ]; then
+    cargo build --release -q -p weir-cli
+    WEIR="$CARGO_TARGET_DIR/release/weir"
+fi
+if [ -z "${PEER:-}" ]; then
+    cargo build --release -q -p weir-connectors --example kafka_peer
+    PEER="$CARGO_TARGET_DIR/release/examples/kafka_peer"
+fi
 TANSU="${WEIR_TANSU:-$HOME/.cache/weir-tools/bin/tansu}"
 WORK="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
@@ -48,6 +57,7 @@ CREATE TABLE $1 (k BIGINT, seq BIGINT, ts TIMESTAMP(3), created BIGINT,
   WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
 WITH ('connector' = 'kafka', 'topic' = '$2', 'properties.bootstrap.servers' = '$BOOT',
       'properties.group.id' = 'bench', 'scan.startup.mode' = 'earliest-offset',
+      'properties.fetch.wait.max.ms' = '10',
       $3 'format' = 'json');
 SQL
 }
