@@ -70,8 +70,9 @@ fn send(producer: &BaseProducer, topic: &str, partition: i32, value: &str) -> Re
 
 fn produce(bootstrap: &str, topic: &str, count: u64, partitions: i32) -> Result<()> {
     let producer = producer(bootstrap)?;
-    // tansu 0.6 miscounts the first multi-record batch of a fresh partition: the first
-    // record of each partition goes alone (see weir-connectors' test_servers/kafka.rs).
+    // tansu 0.6 answers ListOffsets(latest) with the base offset + 1 of a partition's
+    // newest batch (see weir-connectors' test_servers/kafka.rs): the first record of each
+    // partition goes alone, so that Weir's bounded read (latest-offset) sees them all.
     let first = (partitions as u64).min(count);
     for i in 0..first {
         send(

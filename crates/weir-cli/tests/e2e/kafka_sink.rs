@@ -2,9 +2,10 @@
 //! each test starts (`test_servers::KafkaBroker`), and the test reads the topic back and
 //! compares it with what it computes itself.
 //!
-//! Every sink table sets `'properties.batch.num.messages' = '1'`: tansu 0.6 counts the
-//! first batch of several records on a fresh partition as one record, and its high
-//! watermark then hides the others (see `test_servers/kafka.rs`).
+//! Every sink table sets `'properties.batch.num.messages' = '1'`: tansu 0.6 answers
+//! ListOffsets(latest) with the base offset + 1 of the newest batch, too low after a
+//! batch of several records, and a job bounded by `'latest-offset'` that reads the topic
+//! back would stop early (see `test_servers/kafka.rs`).
 
 use std::collections::BTreeMap;
 
