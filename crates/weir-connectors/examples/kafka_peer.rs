@@ -71,20 +71,26 @@ fn send(producer: &BaseProducer, topic: &str, partition: i32, value: &str) -> Re
 fn produce(bootstrap: &str, topic: &str, count: u64, partitions: i32) -> Result<()> {
     let producer = producer(bootstrap)?;
     // tansu 0.6 answers ListOffsets(latest) with the base offset + 1 of a partition's
-    // newest batch (see weir-connectors' test_servers/kafka.rs): the first record of each
-    // partition goes alone, so that Weir's bounded read (latest-offset) sees them all.
-    let first = (partitions as u64).min(count);
-    for i in 0..first {
-        send(
-            &producer,
-            topic,
-            (i % partitions as u64) as i32,
-            &record(i, now_ms()),
-        )?;
-        producer.flush(Duration::from_secs(30))?;
-    }
+    // newest batch (see weir-connectors' test_servers/kafka.rs): the first and the last
+    // record of each partition go alone, so that a bounded read up to the latest offset
+    // (Weir's `latest-offset`) sees them all.
+    let alone = (partitions as u64).min(count);
+    let last = count.saturating_sub(alone).max(alone);
+    let send_alone = |range: std::ops::Range<u64>| -> Result<()> {
+        for i in range {
+            send(
+                &producer,
+                topic,
+                (i % partitions as u64) as i32,
+                &record(i, now_ms()),
+            )?;
+            producer.flush(Duration::from_secs(30))?;
+        }
+        Ok(())
+    };
+    send_alone(0..alone)?;
     let started = Instant::now();
-    for i in first..count {
+    for i in alone..last {
         send(
             &producer,
             topic,
@@ -94,10 +100,11 @@ fn produce(bootstrap: &str, topic: &str, count: u64, partitions: i32) -> Result<
     }
     producer.flush(Duration::from_secs(120))?;
     let seconds = started.elapsed().as_secs_f64();
+    send_alone(last..count)?;
     println!(
         "produce records={} seconds={seconds:.3} rate={:.0}",
-        count - first,
-        (count - first) as f64 / seconds
+        last - alone,
+        (last - alone) as f64 / seconds
     );
     Ok(())
 }

@@ -368,6 +368,7 @@ fn incremental_rocksdb_checkpoints_reuse_the_files_of_completed_ones() {
                 path: format!("shared/agg/{}", file.name),
                 size: file.size,
                 checksum: "crc32c:00000000".into(),
+                location: "checkpoints".into(),
             },
         );
     }
