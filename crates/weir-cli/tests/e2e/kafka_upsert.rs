@@ -202,3 +202,81 @@ fn check_final_tables(broker: &KafkaBroker) {
         ])
     );
 }
+
+/// An event-time temporal join against an `upsert-kafka` table (Flink's versioned
+/// table: a PRIMARY KEY and a watermark): each order gets the rate its currency had at
+/// the order's time. Written down by hand: a version is valid from its time until the
+/// next one of its key; an order before its currency's first version, or of a currency
+/// with none, finds nothing (INNER join).
+#[test]
+fn a_temporal_join_against_an_upsert_kafka_table_finds_the_version_of_each_order_time() {
+    let broker = KafkaBroker::start();
+    for topic in ["orders", "rates"] {
+        broker.create_topic(topic, 1);
+    }
+    let rate = |currency: &str, rate: f64, ts: &str| {
+        (
+            format!(r#"{{"currency":"{currency}"}}"#),
+            format!(r#"{{"rate":{rate},"ts":"2024-01-01 {ts}.000"}}"#),
+        )
+    };
+    let rates = [
+        rate("EUR", 1.10, "10:00:00"),
+        rate("USD", 1.00, "10:00:00"),
+        rate("EUR", 1.20, "10:00:10"),
+        rate("USD", 0.95, "10:00:20"),
+    ];
+    let records: Vec<TestRecord<'_>> = rates
+        .iter()
+        .map(|(k, v)| (0, Some(k.as_bytes()), Some(v.as_bytes())))
+        .collect();
+    broker.produce("rates", &records);
+    let order = |id: i64, currency: &str, amount: f64, ts: &str| {
+        format!(
+            r#"{{"order_id":{id},"currency":"{currency}","amount":{amount},"ts":"2024-01-01 {ts}.000"}}"#
+        )
+    };
+    // In time order, so that no order is late.
+    let orders = [
+        order(6, "EUR", 60.0, "09:59:59"),
+        order(1, "EUR", 10.0, "10:00:05"),
+        order(5, "GBP", 50.0, "10:00:05"),
+        order(2, "EUR", 20.0, "10:00:15"),
+        order(4, "USD", 40.0, "10:00:15"),
+        order(3, "USD", 30.0, "10:00:25"),
+    ];
+    let records: Vec<TestRecord<'_>> = orders
+        .iter()
+        .map(|v| (0, None, Some(v.as_bytes())))
+        .collect();
+    broker.produce("orders", &records);
+    let bootstrap = broker.bootstrap();
+    let sql = format!(
+        "SET 'pipeline.auto-watermark-interval' = '0';
+CREATE TABLE orders (order_id BIGINT, currency STRING, amount DOUBLE, ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts)
+WITH ('connector' = 'kafka', 'topic' = 'orders', 'properties.bootstrap.servers' = '{bootstrap}',
+      'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset',
+      'format' = 'json');
+CREATE TABLE rates (currency STRING, rate DOUBLE, ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts, PRIMARY KEY (currency) NOT ENFORCED)
+WITH ('connector' = 'upsert-kafka', 'topic' = 'rates', 'properties.bootstrap.servers' = '{bootstrap}',
+      'scan.bounded.mode' = 'latest-offset', 'key.format' = 'json', 'value.format' = 'json');
+CREATE TABLE priced (order_id BIGINT, amount DOUBLE, rate DOUBLE)
+WITH ('connector' = 'filesystem', 'path' = 'out', 'format' = 'json');
+INSERT INTO priced
+SELECT o.order_id, o.amount, r.rate
+FROM orders AS o JOIN rates FOR SYSTEM_TIME AS OF o.ts AS r ON o.currency = r.currency;"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), "job.sql", &sql);
+    assert_eq!(
+        super::kafka::output(dir.path(), "out"),
+        [
+            r#"{"amount":10.0,"order_id":1,"rate":1.1}"#,
+            r#"{"amount":20.0,"order_id":2,"rate":1.2}"#,
+            r#"{"amount":30.0,"order_id":3,"rate":0.95}"#,
+            r#"{"amount":40.0,"order_id":4,"rate":1.0}"#,
+        ]
+    );
+}
