@@ -88,6 +88,18 @@ async fn checkpoint(storage: &CheckpointStorage, stores: &mut [KeyedStore], id: 
     uploaded
 }
 
+/// A fresh store of subtask `subtask` of `parallelism` (operator `op`).
+fn fresh_store(local: &Path, incremental: bool, subtask: usize, parallelism: usize) -> KeyedStore {
+    KeyedStore::open(
+        &config(local, incremental),
+        &format!("op-{subtask}"),
+        groups_of(subtask, parallelism),
+        None,
+        Vec::new(),
+    )
+    .expect("open")
+}
+
 async fn restore(storage: &CheckpointStorage, local: &Path, parallelism: usize) -> Vec<KeyedStore> {
     let checkpoint = storage
         .latest_completed()
@@ -124,16 +136,7 @@ async fn incremental_checkpoints_upload_only_new_files_and_restore_at_any_parall
         .await
         .expect("open");
     let mut stores: Vec<KeyedStore> = (0..2)
-        .map(|s| {
-            KeyedStore::open(
-                &config(local.path(), true),
-                &format!("op-{s}"),
-                groups_of(s, 2),
-                None,
-                Vec::new(),
-            )
-            .expect("open")
-        })
+        .map(|s| fresh_store(local.path(), true, s, 2))
         .collect();
     fill(&stores, 0..20_000, 0);
     let full = checkpoint(&storage, &mut stores, 1).await;
@@ -199,14 +202,7 @@ async fn a_non_incremental_store_uploads_everything_each_time() {
     let storage = CheckpointStorage::open(remote.path().to_str().expect("utf-8"))
         .await
         .expect("open");
-    let mut stores = vec![KeyedStore::open(
-        &config(local.path(), false),
-        "op",
-        groups_of(0, 1),
-        None,
-        Vec::new(),
-    )
-    .expect("open")];
+    let mut stores = vec![fresh_store(local.path(), false, 0, 1)];
     fill(&stores, 0..5_000, 0);
     let first = checkpoint(&storage, &mut stores, 1).await;
     fill(&stores, 0..10, 1);
@@ -221,14 +217,7 @@ async fn a_corrupt_shared_file_is_detected() {
     let storage = CheckpointStorage::open(remote.path().to_str().expect("utf-8"))
         .await
         .expect("open");
-    let mut stores = vec![KeyedStore::open(
-        &config(local.path(), true),
-        "op",
-        groups_of(0, 1),
-        None,
-        Vec::new(),
-    )
-    .expect("open")];
+    let mut stores = vec![fresh_store(local.path(), true, 0, 1)];
     fill(&stores, 0..1_000, 0);
     checkpoint(&storage, &mut stores, 1).await;
     let shared = remote.path().join("shared/op");
@@ -293,14 +282,7 @@ async fn files_restored_from_another_location_are_uploaded_again() {
     let second = CheckpointStorage::open(second_remote.path().to_str().expect("utf-8"))
         .await
         .expect("open");
-    let mut stores = vec![KeyedStore::open(
-        &config(local.path(), true),
-        "op",
-        groups_of(0, 1),
-        None,
-        Vec::new(),
-    )
-    .expect("open")];
+    let mut stores = vec![fresh_store(local.path(), true, 0, 1)];
     fill(&stores, 0..5_000, 0);
     let full = checkpoint(&first, &mut stores, 1).await;
     let expected = contents(&stores);

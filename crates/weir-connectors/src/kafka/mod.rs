@@ -20,6 +20,7 @@
 
 mod config;
 mod dead_letter;
+mod logging;
 pub(crate) mod sink;
 mod source;
 #[cfg(test)]

@@ -23,6 +23,7 @@ use weir_types::{EngineError, EngineResult};
 use super::encode::Encoded;
 use super::options::SinkOptions;
 use super::partitioner::{PartitionAssigner, JAVA_COMPATIBLE_PARTITIONER};
+use crate::kafka::logging::log_librdkafka;
 
 /// The Java producer's default `delivery.timeout.ms` (librdkafka's is 5 minutes).
 pub(crate) const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -115,21 +116,7 @@ impl ClientContext for SinkContext {
                 }
             }
         }
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Debug => {}
-        }
+        log_librdkafka(&self.table, level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

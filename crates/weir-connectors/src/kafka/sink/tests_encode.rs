@@ -7,15 +7,15 @@ use arrow::array::{
     ArrayRef, BinaryBuilder, Float64Array, Int64Array, Int8Array, MapBuilder, MapFieldNames,
     StringArray, StringBuilder, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use rdkafka::message::Headers;
 use weir_types::{ChangelogKind, RowKind, ROW_KIND_COLUMN};
 
 use super::encode::{Encoded, MessageEncoder};
 use super::options::SinkOptions;
-use super::tests_options::{headers_type, table_with};
-use crate::descriptor::{MetadataColumn, TableDescriptor};
+use super::tests_options::{table_with, timestamp_and_headers};
+use crate::descriptor::TableDescriptor;
 
 fn options(t: &TableDescriptor, changelog: ChangelogKind) -> SinkOptions {
     let upsert = t.options["connector"] == "upsert-kafka";
@@ -312,26 +312,7 @@ fn kafka_with_debezium_json_writes_each_change() {
 
 #[test]
 fn timestamp_and_headers_metadata() {
-    let extra = vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            true,
-        ),
-        Field::new("hdrs", headers_type(), true),
-    ];
-    let metadata = vec![
-        MetadataColumn {
-            column: "ts".into(),
-            key: "timestamp".into(),
-            is_virtual: false,
-        },
-        MetadataColumn {
-            column: "hdrs".into(),
-            key: "headers".into(),
-            is_virtual: false,
-        },
-    ];
+    let (extra, metadata) = timestamp_and_headers();
     let t = table_with(&base("kafka", &[("format", "json")]), &[], extra, metadata);
     let mut encoder = MessageEncoder::new(&options(&t, ChangelogKind::AppendOnly)).unwrap();
     let data = rows(&[(1, "a", 1.0), (2, "b", 2.0)], None);

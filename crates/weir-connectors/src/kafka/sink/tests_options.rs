@@ -50,6 +50,31 @@ pub(super) fn table_with(
     }
 }
 
+/// Writable metadata columns `ts` (the record timestamp) and `hdrs` (its headers).
+pub(super) fn timestamp_and_headers() -> (Vec<Field>, Vec<MetadataColumn>) {
+    let extra = vec![
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("hdrs", headers_type(), true),
+    ];
+    let metadata = vec![
+        MetadataColumn {
+            column: "ts".into(),
+            key: "timestamp".into(),
+            is_virtual: false,
+        },
+        MetadataColumn {
+            column: "hdrs".into(),
+            key: "headers".into(),
+            is_virtual: false,
+        },
+    ];
+    (extra, metadata)
+}
+
 fn table(options: &[(&str, &str)], primary_key: &[&str]) -> TableDescriptor {
     table_with(options, primary_key, vec![], vec![])
 }
@@ -292,26 +317,7 @@ fn upsert_buffering_needs_both_options() {
 
 #[test]
 fn writable_metadata_timestamp_and_headers() {
-    let extra = vec![
-        Field::new(
-            "ts",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            true,
-        ),
-        Field::new("hdrs", headers_type(), true),
-    ];
-    let metadata = vec![
-        MetadataColumn {
-            column: "ts".into(),
-            key: "timestamp".into(),
-            is_virtual: false,
-        },
-        MetadataColumn {
-            column: "hdrs".into(),
-            key: "headers".into(),
-            is_virtual: false,
-        },
-    ];
+    let (extra, metadata) = timestamp_and_headers();
     let t = table_with(&kafka(&[]), &[], extra, metadata);
     let o = read(&t, ChangelogKind::AppendOnly).unwrap();
     assert_eq!(o.columns.timestamp.as_deref(), Some("ts"));

@@ -7,6 +7,8 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 
+use crate::kafka::logging::log_librdkafka;
+
 /// The context of a table's consumers.
 pub(crate) struct SourceContext {
     /// The table read, for messages.
@@ -15,21 +17,7 @@ pub(crate) struct SourceContext {
 
 impl ClientContext for SourceContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(table = %self.table, "librdkafka {fac}: {message}")
-            }
-            RDKafkaLogLevel::Debug => {}
-        }
+        log_librdkafka(&self.table, level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
