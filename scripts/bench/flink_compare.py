@@ -381,24 +381,48 @@ def weir_binary():
     return target / "release" / "weir"
 
 
+# Runs a command and reports its wall time and resource usage as JSON (argv[1]: the
+# report's path). It runs in a fresh, small Python process because on Linux a child's
+# peak RSS (ru_maxrss) starts at its parent's peak: fork copies the address space's
+# high-water mark and exec keeps it. A child forked straight from this process, which
+# holds earlier queries' outputs, reported this process's hundreds of MB as its own.
+MEASURE = r"""
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+report = {"seconds": time.perf_counter() - start, "exit": os.waitstatus_to_exitcode(status),
+          "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_bytes": usage.ru_maxrss * 1024}
+with open(sys.argv[1], "w") as f:
+    json.dump(report, f)
+"""
+
+
 def run_weir(weir, script, parallelism, stdout_path, settings=()):
     """Runs `weir run` on `script`; stdout to `stdout_path`. Returns wall seconds, CPU
-    seconds (user + system) and peak resident memory in bytes."""
+    seconds (user + system) and peak resident memory in bytes (of Weir alone)."""
     cmd = [str(weir), "run", "--quiet", "--set", f"parallelism.default={parallelism}"]
     for s in settings:
         cmd += ["--set", s]
     cmd.append(str(script))
-    with open(stdout_path, "w") as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
+    with open(stdout_path, "w") as out, tempfile.TemporaryFile() as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "usage.json"
+        measured = subprocess.run([sys.executable, "-c", MEASURE, str(report_path)] + cmd,
+                                  stdout=out, stderr=err)
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        if report is None or report["exit"] != 0:
             err.seek(0)
-            raise RuntimeError("Weir failed:\n" + err.read().decode(errors="replace")[-3000:])
-    return {"seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "peak_bytes": usage.ru_maxrss * 1024}
+            code = report["exit"] if report else measured.returncode
+            raise RuntimeError(f"Weir failed (exit status {code}):\n"
+                               + err.read().decode(errors="replace")[-3000:])
+    return {"seconds": report["seconds"], "cpu_seconds": report["cpu_seconds"],
+            "peak_bytes": report["peak_bytes"]}
 
 
 # ---------------------------------------------------------------------------------------
