@@ -47,6 +47,7 @@ pub mod message;
 pub mod message_encode;
 pub mod options;
 pub mod print;
+mod projected;
 pub mod raw;
 mod recover;
 pub mod render;
@@ -73,6 +74,7 @@ pub use options::{
     FORMATS,
 };
 pub use print::print_rows;
+pub use projected::ReadColumns;
 pub use raw::{
     Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
 };

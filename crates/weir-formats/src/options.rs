@@ -19,6 +19,7 @@ use crate::json_decode::JsonDecoder;
 use crate::json_encode::JsonEncoder;
 use crate::message::{LineMessageDecoder, MessageDecoder};
 use crate::message_encode::{LineMessageEncoder, MessageEncoder};
+use crate::projected::{ProjectedDecoder, ReadColumns};
 use crate::raw::{
     Endianness, RawDecoder, RawEncoder, RawMessageDecoder, RawMessageEncoder, RawOptions,
 };
@@ -174,6 +175,28 @@ impl FormatConfig {
             FormatConfig::CanalJson(o) => Ok(Box::new(CdcJsonDecoder::canal(schema, o)?)),
             FormatConfig::MaxwellJson(o) => Ok(Box::new(CdcJsonDecoder::maxwell(schema, o)?)),
         }
+    }
+
+    /// Whether the format finds a record's fields by name (`json`), so that a decoder
+    /// can skip the fields of columns a job does not read
+    /// ([`FormatConfig::decoder_reading`]).
+    pub fn reads_by_name(&self) -> bool {
+        matches!(self, FormatConfig::Json(_))
+    }
+
+    /// A decoder producing batches of `schema`, as [`FormatConfig::decoder`], that may
+    /// leave the columns `read` does not mark all NULL: a format that
+    /// [reads by name](FormatConfig::reads_by_name) then skips their fields (columns
+    /// declared NOT NULL are always decoded); other formats decode every column.
+    pub fn decoder_reading(
+        &self,
+        schema: SchemaRef,
+        read: &ReadColumns,
+    ) -> Result<Box<dyn RecordDecoder>, FormatError> {
+        if !self.reads_by_name() {
+            return self.decoder(schema);
+        }
+        ProjectedDecoder::wrap(schema, read, |kept| self.decoder(kept))
     }
 
     /// A decoder of one record per message (Kafka keys and values) producing batches of

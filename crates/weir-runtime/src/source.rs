@@ -100,6 +100,14 @@ pub trait SourceFactory: Send + Sync {
 
     /// Creates subtask `ctx.subtask` of `ctx.parallelism`.
     fn create_reader(&self, ctx: &SubtaskContext) -> EngineResult<Box<dyn SourceReader>>;
+
+    /// Projection pushdown: a factory whose readers may leave the columns of the rows
+    /// they produce that `read` does not mark (`read[i]` for column `i`) all NULL, to save
+    /// decoding them; the rows keep their schema. `None` (the default) when the source
+    /// would not read less.
+    fn reading_only(&self, _read: &[bool]) -> Option<Arc<dyn SourceFactory>> {
+        None
+    }
 }
 
 /// Computes the event-time watermark candidate of a batch: the maximum of the table's

@@ -164,6 +164,17 @@ impl MetadataPlan {
         self.physical.clone()
     }
 
+    /// Which columns of [`MetadataPlan::physical_schema`] are read, given which of the
+    /// table's columns are (`read`, by table column).
+    pub(crate) fn physical_read(&self, read: &[bool]) -> Vec<bool> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| matches!(slot, Slot::Decoded(_)))
+            .map(|(column, _)| read.get(column).copied().unwrap_or(true))
+            .collect()
+    }
+
     /// A file's metadata values.
     pub(crate) fn file_values(&self, file: &FileInfo) -> EngineResult<FileValues> {
         self.slots

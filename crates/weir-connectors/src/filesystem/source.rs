@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use weir_formats::lines::count_newlines;
-use weir_formats::{Decoded, FormatConfig, RecordDecoder};
+use weir_formats::{Decoded, FormatConfig, ReadColumns, RecordDecoder};
 use weir_runtime::{
     JobMetrics, SourceEvent, SourceFactory, SourceReader, StateSnapshot, SubtaskContext,
 };
@@ -112,6 +112,7 @@ pub(super) fn build_source(
             plan,
             dirty,
             chunk_size,
+            read: None,
         }),
         description,
         bounded: true,
@@ -122,12 +123,15 @@ pub(super) fn build_source(
     })
 }
 
+#[derive(Clone)]
 struct FileSourceFactory {
     files: Arc<Vec<FileInfo>>,
     format: FormatConfig,
     plan: MetadataPlan,
     dirty: DirtyDataPolicy,
     chunk_size: usize,
+    /// The physical columns the job reads (projection pushdown); `None`: all.
+    read: Option<ReadColumns>,
 }
 
 impl SourceFactory for FileSourceFactory {
@@ -144,10 +148,12 @@ impl SourceFactory for FileSourceFactory {
             .filter(|(i, _)| i % parallelism == ctx.subtask)
             .map(|(_, f)| f.clone())
             .collect();
-        let decoder = self
-            .format
-            .decoder(self.plan.physical_schema())
-            .map_err(|e| EngineError::Config(e.to_string()))?;
+        let schema = self.plan.physical_schema();
+        let decoder = match &self.read {
+            Some(read) => self.format.decoder_reading(schema, read),
+            None => self.format.decoder(schema),
+        }
+        .map_err(|e| EngineError::Config(e.to_string()))?;
         Ok(Box::new(FileReader {
             positions: vec![FilePosition::START; files.len()],
             files,
@@ -162,6 +168,20 @@ impl SourceFactory for FileSourceFactory {
             next_file: 0,
             current: None,
             pending: VecDeque::new(),
+        }))
+    }
+
+    fn reading_only(&self, read: &[bool]) -> Option<Arc<dyn SourceFactory>> {
+        if !self.format.reads_by_name() {
+            return None;
+        }
+        let physical = self.plan.physical_read(read);
+        if physical.iter().all(|&r| r) {
+            return None;
+        }
+        Some(Arc::new(FileSourceFactory {
+            read: Some(ReadColumns::new(physical)),
+            ..self.clone()
         }))
     }
 }

@@ -15,6 +15,7 @@ mod lookup_join;
 #[cfg(test)]
 mod lookup_join_tests;
 mod over;
+mod projection;
 mod rank;
 mod session;
 mod sink;
@@ -104,6 +105,8 @@ pub(crate) struct Planner {
     pub sinks: usize,
     /// Source nodes by table name: a table read twice is read once (source reuse).
     pub sources: BTreeMap<String, usize>,
+    /// The columns each source table's node reads (projection pushdown).
+    pub source_reads: projection::SourceReadsByTable,
     /// Above 0 while the input of a window aggregation is translated, where hopping and
     /// cumulating window columns (slices) may appear.
     pub window_aggregate_depth: usize,
@@ -173,6 +176,7 @@ impl Planner {
             warnings,
             sinks: 0,
             sources: BTreeMap::new(),
+            source_reads: BTreeMap::new(),
             window_aggregate_depth: 0,
             late_data: None,
             join_ttl_hints: hints::StateTtlHints::new(),
@@ -195,6 +199,7 @@ impl Planner {
             self.execute(node, position).await?;
         }
         late::add_late_data_sink(&mut self)?;
+        projection::push_down(&mut self);
         Ok(self)
     }
 

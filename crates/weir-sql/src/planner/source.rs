@@ -14,6 +14,7 @@ use weir_runtime::source::SourceSpec;
 use weir_runtime::{Edge, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
+use super::projection;
 use super::translate::{keyed_exchange, physical, with_row_kind};
 use super::{datafusion_error, Planner};
 use crate::catalog::TableDef;
@@ -40,11 +41,17 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
         DFSchema::try_from(def.source_schema().as_ref().clone())
             .map_err(|e| datafusion_error(e, def.position))?,
     );
+    // Columns the source needs whatever the queries read (projection pushdown).
+    let mut needed: Vec<String> = binding.upsert_key.clone();
     let prepare = if def.has_computed_columns() {
         let mut exprs = Vec::new();
         for column in &def.columns {
             let expr = match &column.kind {
-                ColumnKind::Computed(sql) => p.sql_expr(sql, &source_schema, column.position)?,
+                ColumnKind::Computed(sql) => {
+                    let expr = p.sql_expr(sql, &source_schema, column.position)?;
+                    needed.extend(projection::referenced(&expr));
+                    expr
+                }
                 _ => Expr::Column(datafusion::common::Column::from_name(column.name.clone())),
             };
             exprs.push(physical(p, &expr, &source_schema).map_err(|e| e.or_at(column.position))?);
@@ -70,6 +77,7 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
                     .map_err(|e| datafusion_error(e, w.position))?,
             );
             let expr = p.sql_expr(&w.expr, &table_schema, w.position)?;
+            needed.extend(projection::referenced(&expr));
             let phys = physical(p, &expr, &table_schema).map_err(|e| e.or_at(w.position))?;
             let mut extractor = WatermarkExpression::new(phys);
             if let Some(column) = monotone_column(&expr) {
@@ -108,6 +116,7 @@ pub(crate) fn source_node(p: &mut Planner, table: &str) -> SqlResult<usize> {
             def.schema.clone()
         },
     });
+    projection::register_source(p, &def, node, needed.iter().map(String::as_str));
     let node = if binding.upsert_key.is_empty() {
         node
     } else {

@@ -35,6 +35,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             }
             let table = scan.table_name.table().to_string();
             let node = source::source_node(p, &table)?;
+            super::projection::mark_scan(p, &table, scan);
             let full = p.tables[&table].schema.clone();
             let input = Stream {
                 node,
