@@ -49,7 +49,7 @@ pub(crate) fn translate_lookup_join(
         let why = if p.views.contains(&read.table) {
             format!(
                 "'{}' is a view read FOR SYSTEM_TIME AS OF the processing time {}: a lookup \
-                     join reads a table of a lookup connector (redis, jdbc, filesystem), not a \
+                     join reads a table of a lookup connector (redis, jdbc), not a \
                      view",
                 read.table, versioned.as_of
             )
