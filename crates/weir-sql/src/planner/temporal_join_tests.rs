@@ -112,3 +112,35 @@ async fn a_view_without_row_number_is_not_a_versioned_view() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_changelog_left_input_gives_an_updating_temporal_join() {
+    let script = format!(
+        "{TABLES}
+         CREATE TABLE order_changes (id INT, currency STRING, ts TIMESTAMP(3),
+                                     PRIMARY KEY (id) NOT ENFORCED,
+                                     WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '.', 'format' = 'debezium-json');
+         CREATE TABLE rates (currency STRING, rate DOUBLE, ts TIMESTAMP(3),
+                             PRIMARY KEY (currency) NOT ENFORCED,
+                             WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '.', 'format' = 'json');
+         SELECT o.id, r.rate FROM order_changes AS o
+         JOIN rates FOR SYSTEM_TIME AS OF o.ts AS r ON o.currency = r.currency;"
+    );
+    let text = plan_script(&script, Path::new("."), &[])
+        .await
+        .map(|job| explain(&job.graph))
+        .unwrap();
+    assert!(
+        text.contains(
+            "(primary key [currency], event time ts, append-only input); updating (each left \
+             row's kind passed on) output"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("TemporalJoin  id=") && text.contains("operator, updating"),
+        "{text}"
+    );
+}
