@@ -23,9 +23,9 @@
 //! This module recognises the shape in the optimised plan of the join's right input and
 //! says, with the reason, when a view read that way is not a versioned view.
 
-use datafusion::logical_expr::utils::split_conjunction;
 use std::sync::Arc;
 
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     BinaryExpr, Expr, Filter, LogicalPlan, Operator, Projection, Window,
 };
