@@ -1,8 +1,9 @@
-//! Hot/cold join state end to end, against a real `redis-server`: a batch job loads the
-//! old orders from a file into Redis through the `redis` sink; a streaming job joins
-//! refunds with the recent orders only, with `COLD_STATE('o' = 'orders_cold')`, so
-//! refunds of old orders find them in Redis. The output must equal the join of the
-//! refunds with every order, computed here. With a short `STATE_TTL`, the join's state
+//! Hot/cold join state end to end, against a real `redis-server` and a real PostgreSQL
+//! server: a batch job loads the old orders from a file into the store through the
+//! `redis` or `jdbc` sink; a streaming job joins refunds with the recent orders only, with
+//! `COLD_STATE('o' = 'orders_cold')`, so refunds of old orders find them in the store.
+//! The output must equal the join of the refunds with every order, computed here (and,
+//! for PostgreSQL, run as a join that keeps every order). With a short `STATE_TTL`, the join's state
 //! (read from a savepoint's `_metadata`) stays a small part of what a join keeping
 //! every order and refund holds (`scripts/bench/cold_join.sh` measures it over time).
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use weir_connectors::test_servers::RedisServer;
+use weir_connectors::test_servers::{PostgresServer, RedisServer};
 
 use super::lookup::{run, write_lines};
 use super::recovery::{committed_lines, start_at, stop_after};
@@ -87,6 +88,95 @@ fn refunds_of_orders_older_than_the_hot_state_find_them_in_the_cold_table() {
         .count();
     assert!(old_refunds > 150, "refunds of old orders: {old_refunds}");
     assert_eq!(actual, expected);
+}
+
+/// Refunds of old orders (1..=120, only in the cold table), recent ones (121..=200, only
+/// in the stream) and unknown ones, and the orders: the same data as the Redis test.
+fn refund_data(dir: &Path) -> (Vec<Value>, Vec<String>) {
+    let order = |id: i64| json!({"order_id": id, "amount": (id * 7 % 100) as f64 + 0.5});
+    let old: Vec<Value> = (1..=120).map(order).collect();
+    let recent: Vec<Value> = (121..=200).map(order).collect();
+    let refunds: Vec<Value> = (0..400)
+        .map(|i: i64| json!({"refund_id": i, "order_id": (i * 53) % 230 + 1}))
+        .collect();
+    write_lines(&dir.join("orders_old.json"), &old);
+    write_lines(&dir.join("orders_recent.json"), &recent);
+    write_lines(&dir.join("refunds.json"), &refunds);
+    let mut expected: Vec<String> = refunds
+        .iter()
+        .filter_map(|r| {
+            let id = r["order_id"].as_i64()?;
+            let amount = (1..=200)
+                .contains(&id)
+                .then(|| order(id)["amount"].clone())?;
+            Some(json!({"refund_id": r["refund_id"], "order_id": id, "amount": amount}).to_string())
+        })
+        .collect();
+    expected.sort();
+    (refunds, expected)
+}
+
+/// The rows committed to the folder `out`, as sorted JSON lines in a fixed field order.
+fn output_rows(out: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = committed_lines(out)
+        .iter()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            json!({"refund_id": v["refund_id"], "order_id": v["order_id"], "amount": v["amount"]})
+                .to_string()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn refunds_of_orders_older_than_the_hot_state_find_them_in_a_postgresql_cold_table() {
+    let server = PostgresServer::start();
+    server.psql("CREATE TABLE orders_cold (order_id BIGINT PRIMARY KEY, amount DOUBLE PRECISION)");
+    let dir = tempfile::tempdir().unwrap();
+    let (refunds, expected) = refund_data(dir.path());
+    let old_table = "CREATE TABLE orders_old (order_id BIGINT, amount DOUBLE)
+        WITH ('connector' = 'filesystem', 'path' = 'orders_old.json', 'format' = 'json');";
+    let cold = format!(
+        "CREATE TABLE orders_cold (order_id BIGINT, amount DOUBLE,
+                                   PRIMARY KEY (order_id) NOT ENFORCED)
+         WITH ('connector' = 'jdbc', 'url' = '{}', 'table-name' = 'orders_cold',
+               'username' = 'weir', 'password' = 'secret');",
+        server.jdbc_url()
+    );
+    run(
+        dir.path(),
+        "load.sql",
+        &format!("{old_table}\n{cold}\nINSERT INTO orders_cold SELECT * FROM orders_old;"),
+    );
+    assert_eq!(server.psql("SELECT count(*) FROM orders_cold"), "120");
+    // The orders kept in state live 1 s at most: the old ones are only in PostgreSQL.
+    let hot_join = JOIN.replace(
+        "/*+ COLD_STATE('o' = 'orders_cold') */",
+        "/*+ STATE_TTL('o' = '1 s'), COLD_STATE('o' = 'orders_cold') */",
+    );
+    assert_ne!(hot_join, JOIN);
+    run(dir.path(), "join.sql", &format!("{cold}\n{hot_join}"));
+    // The same join keeping every order (old and recent ones streamed) in state.
+    let all_join = JOIN
+        .replace("'path' = 'out'", "'path' = 'out_all'")
+        .replace("/*+ COLD_STATE('o' = 'orders_cold') */", "")
+        .replace("JOIN orders AS o", "JOIN all_orders AS o")
+        .replace(
+            "INSERT INTO refunded",
+            "CREATE VIEW all_orders AS SELECT * FROM orders_old UNION ALL SELECT * FROM orders;
+             INSERT INTO refunded",
+        );
+    run(dir.path(), "all.sql", &format!("{old_table}\n{all_join}"));
+    let old_refunds = refunds
+        .iter()
+        .filter(|r| r["order_id"].as_i64().is_some_and(|id| id <= 120))
+        .count();
+    assert!(old_refunds > 150, "refunds of old orders: {old_refunds}");
+    let kept_everything = output_rows(&dir.path().join("out_all"));
+    assert_eq!(kept_everything, expected);
+    assert_eq!(output_rows(&dir.path().join("out")), kept_everything);
 }
 
 /// Two throttled streams (500 orders and 500 refunds per second, for longer than the

@@ -45,10 +45,19 @@ pub(crate) fn translate_lookup_join(
 ) -> SqlResult<Stream> {
     let read = &versioned.read;
     let at = read.position;
-    let table =
-        p.tables.get(&read.table).cloned().ok_or_else(|| {
-            SqlError::at(at, format!("table '{}' is not in the catalog", read.table))
-        })?;
+    let table = p.tables.get(&read.table).cloned().ok_or_else(|| {
+        let why = if p.views.contains(&read.table) {
+            format!(
+                "'{}' is a view read FOR SYSTEM_TIME AS OF the processing time {}: a lookup \
+                     join reads a table of a lookup connector (redis, jdbc), not a \
+                     view",
+                read.table, versioned.as_of
+            )
+        } else {
+            format!("table '{}' is not in the catalog", read.table)
+        };
+        SqlError::at(at, why)
+    })?;
     let refuse = |message: String| SqlError::at(at, message);
     if table.has_computed_columns() || table.watermark.is_some() {
         return Err(refuse(format!(

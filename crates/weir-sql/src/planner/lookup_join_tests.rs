@@ -104,3 +104,21 @@ async fn a_jdbc_table_is_looked_up_by_any_columns_and_its_sink_takes_updates_wit
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_view_read_as_of_processing_time_is_refused_as_a_lookup_table() {
+    let e = plan(
+        "CREATE VIEW dim AS SELECT id, name FROM files;
+         SELECT o.order_id, d.name FROM orders AS o
+         JOIN dim FOR SYSTEM_TIME AS OF o.proc_time AS d ON o.order_id = d.id",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.contains(
+            "'dim' is a view read FOR SYSTEM_TIME AS OF the processing time o.proc_time: a \
+             lookup join reads a table of a lookup connector (redis, jdbc), not a view"
+        ),
+        "{e}"
+    );
+}

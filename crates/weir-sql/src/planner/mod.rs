@@ -25,10 +25,13 @@ mod source;
 mod split_distinct;
 mod temporal_inputs;
 mod temporal_join;
+#[cfg(test)]
+mod temporal_join_tests;
 mod topn;
 mod translate;
 mod values;
 mod versioned;
+mod versioned_view;
 mod window_join;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,6 +10,10 @@
 //!   it fails, LEFT pads it: the meaning of the condition in `WHERE` and in `ON`);
 //! - it infers copies of the `FOR SYSTEM_TIME AS OF` marker predicate for the left
 //!   input (through the key equality); [`strip_markers`] removes them.
+//!
+//! The right input may also be a versioned view ([`super::versioned_view`]): its
+//! deduplication (the `rn = 1` filter over the `ROW_NUMBER()` window) is replaced by its
+//! input, since the temporal join drops the rows it would drop.
 
 use std::sync::Arc;
 
@@ -22,7 +26,38 @@ use datafusion::logical_expr::{
 
 use super::hints::AS_OF_MARKER;
 use super::interval_join::is_rowtime;
+use super::versioned_view::{dedup_input, is_rank_filter, rank_column};
 use super::Planner;
+
+/// Whether column `name` of `plan`'s output is an event-time attribute that orders the
+/// versions of a versioned table: a `WATERMARK FOR` column of a table, read through
+/// aliases, plain-column projections, filters and the `ROW_NUMBER()` window of a
+/// versioned view (which passes its input's columns through unchanged).
+pub(crate) fn is_version_time(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
+    match plan {
+        LogicalPlan::Projection(projection) => {
+            let Some(index) = projection
+                .schema
+                .fields()
+                .iter()
+                .position(|f| f.name() == name)
+            else {
+                return false;
+            };
+            match projection.expr[index].clone().unalias() {
+                Expr::Column(c) => is_version_time(p, &projection.input, &c.name),
+                _ => false,
+            }
+        }
+        LogicalPlan::Filter(f) => is_version_time(p, &f.input, name),
+        LogicalPlan::SubqueryAlias(a) => is_version_time(p, &a.input, name),
+        LogicalPlan::Window(w) => {
+            w.input.schema().fields().iter().any(|f| f.name() == name)
+                && is_version_time(p, &w.input, name)
+        }
+        other => is_rowtime(p, other, name),
+    }
+}
 
 /// `plan` (aliases, projections and filters over a table scan) with the event-time
 /// attribute `column` in its output: appended after its columns when DataFusion pruned
@@ -30,7 +65,7 @@ use super::Planner;
 pub(crate) fn keep_column(p: &Planner, plan: &LogicalPlan, column: &str) -> Option<LogicalPlan> {
     let present = plan.schema().fields().iter().any(|f| f.name() == column);
     if present {
-        return is_rowtime(p, plan, column).then(|| plan.clone());
+        return is_version_time(p, plan, column).then(|| plan.clone());
     }
     let rebuilt = match plan {
         LogicalPlan::TableScan(scan) => {
@@ -66,7 +101,7 @@ pub(crate) fn keep_column(p: &Planner, plan: &LogicalPlan, column: &str) -> Opti
         }
         _ => return None,
     };
-    is_rowtime(p, &rebuilt, column).then_some(rebuilt)
+    is_version_time(p, &rebuilt, column).then_some(rebuilt)
 }
 
 fn is_marker(expr: &Expr) -> bool {
@@ -144,6 +179,19 @@ fn pull_up(plan: &LogicalPlan, conditions: &mut Vec<Expr>) -> Option<LogicalPlan
                 .build()
                 .ok()?;
             LogicalPlan::TableScan(scan)
+        }
+        // A versioned view's deduplication: the join drops what it would drop, so its
+        // input takes its place; other conditions merged into its row number filter
+        // (DataFusion merges those it pushes down) go up.
+        LogicalPlan::Filter(filter) if is_rank_filter(filter) => {
+            let rank = rank_column(filter)?;
+            conditions.extend(
+                split_conjunction(&filter.predicate)
+                    .into_iter()
+                    .filter(|c| !c.column_refs().iter().any(|r| r.name == rank))
+                    .cloned(),
+            );
+            dedup_input(filter)?
         }
         LogicalPlan::Filter(filter) => {
             conditions.extend(split_conjunction(&filter.predicate).into_iter().cloned());

@@ -1,14 +1,16 @@
 //! Event-time temporal joins: `FROM o JOIN r FOR SYSTEM_TIME AS OF o.ts AS r ON o.k =
 //! r.k`, where `o.ts` is the left input's event-time attribute and `r` a versioned table
-//! (a PRIMARY KEY and a WATERMARK), translated into
+//! (a PRIMARY KEY and a WATERMARK) or a versioned view ([`super::versioned_view`]),
+//! translated into
 //! [`weir_operators::join::temporal::TemporalJoin`].
 //!
 //! As Flink (`TemporalJoinRewriteWithUniqueKeyRule`), the equalities of `ON` must cover
 //! the versioned table's whole primary key: those on primary-key columns are the join
 //! keys (both inputs are hash-partitioned by them); other equalities join the extra
-//! condition that the version valid at the left time must satisfy. The left input must
-//! be append-only; the right one may be a changelog (`debezium-json`) or append-only (each
-//! row a new version of its key). The right table's event-time column is kept through
+//! condition that the version valid at the left time must satisfy. The left input may be
+//! a changelog (as in Flink, each row joins the version valid at its time and keeps its
+//! kind: the output is then updating); the right one may be a changelog (`debezium-json`)
+//! or append-only (each row a new version of its key). The right table's event-time column is kept through
 //! DataFusion's projection pruning, since the versions are ordered by it.
 
 use std::sync::Arc;
@@ -23,8 +25,9 @@ use weir_types::ChangelogKind;
 use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{coerced_keys, human, keyed_side};
 use super::temporal_inputs::{keep_column, pull_up_filters, strip_markers};
-use super::translate::{physical, require_append_only, translate, Stream};
+use super::translate::{physical, translate, with_row_kind, Stream};
 use super::versioned::VersionedJoin;
+use super::versioned_view::versioned_view;
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 
@@ -36,35 +39,15 @@ pub(crate) fn translate_temporal_join(
 ) -> SqlResult<Stream> {
     let read = &versioned.read;
     let at = read.position;
-    let table =
-        p.tables.get(&read.table).cloned().ok_or_else(|| {
-            SqlError::at(at, format!("{} is not a table of the catalog", read.table))
-        })?;
     let what = format!(
         "{} is joined FOR SYSTEM_TIME AS OF the event time {}",
         read.table, versioned.as_of
     );
-    if table.primary_key.is_empty() {
-        return Err(SqlError::at(
-            at,
-            format!(
-                "{what}, but it has no primary key: an event-time temporal join needs a \
-                 versioned table, with PRIMARY KEY (...) NOT ENFORCED and a WATERMARK, as in \
-                 `CREATE TABLE {} (..., PRIMARY KEY (id) NOT ENFORCED, WATERMARK FOR ts AS ts)`",
-                read.table
-            ),
-        ));
-    }
-    let Some(watermark) = table.watermark.as_ref() else {
-        return Err(SqlError::at(
-            at,
-            format!(
-                "{what}, but it has no event-time attribute: a versioned table needs a \
-                 WATERMARK FOR its time column, which orders its versions"
-            ),
-        ));
-    };
-    let rowtime = watermark.column.clone();
+    let VersionedSide {
+        primary_key,
+        rowtime,
+        is_view,
+    } = versioned_side(p, join, &versioned, &what)?;
     let kind = match join.join_type {
         JoinType::Inner => JoinKind::Inner,
         _ => JoinKind::Left,
@@ -81,7 +64,7 @@ pub(crate) fn translate_temporal_join(
     };
     let mut keys = Vec::new();
     let mut used = vec![false; join.on.len()];
-    for pk in &table.primary_key {
+    for pk in &primary_key {
         let found = join.on.iter().enumerate().find(|(i, (_, r))| {
             !used[*i]
                 && right_column(r)
@@ -99,7 +82,7 @@ pub(crate) fn translate_temporal_join(
                         "{what}: the join's equalities must cover the versioned table's whole \
                          primary key ({}), but none equates {}.{pk} with the left input; \
                          join it as in `ON o.{pk} = {}.{pk}`",
-                        table.primary_key.join(", "),
+                        primary_key.join(", "),
                         read.name(),
                         read.name()
                     ),
@@ -170,11 +153,8 @@ pub(crate) fn translate_temporal_join(
 
     let (left_keys, right_keys) = coerced_keys(join, &keys)?;
     let left_input = translate(p, &left_plan)?;
-    require_append_only(
-        p,
-        &left_input,
-        &format!("the left input of the temporal join with {}", read.table),
-    )?;
+    // As in Flink, a changelog left input is joined row by row, each row keeping its kind.
+    let left_updating = p.graph.nodes[left_input.node].changelog == ChangelogKind::Updating;
     let right_input = translate(p, &right_plan)?;
     let (left, (left_key_indices, left_width)) =
         keyed_side(p, &left_input, &left_plan, &left_keys)?;
@@ -184,6 +164,18 @@ pub(crate) fn translate_temporal_join(
         .index_of_column(&versioned.as_of)
         .map_err(|e| datafusion_error(e, Position::default()))?;
     let right_updating = p.graph.nodes[right.node].changelog == ChangelogKind::Updating;
+    if is_view && right_updating {
+        return Err(SqlError::at(
+            at,
+            format!(
+                "{what}, but the input of the versioned view {} is a changelog: a versioned \
+                 view deduplicates an append-only stream of versions; declare the changelog as \
+                 a versioned table instead (CREATE TABLE ... (PRIMARY KEY (k) NOT ENFORCED, \
+                 WATERMARK FOR ts AS ...))",
+                read.table
+            ),
+        ));
+    }
     let ttl = p.options.state_ttl_ms();
     let filter = condition
         .as_ref()
@@ -193,7 +185,7 @@ pub(crate) fn translate_temporal_join(
         kind,
         left: JoinSide {
             schema: Arc::new(left.schema.as_arrow().clone()),
-            updating: false,
+            updating: left_updating,
             keys: left_key_indices,
             output_columns: left_width,
             state_ttl_ms: None,
@@ -209,7 +201,12 @@ pub(crate) fn translate_temporal_join(
         right_time,
         filter,
         nulls_equal: join.null_equality == NullEquality::NullEqualsNull,
-        output_schema: Arc::new(join.schema.as_arrow().clone()),
+        right_keeps_last: is_view,
+        output_schema: if left_updating {
+            with_row_kind(join.schema.as_arrow())
+        } else {
+            Arc::new(join.schema.as_arrow().clone())
+        },
     };
 
     let on_text = keys
@@ -230,7 +227,7 @@ pub(crate) fn translate_temporal_join(
     };
     let detail = format!(
         "temporal {} join (event time) on key [{on_text}] as of {} against versioned table {} \
-         (primary key [{}], event time {rowtime}, {} input){rest}; append-only output, each \
+         (primary key [{}], event time {rowtime}, {} input){rest}; {} output, each \
          left row emitted when the watermark passes its time; state: the versions of each key \
          retained until superseded below the watermark (the newest at or below it and the \
          newer ones){retention}, plus the left rows waiting for the watermark; output \
@@ -238,9 +235,17 @@ pub(crate) fn translate_temporal_join(
         kind.sql(),
         versioned.as_of,
         read.table,
-        table.primary_key.join(", "),
-        if right_updating {
+        primary_key.join(", "),
+        if is_view {
+            "versioned view: the rows of its input, a row older than its key's newest version \
+             dropped as the view's deduplication drops it"
+        } else if right_updating {
             "changelog"
+        } else {
+            "append-only"
+        },
+        if left_updating {
+            "updating (each left row's kind passed on)"
         } else {
             "append-only"
         },
@@ -261,11 +266,82 @@ pub(crate) fn translate_temporal_join(
             detail,
             schema: Arc::clone(&def.output_schema),
             factory: def.into_factory(),
-            changelog: ChangelogKind::AppendOnly,
+            changelog: if left_updating {
+                ChangelogKind::Updating
+            } else {
+                ChangelogKind::AppendOnly
+            },
         },
     );
     Ok(Stream {
         node,
         schema: join.schema.clone(),
+    })
+}
+
+/// The versioned table's key and event-time attribute, of a table or a versioned view.
+struct VersionedSide {
+    primary_key: Vec<String>,
+    rowtime: String,
+    is_view: bool,
+}
+
+/// The key and event time of the versioned table read by `versioned`, or why it is not
+/// one.
+fn versioned_side(
+    p: &Planner,
+    join: &Join,
+    versioned: &VersionedJoin,
+    what: &str,
+) -> SqlResult<VersionedSide> {
+    let read = &versioned.read;
+    let at = read.position;
+    if p.views.contains(&read.table) {
+        return match versioned_view(p, &join.right) {
+            Ok(view) => Ok(VersionedSide {
+                primary_key: view.primary_key,
+                rowtime: view.rowtime,
+                is_view: true,
+            }),
+            Err(why) => Err(SqlError::at(
+                at,
+                format!(
+                    "{what}, but {} is a view that is not a versioned view: {why}. A versioned \
+                     view keeps the last row per key by event time, as `CREATE VIEW {} AS \
+                     SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts \
+                     DESC) AS rn FROM t) WHERE rn = 1` with ts the WATERMARK FOR column of t",
+                    read.table, read.table
+                ),
+            )),
+        };
+    }
+    let table = p
+        .tables
+        .get(&read.table)
+        .ok_or_else(|| SqlError::at(at, format!("{} is not a table of the catalog", read.table)))?;
+    if table.primary_key.is_empty() {
+        return Err(SqlError::at(
+            at,
+            format!(
+                "{what}, but it has no primary key: an event-time temporal join needs a \
+                 versioned table, with PRIMARY KEY (...) NOT ENFORCED and a WATERMARK, as in \
+                 `CREATE TABLE {} (..., PRIMARY KEY (id) NOT ENFORCED, WATERMARK FOR ts AS ts)`",
+                read.table
+            ),
+        ));
+    }
+    let Some(watermark) = table.watermark.as_ref() else {
+        return Err(SqlError::at(
+            at,
+            format!(
+                "{what}, but it has no event-time attribute: a versioned table needs a \
+                 WATERMARK FOR its time column, which orders its versions"
+            ),
+        ));
+    };
+    Ok(VersionedSide {
+        primary_key: table.primary_key.clone(),
+        rowtime: watermark.column.clone(),
+        is_view: false,
     })
 }

@@ -193,7 +193,7 @@ impl ScalarUDFImpl for AsOfMarker {
     }
 }
 
-/// The index in `p.versioned_reads` of the table `plan` reads, if it is a table read
+/// The index in `p.versioned_reads` of the table or view `plan` reads, if it is one read
 /// `FOR SYSTEM_TIME AS OF` (seen through aliases, projections and filters).
 fn versioned_read_of(p: &Planner, plan: &LogicalPlan) -> Option<usize> {
     let mut alias = None;
@@ -201,7 +201,19 @@ fn versioned_read_of(p: &Planner, plan: &LogicalPlan) -> Option<usize> {
     loop {
         match plan {
             LogicalPlan::SubqueryAlias(a) => {
-                alias.get_or_insert_with(|| a.alias.table().to_string());
+                // A view is inlined under an alias of its name.
+                let table = a.alias.table();
+                if p.views.contains(table) {
+                    let name = alias.as_deref().unwrap_or(table);
+                    let read = p
+                        .versioned_reads
+                        .iter()
+                        .position(|(read, _)| read.table == table && read.name() == name);
+                    if read.is_some() {
+                        return read;
+                    }
+                }
+                alias.get_or_insert_with(|| table.to_string());
                 plan = &a.input;
             }
             LogicalPlan::Projection(projection) => plan = &projection.input,
@@ -222,18 +234,6 @@ fn versioned_read_of(p: &Planner, plan: &LogicalPlan) -> Option<usize> {
 /// Fails on the first table read `FOR SYSTEM_TIME AS OF` that no join consumed.
 pub(crate) fn check_all_joined(p: &Planner) -> SqlResult<()> {
     match p.versioned_reads.iter().find(|(_, joined)| !joined) {
-        Some((read, _)) if p.views.contains(&read.table) => Err(SqlError::at(
-            read.position,
-            format!(
-                "{} is a view read FOR SYSTEM_TIME AS OF: versioned views (a view keeping the \
-                 last row per key, as `ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) = \
-                 1`) are not supported yet as the right input of a temporal join; declare \
-                 the versioned table with CREATE TABLE ... (PRIMARY KEY (k) NOT ENFORCED, \
-                 WATERMARK FOR ts AS ...), reading a changelog ('format' = 'debezium-json') \
-                 or an append-only stream of versions",
-                read.table
-            ),
-        )),
         Some((read, _)) => Err(SqlError::at(
             read.position,
             format!(

@@ -1,6 +1,6 @@
 //! Event-time temporal joins: `FROM l JOIN r FOR SYSTEM_TIME AS OF l.ts ON l.k = r.k`
 //! against a versioned table `r` (a PRIMARY KEY and an event-time attribute), INNER or
-//! LEFT, with an append-only output (Flink's `TemporalRowTimeJoinOperator`).
+//! LEFT (Flink's `TemporalRowTimeJoinOperator`).
 //!
 //! Both inputs arrive hash-partitioned by the key (the versioned table's primary key).
 //! The right input is a changelog or an append-only stream; each of its rows is a
@@ -12,6 +12,14 @@
 //!   the new version, and a Debezium update's `before` image carries the *old* version's
 //!   time, which must not end that version. Of two versions of a key with the same
 //!   time, the later arrival wins. An append-only right input: every row is a version.
+//!   The input of a versioned view (a deduplication keeping the last row per key by
+//!   event time, [`TemporalJoin::right_keeps_last`]): a row older than its key's newest
+//!   version is dropped, as the deduplication drops it (Flink's
+//!   `RowTimeDeduplicateFunction`); the others are versions.
+//! - The left input may be a changelog: each of its rows (`+I`, `-U`, `+U`, `-D`) joins
+//!   the version valid at its own time and keeps its kind in the output, as Flink passes
+//!   each left row's kind on; the output is then updating. An append-only left input
+//!   gives an append-only output.
 //! - Left rows wait in state until the watermark (the minimum of both inputs) passes
 //!   their time. Then each joins the version of its key valid at its time: the version
 //!   with the largest time at most the left row's, unless that version is a delete.
@@ -44,7 +52,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Int8Array};
 use arrow::buffer::NullBuffer;
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{Int8Type, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int8Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -62,7 +70,9 @@ use state::{millis, Pending, Version, VersionTable};
 pub struct TemporalJoin {
     /// INNER or LEFT.
     pub kind: JoinKind,
-    /// The left (probe) input: append-only. Its `state_ttl_ms` is not used.
+    /// The left (probe) input: append-only, or a changelog whose rows keep their kinds
+    /// in the output (then `output_schema` ends with the row-kind column). Its
+    /// `state_ttl_ms` is not used.
     pub left: JoinSide,
     /// The versioned table: append-only or updating; `keys` are its primary key.
     /// `state_ttl_ms` is `table.exec.state.ttl`: how long a key's versions live after
@@ -77,7 +87,12 @@ pub struct TemporalJoin {
     pub filter: Option<Arc<dyn PhysicalExpr>>,
     /// Whether NULL keys are equal (`IS NOT DISTINCT FROM`).
     pub nulls_equal: bool,
-    /// Output: left output columns, then right output columns (append-only).
+    /// Whether the right input is that of a versioned view's deduplication keeping the
+    /// last row per key by event time: a row older than its key's newest version is
+    /// dropped instead of becoming a version.
+    pub right_keeps_last: bool,
+    /// Output: left output columns, then right output columns, then the row kind when the
+    /// left input is updating.
     pub output_schema: SchemaRef,
 }
 
@@ -97,6 +112,45 @@ impl TemporalJoin {
                 ))
             },
         )
+    }
+}
+
+/// The schema of the left input's batches: its columns, and the row kind when updating.
+pub(super) fn left_input_schema(left: &JoinSide) -> SchemaRef {
+    if !left.updating {
+        return Arc::clone(&left.schema);
+    }
+    let mut fields: Vec<Field> = left
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The row kinds of a batch of `side` (its column after the data), `None` when the side
+/// is append-only.
+fn row_kinds<'a>(side: &JoinSide, batch: &'a RecordBatch) -> EngineResult<Option<&'a Int8Array>> {
+    if !side.updating {
+        return Ok(None);
+    }
+    let width = side.schema.fields().len();
+    batch
+        .columns()
+        .get(width)
+        .and_then(|c| c.as_primitive_opt::<Int8Type>())
+        .map(Some)
+        .ok_or_else(|| EngineError::Internal(format!("{ROW_KIND_COLUMN} column is not Int8")))
+}
+
+/// The kind of row `row` of `kinds` (an insert when the input is append-only).
+fn kind_of(kinds: Option<&Int8Array>, row: usize) -> EngineResult<RowKind> {
+    match kinds {
+        Some(kinds) if kinds.is_valid(row) => RowKind::from_i8(kinds.value(row))
+            .ok_or_else(|| EngineError::Internal("invalid row kind".into())),
+        _ => Ok(RowKind::Insert),
     }
 }
 
@@ -134,11 +188,6 @@ impl TemporalJoinOperator {
                 "a temporal join needs the same, non-zero number of keys on both sides".into(),
             ));
         }
-        if def.left.updating {
-            return Err(EngineError::Internal(
-                "the left input of a temporal join is append-only".into(),
-            ));
-        }
         let (lf, rf) = (def.left.schema.fields(), def.right.schema.fields());
         let mut key_fields = Vec::new();
         for (&l, &r) in def.left.keys.iter().zip(&def.right.keys) {
@@ -166,7 +215,7 @@ impl TemporalJoinOperator {
             keys: RowConverter::new(key_fields)?,
             right_rows: RowConverter::new(right_fields)?,
             versions: VersionTable::default(),
-            pending: Pending::new(Arc::clone(&def.left.schema), def.left_time),
+            pending: Pending::new(left_input_schema(&def.left), def.left_time),
             watermark: None,
             clock,
             metrics,
@@ -209,9 +258,10 @@ impl TemporalJoinOperator {
         self.pending.push(filter_record_batch(&batch, &has_time)?)?;
         if self.def.kind == JoinKind::Left {
             let untimed = filter_record_batch(&batch, &arrow::compute::not(&has_time)?)?;
+            let kinds = row_kinds(&self.def.left, &untimed)?;
             let mut padded = Emitted::default();
             for row in 0..untimed.num_rows() {
-                padded.push(Some(row), None, RowKind::Insert);
+                padded.push(Some(row), None, kind_of(kinds, row)?);
             }
             if let Some(rows) = self.emit(untimed.columns(), padded)? {
                 out.batch(rows);
@@ -225,17 +275,7 @@ impl TemporalJoinOperator {
         let side = &self.def.right;
         let width = side.schema.fields().len();
         let data = &batch.columns()[..width];
-        let kinds: Option<&Int8Array> = if side.updating {
-            Some(
-                batch.columns()[width]
-                    .as_primitive_opt::<Int8Type>()
-                    .ok_or_else(|| {
-                        EngineError::Internal(format!("{ROW_KIND_COLUMN} column is not Int8"))
-                    })?,
-            )
-        } else {
-            None
-        };
+        let kinds = row_kinds(side, batch)?;
         let key_columns: Vec<ArrayRef> = side.keys.iter().map(|&k| Arc::clone(&data[k])).collect();
         let times = millis(&data[self.def.right_time])?;
         let valid = self.valid(&key_columns, &times);
@@ -246,20 +286,26 @@ impl TemporalJoinOperator {
             if valid.as_ref().is_some_and(|v| v.is_null(row)) {
                 continue;
             }
-            let kind = match kinds {
-                Some(kinds) if kinds.is_valid(row) => RowKind::from_i8(kinds.value(row))
-                    .ok_or_else(|| EngineError::Internal("invalid row kind".into()))?,
-                _ => RowKind::Insert,
-            };
+            let kind = kind_of(kinds, row)?;
             if kind == RowKind::UpdateBefore {
                 continue;
             }
+            let key = keys.row(row);
+            let time = times.value(row);
+            if self.def.right_keeps_last
+                && self
+                    .versions
+                    .newest_time(key.as_ref())
+                    .is_some_and(|newest| newest > time)
+            {
+                continue;
+            }
             let version = Version {
-                time: times.value(row),
+                time,
                 row: rows.row(row).as_ref().into(),
                 retract: kind == RowKind::Delete,
             };
-            self.versions.upsert(keys.row(row).as_ref(), version, now);
+            self.versions.upsert(key.as_ref(), version, now);
         }
         Ok(())
     }
@@ -274,7 +320,12 @@ impl TemporalJoinOperator {
             other_schema: &self.def.right.schema,
             other_width: self.def.right.output_columns,
         };
-        gather(&layout, out, &self.def.output_schema, false)
+        gather(
+            &layout,
+            out,
+            &self.def.output_schema,
+            self.def.left.updating,
+        )
     }
 
     /// Joins the left rows whose time the watermark passed, then cleans the versions.
@@ -345,19 +396,21 @@ impl TemporalJoinOperator {
                 )?
             }
         };
+        let kinds = row_kinds(&def.left, due)?;
         let mut out = Emitted::default();
         let mut next = 0;
         for row in 0..due.num_rows() {
+            let kind = kind_of(kinds, row)?;
             let matched = pair_rows.get(next).is_some_and(|&r| r as usize == row);
             if matched {
                 if accepted[next] {
-                    out.push(Some(row), Some(stored[next]), RowKind::Insert);
+                    out.push(Some(row), Some(stored[next]), kind);
                 } else if def.kind == JoinKind::Left {
-                    out.push(Some(row), None, RowKind::Insert);
+                    out.push(Some(row), None, kind);
                 }
                 next += 1;
             } else if def.kind == JoinKind::Left {
-                out.push(Some(row), None, RowKind::Insert);
+                out.push(Some(row), None, kind);
             }
         }
         self.emit(data, out)

@@ -2,7 +2,7 @@
 //!
 //! | table | kind | columns |
 //! |---|---|---|
-//! | `left_rows` | keyed | `__weir_key_group`, the left input's columns (rows waiting for the watermark) |
+//! | `left_rows` | keyed | `__weir_key_group`, the left input's columns, and `__weir_row_kind` when it is updating (rows waiting for the watermark) |
 //! | `right_versions` | keyed | `__weir_key_group`, the right input's columns, `__weir_delete` (Boolean: a delete), `__weir_last_write` (Int64: processing time of the key's last write, for the TTL) |
 //! | `watermark` | union | `watermark` (Int64, NULL before the first); a restore takes the minimum |
 //!
@@ -18,10 +18,10 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use weir_runtime::partition::key_groups;
 use weir_runtime::{StateSnapshot, KEY_GROUP_COLUMN};
-use weir_types::{EngineError, EngineResult};
+use weir_types::{EngineError, EngineResult, ROW_KIND_COLUMN};
 
 use super::state::{millis, Version};
-use super::TemporalJoinOperator;
+use super::{left_input_schema, TemporalJoinOperator};
 
 const LEFT: &str = "left_rows";
 const RIGHT: &str = "right_versions";
@@ -50,6 +50,9 @@ impl TemporalJoinOperator {
                 .iter()
                 .map(|f| f.as_ref().clone().with_nullable(true)),
         );
+        if name == LEFT && side.updating {
+            fields.push(Field::new(ROW_KIND_COLUMN, DataType::Int8, false));
+        }
         if name == RIGHT {
             fields.push(Field::new(DELETE, DataType::Boolean, false));
             fields.push(Field::new(LAST_WRITE, DataType::Int64, false));
@@ -79,7 +82,7 @@ impl TemporalJoinOperator {
         let internal = |e: weir_state::StateError| EngineError::Internal(e.to_string());
         let waiting: Vec<&RecordBatch> = self.pending.batches().collect();
         if !waiting.is_empty() {
-            let left = concat_batches(&self.def.left.schema, waiting)?;
+            let left = concat_batches(&left_input_schema(&self.def.left), waiting)?;
             let batch =
                 self.keyed_batch(LEFT, left.columns().to_vec(), &self.def.left.keys, vec![])?;
             snapshot.add_keyed(LEFT, batch).map_err(internal)?;
@@ -142,7 +145,7 @@ impl TemporalJoinOperator {
                     }
                     LEFT => {
                         let data = batch.columns()[1..].to_vec();
-                        let rows = RecordBatch::try_new(Arc::clone(&self.def.left.schema), data)?;
+                        let rows = RecordBatch::try_new(left_input_schema(&self.def.left), data)?;
                         self.pending.push(rows)?;
                     }
                     _ => self.restore_versions(batch)?,

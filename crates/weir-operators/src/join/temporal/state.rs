@@ -93,6 +93,11 @@ impl VersionTable {
         self.reschedule(key);
     }
 
+    /// The time of the newest version of `key`, if it has one.
+    pub fn newest_time(&self, key: &[u8]) -> Option<i64> {
+        self.table.get(key)?.versions.last().map(|v| v.time)
+    }
+
     /// The version of `key` valid at `time`: the one with the largest time at most
     /// `time`, unless it is a delete. A key not written for `ttl` has none.
     pub fn valid_at(&self, key: &[u8], time: i64, now: i64, ttl: Option<i64>) -> Option<&Version> {

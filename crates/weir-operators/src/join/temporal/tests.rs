@@ -60,6 +60,7 @@ fn def(kind: JoinKind, updating: bool, filter: Option<BinaryOp>, ttl: Option<i64
             .unwrap()
         }),
         nulls_equal: false,
+        right_keeps_last: false,
         output_schema: Arc::new(schema),
     }
 }
@@ -416,3 +417,6 @@ fn restoring_into_another_temporal_join_fails_clearly() {
     let err = other.op.restore_state(snapshot).unwrap_err().to_string();
     assert!(err.contains("SQL changed"), "{err}");
 }
+
+#[path = "tests_changelog.rs"]
+mod changelog;
