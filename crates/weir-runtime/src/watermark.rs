@@ -136,11 +136,18 @@ impl SplitWatermarks {
 struct ChannelState {
     watermark: i64,
     idle: bool,
-    ended: bool,
 }
 
 /// Combines the watermarks of a task's input channels: the minimum over channels that
-/// are neither idle nor ended. The combined watermark never goes back.
+/// are not idle. The combined watermark never goes back.
+///
+/// An ended channel keeps holding the watermark back at its last watermark: a channel
+/// whose input was read to the end sent `Watermark::MAX` before its end, so it holds
+/// nothing back, but one that ended because the job stops gracefully (for a
+/// savepoint) did not, and its rows not read yet are still to come when the job
+/// resumes: the watermark must not pass them. (Excluding it let another channel's
+/// watermark through, the operators' state recorded it, and the resumed job dropped
+/// the rest of the stopped channel's rows as late.)
 #[derive(Debug)]
 pub struct InputWatermarks {
     channels: Vec<ChannelState>,
@@ -156,7 +163,6 @@ impl InputWatermarks {
                 ChannelState {
                     watermark: i64::MIN,
                     idle: false,
-                    ended: false,
                 };
                 channels
             ],
@@ -197,19 +203,16 @@ impl InputWatermarks {
         self.recompute()
     }
 
-    /// `channel` ended: it no longer holds the watermark back.
-    pub fn on_end(&mut self, channel: usize) -> Option<WatermarkStatus> {
-        self.channels[channel].ended = true;
-        self.recompute()
+    /// `channel` ended: it holds the watermark back at its last watermark (see the
+    /// type's docs), so nothing changes.
+    pub fn on_end(&mut self, _channel: usize) -> Option<WatermarkStatus> {
+        None
     }
 
     fn recompute(&mut self) -> Option<WatermarkStatus> {
         let mut min: Option<i64> = None;
         let mut any_idle = false;
         for c in &self.channels {
-            if c.ended {
-                continue;
-            }
             if c.idle {
                 any_idle = true;
                 continue;
@@ -266,17 +269,37 @@ mod tests {
     }
 
     #[test]
-    fn idle_and_ended_channels_do_not_hold_the_watermark_back() {
+    fn idle_channels_do_not_hold_the_watermark_back() {
         let mut w = InputWatermarks::new(3);
         w.on_watermark(0, Watermark(100));
         w.on_watermark(1, Watermark(50));
         assert_eq!(w.on_idle(2), active(50));
-        assert_eq!(w.on_end(1), active(100));
-        // Every remaining channel idle: the task is idle.
-        assert_eq!(w.on_idle(0), Some(WatermarkStatus::Idle));
+        assert_eq!(w.on_watermark(1, Watermark(150)), active(100));
+        assert_eq!(w.on_idle(0), active(150), "channel 1 alone is active");
+        // Every channel idle: the task is idle.
+        assert_eq!(w.on_idle(1), Some(WatermarkStatus::Idle));
         assert_eq!(w.on_idle(0), None, "idleness is announced once");
         // Data on channel 2 makes it active again, at the unchanged watermark.
-        assert_eq!(w.on_data(2), active(100));
+        assert_eq!(w.on_data(2), active(150));
+    }
+
+    #[test]
+    fn an_ended_channel_holds_the_watermark_at_its_last_one() {
+        let mut w = InputWatermarks::new(2);
+        w.on_watermark(0, Watermark(100));
+        w.on_watermark(1, Watermark(50));
+        // Channel 1 stopped (a graceful stop): its rows after 50 are still to come when
+        // the job resumes, so channel 0 must not move the watermark past them.
+        assert_eq!(w.on_end(1), None);
+        assert_eq!(w.on_watermark(0, Watermark(200)), None);
+        assert_eq!(w.current(), Watermark(50));
+        // A channel read to the end sent MAX first: it holds nothing back.
+        let mut w = InputWatermarks::new(2);
+        w.on_watermark(0, Watermark(100));
+        w.on_watermark(1, Watermark::MAX);
+        assert_eq!(w.on_end(1), None);
+        assert_eq!(w.current(), Watermark(100));
+        assert_eq!(w.on_watermark(0, Watermark(300)), active(300));
     }
 
     #[test]

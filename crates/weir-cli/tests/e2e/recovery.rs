@@ -135,6 +135,37 @@ pub(super) fn committed_lines(folder: &Path) -> Vec<String> {
     lines
 }
 
+/// The lines missing from `actual` and the lines it has in excess, as multisets (a few
+/// of each), for an assertion message.
+pub(super) fn line_difference(expected: &[String], actual: &[String]) -> String {
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for line in expected {
+        *counts.entry(line).or_default() += 1;
+    }
+    for line in actual {
+        *counts.entry(line).or_default() -= 1;
+    }
+    let missing: Vec<&str> = counts
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(l, _)| *l)
+        .collect();
+    let extra: Vec<&str> = counts
+        .iter()
+        .filter(|(_, &n)| n < 0)
+        .map(|(l, _)| *l)
+        .collect();
+    format!(
+        "{} lines expected, {} committed; {} missing (first: {:?}), {} in excess (first: {:?})",
+        expected.len(),
+        actual.len(),
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        extra.len(),
+        &extra[..extra.len().min(5)]
+    )
+}
+
 /// Applies a debezium-json changelog strictly: a retraction must find its row, so a
 /// duplicated or lost change shows as an error or a different table.
 pub(super) fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
@@ -288,8 +319,8 @@ fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
         let sp = savepoints.to_string_lossy().into_owned();
         let mut first = vec!["--savepoint-dir", sp.as_str()];
         first.extend_from_slice(before);
-        let text = stop_after(start(&script, &first), Duration::from_millis(1500));
-        assert!(text.contains("savepoint written to"), "{text}");
+        let text_first = stop_after(start(&script, &first), Duration::from_millis(1500));
+        assert!(text_first.contains("savepoint written to"), "{text_first}");
         let savepoint = std::fs::read_dir(&savepoints)
             .unwrap()
             .filter_map(Result::ok)
@@ -311,7 +342,8 @@ fn a_savepoint_at_parallelism_2_restores_at_1_and_4_with_the_same_output() {
         let windows = committed_lines(&work.path().join("out/windows"));
         assert!(
             windows == expected_windows,
-            "window rows at parallelism {parallelism}"
+            "window rows at parallelism {parallelism} (after {before:?}, restored with {after:?}): {}\nfirst run: {text_first}\nsecond run: {text}",
+            line_difference(&expected_windows, &windows)
         );
         let totals = final_table(&committed_lines(&work.path().join("out/totals")));
         assert_eq!(
