@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{Field, Schema};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchemaRef};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
@@ -20,6 +20,7 @@ use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
+use super::window_attrs::{resolve, WindowAttr};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
 
@@ -109,31 +110,51 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     let mut start = None;
     let mut end = None;
     let mut window: Option<WindowArgs> = None;
+    let mut attached = [false, false];
     let mut keys = Vec::new();
     for (i, g) in agg.group_expr.iter().enumerate() {
-        match window_column(g, &agg.input) {
-            Some((WindowColumn::Start, args)) => {
+        match resolve(g, &agg.input) {
+            Some(WindowAttr {
+                column: WindowColumn::Start,
+                args,
+                attached: a,
+                ..
+            }) => {
                 start = Some(i);
                 window = Some(args);
+                attached[0] = a;
             }
-            Some((WindowColumn::End, args)) => {
+            Some(WindowAttr {
+                column: WindowColumn::End,
+                args,
+                attached: a,
+                ..
+            }) => {
                 end = Some(i);
                 window = Some(args);
+                attached[1] = a;
             }
-            Some((WindowColumn::Time, _)) => return Err(SqlError::new(
+            Some(WindowAttr {
+                column: WindowColumn::Time,
+                ..
+            }) => return Err(SqlError::new(
                 "GROUP BY window_time is not supported yet; group by window_start and window_end",
             )),
             None => keys.push(i),
         }
     }
     let (Some(start), Some(end), Some(window)) = (start, end, window) else {
-        if start.is_some() || end.is_some() {
+        if (start.is_some() || end.is_some()) && !attached.contains(&true) {
             return Err(SqlError::new(
                 "a window aggregation must GROUP BY both window_start and window_end",
             ));
         }
+        // One bound of a window aggregation's output: a regular GROUP BY, as in Flink.
         return group_agg::translate_group_aggregate(p, agg);
     };
+    if attached == [true, true] {
+        return super::window_attached::translate_attached_aggregate(p, agg, start, end, keys, window);
+    }
     if window.kind == WindowKind::Session {
         return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
     }
@@ -151,20 +172,8 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     p.window_aggregate_depth -= 1;
     let input = input?;
     require_append_only(p, &input, "a window aggregation")?;
-    let input_arrow = Arc::new(input.schema.as_arrow().clone());
-    let column_index = |e: &Expr, what: &str| -> SqlResult<usize> {
-        match e {
-            Expr::Column(c) => input
-                .schema
-                .index_of_column(c)
-                .map_err(|err| datafusion_error(err, Position::default())),
-            other => Err(SqlError::new(format!(
-                "GROUP BY {what} must be a column in window aggregations for now, not '{other}'; compute it in a view first"
-            ))),
-        }
-    };
-    let time_column = column_index(&agg.group_expr[start], "window_start")?;
-    let end_column = column_index(&agg.group_expr[end], "window_end")?;
+    let time_column = group_column(&input, &agg.group_expr[start], "window_start")?;
+    let end_column = group_column(&input, &agg.group_expr[end], "window_end")?;
     let late_row = with_time.and_then(|(_, name)| {
         let fields = input.schema.fields();
         let columns: Vec<usize> = (0..fields.len())
@@ -175,26 +184,8 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     });
     let key_columns = keys
         .iter()
-        .map(|&i| column_index(&agg.group_expr[i], "keys"))
+        .map(|&i| group_column(&input, &agg.group_expr[i], "keys"))
         .collect::<SqlResult<Vec<_>>>()?;
-    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
-    let time_type = input_arrow.field(time_column).data_type().clone();
-    let tz = match &time_type {
-        DataType::Timestamp(_, tz) => tz.clone(),
-        _ => None,
-    };
-    let window_type = DataType::Timestamp(TimeUnit::Millisecond, tz);
-    let mut fields = vec![
-        Field::new("window_start", window_type.clone(), false),
-        Field::new("window_end", window_type, false),
-    ];
-    for &k in &key_columns {
-        fields.push(input_arrow.field(k).clone());
-    }
-    for (a, _) in &aggregates {
-        fields.push(a.field().as_ref().clone());
-    }
-    let output_schema = Arc::new(Schema::new(fields));
     let spec = match window.kind {
         WindowKind::Tumble => WindowSpec::Tumble {
             size_ms: window.size_ms,
@@ -216,6 +207,109 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             ))
         }
     };
+    let window_text = format!(
+        "{} window (size {} ms, {} {} ms, offset {} ms)",
+        window.kind.name(),
+        window.size_ms,
+        if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
+        window.slide_ms,
+        window.offset_ms,
+    );
+    add_window_aggregate(
+        p,
+        agg,
+        WindowNode {
+            input,
+            time_column,
+            key_columns,
+            keys,
+            start,
+            end,
+            start_key: None,
+            spec,
+            window_text,
+            late_row,
+            route_late: true,
+        },
+    )
+}
+
+/// The input column a group expression is (window aggregations group by columns).
+pub(super) fn group_column(input: &Stream, e: &Expr, what: &str) -> SqlResult<usize> {
+    match e {
+        Expr::Column(c) => input
+            .schema
+            .index_of_column(c)
+            .map_err(|err| datafusion_error(err, Position::default())),
+        other => Err(SqlError::new(format!(
+            "GROUP BY {what} must be a column in window aggregations for now, not '{other}'; compute it in a view first"
+        ))),
+    }
+}
+
+/// A slicing window aggregation to add to the graph, with the aggregation it plans.
+pub(super) struct WindowNode {
+    /// The translated input.
+    pub input: Stream,
+    /// The input column the operator assigns slices by.
+    pub time_column: usize,
+    /// Input columns of the grouping keys besides the window (those of `keys`, then
+    /// `start_key` if any).
+    pub key_columns: Vec<usize>,
+    /// Positions in `GROUP BY` of the grouping keys besides the window.
+    pub keys: Vec<usize>,
+    /// Positions in `GROUP BY` of window_start and window_end.
+    pub start: usize,
+    /// See `start`.
+    pub end: usize,
+    /// Position in the operator's keys of the input's own window_start, when the output's
+    /// window_start is that column rather than the operator's window start.
+    pub start_key: Option<usize>,
+    /// The operator's window.
+    pub spec: WindowSpec,
+    /// The window, for `EXPLAIN`.
+    pub window_text: String,
+    /// Columns of late rows for a late-data table.
+    pub late_row: Option<LateRowColumns>,
+    /// Whether late rows go to the job's late-data table.
+    pub route_late: bool,
+}
+
+/// Adds a window aggregation operator over `node.input`, and a projection of its output
+/// to the aggregation's column order.
+pub(super) fn add_window_aggregate(
+    p: &mut Planner,
+    agg: &Aggregate,
+    node: WindowNode,
+) -> SqlResult<Stream> {
+    let WindowNode {
+        input,
+        time_column,
+        key_columns,
+        keys,
+        start,
+        end,
+        start_key,
+        spec,
+        window_text,
+        late_row,
+        route_late,
+    } = node;
+    let input_arrow = Arc::new(input.schema.as_arrow().clone());
+    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
+    let window_type = agg.schema.field(start).data_type().clone();
+    let end_type = agg.schema.field(end).data_type().clone();
+    let mut fields = vec![
+        Field::new("window_start", window_type.clone(), false),
+        Field::new("window_end", end_type, false),
+    ];
+    for &k in &key_columns {
+        fields.push(input_arrow.field(k).clone());
+    }
+    for (a, _) in &aggregates {
+        fields.push(a.field().as_ref().clone());
+    }
+    let output_schema = Arc::new(Schema::new(fields));
     let emit = p.options.emit_strategy().map_err(SqlError::new)?;
     let emit_detail = match (emit.allow_lateness_ms, emit.early_fire_delay_ms) {
         (0, None) => String::new(),
@@ -225,12 +319,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         ),
     };
     let detail = format!(
-        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
-        window.kind.name(),
-        window.size_ms,
-        if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
-        window.slide_ms,
-        window.offset_ms,
+        "{window_text}, keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         keys.iter().map(|&i| agg.group_expr[i].to_string()).collect::<Vec<_>>().join(", "),
         agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
     );
@@ -267,12 +356,14 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         is_sink: false,
         schema: emitted_schema,
     });
-    super::late::route_late_rows(p, window_node)?;
+    if route_late {
+        super::late::route_late_rows(p, window_node)?;
+    }
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
         let source = if i == start {
-            0
+            start_key.map_or(0, |k| 2 + k)
         } else if i == end {
             1
         } else {
@@ -284,7 +375,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         )));
     }
     for j in 0..agg.aggr_expr.len() {
-        let source = 2 + keys.len() + j;
+        let source = 2 + key_columns.len() + j;
         projection.push(Arc::new(PhysicalColumn::new(
             output_schema.field(source).name(),
             source,

@@ -28,6 +28,8 @@ mod topn;
 mod translate;
 mod values;
 mod versioned;
+mod window_attached;
+mod window_attrs;
 mod window_join;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,0 +1,53 @@
+-- Window aggregations over the output of a window aggregation of the same window
+-- (Flink's cascading, "window-attached" aggregation): window_start and window_end of a
+-- window aggregation, renamed or not, are still its window, so GROUP BY both over them is
+-- a window aggregation (append-only, fired when the watermark passes window_end) and a
+-- join equating both bounds of two such inputs is a window join (Nexmark q5's shape).
+-- Rows come out of order; after 10:00:12 (watermark 10:00:11) the row at 10:00:08 is late
+-- for the windows ending at 10:00:10 (it still counts in HOP windows that end later).
+SET 'pipeline.auto-watermark-interval' = '0';
+
+CREATE TABLE bids (
+    ts TIMESTAMP(3),
+    auction INT,
+    bidder STRING,
+    WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH ('connector' = 'filesystem', 'path' = 'bids.json', 'format' = 'json');
+
+-- TUMBLE: bids per auction and bidder, then per auction the number of bidders and the
+-- most bids by one bidder.
+SELECT window_start, window_end, auction, COUNT(*) AS bidders, MAX(cnt) AS top
+FROM (
+  SELECT auction, bidder, COUNT(*) AS cnt, window_start, window_end
+  FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+  GROUP BY auction, bidder, window_start, window_end
+)
+GROUP BY window_start, window_end, auction;
+
+-- HOP (10 s every 5 s), with the window columns renamed: the most bids on one auction,
+-- the auctions and the bids per window.
+SELECT starttime, endtime, MAX(num) AS maxn, COUNT(*) AS auctions, SUM(num) AS bids
+FROM (
+  SELECT auction, COUNT(*) AS num, window_start AS starttime, window_end AS endtime
+  FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+  GROUP BY auction, window_start, window_end
+) AS c
+GROUP BY starttime, endtime;
+
+-- Nexmark q5's shape: the auctions with the most bids of each window.
+SELECT a.auction, a.num, a.starttime, a.endtime
+FROM (
+  SELECT auction, COUNT(*) AS num, window_start AS starttime, window_end AS endtime
+  FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+  GROUP BY auction, window_start, window_end
+) AS a
+JOIN (
+  SELECT MAX(c.num) AS maxn, c.starttime, c.endtime
+  FROM (
+    SELECT COUNT(*) AS num, window_start AS starttime, window_end AS endtime
+    FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+    GROUP BY auction, window_start, window_end
+  ) AS c
+  GROUP BY c.starttime, c.endtime
+) AS m
+ON a.starttime = m.starttime AND a.endtime = m.endtime AND a.num >= m.maxn;
