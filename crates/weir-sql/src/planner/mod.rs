@@ -29,6 +29,8 @@ mod translate;
 mod values;
 mod versioned;
 mod window_attached;
+#[cfg(test)]
+mod window_attached_tests;
 mod window_attrs;
 mod window_join;
 
