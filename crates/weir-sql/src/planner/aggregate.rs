@@ -12,7 +12,9 @@ use datafusion::common::{Column, DFSchemaRef};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::PhysicalExpr;
-use weir_operators::window::{FilteredAggregate, LateRowColumns, WindowAggregate, WindowSpec};
+use weir_operators::window::{
+    FilteredAggregate, LateRowColumns, TimeShift, WindowAggregate, WindowSpec,
+};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
@@ -20,7 +22,7 @@ use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
-use super::window_attrs::{resolve, WindowAttr};
+use super::window_attrs::{resolve, window_zone, WindowAttr};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
 
@@ -230,6 +232,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             window_text,
             late_row,
             route_late: true,
+            shift: window_zone(p, &agg.group_expr[start], &agg.input),
         },
     )
 }
@@ -273,6 +276,8 @@ pub(super) struct WindowNode {
     pub late_row: Option<LateRowColumns>,
     /// Whether late rows go to the job's late-data table.
     pub route_late: bool,
+    /// The session time zone the windows are aligned in (a `TIMESTAMP_LTZ` attribute).
+    pub shift: Option<TimeShift>,
 }
 
 /// Adds a window aggregation operator over `node.input`, and a projection of its output
@@ -294,6 +299,7 @@ pub(super) fn add_window_aggregate(
         window_text,
         late_row,
         route_late,
+        shift,
     } = node;
     let input_arrow = Arc::new(input.schema.as_arrow().clone());
     let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
@@ -318,8 +324,13 @@ pub(super) fn add_window_aggregate(
             early.map_or(String::new(), |d| format!(", early fire every {d} ms"))
         ),
     };
+    let local = if shift.is_some() {
+        ", aligned to the local time of the session time zone (TIMESTAMP_LTZ attribute)"
+    } else {
+        ""
+    };
     let detail = format!(
-        "{window_text}, keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
+        "{window_text}{local}, keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         keys.iter().map(|&i| agg.group_expr[i].to_string()).collect::<Vec<_>>().join(", "),
         agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
     );
@@ -331,6 +342,7 @@ pub(super) fn add_window_aggregate(
         output_schema: output_schema.clone(),
         emit,
         late_row,
+        shift,
     };
     p.require_checkpointable(operator.check_checkpointable())?;
     let changelog = if emit.is_updating() {

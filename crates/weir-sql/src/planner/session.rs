@@ -62,6 +62,10 @@ pub(crate) fn translate_session_aggregate(
     keys: &[usize],
     gap_ms: i64,
 ) -> SqlResult<Stream> {
+    super::window_attrs::refuse_local_time_windows(p, &agg.group_expr[start],
+        &agg.input,
+        "SESSION windows",
+    )?;
     let (partition_args, below) = session_call(&agg.group_expr[start], &agg.input)
         .ok_or_else(|| SqlError::new("internal: the SESSION window function was not found"))?;
     let partition = partition_args

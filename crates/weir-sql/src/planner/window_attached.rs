@@ -31,6 +31,7 @@ use weir_operators::WindowSpec;
 
 use super::aggregate::{add_window_aggregate, group_column, WindowNode};
 use super::translate::{add_calc, require_append_only, translate, Stream};
+use super::window_attrs::window_zone;
 use super::window_join::describe;
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlResult};
@@ -87,6 +88,7 @@ pub(super) fn translate_attached_aggregate(
             late_row: None,
             // Rows come from a window that fired at this watermark: none is late.
             route_late: false,
+            shift: window_zone(p, &agg.group_expr[start], &agg.input),
         },
     )
 }

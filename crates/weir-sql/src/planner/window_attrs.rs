@@ -9,11 +9,15 @@
 //! window ("window-attached", planned by [`super::window_attached`]), and a join
 //! equating both bounds of two such inputs is a window join ([`super::window_join`]).
 
+use arrow::datatypes::DataType;
 use datafusion::common::Column;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use weir_operators::window::TimeShift;
 
 use super::aggregate::{defining_expr, window_column};
-use crate::windows::udf::{WindowArgs, WindowColumn};
+use super::Planner;
+use crate::error::{SqlError, SqlResult};
+use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
 
 /// A window column of a plan's output.
@@ -74,4 +78,53 @@ pub(crate) fn resolve_column(plan: &LogicalPlan, c: &Column) -> Option<WindowAtt
         attached: true,
         ..resolved
     })
+}
+
+/// The time zone of the `TIMESTAMP_LTZ` time attribute of the window column `expr` in
+/// the output of `plan`, when it is not UTC: that window's bounds are local times of
+/// the zone (see `weir_operators::window::TimeShift`).
+pub(crate) fn window_zone(p: &Planner, expr: &Expr, plan: &LogicalPlan) -> Option<TimeShift> {
+    match expr {
+        Expr::Alias(alias) => window_zone(p, &alias.expr, plan),
+        Expr::ScalarFunction(f) if [WINDOW_START, WINDOW_END, WINDOW_TIME].contains(&f.name()) => {
+            match f.args.first()?.get_type(plan.schema()).ok()? {
+                DataType::Timestamp(_, Some(_)) => TimeShift::new(&p.options.time_zone()).ok().flatten(),
+                _ => None,
+            }
+        }
+        Expr::Column(c) => match plan {
+            LogicalPlan::Aggregate(agg) => {
+                let index = agg
+                    .schema
+                    .index_of_column_by_name(c.relation.as_ref(), &c.name)
+                    .or_else(|| agg.schema.fields().iter().position(|f| f.name() == &c.name))?;
+                window_zone(p, agg.group_expr.get(index)?, &agg.input)
+            }
+            _ => {
+                let (expr, below) = defining_expr(plan, c)?;
+                window_zone(p, &expr, &below)
+            }
+        },
+        _ => None,
+    }
+}
+
+/// Refuses `what` over windows of a `TIMESTAMP_LTZ` attribute in a session time zone
+/// other than UTC (only window aggregations align such windows to local time so far).
+pub(crate) fn refuse_local_time_windows(
+    p: &Planner,
+    expr: &Expr,
+    plan: &LogicalPlan,
+    what: &str,
+) -> SqlResult<()> {
+    if window_zone(p, expr, plan).is_none() {
+        return Ok(());
+    }
+    Err(SqlError::new(format!(
+        "{what} over a TIMESTAMP_LTZ time attribute need 'table.local-time-zone' = 'UTC' \
+         in this version (their windows would be aligned to the local time of the session \
+         zone, as in Flink, which only window aggregations do so far); set it to 'UTC', or \
+         window a TIMESTAMP(3) column (CAST(ts AS TIMESTAMP(3)) in a view, with its own \
+         WATERMARK)"
+    )))
 }

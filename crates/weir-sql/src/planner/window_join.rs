@@ -227,6 +227,11 @@ pub(crate) fn translate_window_join(
     join: &Join,
     windows: WindowEqualities,
 ) -> SqlResult<Stream> {
+    if let Some(&i) = windows.window_pairs.first() {
+        let (l, r) = &join.on[i];
+        super::window_attrs::refuse_local_time_windows(p, l, &join.left, "window joins")?;
+        super::window_attrs::refuse_local_time_windows(p, r, &join.right, "window joins")?;
+    }
     let kind = match join.join_type {
         JoinType::Inner => WindowJoinKind::Inner,
         JoinType::Left => WindowJoinKind::Left,

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use datafusion::common::{exec_err, plan_err, ScalarValue};
+use datafusion::common::{exec_datafusion_err, exec_err, plan_err, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+
+use weir_operators::window::TimeShift;
 
 use super::WindowKind;
 
@@ -128,9 +130,16 @@ impl ScalarUDFImpl for WindowFunction {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args.first() {
-            Some(DataType::Timestamp(_, tz)) => {
-                Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
-            }
+            // As in Flink: window_start and window_end are TIMESTAMP(3) (local times of
+            // the session zone for a TIMESTAMP_LTZ attribute); window_time keeps the
+            // attribute's type.
+            Some(DataType::Timestamp(_, tz)) => Ok(DataType::Timestamp(
+                TimeUnit::Millisecond,
+                match self.column {
+                    WindowColumn::Time => tz.clone(),
+                    WindowColumn::Start | WindowColumn::End => None,
+                },
+            )),
             Some(other) => plan_err!(
                 "the window time column must be a TIMESTAMP or TIMESTAMP_LTZ, not {other}"
             ),
@@ -165,11 +174,24 @@ impl ScalarUDFImpl for WindowFunction {
             &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
         )?;
         let millis = millis.as_primitive::<TimestampMillisecondType>();
+        // A TIMESTAMP_LTZ attribute in a session zone other than UTC: windows of the
+        // zone's local time.
+        let shift = match &tz {
+            Some(_) => {
+                let zone = args.config_options.execution.time_zone.as_deref();
+                TimeShift::new(zone.unwrap_or("UTC")).map_err(|e| exec_datafusion_err!("{e}"))?
+            }
+            None => None,
+        };
+        let local = match &shift {
+            Some(shift) => millis.unary(|ts| shift.to_local(ts)),
+            None => millis.clone(),
+        };
         let slice = window.slice_ms();
         let offset = window.offset_ms;
         let column = self.column;
         let session = window.kind == WindowKind::Session;
-        let out: TimestampMillisecondArray = millis.unary(|ts| {
+        let out: TimestampMillisecondArray = local.unary(|ts| {
             let start = if session {
                 ts
             } else {
@@ -178,10 +200,16 @@ impl ScalarUDFImpl for WindowFunction {
             match column {
                 WindowColumn::Start => start,
                 WindowColumn::End => start + slice,
-                WindowColumn::Time => start + slice - 1,
+                WindowColumn::Time => match &shift {
+                    Some(shift) => shift.to_utc(start + slice) - 1,
+                    None => start + slice - 1,
+                },
             }
         });
-        let out = out.with_timezone_opt(tz);
+        let out = match column {
+            WindowColumn::Time => out.with_timezone_opt(tz),
+            WindowColumn::Start | WindowColumn::End => out,
+        };
         debug_assert_eq!(out.len(), millis.len());
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
