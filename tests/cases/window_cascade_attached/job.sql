@@ -51,3 +51,17 @@ JOIN (
   GROUP BY c.starttime, c.endtime
 ) AS m
 ON a.starttime = m.starttime AND a.endtime = m.endtime AND a.num >= m.maxn;
+
+-- Flink's documented cascading: GROUP BY window_time too, and window the first
+-- aggregation's window_time (its rowtime, window_end - 1 ms) again. 5 s windows per
+-- auction (the row at 10:00:08 is late for [10:00:05, 10:00:10)), then 10 s windows.
+CREATE VIEW window1 AS
+SELECT window_start AS ws, window_end AS we, window_time AS rowtime, auction, COUNT(*) AS n
+FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+GROUP BY auction, window_start, window_end, window_time;
+
+SELECT ws, we, rowtime, auction, n FROM window1;
+
+SELECT window_start, window_end, SUM(n) AS total, COUNT(*) AS parts
+FROM TABLE(TUMBLE(TABLE window1, DESCRIPTOR(rowtime), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end;

@@ -31,3 +31,9 @@ FROM (
   GROUP BY user_name, window_start, window_end
 )
 GROUP BY window_start, window_end;
+
+-- window_time of a window aggregation (grouped with the window): the instant of the
+-- local window_end minus 1 ms, a TIMESTAMP_LTZ(3).
+SELECT window_start, window_time, COUNT(*) AS orders
+FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(ts), INTERVAL '1' DAY))
+GROUP BY window_start, window_end, window_time;

@@ -6,11 +6,12 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchemaRef};
+use datafusion::common::{Column, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::expressions::{Column as PhysicalColumn, Literal};
+use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
 use weir_operators::window::{
     FilteredAggregate, LateRowColumns, TimeShift, WindowAggregate, WindowSpec,
@@ -23,7 +24,9 @@ use super::translate::{keyed_exchange, require_append_only, translate, with_row_
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use super::window_attrs::{resolve, window_zone, WindowAttr};
-use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
+use crate::windows::udf::{
+    WindowArgs, WindowColumn, WindowTimeOfEnd, WINDOW_END, WINDOW_START, WINDOW_TIME,
+};
 use crate::windows::WindowKind;
 
 /// The window column a group expression is, with the window's arguments.
@@ -113,6 +116,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     let mut end = None;
     let mut window: Option<WindowArgs> = None;
     let mut attached = [false, false];
+    let mut time = None;
     let mut keys = Vec::new();
     for (i, g) in agg.group_expr.iter().enumerate() {
         match resolve(g, &agg.input) {
@@ -138,15 +142,19 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             }
             Some(WindowAttr {
                 column: WindowColumn::Time,
+                attached: false,
                 ..
-            }) => return Err(SqlError::new(
-                "GROUP BY window_time is not supported yet; group by window_start and window_end",
-            )),
-            None => keys.push(i),
+            }) => time = Some(i),
+            // A window aggregation's grouped window_time: one value per window, a key.
+            Some(WindowAttr {
+                column: WindowColumn::Time,
+                ..
+            })
+            | None => keys.push(i),
         }
     }
     let (Some(start), Some(end), Some(window)) = (start, end, window) else {
-        if (start.is_some() || end.is_some()) && !attached.contains(&true) {
+        if (start.is_some() || end.is_some() || time.is_some()) && !attached.contains(&true) {
             return Err(SqlError::new(
                 "a window aggregation must GROUP BY both window_start and window_end",
             ));
@@ -155,10 +163,23 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         return group_agg::translate_group_aggregate(p, agg);
     };
     if attached == [true, true] {
+        if let Some(t) = time {
+            // window_time of the window table function under the aggregation below:
+            // grouped with the window there, a key here.
+            keys.push(t);
+            keys.sort_unstable();
+        }
         return super::window_attached::translate_attached_aggregate(p, agg, start, end, keys, window);
     }
     if window.kind == WindowKind::Session {
-        return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
+        return super::session::translate_session_aggregate(
+            p,
+            agg,
+            [start, end],
+            time,
+            &keys,
+            window.size_ms,
+        );
     }
     // Late rows for a late-data table need the rows' own time, which the optimizer pruned.
     let with_time = if p.options.late_data_table().is_some() {
@@ -227,6 +248,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             keys,
             start,
             end,
+            time,
             start_key: None,
             spec,
             window_text,
@@ -265,6 +287,8 @@ pub(super) struct WindowNode {
     pub start: usize,
     /// See `start`.
     pub end: usize,
+    /// Position in `GROUP BY` of window_time, if grouped.
+    pub time: Option<usize>,
     /// Position in the operator's keys of the input's own window_start, when the output's
     /// window_start is that column rather than the operator's window start.
     pub start_key: Option<usize>,
@@ -294,6 +318,7 @@ pub(super) fn add_window_aggregate(
         keys,
         start,
         end,
+        time,
         start_key,
         spec,
         window_text,
@@ -374,6 +399,10 @@ pub(super) fn add_window_aggregate(
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
+        if Some(i) == time {
+            projection.push(window_time_expr(p, &output_schema, agg.schema.field(i).data_type())?);
+            continue;
+        }
         let source = if i == start {
             start_key.map_or(0, |k| 2 + k)
         } else if i == end {
@@ -420,6 +449,30 @@ pub(super) fn add_window_aggregate(
         node,
         schema: agg.schema.clone() as DFSchemaRef,
     })
+}
+
+/// `window_time` (of type `time_type`) of the rows of a window operator's output, whose
+/// column 1 is window_end.
+pub(super) fn window_time_expr(
+    p: &Planner,
+    output_schema: &SchemaRef,
+    time_type: &DataType,
+) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    let proto = ScalarValue::try_from(time_type)
+        .map_err(|e| datafusion_error(e, Position::default()))?;
+    let args: Vec<Arc<dyn PhysicalExpr>> = vec![
+        Arc::new(PhysicalColumn::new(output_schema.field(1).name(), 1)),
+        Arc::new(Literal::new(proto)),
+    ];
+    let config = Arc::new(p.ctx.state().config_options().as_ref().clone());
+    let expr = ScalarFunctionExpr::try_new(
+        Arc::new(WindowTimeOfEnd::udf()),
+        args,
+        output_schema,
+        config,
+    )
+    .map_err(|e| datafusion_error(e, Position::default()))?;
+    Ok(Arc::new(expr))
 }
 
 /// Refuses hopping and cumulating window columns outside a window aggregation: there

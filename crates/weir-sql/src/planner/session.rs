@@ -58,7 +58,8 @@ fn origin(expr: &Expr, plan: &LogicalPlan) -> Option<Column> {
 pub(crate) fn translate_session_aggregate(
     p: &mut Planner,
     agg: &Aggregate,
-    start: usize,
+    [start, end]: [usize; 2],
+    time: Option<usize>,
     keys: &[usize],
     gap_ms: i64,
 ) -> SqlResult<Stream> {
@@ -210,12 +211,24 @@ pub(crate) fn translate_session_aggregate(
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
+        if Some(i) == time {
+            projection.push(super::aggregate::window_time_expr(
+                p,
+                &output_schema,
+                agg.schema.field(i).data_type(),
+            )?);
+            continue;
+        }
         let source = if i == start {
             0
+        } else if i == end {
+            1
         } else if let Some(k) = keys.iter().position(|&k| k == i) {
             2 + k
         } else {
-            1
+            return Err(SqlError::new(format!(
+                "internal: GROUP BY item {i} of a session window is no window column or key"
+            )));
         };
         projection.push(Arc::new(PhysicalColumn::new(
             output_schema.field(source).name(),

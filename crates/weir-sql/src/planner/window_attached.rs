@@ -78,6 +78,7 @@ pub(super) fn translate_attached_aggregate(
             keys,
             start,
             end,
+            time: None,
             start_key: Some(start_key),
             // The slice of `window_end - 1 ms` is `[window_end - 1 ms, window_end)`.
             spec: WindowSpec::Tumble {

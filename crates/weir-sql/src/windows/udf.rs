@@ -215,12 +215,82 @@ impl ScalarUDFImpl for WindowFunction {
     }
 }
 
-/// The three window functions, to register in a session.
+/// Name of the function giving a window aggregation's `window_time` from its
+/// `window_end`: `__weir_window_time_of_end(window_end, CAST(NULL AS <attribute type>))`.
+pub const WINDOW_TIME_OF_END: &str = "__weir_window_time_of_end";
+
+/// `window_time` of a window aggregation's output row: `window_end - 1 ms`, of the time
+/// attribute's type (the type of the second argument, a typed NULL). For a
+/// `TIMESTAMP_LTZ` attribute in a session zone other than UTC, `window_end` is a local
+/// time, and `window_time` the instant of it minus 1 ms (Flink's
+/// `toUtcTimestampMills(window_end) - 1`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WindowTimeOfEnd {
+    signature: Signature,
+}
+
+impl WindowTimeOfEnd {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(WindowTimeOfEnd {
+            signature: Signature::any(2, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for WindowTimeOfEnd {
+    fn name(&self) -> &str {
+        WINDOW_TIME_OF_END
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.get(1) {
+            Some(DataType::Timestamp(_, tz)) => {
+                Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+            }
+            _ => plan_err!("{WINDOW_TIME_OF_END} takes window_end and a typed NULL timestamp"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [end, proto] = args.args.as_slice() else {
+            return exec_err!("{WINDOW_TIME_OF_END} takes 2 arguments");
+        };
+        let tz = match proto.data_type() {
+            DataType::Timestamp(_, tz) => tz,
+            other => return exec_err!("{WINDOW_TIME_OF_END}: not a timestamp type: {other}"),
+        };
+        let shift = match &tz {
+            Some(_) => {
+                let zone = args.config_options.execution.time_zone.as_deref();
+                TimeShift::new(zone.unwrap_or("UTC")).map_err(|e| exec_datafusion_err!("{e}"))?
+            }
+            None => None,
+        };
+        let ends = cast(
+            &end.to_array(args.number_rows)?,
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        )?;
+        let ends = ends.as_primitive::<TimestampMillisecondType>();
+        let out: TimestampMillisecondArray = match &shift {
+            Some(shift) => ends.unary(|end| shift.to_utc(end) - 1),
+            None => ends.unary(|end| end - 1),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out.with_timezone_opt(tz))))
+    }
+}
+
+/// The window functions, to register in a session.
 pub fn window_functions() -> Vec<ScalarUDF> {
     vec![
         WindowFunction::udf(WindowColumn::Start),
         WindowFunction::udf(WindowColumn::End),
         WindowFunction::udf(WindowColumn::Time),
+        WindowTimeOfEnd::udf(),
     ]
 }
 
