@@ -86,8 +86,14 @@ mod tests {
         assert_eq!(plus8.to_utc(8 * HOUR), 0);
         let shanghai = TimeShift::new("Asia/Shanghai").unwrap().unwrap();
         // 2024-01-01T00:00:00Z is 08:00 in Shanghai.
-        assert_eq!(shanghai.to_local(1_704_067_200_000), 1_704_067_200_000 + 8 * HOUR);
-        assert_eq!(shanghai.to_utc(1_704_067_200_000 + 8 * HOUR), 1_704_067_200_000);
+        assert_eq!(
+            shanghai.to_local(1_704_067_200_000),
+            1_704_067_200_000 + 8 * HOUR
+        );
+        assert_eq!(
+            shanghai.to_utc(1_704_067_200_000 + 8 * HOUR),
+            1_704_067_200_000
+        );
         assert_eq!(shanghai.to_local(i64::MAX), i64::MAX);
     }
 

@@ -11,8 +11,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::expressions::{Column as PhysicalColumn, Literal};
-use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::ScalarFunctionExpr;
 use weir_operators::window::{
     FilteredAggregate, LateRowColumns, TimeShift, WindowAggregate, WindowSpec,
 };
@@ -21,9 +21,9 @@ use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
 use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
+use super::window_attrs::{resolve, window_zone, WindowAttr};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
-use super::window_attrs::{resolve, window_zone, WindowAttr};
 use crate::windows::udf::{
     WindowArgs, WindowColumn, WindowTimeOfEnd, WINDOW_END, WINDOW_START, WINDOW_TIME,
 };
@@ -169,7 +169,9 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             keys.push(t);
             keys.sort_unstable();
         }
-        return super::window_attached::translate_attached_aggregate(p, agg, start, end, keys, window);
+        return super::window_attached::translate_attached_aggregate(
+            p, agg, start, end, keys, window,
+        );
     }
     if window.kind == WindowKind::Session {
         return super::session::translate_session_aggregate(
@@ -234,7 +236,11 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         "{} window (size {} ms, {} {} ms, offset {} ms)",
         window.kind.name(),
         window.size_ms,
-        if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
+        if window.kind == WindowKind::Cumulate {
+            "step"
+        } else {
+            "slide"
+        },
         window.slide_ms,
         window.offset_ms,
     );
@@ -400,7 +406,11 @@ pub(super) fn add_window_aggregate(
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
         if Some(i) == time {
-            projection.push(window_time_expr(p, &output_schema, agg.schema.field(i).data_type())?);
+            projection.push(window_time_expr(
+                p,
+                &output_schema,
+                agg.schema.field(i).data_type(),
+            )?);
             continue;
         }
         let source = if i == start {
@@ -458,8 +468,8 @@ pub(super) fn window_time_expr(
     output_schema: &SchemaRef,
     time_type: &DataType,
 ) -> SqlResult<Arc<dyn PhysicalExpr>> {
-    let proto = ScalarValue::try_from(time_type)
-        .map_err(|e| datafusion_error(e, Position::default()))?;
+    let proto =
+        ScalarValue::try_from(time_type).map_err(|e| datafusion_error(e, Position::default()))?;
     let args: Vec<Arc<dyn PhysicalExpr>> = vec![
         Arc::new(PhysicalColumn::new(output_schema.field(1).name(), 1)),
         Arc::new(Literal::new(proto)),

@@ -63,7 +63,9 @@ pub(crate) fn translate_session_aggregate(
     keys: &[usize],
     gap_ms: i64,
 ) -> SqlResult<Stream> {
-    super::window_attrs::refuse_local_time_windows(p, &agg.group_expr[start],
+    super::window_attrs::refuse_local_time_windows(
+        p,
+        &agg.group_expr[start],
         &agg.input,
         "SESSION windows",
     )?;

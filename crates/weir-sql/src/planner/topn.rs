@@ -116,8 +116,18 @@ pub(crate) fn try_window_topn(
     else {
         return rank::translate_rank(p, window, between, limit, rank_used).map(Some);
     };
-    if let Some(end) = function.params.partition_by.get(partition_columns.iter().position(|&i| i == window_end_column).unwrap_or_default()) {
-        super::window_attrs::refuse_local_time_windows(p, end, &window.input, "window Top-N and window deduplication")?;
+    if let Some(end) = function.params.partition_by.get(
+        partition_columns
+            .iter()
+            .position(|&i| i == window_end_column)
+            .unwrap_or_default(),
+    ) {
+        super::window_attrs::refuse_local_time_windows(
+            p,
+            end,
+            &window.input,
+            "window Top-N and window deduplication",
+        )?;
     }
     if !names.contains(&"window_start") {
         return Err(SqlError::new(

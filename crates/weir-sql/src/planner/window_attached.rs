@@ -101,7 +101,12 @@ fn with_window_time(
     input: &Stream,
     end_column: usize,
 ) -> SqlResult<(Stream, usize)> {
-    let mut exprs: Vec<Expr> = input.schema.columns().into_iter().map(Expr::Column).collect();
+    let mut exprs: Vec<Expr> = input
+        .schema
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
     let end = Expr::Column(input.schema.columns()[end_column].clone());
     let millisecond = lit(ScalarValue::new_interval_mdn(0, 0, 1_000_000));
     exprs.push((end - millisecond).alias(ATTACHED_TIME));

@@ -45,7 +45,12 @@ async fn nexmark_q5_is_a_window_join_of_window_aggregations() {
     assert_eq!(nodes(&text, "WindowJoin").len(), 1, "{text}");
     // Two HOP aggregations (one per side) and the window-attached maximum.
     assert_eq!(nodes(&text, "WindowAggregate").len(), 3, "{text}");
-    assert!(text.contains("HOP(slide 2 s, size 10 s) window of the window aggregation below (window-attached"), "{text}");
+    assert!(
+        text.contains(
+            "HOP(slide 2 s, size 10 s) window of the window aggregation below (window-attached"
+        ),
+        "{text}"
+    );
     assert!(nodes(&text, "GroupAggregate").is_empty(), "{text}");
     assert!(!text.contains("updating"), "{text}");
 }
@@ -62,7 +67,10 @@ async fn a_cascaded_tumble_aggregation_with_keys_is_append_only() {
     .await
     .unwrap();
     assert_eq!(nodes(&text, "WindowAggregate").len(), 2, "{text}");
-    assert!(text.contains("TUMBLE(size 10 s) window of the window aggregation below"), "{text}");
+    assert!(
+        text.contains("TUMBLE(size 10 s) window of the window aggregation below"),
+        "{text}"
+    );
     assert!(nodes(&text, "GroupAggregate").is_empty(), "{text}");
 }
 
@@ -77,7 +85,10 @@ async fn a_session_aggregation_output_is_windowed_too() {
     )
     .await
     .unwrap();
-    assert!(text.contains("SESSION(size 5 s) window of the window aggregation below"), "{text}");
+    assert!(
+        text.contains("SESSION(size 5 s) window of the window aggregation below"),
+        "{text}"
+    );
     assert!(nodes(&text, "GroupAggregate").is_empty(), "{text}");
 }
 

@@ -88,7 +88,9 @@ pub(crate) fn window_zone(p: &Planner, expr: &Expr, plan: &LogicalPlan) -> Optio
         Expr::Alias(alias) => window_zone(p, &alias.expr, plan),
         Expr::ScalarFunction(f) if [WINDOW_START, WINDOW_END, WINDOW_TIME].contains(&f.name()) => {
             match f.args.first()?.get_type(plan.schema()).ok()? {
-                DataType::Timestamp(_, Some(_)) => TimeShift::new(&p.options.time_zone()).ok().flatten(),
+                DataType::Timestamp(_, Some(_)) => {
+                    TimeShift::new(&p.options.time_zone()).ok().flatten()
+                }
                 _ => None,
             }
         }

@@ -30,10 +30,10 @@ use weir_operators::{JoinSide, WindowSpec};
 use weir_types::ChangelogKind;
 
 use super::aggregate::defining_expr;
-use super::window_attrs::{resolve, resolve_column, WindowAttr as Resolved};
 use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{coerced_keys, human, keyed_side};
 use super::translate::{physical, require_append_only, translate, Stream};
+use super::window_attrs::{resolve, resolve_column, WindowAttr as Resolved};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};

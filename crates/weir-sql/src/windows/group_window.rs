@@ -10,8 +10,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, GroupByExpr, Ident, Query, Select, SetExpr, TableAlias, TableFactor, VisitMut,
-    VisitorMut,
+    Expr, GroupByExpr, Ident, Query, Select, SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut,
 };
 
 use super::{unnamed_args, window_table, WindowKind};

@@ -4,6 +4,14 @@
 //! `CUMULATE` the row's slice; for `SESSION` the row's own window `[ts, ts + gap)`, with
 //! the session's partition keys as trailing arguments for the planner (see the module
 //! above). Vectorised over the time column.
+//!
+//! Types and time zones follow Flink: `window_start` and `window_end` are `TIMESTAMP(3)`,
+//! `window_time` has the time attribute's type. Over a `TIMESTAMP_LTZ` attribute the
+//! windows are aligned to the local time of the session time zone
+//! (`table.local-time-zone`): the bounds are local date-times and `window_time` is the
+//! instant of the local `window_end` minus 1 ms (see
+//! `weir_operators::window::TimeShift`). [`WindowTimeOfEnd`] gives a window
+//! aggregation's `window_time` from its `window_end`.
 
 use std::sync::Arc;
 
