@@ -108,6 +108,9 @@ pub(crate) struct Planner {
     pub sinks: usize,
     /// Source nodes by table name: a table read twice is read once (source reuse).
     pub sources: BTreeMap<String, usize>,
+    /// Aggregations translated so far, by their plan: an identical one is computed once
+    /// and feeds every reader (Flink's sub-plan reuse; see `window_attached.rs`).
+    pub aggregates: Vec<(LogicalPlan, translate::Stream)>,
     /// Above 0 while the input of a window aggregation is translated, where hopping and
     /// cumulating window columns (slices) may appear.
     pub window_aggregate_depth: usize,
@@ -177,6 +180,7 @@ impl Planner {
             warnings,
             sinks: 0,
             sources: BTreeMap::new(),
+            aggregates: Vec::new(),
             window_aggregate_depth: 0,
             late_data: None,
             join_ttl_hints: hints::StateTtlHints::new(),

@@ -20,13 +20,17 @@
 //! `window_end - 1 ms`, the operator's slices are 1 ms tumbling windows of that time
 //! (the slice of a row ends at its `window_end`), and the input's `window_start` is a
 //! grouping key, which gives the output its window start.
+//!
+//! [`reused_aggregate`] computes identical aggregations once (Flink's sub-plan reuse):
+//! both sides of q5 read the same HOP aggregation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::Field;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::logical_expr::{lit, Aggregate, Expr};
+use datafusion::logical_expr::{lit, Aggregate, Expr, LogicalPlan};
 use weir_operators::WindowSpec;
 
 use super::aggregate::{add_window_aggregate, group_column, WindowNode};
@@ -123,4 +127,29 @@ fn with_window_time(
     let time_column = exprs.len() - 1;
     let stream = add_calc(p, input, None, Some(exprs), Arc::new(schema))?;
     Ok((stream, time_column))
+}
+
+/// Translates the aggregation `agg` (the plan `plan`), or reuses the stream of an
+/// identical aggregation translated before, as Flink's sub-plan reuse
+/// (`table.optimizer.reuse-sub-plan-enabled`, on by default) does: in Nexmark q5 both
+/// sides of the join read the same HOP aggregation, computed once. Aggregations over
+/// joins are not shared (join hints are per statement).
+pub(super) fn reused_aggregate(
+    p: &mut Planner,
+    plan: &LogicalPlan,
+    agg: &Aggregate,
+) -> SqlResult<Stream> {
+    let shareable = !plan
+        .exists(|n| Ok(matches!(n, LogicalPlan::Join(_))))
+        .unwrap_or(true);
+    if shareable {
+        if let Some((_, stream)) = p.aggregates.iter().find(|(seen, _)| seen == plan) {
+            return Ok(stream.clone());
+        }
+    }
+    let stream = super::aggregate::translate_aggregate(p, agg)?;
+    if shareable {
+        p.aggregates.push((plan.clone(), stream.clone()));
+    }
+    Ok(stream)
 }
