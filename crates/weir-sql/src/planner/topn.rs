@@ -116,12 +116,13 @@ pub(crate) fn try_window_topn(
     else {
         return rank::translate_rank(p, window, between, limit, rank_used).map(Some);
     };
-    if let Some(end) = function.params.partition_by.get(
-        partition_columns
-            .iter()
-            .position(|&i| i == window_end_column)
-            .unwrap_or_default(),
-    ) {
+    let end_expr = function
+        .params
+        .partition_by
+        .iter()
+        .zip(&partition_columns)
+        .find_map(|(e, &i)| (i == window_end_column).then_some(e));
+    if let Some(end) = end_expr {
         super::window_attrs::refuse_local_time_windows(
             p,
             end,

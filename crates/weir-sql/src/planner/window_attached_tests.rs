@@ -114,3 +114,59 @@ async fn bounds_computed_from_window_columns_are_not_window_attributes() {
     assert_eq!(nodes(&text, "GroupAggregate").len(), 1, "{text}");
     assert!(!text.contains("window-attached"), "{text}");
 }
+
+const LTZ: &str = "
+SET 'table.local-time-zone' = 'Asia/Shanghai';
+CREATE TABLE clicks (k BIGINT, ms BIGINT, ts AS TO_TIMESTAMP_LTZ(ms, 3),
+                     WATERMARK FOR ts AS ts)
+WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+";
+
+async fn plan_ltz(query: &str) -> Result<String, String> {
+    plan_script(&format!("{LTZ}\n{query}"), Path::new("."), &[])
+        .await
+        .map(|job| explain(&job.graph))
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn windows_of_a_ltz_attribute_align_to_the_session_zone() {
+    let text = plan_ltz(
+        "SELECT window_start, window_end, COUNT(*) AS n
+         FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY))
+         GROUP BY window_start, window_end",
+    )
+    .await
+    .unwrap();
+    assert!(
+        text.contains("aligned to the local time of the session time zone"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn other_window_operators_refuse_local_time_windows() {
+    let topn = plan_ltz(
+        "SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ts) AS rn
+           FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY)))
+         WHERE rn = 1",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        topn.contains("window Top-N and window deduplication over a TIMESTAMP_LTZ"),
+        "{topn}"
+    );
+    let session = plan_ltz(
+        "SELECT window_start, window_end, k, COUNT(*) AS n
+         FROM TABLE(SESSION(TABLE clicks PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+         GROUP BY window_start, window_end, k",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        session.contains("SESSION windows over a TIMESTAMP_LTZ"),
+        "{session}"
+    );
+}
