@@ -65,3 +65,36 @@ SELECT ws, we, rowtime, auction, n FROM window1;
 SELECT window_start, window_end, SUM(n) AS total, COUNT(*) AS parts
 FROM TABLE(TUMBLE(TABLE window1, DESCRIPTOR(rowtime), INTERVAL '10' SECOND))
 GROUP BY window_start, window_end;
+
+-- Window Top-N and deduplication keep the window too: a GROUP BY window_start,
+-- window_end over their rows is a window aggregation (one final row per window).
+SELECT window_start, window_end, SUM(cnt) AS top_bids, COUNT(*) AS n
+FROM (
+  SELECT * FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY cnt DESC) AS rn
+    FROM (
+      SELECT auction, COUNT(*) AS cnt, window_start, window_end
+      FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+      GROUP BY auction, window_start, window_end))
+  WHERE rn <= 1)
+GROUP BY window_start, window_end;
+
+SELECT window_start, window_end, COUNT(*) AS firsts, MIN(auction) AS a
+FROM (
+  SELECT * FROM (
+    SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, auction ORDER BY ts) AS rn
+    FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+  WHERE rn = 1)
+GROUP BY window_start, window_end;
+
+-- A window deduplication joined with a window aggregation of the same window: a window
+-- join (the first bid of each auction per window, with the auction's bids there).
+SELECT f.auction, f.bidder, c.n, f.window_start
+FROM (SELECT * FROM (
+        SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, auction ORDER BY ts) AS rn
+        FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)))
+      WHERE rn = 1) f
+JOIN (SELECT auction, COUNT(*) AS n, window_start, window_end
+      FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+      GROUP BY auction, window_start, window_end) c
+ON f.auction = c.auction AND f.window_start = c.window_start AND f.window_end = c.window_end;

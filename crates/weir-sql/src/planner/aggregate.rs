@@ -76,6 +76,19 @@ pub(super) fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, Log
             defining_expr(&a.input, &inner)
         }
         LogicalPlan::Filter(f) => defining_expr(&f.input, c),
+        // The input columns of a window Top-N or deduplication (ROW_NUMBER partitioned
+        // by the window) keep their window, as in Flink.
+        LogicalPlan::Window(w) if super::window_attrs::partitions_by_window(w) => {
+            let input = w.input.schema();
+            let index = input
+                .index_of_column_by_name(c.relation.as_ref(), &c.name)
+                .or_else(|| input.fields().iter().position(|f| f.name() == &c.name))?;
+            let (relation, field) = input.qualified_field(index);
+            Some((
+                Expr::Column(Column::new(relation.cloned(), field.name())),
+                w.input.as_ref().clone(),
+            ))
+        }
         _ => None,
     }
 }

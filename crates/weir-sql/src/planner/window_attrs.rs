@@ -1,7 +1,9 @@
 //! Window attributes: which columns of a plan's output are the `window_start`,
 //! `window_end` or `window_time` of a window, traced through projections, filters and
-//! aliases (renames included) to the window functions of a window table function, or to
-//! the `GROUP BY window_start, window_end` of a window aggregation.
+//! aliases (renames included) and window Top-N / deduplication (`ROW_NUMBER()`
+//! partitioned by the window, see [`partitions_by_window`]) to the window functions of a
+//! window table function, or to the `GROUP BY window_start, window_end` of a window
+//! aggregation.
 //!
 //! As in Flink, a window aggregation keeps its window: its output's `window_start` and
 //! `window_end` (whatever they are renamed to) still name the window each output row
@@ -11,7 +13,7 @@
 
 use arrow::datatypes::DataType;
 use datafusion::common::Column;
-use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan, Window};
 use weir_operators::window::TimeShift;
 
 use super::aggregate::{defining_expr, window_column};
@@ -129,4 +131,25 @@ pub(crate) fn refuse_local_time_windows(
          window a TIMESTAMP(3) column (CAST(ts AS TIMESTAMP(3)) in a view, with its own \
          WATERMARK)"
     )))
+}
+
+/// Whether every function of the window node `w` (a window Top-N's or deduplication's
+/// `ROW_NUMBER() OVER (PARTITION BY window_start, window_end, ...)`) is partitioned by
+/// both bounds of a window of its input: its rows then keep their window.
+pub(crate) fn partitions_by_window(w: &Window) -> bool {
+    !w.window_expr.is_empty()
+        && w.window_expr.iter().all(|e| {
+            let Expr::WindowFunction(f) = e else {
+                return false;
+            };
+            let bounds: Vec<WindowColumn> = f
+                .params
+                .partition_by
+                .iter()
+                .filter_map(|p| resolve(p, &w.input))
+                .filter(|r| r.exact)
+                .map(|r| r.column)
+                .collect();
+            bounds.contains(&WindowColumn::Start) && bounds.contains(&WindowColumn::End)
+        })
 }
