@@ -99,6 +99,7 @@ fn definition(spec: WindowSpec, schema: &SchemaRef) -> WindowAggregate {
         output_schema: Arc::new(Schema::new(fields)),
         emit: weir_operators::window::EmitStrategy::default(),
         late_row: None,
+        shift: None,
     }
 }
 

@@ -26,7 +26,7 @@ CREATE TABLE events (
   'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '60000'
 );
 CREATE VIEW keyed AS SELECT id % 13 AS k, id * 7 % 101 AS v, ts FROM events;
-CREATE TABLE windows (k BIGINT, window_start TIMESTAMP_LTZ(3), window_end TIMESTAMP_LTZ(3), n BIGINT, total BIGINT)
+CREATE TABLE windows (k BIGINT, window_start TIMESTAMP(3), window_end TIMESTAMP(3), n BIGINT, total BIGINT)
   WITH ('connector' = 'filesystem', 'path' = 'out/windows', 'format' = 'csv');
 CREATE TABLE totals (k BIGINT, n BIGINT, total BIGINT)
   WITH ('connector' = 'filesystem', 'path' = 'out/totals', 'format' = 'debezium-json');

@@ -59,6 +59,7 @@ mod tests_emit;
 pub(crate) mod tests_harness;
 #[cfg(test)]
 mod tests_naive;
+mod zone;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -78,6 +79,7 @@ use weir_types::{EngineError, EngineResult, Watermark, ROW_KIND_COLUMN};
 pub use dedup::WindowDeduplicate;
 pub use session::{SessionWindowAggregate, SessionWindowOperator};
 pub use state::WindowState;
+pub use zone::{is_utc, TimeShift};
 
 use arrow::datatypes::{Field, Schema};
 use assign::{partition_by_slice, EventTimes, SliceRows};
@@ -159,6 +161,11 @@ pub struct WindowAggregate {
     /// The columns written for a late row to a late-data table (`None`: every input
     /// column, with the window start as its time).
     pub late_row: Option<LateRowColumns>,
+    /// The session time zone of a `TIMESTAMP_LTZ` time attribute when it is not UTC:
+    /// the time column and the window bounds are then local wall-clock times, and each
+    /// watermark is converted to the zone's local time before windows fire (see
+    /// `zone.rs`).
+    pub shift: Option<TimeShift>,
 }
 
 /// Which input columns make a late row for the late-data table: the row's own columns
@@ -510,12 +517,13 @@ impl Operator for WindowAggregateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let fired = self.state.advance(
-            &self.def.window,
-            &self.aggs,
-            watermark.millis(),
-            &mut self.groups,
-        )?;
+        let millis = match &self.def.shift {
+            Some(shift) => shift.to_local(watermark.millis()),
+            None => watermark.millis(),
+        };
+        let fired = self
+            .state
+            .advance(&self.def.window, &self.aggs, millis, &mut self.groups)?;
         self.emit(fired, out)?;
         if self.updating.is_some() {
             self.emit_dirty(false, out)?;

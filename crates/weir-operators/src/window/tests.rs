@@ -105,6 +105,7 @@ pub(super) fn window_aggregate(
         output_schema: Arc::new(Schema::new(fields)),
         emit: EmitStrategy::default(),
         late_row: None,
+        shift: None,
     }
 }
 
@@ -398,4 +399,54 @@ fn rejects_bad_specs_and_schemas() {
     assert!(def.validate().is_ok());
     def.key_columns.clear();
     assert!(def.validate().is_err());
+}
+
+#[test]
+fn windows_of_local_time_fire_at_the_instant_of_their_end() {
+    // Session zone +08:00: the time column holds local wall-clock times (as the window
+    // functions write them), watermarks are UTC instants. The local day
+    // [1970-01-02 00:00, 1970-01-03 00:00) ends at 1970-01-02T16:00Z.
+    const HOUR: i64 = 3_600_000;
+    let schema = input_schema(TimeUnit::Millisecond, None);
+    let mut def = window_aggregate(
+        WindowSpec::Tumble {
+            size_ms: 24 * HOUR,
+            offset_ms: 0,
+        },
+        &schema,
+        false,
+        vec![agg(&schema, count_udaf(), "cnt", false, None)],
+    );
+    def.shift = TimeShift::new("+08:00").unwrap();
+    let mut op = WindowAggregateOperator::new(Arc::new(def), &SubtaskContext::single("w")).unwrap();
+    let day = 24 * HOUR;
+    let out = drive(
+        &mut op,
+        &schema,
+        vec![
+            // Local 1970-01-02 01:00 and 23:00.
+            Ev::Rows(vec![
+                (Some(day + HOUR), Some("a"), Some(1)),
+                (Some(day + 23 * HOUR), Some("a"), Some(1)),
+            ]),
+            // 1970-01-02T15:59:59.998Z is local 23:59:59.998: not yet.
+            Ev::Wm(day + 16 * HOUR - 2),
+            Ev::Wm(day + 16 * HOUR - 1),
+            // Local 1970-01-03 00:30, then the watermark of local 1970-01-03 02:00 (a
+            // UTC-aligned window would have fired at 1970-01-03T00:00Z only).
+            Ev::Rows(vec![(Some(2 * day + HOUR / 2), Some("a"), Some(1))]),
+            Ev::Wm(day + 18 * HOUR),
+            Ev::Wm(i64::MAX),
+        ],
+    );
+    assert!(fired(&out[1], day + 16 * HOUR - 2).is_empty());
+    assert_eq!(
+        fired(&out[2], day + 16 * HOUR - 1),
+        vec![r(&[&day.to_string(), &(2 * day).to_string(), "2"])]
+    );
+    assert!(fired(&out[4], day + 18 * HOUR).is_empty());
+    assert_eq!(
+        fired(&out[5], i64::MAX),
+        vec![r(&[&(2 * day).to_string(), &(3 * day).to_string(), "1"])]
+    );
 }

@@ -6,21 +6,27 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchemaRef};
+use datafusion::common::{Column, DFSchemaRef, ScalarValue};
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
-use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::expressions::{Column as PhysicalColumn, Literal};
 use datafusion::physical_expr::PhysicalExpr;
-use weir_operators::window::{FilteredAggregate, LateRowColumns, WindowAggregate, WindowSpec};
+use datafusion::physical_expr::ScalarFunctionExpr;
+use weir_operators::window::{
+    FilteredAggregate, LateRowColumns, TimeShift, WindowAggregate, WindowSpec,
+};
 use weir_operators::Calc;
 use weir_runtime::{Edge, EdgeKind, Node, NodeKind};
 use weir_types::{ChangelogKind, OperatorId, ROW_KIND_COLUMN};
 
 use super::translate::{keyed_exchange, require_append_only, translate, with_row_kind, Stream};
+use super::window_attrs::{resolve, window_zone, WindowAttr};
 use super::{datafusion_error, group_agg, Planner};
 use crate::error::{Position, SqlError, SqlResult};
-use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
+use crate::windows::udf::{
+    WindowArgs, WindowColumn, WindowTimeOfEnd, WINDOW_END, WINDOW_START, WINDOW_TIME,
+};
 use crate::windows::WindowKind;
 
 /// The window column a group expression is, with the window's arguments.
@@ -70,6 +76,19 @@ pub(super) fn defining_expr(plan: &LogicalPlan, c: &Column) -> Option<(Expr, Log
             defining_expr(&a.input, &inner)
         }
         LogicalPlan::Filter(f) => defining_expr(&f.input, c),
+        // The input columns of a window Top-N or deduplication (ROW_NUMBER partitioned
+        // by the window) keep their window, as in Flink.
+        LogicalPlan::Window(w) if super::window_attrs::partitions_by_window(w) => {
+            let input = w.input.schema();
+            let index = input
+                .index_of_column_by_name(c.relation.as_ref(), &c.name)
+                .or_else(|| input.fields().iter().position(|f| f.name() == &c.name))?;
+            let (relation, field) = input.qualified_field(index);
+            Some((
+                Expr::Column(Column::new(relation.cloned(), field.name())),
+                w.input.as_ref().clone(),
+            ))
+        }
         _ => None,
     }
 }
@@ -109,33 +128,73 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     let mut start = None;
     let mut end = None;
     let mut window: Option<WindowArgs> = None;
+    let mut attached = [false, false];
+    let mut time = None;
     let mut keys = Vec::new();
     for (i, g) in agg.group_expr.iter().enumerate() {
-        match window_column(g, &agg.input) {
-            Some((WindowColumn::Start, args)) => {
+        match resolve(g, &agg.input) {
+            Some(WindowAttr {
+                column: WindowColumn::Start,
+                args,
+                attached: a,
+                ..
+            }) => {
                 start = Some(i);
                 window = Some(args);
+                attached[0] = a;
             }
-            Some((WindowColumn::End, args)) => {
+            Some(WindowAttr {
+                column: WindowColumn::End,
+                args,
+                attached: a,
+                ..
+            }) => {
                 end = Some(i);
                 window = Some(args);
+                attached[1] = a;
             }
-            Some((WindowColumn::Time, _)) => return Err(SqlError::new(
-                "GROUP BY window_time is not supported yet; group by window_start and window_end",
-            )),
-            None => keys.push(i),
+            Some(WindowAttr {
+                column: WindowColumn::Time,
+                attached: false,
+                ..
+            }) => time = Some(i),
+            // A window aggregation's grouped window_time: one value per window, a key.
+            Some(WindowAttr {
+                column: WindowColumn::Time,
+                ..
+            })
+            | None => keys.push(i),
         }
     }
     let (Some(start), Some(end), Some(window)) = (start, end, window) else {
-        if start.is_some() || end.is_some() {
+        if (start.is_some() || end.is_some() || time.is_some()) && !attached.contains(&true) {
             return Err(SqlError::new(
                 "a window aggregation must GROUP BY both window_start and window_end",
             ));
         }
+        // One bound of a window aggregation's output: a regular GROUP BY, as in Flink.
         return group_agg::translate_group_aggregate(p, agg);
     };
+    if attached == [true, true] {
+        if let Some(t) = time {
+            // window_time of the window table function under the aggregation below:
+            // grouped with the window there, a key here.
+            keys.push(t);
+            keys.sort_unstable();
+        }
+        return super::window_attached::translate_attached_aggregate(
+            p, agg, start, end, keys, window,
+        );
+    }
     if window.kind == WindowKind::Session {
-        return super::session::translate_session_aggregate(p, agg, start, &keys, window.size_ms);
+        return super::session::translate_session_aggregate(
+            p,
+            agg,
+            [start, end],
+            time,
+            &keys,
+            window.size_ms,
+        );
     }
     // Late rows for a late-data table need the rows' own time, which the optimizer pruned.
     let with_time = if p.options.late_data_table().is_some() {
@@ -151,20 +210,8 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     p.window_aggregate_depth -= 1;
     let input = input?;
     require_append_only(p, &input, "a window aggregation")?;
-    let input_arrow = Arc::new(input.schema.as_arrow().clone());
-    let column_index = |e: &Expr, what: &str| -> SqlResult<usize> {
-        match e {
-            Expr::Column(c) => input
-                .schema
-                .index_of_column(c)
-                .map_err(|err| datafusion_error(err, Position::default())),
-            other => Err(SqlError::new(format!(
-                "GROUP BY {what} must be a column in window aggregations for now, not '{other}'; compute it in a view first"
-            ))),
-        }
-    };
-    let time_column = column_index(&agg.group_expr[start], "window_start")?;
-    let end_column = column_index(&agg.group_expr[end], "window_end")?;
+    let time_column = group_column(&input, &agg.group_expr[start], "window_start")?;
+    let end_column = group_column(&input, &agg.group_expr[end], "window_end")?;
     let late_row = with_time.and_then(|(_, name)| {
         let fields = input.schema.fields();
         let columns: Vec<usize> = (0..fields.len())
@@ -175,26 +222,8 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
     });
     let key_columns = keys
         .iter()
-        .map(|&i| column_index(&agg.group_expr[i], "keys"))
+        .map(|&i| group_column(&input, &agg.group_expr[i], "keys"))
         .collect::<SqlResult<Vec<_>>>()?;
-    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
-    let time_type = input_arrow.field(time_column).data_type().clone();
-    let tz = match &time_type {
-        DataType::Timestamp(_, tz) => tz.clone(),
-        _ => None,
-    };
-    let window_type = DataType::Timestamp(TimeUnit::Millisecond, tz);
-    let mut fields = vec![
-        Field::new("window_start", window_type.clone(), false),
-        Field::new("window_end", window_type, false),
-    ];
-    for &k in &key_columns {
-        fields.push(input_arrow.field(k).clone());
-    }
-    for (a, _) in &aggregates {
-        fields.push(a.field().as_ref().clone());
-    }
-    let output_schema = Arc::new(Schema::new(fields));
     let spec = match window.kind {
         WindowKind::Tumble => WindowSpec::Tumble {
             size_ms: window.size_ms,
@@ -216,6 +245,121 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             ))
         }
     };
+    let window_text = format!(
+        "{} window (size {} ms, {} {} ms, offset {} ms)",
+        window.kind.name(),
+        window.size_ms,
+        if window.kind == WindowKind::Cumulate {
+            "step"
+        } else {
+            "slide"
+        },
+        window.slide_ms,
+        window.offset_ms,
+    );
+    add_window_aggregate(
+        p,
+        agg,
+        WindowNode {
+            input,
+            time_column,
+            key_columns,
+            keys,
+            start,
+            end,
+            time,
+            start_key: None,
+            spec,
+            window_text,
+            late_row,
+            route_late: true,
+            shift: window_zone(p, &agg.group_expr[start], &agg.input),
+        },
+    )
+}
+
+/// The input column a group expression is (window aggregations group by columns).
+pub(super) fn group_column(input: &Stream, e: &Expr, what: &str) -> SqlResult<usize> {
+    match e {
+        Expr::Column(c) => input
+            .schema
+            .index_of_column(c)
+            .map_err(|err| datafusion_error(err, Position::default())),
+        other => Err(SqlError::new(format!(
+            "GROUP BY {what} must be a column in window aggregations for now, not '{other}'; compute it in a view first"
+        ))),
+    }
+}
+
+/// A slicing window aggregation to add to the graph, with the aggregation it plans.
+pub(super) struct WindowNode {
+    /// The translated input.
+    pub input: Stream,
+    /// The input column the operator assigns slices by.
+    pub time_column: usize,
+    /// Input columns of the grouping keys besides the window (those of `keys`, then
+    /// `start_key` if any).
+    pub key_columns: Vec<usize>,
+    /// Positions in `GROUP BY` of the grouping keys besides the window.
+    pub keys: Vec<usize>,
+    /// Positions in `GROUP BY` of window_start and window_end.
+    pub start: usize,
+    /// See `start`.
+    pub end: usize,
+    /// Position in `GROUP BY` of window_time, if grouped.
+    pub time: Option<usize>,
+    /// Position in the operator's keys of the input's own window_start, when the output's
+    /// window_start is that column rather than the operator's window start.
+    pub start_key: Option<usize>,
+    /// The operator's window.
+    pub spec: WindowSpec,
+    /// The window, for `EXPLAIN`.
+    pub window_text: String,
+    /// Columns of late rows for a late-data table.
+    pub late_row: Option<LateRowColumns>,
+    /// Whether late rows go to the job's late-data table.
+    pub route_late: bool,
+    /// The session time zone the windows are aligned in (a `TIMESTAMP_LTZ` attribute).
+    pub shift: Option<TimeShift>,
+}
+
+/// Adds a window aggregation operator over `node.input`, and a projection of its output
+/// to the aggregation's column order.
+pub(super) fn add_window_aggregate(
+    p: &mut Planner,
+    agg: &Aggregate,
+    node: WindowNode,
+) -> SqlResult<Stream> {
+    let WindowNode {
+        input,
+        time_column,
+        key_columns,
+        keys,
+        start,
+        end,
+        time,
+        start_key,
+        spec,
+        window_text,
+        late_row,
+        route_late,
+        shift,
+    } = node;
+    let input_arrow = Arc::new(input.schema.as_arrow().clone());
+    let aggregates = physical_aggregates(p, &agg.aggr_expr, &input.schema)?;
+    let window_type = agg.schema.field(start).data_type().clone();
+    let end_type = agg.schema.field(end).data_type().clone();
+    let mut fields = vec![
+        Field::new("window_start", window_type.clone(), false),
+        Field::new("window_end", end_type, false),
+    ];
+    for &k in &key_columns {
+        fields.push(input_arrow.field(k).clone());
+    }
+    for (a, _) in &aggregates {
+        fields.push(a.field().as_ref().clone());
+    }
+    let output_schema = Arc::new(Schema::new(fields));
     let emit = p.options.emit_strategy().map_err(SqlError::new)?;
     let emit_detail = match (emit.allow_lateness_ms, emit.early_fire_delay_ms) {
         (0, None) => String::new(),
@@ -224,13 +368,13 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
             early.map_or(String::new(), |d| format!(", early fire every {d} ms"))
         ),
     };
+    let local = if shift.is_some() {
+        ", aligned to the local time of the session time zone (TIMESTAMP_LTZ attribute)"
+    } else {
+        ""
+    };
     let detail = format!(
-        "{} window (size {} ms, {} {} ms, offset {} ms), keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
-        window.kind.name(),
-        window.size_ms,
-        if window.kind == WindowKind::Cumulate { "step" } else { "slide" },
-        window.slide_ms,
-        window.offset_ms,
+        "{window_text}{local}, keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         keys.iter().map(|&i| agg.group_expr[i].to_string()).collect::<Vec<_>>().join(", "),
         agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
     );
@@ -242,6 +386,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         output_schema: output_schema.clone(),
         emit,
         late_row,
+        shift,
     };
     p.require_checkpointable(operator.check_checkpointable())?;
     let changelog = if emit.is_updating() {
@@ -267,12 +412,22 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         is_sink: false,
         schema: emitted_schema,
     });
-    super::late::route_late_rows(p, window_node)?;
+    if route_late {
+        super::late::route_late_rows(p, window_node)?;
+    }
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
+        if Some(i) == time {
+            projection.push(window_time_expr(
+                p,
+                &output_schema,
+                agg.schema.field(i).data_type(),
+            )?);
+            continue;
+        }
         let source = if i == start {
-            0
+            start_key.map_or(0, |k| 2 + k)
         } else if i == end {
             1
         } else {
@@ -284,7 +439,7 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         )));
     }
     for j in 0..agg.aggr_expr.len() {
-        let source = 2 + keys.len() + j;
+        let source = 2 + key_columns.len() + j;
         projection.push(Arc::new(PhysicalColumn::new(
             output_schema.field(source).name(),
             source,
@@ -317,6 +472,30 @@ pub(crate) fn translate_aggregate(p: &mut Planner, agg: &Aggregate) -> SqlResult
         node,
         schema: agg.schema.clone() as DFSchemaRef,
     })
+}
+
+/// `window_time` (of type `time_type`) of the rows of a window operator's output, whose
+/// column 1 is window_end.
+pub(super) fn window_time_expr(
+    p: &Planner,
+    output_schema: &SchemaRef,
+    time_type: &DataType,
+) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    let proto =
+        ScalarValue::try_from(time_type).map_err(|e| datafusion_error(e, Position::default()))?;
+    let args: Vec<Arc<dyn PhysicalExpr>> = vec![
+        Arc::new(PhysicalColumn::new(output_schema.field(1).name(), 1)),
+        Arc::new(Literal::new(proto)),
+    ];
+    let config = Arc::new(p.ctx.state().config_options().as_ref().clone());
+    let expr = ScalarFunctionExpr::try_new(
+        Arc::new(WindowTimeOfEnd::udf()),
+        args,
+        output_schema,
+        config,
+    )
+    .map_err(|e| datafusion_error(e, Position::default()))?;
+    Ok(Arc::new(expr))
 }
 
 /// Refuses hopping and cumulating window columns outside a window aggregation: there

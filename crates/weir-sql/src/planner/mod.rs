@@ -32,6 +32,10 @@ mod translate;
 mod values;
 mod versioned;
 mod versioned_view;
+mod window_attached;
+#[cfg(test)]
+mod window_attached_tests;
+mod window_attrs;
 mod window_join;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -110,6 +114,9 @@ pub(crate) struct Planner {
     pub sources: BTreeMap<String, usize>,
     /// The columns each source table's node reads (projection pushdown).
     pub source_reads: projection::SourceReadsByTable,
+    /// Aggregations translated so far, by their plan: an identical one is computed once
+    /// and feeds every reader (Flink's sub-plan reuse; see `window_attached.rs`).
+    pub aggregates: Vec<(LogicalPlan, translate::Stream)>,
     /// Above 0 while the input of a window aggregation is translated, where hopping and
     /// cumulating window columns (slices) may appear.
     pub window_aggregate_depth: usize,
@@ -180,6 +187,7 @@ impl Planner {
             sinks: 0,
             sources: BTreeMap::new(),
             source_reads: BTreeMap::new(),
+            aggregates: Vec::new(),
             window_aggregate_depth: 0,
             late_data: None,
             join_ttl_hints: hints::StateTtlHints::new(),

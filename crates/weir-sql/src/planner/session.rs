@@ -58,10 +58,17 @@ fn origin(expr: &Expr, plan: &LogicalPlan) -> Option<Column> {
 pub(crate) fn translate_session_aggregate(
     p: &mut Planner,
     agg: &Aggregate,
-    start: usize,
+    [start, end]: [usize; 2],
+    time: Option<usize>,
     keys: &[usize],
     gap_ms: i64,
 ) -> SqlResult<Stream> {
+    super::window_attrs::refuse_local_time_windows(
+        p,
+        &agg.group_expr[start],
+        &agg.input,
+        "SESSION windows",
+    )?;
     let (partition_args, below) = session_call(&agg.group_expr[start], &agg.input)
         .ok_or_else(|| SqlError::new("internal: the SESSION window function was not found"))?;
     let partition = partition_args
@@ -206,12 +213,24 @@ pub(crate) fn translate_session_aggregate(
     // Back to the aggregate's column order: group expressions, then aggregates.
     let mut projection: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
     for i in 0..agg.group_expr.len() {
+        if Some(i) == time {
+            projection.push(super::aggregate::window_time_expr(
+                p,
+                &output_schema,
+                agg.schema.field(i).data_type(),
+            )?);
+            continue;
+        }
         let source = if i == start {
             0
+        } else if i == end {
+            1
         } else if let Some(k) = keys.iter().position(|&k| k == i) {
             2 + k
         } else {
-            1
+            return Err(SqlError::new(format!(
+                "internal: GROUP BY item {i} of a session window is no window column or key"
+            )));
         };
         projection.push(Arc::new(PhysicalColumn::new(
             output_schema.field(source).name(),

@@ -116,6 +116,20 @@ pub(crate) fn try_window_topn(
     else {
         return rank::translate_rank(p, window, between, limit, rank_used).map(Some);
     };
+    let end_expr = function
+        .params
+        .partition_by
+        .iter()
+        .zip(&partition_columns)
+        .find_map(|(e, &i)| (i == window_end_column).then_some(e));
+    if let Some(end) = end_expr {
+        super::window_attrs::refuse_local_time_windows(
+            p,
+            end,
+            &window.input,
+            "window Top-N and window deduplication",
+        )?;
+    }
     if !names.contains(&"window_start") {
         return Err(SqlError::new(
             "a window Top-N partitions by both window_start and window_end",

@@ -161,7 +161,7 @@ pub(crate) fn translate(p: &mut Planner, plan: &LogicalPlan) -> SqlResult<Stream
             let rows = if e.produce_one_row { vec![vec![]] } else { vec![] };
             values::values_node(p, &e.schema, &rows)
         }
-        LogicalPlan::Aggregate(agg) => aggregate::translate_aggregate(p, agg),
+        LogicalPlan::Aggregate(agg) => super::window_attached::reused_aggregate(p, plan, agg),
         LogicalPlan::Distinct(_) => Err(unsupported(
             "DISTINCT over a stream (an updating aggregation) is not supported by this version of Weir yet",
         )),

@@ -23,72 +23,21 @@
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, NullEquality};
+use datafusion::common::NullEquality;
 use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan};
 use weir_operators::join::window::{WindowColumns, WindowJoin, WindowJoinKind};
 use weir_operators::{JoinSide, WindowSpec};
 use weir_types::ChangelogKind;
 
-use super::aggregate::{defining_expr, window_column};
+use super::aggregate::defining_expr;
 use super::join::{add_keyed_join_node, KeyedJoinNode};
 use super::join::{coerced_keys, human, keyed_side};
 use super::translate::{physical, require_append_only, translate, Stream};
+use super::window_attrs::{resolve, resolve_column, WindowAttr as Resolved};
 use super::{datafusion_error, Planner};
 use crate::error::{Position, SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
-
-/// A window column of a join input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Resolved {
-    column: WindowColumn,
-    args: WindowArgs,
-    /// The column holds the exact window (TUMBLE, or a window aggregation's output);
-    /// else the row's slice of a HOP or CUMULATE window.
-    exact: bool,
-}
-
-/// The window column `expr` is in the output of `plan`, if it is one.
-fn resolve(expr: &Expr, plan: &LogicalPlan) -> Option<Resolved> {
-    match expr {
-        Expr::Alias(alias) => resolve(&alias.expr, plan),
-        Expr::ScalarFunction(_) => {
-            let (column, args) = window_column(expr, plan)?;
-            Some(Resolved {
-                column,
-                args,
-                exact: args.kind == WindowKind::Tumble,
-            })
-        }
-        Expr::Column(c) => resolve_column(plan, c),
-        _ => None,
-    }
-}
-
-fn resolve_column(plan: &LogicalPlan, c: &Column) -> Option<Resolved> {
-    let LogicalPlan::Aggregate(agg) = plan else {
-        let (expr, below) = defining_expr(plan, c)?;
-        return resolve(&expr, &below);
-    };
-    // A window aggregation's window_start and window_end are its windows' bounds.
-    let index = agg
-        .schema
-        .index_of_column_by_name(c.relation.as_ref(), &c.name)
-        .or_else(|| agg.schema.fields().iter().position(|f| f.name() == &c.name))?;
-    let resolved = resolve(agg.group_expr.get(index)?, &agg.input)?;
-    let grouped = |kind: WindowColumn| {
-        agg.group_expr
-            .iter()
-            .any(|g| resolve(g, &agg.input).is_some_and(|r| r.column == kind))
-    };
-    (resolved.column != WindowColumn::Time
-        && grouped(WindowColumn::Start)
-        && grouped(WindowColumn::End))
-    .then_some(Resolved {
-        exact: true,
-        ..resolved
-    })
-}
 
 /// Whether `expr` in the output of `plan` is computed from window columns.
 fn mentions_window(expr: &Expr, plan: &LogicalPlan) -> bool {
@@ -120,7 +69,7 @@ pub(crate) struct WindowEqualities {
 }
 
 /// `TUMBLE(size 5 min)` and the like, for messages and `EXPLAIN`.
-fn describe(args: &WindowArgs) -> String {
+pub(super) fn describe(args: &WindowArgs) -> String {
     let offset = if args.offset_ms == 0 {
         String::new()
     } else {
@@ -278,6 +227,11 @@ pub(crate) fn translate_window_join(
     join: &Join,
     windows: WindowEqualities,
 ) -> SqlResult<Stream> {
+    if let Some(&i) = windows.window_pairs.first() {
+        let (l, r) = &join.on[i];
+        super::window_attrs::refuse_local_time_windows(p, l, &join.left, "window joins")?;
+        super::window_attrs::refuse_local_time_windows(p, r, &join.right, "window joins")?;
+    }
     let kind = match join.join_type {
         JoinType::Inner => WindowJoinKind::Inner,
         JoinType::Left => WindowJoinKind::Left,

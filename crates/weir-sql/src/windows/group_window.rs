@@ -10,8 +10,7 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DateTimeField, Expr, GroupByExpr, Ident, Interval, Query, Select, SetExpr,
-    TableAlias, TableFactor, Value, VisitMut, VisitorMut,
+    Expr, GroupByExpr, Ident, Query, Select, SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut,
 };
 
 use super::{unnamed_args, window_table, WindowKind};
@@ -140,7 +139,7 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
             Expr::Identifier(Ident::new("window_end")),
         ],
     );
-    let mut auxiliary = Auxiliary;
+    let mut auxiliary = Auxiliary { rowtime: false };
     if let ControlFlow::Break(e) = select.projection.visit(&mut auxiliary) {
         return Err(e);
     }
@@ -149,11 +148,21 @@ fn rewrite_select(select: &mut Select) -> SqlResult<()> {
             return Err(e);
         }
     }
+    if auxiliary.rowtime {
+        // `*_ROWTIME` is the window's time attribute, window_time (of the time
+        // attribute's type, as in Flink): grouped with the window.
+        if let GroupByExpr::Expressions(items, _) = &mut select.group_by {
+            items.insert(index + 2, Expr::Identifier(Ident::new("window_time")));
+        }
+    }
     Ok(())
 }
 
 /// Replaces `TUMBLE_START(...)` and friends by the window columns.
-struct Auxiliary;
+struct Auxiliary {
+    /// Whether a `*_ROWTIME` was replaced.
+    rowtime: bool,
+}
 
 impl VisitorMut for Auxiliary {
     type Break = SqlError;
@@ -175,18 +184,11 @@ impl VisitorMut for Auxiliary {
         *expr = match suffix {
             "START" => column("window_start"),
             "END" => column("window_end"),
-            // The rowtime of a window is its last millisecond.
-            "ROWTIME" => Expr::BinaryOp {
-                left: Box::new(column("window_end")),
-                op: BinaryOperator::Minus,
-                right: Box::new(Expr::Interval(Interval {
-                    value: Box::new(Expr::value(Value::SingleQuotedString("1".into()))),
-                    leading_field: Some(DateTimeField::Millisecond),
-                    leading_precision: None,
-                    last_field: None,
-                    fractional_seconds_precision: None,
-                })),
-            },
+            // The rowtime of a window is its last millisecond: window_time.
+            "ROWTIME" => {
+                self.rowtime = true;
+                column("window_time")
+            }
             "PROCTIME" => {
                 return ControlFlow::Break(SqlError::new(format!(
                     "{name} is for processing-time windows, which Weir does not run; group by an event-time column and use {window}ROWTIME or {window}END"

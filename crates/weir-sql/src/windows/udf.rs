@@ -4,17 +4,27 @@
 //! `CUMULATE` the row's slice; for `SESSION` the row's own window `[ts, ts + gap)`, with
 //! the session's partition keys as trailing arguments for the planner (see the module
 //! above). Vectorised over the time column.
+//!
+//! Types and time zones follow Flink: `window_start` and `window_end` are `TIMESTAMP(3)`,
+//! `window_time` has the time attribute's type. Over a `TIMESTAMP_LTZ` attribute the
+//! windows are aligned to the local time of the session time zone
+//! (`table.local-time-zone`): the bounds are local date-times and `window_time` is the
+//! instant of the local `window_end` minus 1 ms (see
+//! `weir_operators::window::TimeShift`). [`WindowTimeOfEnd`] gives a window
+//! aggregation's `window_time` from its `window_end`.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
-use datafusion::common::{exec_err, plan_err, ScalarValue};
+use datafusion::common::{exec_datafusion_err, exec_err, plan_err, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+
+use weir_operators::window::TimeShift;
 
 use super::WindowKind;
 
@@ -128,9 +138,16 @@ impl ScalarUDFImpl for WindowFunction {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args.first() {
-            Some(DataType::Timestamp(_, tz)) => {
-                Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
-            }
+            // As in Flink: window_start and window_end are TIMESTAMP(3) (local times of
+            // the session zone for a TIMESTAMP_LTZ attribute); window_time keeps the
+            // attribute's type.
+            Some(DataType::Timestamp(_, tz)) => Ok(DataType::Timestamp(
+                TimeUnit::Millisecond,
+                match self.column {
+                    WindowColumn::Time => tz.clone(),
+                    WindowColumn::Start | WindowColumn::End => None,
+                },
+            )),
             Some(other) => plan_err!(
                 "the window time column must be a TIMESTAMP or TIMESTAMP_LTZ, not {other}"
             ),
@@ -165,11 +182,24 @@ impl ScalarUDFImpl for WindowFunction {
             &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
         )?;
         let millis = millis.as_primitive::<TimestampMillisecondType>();
+        // A TIMESTAMP_LTZ attribute in a session zone other than UTC: windows of the
+        // zone's local time.
+        let shift = match &tz {
+            Some(_) => {
+                let zone = args.config_options.execution.time_zone.as_deref();
+                TimeShift::new(zone.unwrap_or("UTC")).map_err(|e| exec_datafusion_err!("{e}"))?
+            }
+            None => None,
+        };
+        let local = match &shift {
+            Some(shift) => millis.unary(|ts| shift.to_local(ts)),
+            None => millis.clone(),
+        };
         let slice = window.slice_ms();
         let offset = window.offset_ms;
         let column = self.column;
         let session = window.kind == WindowKind::Session;
-        let out: TimestampMillisecondArray = millis.unary(|ts| {
+        let out: TimestampMillisecondArray = local.unary(|ts| {
             let start = if session {
                 ts
             } else {
@@ -178,21 +208,97 @@ impl ScalarUDFImpl for WindowFunction {
             match column {
                 WindowColumn::Start => start,
                 WindowColumn::End => start + slice,
-                WindowColumn::Time => start + slice - 1,
+                WindowColumn::Time => match &shift {
+                    Some(shift) => shift.to_utc(start + slice) - 1,
+                    None => start + slice - 1,
+                },
             }
         });
-        let out = out.with_timezone_opt(tz);
+        let out = match column {
+            WindowColumn::Time => out.with_timezone_opt(tz),
+            WindowColumn::Start | WindowColumn::End => out,
+        };
         debug_assert_eq!(out.len(), millis.len());
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
 
-/// The three window functions, to register in a session.
+/// Name of the function giving a window aggregation's `window_time` from its
+/// `window_end`: `__weir_window_time_of_end(window_end, CAST(NULL AS <attribute type>))`.
+pub const WINDOW_TIME_OF_END: &str = "__weir_window_time_of_end";
+
+/// `window_time` of a window aggregation's output row: `window_end - 1 ms`, of the time
+/// attribute's type (the type of the second argument, a typed NULL). For a
+/// `TIMESTAMP_LTZ` attribute in a session zone other than UTC, `window_end` is a local
+/// time, and `window_time` the instant of it minus 1 ms (Flink's
+/// `toUtcTimestampMills(window_end) - 1`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WindowTimeOfEnd {
+    signature: Signature,
+}
+
+impl WindowTimeOfEnd {
+    /// The function.
+    pub fn udf() -> ScalarUDF {
+        ScalarUDF::new_from_impl(WindowTimeOfEnd {
+            signature: Signature::any(2, Volatility::Immutable),
+        })
+    }
+}
+
+impl ScalarUDFImpl for WindowTimeOfEnd {
+    fn name(&self) -> &str {
+        WINDOW_TIME_OF_END
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args.get(1) {
+            Some(DataType::Timestamp(_, tz)) => {
+                Ok(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+            }
+            _ => plan_err!("{WINDOW_TIME_OF_END} takes window_end and a typed NULL timestamp"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [end, proto] = args.args.as_slice() else {
+            return exec_err!("{WINDOW_TIME_OF_END} takes 2 arguments");
+        };
+        let tz = match proto.data_type() {
+            DataType::Timestamp(_, tz) => tz,
+            other => return exec_err!("{WINDOW_TIME_OF_END}: not a timestamp type: {other}"),
+        };
+        let shift = match &tz {
+            Some(_) => {
+                let zone = args.config_options.execution.time_zone.as_deref();
+                TimeShift::new(zone.unwrap_or("UTC")).map_err(|e| exec_datafusion_err!("{e}"))?
+            }
+            None => None,
+        };
+        let ends = cast(
+            &end.to_array(args.number_rows)?,
+            &DataType::Timestamp(TimeUnit::Millisecond, None),
+        )?;
+        let ends = ends.as_primitive::<TimestampMillisecondType>();
+        let out: TimestampMillisecondArray = match &shift {
+            Some(shift) => ends.unary(|end| shift.to_utc(end) - 1),
+            None => ends.unary(|end| end - 1),
+        };
+        Ok(ColumnarValue::Array(Arc::new(out.with_timezone_opt(tz))))
+    }
+}
+
+/// The window functions, to register in a session.
 pub fn window_functions() -> Vec<ScalarUDF> {
     vec![
         WindowFunction::udf(WindowColumn::Start),
         WindowFunction::udf(WindowColumn::End),
         WindowFunction::udf(WindowColumn::Time),
+        WindowTimeOfEnd::udf(),
     ]
 }
 
