@@ -153,6 +153,9 @@ pub(crate) fn add_table_sink(
                     Arc::new(Column::new(query_schema.field(*i).name(), *i));
                 if from == field.data_type() {
                     column
+                } else if let Some(shift) = zone_shift(from, field.data_type()) {
+                    zone_cast(p, &query_schema, *i, shift, field.data_type())
+                        .map_err(|e| e.or_at(at))?
                 } else if implicit_cast_allowed(from, field.data_type()) {
                     cast(column, &query_schema, field.data_type().clone())
                         .map_err(|e| datafusion_error(e, at))?
@@ -305,8 +308,53 @@ fn describe(schema: &Schema) -> String {
         .join(", ")
 }
 
+/// The function converting between TIMESTAMP and TIMESTAMP_LTZ in the session time
+/// zone, when `from` and `to` are one and the other.
+fn zone_shift(from: &DataType, to: &DataType) -> Option<&'static str> {
+    match (from, to) {
+        (DataType::Timestamp(_, None), DataType::Timestamp(_, Some(_))) => {
+            Some("flink_local_to_ltz")
+        }
+        (DataType::Timestamp(_, Some(_)), DataType::Timestamp(_, None)) => {
+            Some("flink_ltz_to_local")
+        }
+        _ => None,
+    }
+}
+
+/// `CAST(shift(column) AS to)`: the implicit conversion between TIMESTAMP and
+/// TIMESTAMP_LTZ, in the session time zone as an explicit CAST does (Arrow's cast
+/// would read a TIMESTAMP as UTC).
+fn zone_cast(
+    p: &Planner,
+    query_schema: &SchemaRef,
+    column: usize,
+    shift: &str,
+    to: &DataType,
+) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+    use datafusion::logical_expr::Expr;
+    let schema = Arc::new(
+        datafusion::common::DFSchema::try_from(query_schema.as_ref().clone())
+            .map_err(|e| datafusion_error(e, Position::default()))?,
+    );
+    let udf = p
+        .ctx
+        .state()
+        .scalar_functions()
+        .get(shift)
+        .cloned()
+        .ok_or_else(|| SqlError::new(format!("function {shift} is not registered")))?;
+    let name = query_schema.field(column).name();
+    let value = Expr::Column(datafusion::common::Column::from_name(name.clone()));
+    let shifted = Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![value]));
+    let expr = Expr::Cast(Cast::new(Box::new(shifted), to.clone()));
+    super::translate::physical(p, &expr, &schema)
+}
+
 /// Whether Flink would convert `from` to `to` without an explicit CAST when inserting:
-/// widening numbers, changing timestamp precision, strings of any length, NULL.
+/// widening numbers, changing timestamp precision, TIMESTAMP to and from TIMESTAMP_LTZ,
+/// strings of any length, NULL.
 pub(crate) fn implicit_cast_allowed(from: &DataType, to: &DataType) -> bool {
     use DataType::*;
     fn numeric_rank(t: &DataType) -> Option<u8> {
@@ -325,7 +373,9 @@ pub(crate) fn implicit_cast_allowed(from: &DataType, to: &DataType) -> bool {
         (Null, _) => true,
         (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => true,
         (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => true,
-        (Timestamp(_, a), Timestamp(_, b)) => a.is_some() == b.is_some(),
+        // TIMESTAMP and TIMESTAMP_LTZ convert both ways, in the session time zone (the
+        // zone of a TIMESTAMP_LTZ type), as in Flink.
+        (Timestamp(_, _), Timestamp(_, _)) => true,
         (Time32(_) | Time64(_), Time32(_) | Time64(_)) => true,
         (Decimal128(_, _), Decimal128(_, _)) => true,
         (List(a), List(b)) => implicit_cast_allowed(a.data_type(), b.data_type()),
