@@ -20,8 +20,12 @@
 //! (it forwards them), so it keeps none. With `state.backend.type = rocksdb` the keys
 //! live in RocksDB, with a cache in memory (see [`store`]).
 
+mod columnar;
+mod columnar_distinct;
 mod distinct;
+mod emit;
 mod keys;
+mod kind;
 pub mod local;
 mod retract;
 pub(crate) mod snapshot;
@@ -188,7 +192,12 @@ impl GroupAggregateOperator {
                 ))
             })
             .collect::<EngineResult<Vec<_>>>()?;
-        let mut state = GroupState::new(&key_schema, aggregates, def.state_ttl_ms)?;
+        let mut state = GroupState::new(
+            &key_schema,
+            aggregates,
+            def.state_ttl_ms,
+            !def.input_partial,
+        )?;
         let store = match ctx.state_backend.rocksdb() {
             None => None,
             Some(config) => {
