@@ -32,9 +32,8 @@ use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{
     ArrowNativeTypeOp, DataType, Date32Type, Date64Type, Decimal128Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt64Type, UInt8Type,
+    Int32Type, Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use weir_types::{EngineError, EngineResult};
@@ -122,9 +121,7 @@ pub(super) fn choose(
         "count" => Some(Box::new(Count::default())),
         "sum" => sum_of(&result, retracting),
         "avg" | "mean" if result == DataType::Float64 => Some(Box::new(Avg::default())),
-        "min" | "max" if !retracting && args.len() == 1 => {
-            min_max_of(&result, name == "max")
-        }
+        "min" | "max" if !retracting && args.len() == 1 => min_max_of(&result, name == "max"),
         _ => None,
     }
 }
@@ -167,9 +164,7 @@ fn min_max_of(result: &DataType, max: bool) -> Option<Box<dyn ColumnAggregate>> 
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             of::<TimestampMicrosecondType>(result, max)
         }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            of::<TimestampNanosecondType>(result, max)
-        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => of::<TimestampNanosecondType>(result, max),
         DataType::Utf8 => Box::new(StringMinMax::new(max)),
         _ => return None,
     })
@@ -245,7 +240,11 @@ impl ColumnAggregate for Count {
     fn restore(&mut self, ids: &[u32], columns: &[ArrayRef]) -> EngineResult<()> {
         let counts = state_column::<Int64Type>(columns, 0)?;
         for (i, &id) in ids.iter().enumerate() {
-            self.counts[id as usize] = if counts.is_valid(i) { counts.value(i) } else { 0 };
+            self.counts[id as usize] = if counts.is_valid(i) {
+                counts.value(i)
+            } else {
+                0
+            };
         }
         Ok(())
     }
@@ -457,7 +456,11 @@ impl ColumnAggregate for Avg {
         let sums = state_column::<Float64Type>(columns, 1)?;
         for (i, &id) in ids.iter().enumerate() {
             let id = id as usize;
-            self.counts[id] = if counts.is_valid(i) { counts.value(i) } else { 0 };
+            self.counts[id] = if counts.is_valid(i) {
+                counts.value(i)
+            } else {
+                0
+            };
             self.has_sum[id] = sums.is_valid(i);
             self.sums[id] = if sums.is_valid(i) { sums.value(i) } else { 0.0 };
         }
@@ -636,12 +639,6 @@ impl ColumnAggregate for StringMinMax {
     }
 
     fn size(&self) -> usize {
-        self.values.capacity() * 16
-            + self
-                .values
-                .iter()
-                .flatten()
-                .map(|s| s.len())
-                .sum::<usize>()
+        self.values.capacity() * 16 + self.values.iter().flatten().map(|s| s.len()).sum::<usize>()
     }
 }

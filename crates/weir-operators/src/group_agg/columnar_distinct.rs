@@ -9,7 +9,9 @@
 use std::hash::Hash;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, ListArray, PrimitiveArray};
+use arrow::array::{
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Int64Array, ListArray, PrimitiveArray,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, FieldRef, Int16Type, Int32Type, Int64Type,
@@ -160,7 +162,8 @@ where
                 }
             }
         }
-        let values = PrimitiveArray::<T>::new(values.into(), None).with_data_type(self.value_type.clone());
+        let values =
+            PrimitiveArray::<T>::new(values.into(), None).with_data_type(self.value_type.clone());
         let list = ListArray::try_new(
             Arc::clone(&self.item),
             OffsetBuffer::new(offsets.into()),

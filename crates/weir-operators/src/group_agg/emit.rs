@@ -75,7 +75,8 @@ impl GroupState {
             .collect();
         let before: Vec<ArrayRef> = (0..self.columns.len())
             .map(|c| {
-                let sources: Vec<&dyn Array> = chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
+                let sources: Vec<&dyn Array> =
+                    chunks.iter().map(|chunk| chunk[c].as_ref()).collect();
                 if positions.is_empty() {
                     Ok(current[c].slice(0, 0))
                 } else {
@@ -153,7 +154,9 @@ impl GroupState {
             .collect();
         for slot in &self.slots {
             columns.push(match *slot {
-                Slot::Column(c) => interleave(&[before[c].as_ref(), current[c].as_ref()], &positions)?,
+                Slot::Column(c) => {
+                    interleave(&[before[c].as_ref(), current[c].as_ref()], &positions)?
+                }
                 Slot::Row(i) => ScalarValue::iter_to_array(out.iter().map(|r| {
                     if r.previous {
                         previous[r.at].row[i].clone()

@@ -136,4 +136,3 @@ fn distinct_value_type(aggregate: &AggregateFunctionExpr) -> Option<DataType> {
         _ => None,
     }
 }
-

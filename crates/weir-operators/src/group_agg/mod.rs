@@ -37,6 +37,8 @@ pub(crate) mod test_support;
 mod tests;
 #[cfg(test)]
 mod tests_checkpoint;
+#[cfg(test)]
+mod tests_columnar;
 
 use std::sync::Arc;
 

@@ -162,7 +162,9 @@ impl GroupState {
             }
         }
         let mut columns = Vec::new();
-        for (index, (aggregate_names, aggregate_states)) in names.into_iter().zip(states).enumerate() {
+        for (index, (aggregate_names, aggregate_states)) in
+            names.into_iter().zip(states).enumerate()
+        {
             let arrays = match self.slots[index] {
                 Slot::Row(_) => aggregate_states
                     .into_iter()

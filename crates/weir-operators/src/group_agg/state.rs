@@ -23,8 +23,8 @@ use weir_types::{EngineError, EngineResult};
 
 use super::columnar::{self, ColumnAggregate, ColumnRows, SKIPPED};
 use super::distinct::DistinctValues;
-pub(crate) use super::kind::AccumulatorKind;
 use super::keys::KeyTable;
+pub(crate) use super::kind::AccumulatorKind;
 use super::retract::RetractableMinMax;
 
 /// One key's state.
@@ -130,7 +130,7 @@ impl GroupState {
         for (aggregate, kind) in &aggregates {
             let mut probe = fresh_accumulator(aggregate, kind)?;
             state_types.push(probe.state()?.iter().map(ScalarValue::data_type).collect());
-            match columnar::choose(aggregate, kind, !columnar) {
+            match columnar::choose(aggregate, kind, !columnar || per_key_only()) {
                 Some(column) => {
                     slots.push(Slot::Column(columns.len()));
                     columns.push(column);
@@ -461,6 +461,23 @@ pub(super) fn evaluate_rows(group: &mut Group) -> EngineResult<Vec<ScalarValue>>
         .iter_mut()
         .map(|a| a.evaluate().map_err(EngineError::from))
         .collect()
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: aggregations created on this thread keep every aggregate per key (to
+    /// compare the columnar path with the per-key one).
+    pub(super) static PER_KEY_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn per_key_only() -> bool {
+    PER_KEY_ONLY.with(|p| p.get())
+}
+
+#[cfg(not(test))]
+fn per_key_only() -> bool {
+    false
 }
 
 /// A fresh DataFusion (or Weir) accumulator for `aggregate` of `kind`.
