@@ -289,15 +289,23 @@ impl GroupAggregateOperator {
                 partial_rows: Some(counts),
             });
         }
-        for (aggregate, filter) in &self.def.aggregates {
+        for (index, (aggregate, filter)) in self.def.aggregates.iter().enumerate() {
             let values = aggregate
                 .expressions()
                 .iter()
                 .map(|e| e.evaluate(batch)?.into_array(rows))
                 .collect::<Result<Vec<ArrayRef>, _>>()?;
             args.push(values);
+            // Aggregates often share a FILTER (Nexmark q16: three predicates over nine
+            // aggregates): an identical earlier one's mask is reused.
+            let same = filter.as_ref().and_then(|predicate| {
+                self.def.aggregates[..index]
+                    .iter()
+                    .position(|(_, f)| f.as_ref().is_some_and(|f| f.as_ref() == predicate.as_ref()))
+            });
             filters.push(match filter {
                 None => None,
+                Some(_) if same.is_some() => same.and_then(|i| filters[i].clone()),
                 Some(predicate) => {
                     let mask = predicate.evaluate(batch)?.into_array(rows)?;
                     let Some(mask) = mask.as_boolean_opt() else {
