@@ -1,7 +1,7 @@
 //! Columnar aggregate state: one column per aggregate, indexed by the key's group id.
 //!
 //! The common aggregates of an unbounded `GROUP BY` (`COUNT`, `SUM`, `AVG`, `MIN`/`MAX`
-//! of an append-only input, `COUNT(DISTINCT x)` of an append-only input, see
+//! of an append-only input, `COUNT(DISTINCT x)` of an append-only input or of strings, see
 //! [`choose`]) keep their state here instead of one DataFusion accumulator object per
 //! key: a batch is applied row by row into plain vectors (no per-row or per-key
 //! allocation), the changed groups are evaluated as one array, and a snapshot copies
@@ -20,7 +20,8 @@
 //! | `SUM` | retracting | `sum` (NULL while no value counts, except floats: the running sum), `count` UInt64 |
 //! | `AVG` (DOUBLE) | either | `count` UInt64, `sum` Float64 (NULL before the first value) |
 //! | `MIN`, `MAX` | append-only | the value |
-//! | `COUNT(DISTINCT x)` | append-only | the list of distinct values (see [`super::columnar_distinct`]) |
+//! | `COUNT(DISTINCT x)`, `x` not a string | append-only | the list of distinct values (see [`super::columnar_distinct`]) |
+//! | `COUNT(DISTINCT s)`, `s` a `STRING` | either | the list of distinct values, the list of their row counts |
 
 use std::sync::Arc;
 
@@ -38,7 +39,8 @@ use arrow::datatypes::{
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use weir_types::{EngineError, EngineResult};
 
-use super::columnar_distinct::DistinctCount;
+use super::columnar_distinct::{DistinctCount, StringDistinctCount};
+use super::distinct::DistinctResult;
 use super::state::AccumulatorKind;
 
 /// Marks a row that changes nothing (a retraction of a key without state).
@@ -104,6 +106,10 @@ pub(super) fn choose(
     let retracting = match kind {
         AccumulatorKind::Plain => false,
         AccumulatorKind::Sliding => true,
+        AccumulatorKind::Distinct {
+            value_type: DataType::Utf8,
+            result: DistinctResult::Count,
+        } => return Some(Box::new(StringDistinctCount::new())),
         AccumulatorKind::MinMax { .. } | AccumulatorKind::Distinct { .. } => return None,
     };
     let args = aggregate.expressions();

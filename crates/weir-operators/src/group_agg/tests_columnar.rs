@@ -201,6 +201,8 @@ fn retracting_specs() -> Vec<Spec> {
         (avg_udaf(), "f", false, true),
         (max_udaf(), "v", false, false),
         (count_udaf(), "v", true, true),
+        (count_udaf(), "s", true, false),
+        (count_udaf(), "s", true, true),
     ]
 }
 
@@ -572,4 +574,70 @@ fn two_phase_and_unsupported_aggregates_stay_per_key() {
     let kind = AccumulatorKind::choose(&expr, true).unwrap();
     assert!(super::columnar::choose(&expr, &kind, false).is_some());
     assert!(super::columnar::choose(&expr, &kind, true).is_none());
+}
+
+#[test]
+fn string_distinct_count_keeps_row_counts_under_retraction() {
+    let mut distinct = aggregate_of(count_udaf(), "s", true, true);
+    let values: ArrayRef = Arc::new(StringArray::from(vec![
+        Some("x"),
+        Some("x"),
+        Some("y"),
+        None,
+        Some("x"),
+        Some("z"),
+    ]));
+    // Group 0: x twice, y, NULL, then one x retracted; group 1: z retracted without state.
+    let retract = [false, false, false, false, true, true];
+    distinct
+        .update(&ColumnRows {
+            args: &[values],
+            ids: &[0, 0, 0, 0, 0, 1],
+            filter: None,
+            retract: Some(&retract),
+        })
+        .unwrap();
+    assert_eq!(
+        distinct
+            .evaluate(&[0, 1])
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values(),
+        &[2, 0]
+    );
+    let state = distinct.state(&[0]).unwrap();
+    let values = state[0]
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .unwrap()
+        .value(0);
+    let counts = state[1]
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .unwrap()
+        .value(0);
+    assert_eq!(
+        values.as_string::<i32>().iter().collect::<Vec<_>>(),
+        vec![Some("x"), Some("y")]
+    );
+    assert_eq!(counts.as_primitive::<UInt64Type>().values(), &[1, 1]);
+    let mut restored = aggregate_of(count_udaf(), "s", true, true);
+    restored.restore(&[2], &state).unwrap();
+    let x: ArrayRef = Arc::new(StringArray::from(vec!["x"]));
+    restored
+        .update(&ColumnRows {
+            args: &[x],
+            ids: &[2],
+            filter: None,
+            retract: Some(&[true]),
+        })
+        .unwrap();
+    assert_eq!(
+        restored
+            .evaluate(&[2])
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values(),
+        &[1]
+    );
 }
