@@ -127,6 +127,13 @@ pub(super) fn choose(
         "count" => Some(Box::new(Count::default())),
         "sum" => sum_of(&result, retracting),
         "avg" | "mean" if result == DataType::Float64 => Some(Box::new(Avg::default())),
+        // Weir's Flink-typed AVG of integers: DataFusion's DOUBLE state, an integer result.
+        "avg" | "mean" if result.is_integer() && float_avg_state(aggregate) => {
+            Some(Box::new(Avg {
+                integer: Some(result),
+                ..Avg::default()
+            }))
+        }
         "min" | "max" if !retracting && args.len() == 1 => min_max_of(&result, name == "max"),
         _ => None,
     }
@@ -379,9 +386,20 @@ impl<T: ArrowPrimitiveType> ColumnAggregate for Sum<T> {
     }
 }
 
-/// `AVG` of DOUBLE (DataFusion casts integer arguments to DOUBLE).
+/// Whether an AVG's state is DataFusion's DOUBLE one: a count and a DOUBLE sum.
+fn float_avg_state(aggregate: &AggregateFunctionExpr) -> bool {
+    aggregate.state_fields().is_ok_and(|fields| {
+        let types: Vec<&DataType> = fields.iter().map(|f| f.data_type()).collect();
+        types == [&DataType::UInt64, &DataType::Float64]
+    })
+}
+
+/// `AVG` of DOUBLE (DataFusion casts integer arguments to DOUBLE); with `integer`, Flink's
+/// `AVG` of an integer type (Weir's `FlinkTyped`): the sum (truncated to BIGINT) divided
+/// by the count, truncated toward zero, wrapped into that type.
 #[derive(Default)]
 struct Avg {
+    integer: Option<DataType>,
     counts: Vec<u64>,
     sums: Vec<f64>,
     /// Whether a non-null value was added (DataFusion's sum is `None` before).
@@ -426,6 +444,24 @@ impl ColumnAggregate for Avg {
     }
 
     fn evaluate(&mut self, ids: &[u32]) -> EngineResult<ArrayRef> {
+        if let Some(target) = &self.integer {
+            let averages: Int64Array = ids
+                .iter()
+                .map(|&id| {
+                    let id = id as usize;
+                    let count = self.counts[id];
+                    (count > 0 && self.has_sum[id]).then(|| (self.sums[id] as i64) / count as i64)
+                })
+                .collect();
+            let narrowed: ArrayRef = match target {
+                DataType::Int32 => Arc::new(averages.unary::<_, Int32Type>(|x| x as i32)),
+                DataType::Int16 => Arc::new(averages.unary::<_, Int16Type>(|x| x as i16)),
+                DataType::Int8 => Arc::new(averages.unary::<_, Int8Type>(|x| x as i8)),
+                DataType::Int64 => Arc::new(averages),
+                other => cast(&averages, other)?,
+            };
+            return Ok(narrowed);
+        }
         let values: Vec<f64> = ids
             .iter()
             .map(|&id| {
