@@ -3,6 +3,9 @@
 #
 #   scripts/bench/state_backends.sh [KEYS] [EVENTS]   (defaults: 6000000 keys, 20000000 events)
 #
+# Environment: WEIR=path/to/weir runs part 2 with that binary instead of building one
+# (e.g. to compare two builds); PARTS=2 (or 1) runs only that part.
+#
 # 1. An unbounded GROUP BY holding about 1 GB of keyed state (KEYS keys of ~170 bytes of
 #    state), on the hashmap and the rocksdb backend, each in its own process: fill time,
 #    checkpoint time (synchronous part, then the write to checkpoint storage on local
@@ -17,17 +20,23 @@ cd "$(dirname "$0")/../.."
 KEYS="${1:-6000000}"
 EVENTS="${2:-20000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+PARTS="${PARTS:-12}"
 scripts/setup.sh
-cargo build --release -q -p weir-cli
-WEIR="$CARGO_TARGET_DIR/release/weir"
+if [ -z "${WEIR:-}" ]; then
+    cargo build --release -q -p weir-cli
+    WEIR="$CARGO_TARGET_DIR/release/weir"
+fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-echo "== 1. keyed state of $KEYS keys: checkpoint and recovery"
-for backend in hashmap rocksdb; do
-    cargo bench -q -p weir-operators --bench state_backends -- --backend "$backend" --keys "$KEYS" |
-        grep '^backend='
-done
+if [[ "$PARTS" == *1* ]]; then
+    echo "== 1. keyed state of $KEYS keys: checkpoint and recovery"
+    for backend in hashmap rocksdb; do
+        cargo bench -q -p weir-operators --bench state_backends -- --backend "$backend" --keys "$KEYS" |
+            grep '^backend='
+    done
+fi
+[[ "$PARTS" == *2* ]] || exit 0
 
 echo
 echo "== 2. throughput with a checkpoint every second ($EVENTS bids, parallelism 2)"

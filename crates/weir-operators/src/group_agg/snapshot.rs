@@ -26,14 +26,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, UInt16Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt16Array};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use weir_runtime::{StateSnapshot, KEY_GROUP_COLUMN};
 use weir_types::{EngineError, EngineResult};
 
-use super::state::{AccumulatorKind, GroupState};
+use super::state::{AccumulatorKind, GroupState, Slot};
 
 /// Name of the keyed table holding the keys and their accumulators.
 pub(crate) const GROUPS_TABLE: &str = "groups";
@@ -44,18 +45,12 @@ const LAST_WRITE_COLUMN: &str = "last_write_ms";
 
 impl GroupState {
     /// Names of the state columns of every aggregate, in table order.
-    fn state_column_names(&self) -> EngineResult<Vec<Vec<String>>> {
+    fn state_column_names(&self) -> Vec<Vec<String>> {
         self.aggregates
             .iter()
+            .zip(&self.state_types)
             .enumerate()
-            .map(|(i, (aggregate, kind))| {
-                let width = match kind {
-                    AccumulatorKind::MinMax { .. } | AccumulatorKind::Distinct { .. } => 2,
-                    AccumulatorKind::Plain | AccumulatorKind::Sliding => {
-                        let mut probe = self.new_group(0)?;
-                        probe.accumulators[i].state()?.len()
-                    }
-                };
+            .map(|(i, ((aggregate, kind), types))| {
                 let function = aggregate.fun().name().to_ascii_lowercase();
                 let tag = match kind {
                     AccumulatorKind::Plain => "acc",
@@ -63,35 +58,21 @@ impl GroupState {
                     AccumulatorKind::MinMax { .. } => "minmax",
                     AccumulatorKind::Distinct { .. } => "distinct",
                 };
-                Ok((0..width)
+                (0..types.len())
                     .map(|j| format!("agg{i}_{function}_{tag}_{j}"))
-                    .collect())
+                    .collect()
             })
             .collect()
     }
 
-    /// Names and types of the state columns of the `groups` table, in order (from the
-    /// state of fresh accumulators).
-    pub(super) fn state_fields(&self) -> EngineResult<Vec<(String, DataType)>> {
-        let names = self.state_column_names()?;
-        let mut probe = self.new_group(0)?;
-        let mut fields = Vec::new();
-        for (accumulator, names) in probe.accumulators.iter_mut().zip(names) {
-            let state = accumulator.state()?;
-            if state.len() != names.len() {
-                return Err(EngineError::Internal(format!(
-                    "an accumulator has {} state fields, expected {}",
-                    state.len(),
-                    names.len()
-                )));
-            }
-            fields.extend(
-                names
-                    .into_iter()
-                    .zip(state.iter().map(ScalarValue::data_type)),
-            );
-        }
-        Ok(fields)
+    /// Names and types of the state columns of the `groups` table, in order (those of
+    /// the state of fresh DataFusion accumulators, whichever path keeps the state).
+    pub(super) fn state_fields(&self) -> Vec<(String, DataType)> {
+        self.state_column_names()
+            .into_iter()
+            .zip(&self.state_types)
+            .flat_map(|(names, types)| names.into_iter().zip(types.iter().cloned()))
+            .collect()
     }
 
     /// Fails when a checkpoint cannot hold some aggregate's state exactly.
@@ -135,12 +116,17 @@ impl GroupState {
 
     /// The row counts, last writes and accumulator states of groups `ids`.
     pub(super) fn group_states(&mut self, ids: &[u32]) -> EngineResult<GroupStates> {
-        let names = self.state_column_names()?;
+        let names = self.state_column_names();
         let mut rows = Vec::with_capacity(ids.len());
         let mut last_writes = Vec::with_capacity(ids.len());
+        // The per-key accumulators' states, by aggregate: one list of values per field.
         let mut states: Vec<Vec<Vec<ScalarValue>>> = names
             .iter()
-            .map(|n| vec![Vec::with_capacity(ids.len()); n.len()])
+            .zip(&self.slots)
+            .map(|(n, slot)| match slot {
+                Slot::Row(_) => vec![Vec::with_capacity(ids.len()); n.len()],
+                Slot::Column(_) => Vec::new(),
+            })
             .collect();
         for &id in ids {
             let Some(group) = self.groups[id as usize].as_mut() else {
@@ -148,9 +134,15 @@ impl GroupState {
             };
             rows.push(group.rows);
             last_writes.push(group.last_write);
-            for (index, ((aggregate, kind), columns)) in
-                self.aggregates.iter().zip(states.iter_mut()).enumerate()
+            for (((aggregate, kind), slot), columns) in self
+                .aggregates
+                .iter()
+                .zip(&self.slots)
+                .zip(states.iter_mut())
             {
+                let Slot::Row(index) = *slot else {
+                    continue;
+                };
                 let accumulator = &mut group.accumulators[index];
                 let mut state = accumulator.state()?;
                 if matches!(kind, AccumulatorKind::Sliding) {
@@ -170,9 +162,32 @@ impl GroupState {
             }
         }
         let mut columns = Vec::new();
-        for (aggregate_names, aggregate_states) in names.into_iter().zip(states) {
-            for (name, values) in aggregate_names.into_iter().zip(aggregate_states) {
-                columns.push((name, ScalarValue::iter_to_array(values)?));
+        for (index, (aggregate_names, aggregate_states)) in
+            names.into_iter().zip(states).enumerate()
+        {
+            let arrays = match self.slots[index] {
+                Slot::Row(_) => aggregate_states
+                    .into_iter()
+                    .map(|values| ScalarValue::iter_to_array(values).map_err(EngineError::from))
+                    .collect::<EngineResult<Vec<_>>>()?,
+                Slot::Column(c) => self.columns[c].state(ids)?,
+            };
+            let types = &self.state_types[index];
+            if arrays.len() != types.len() {
+                return Err(EngineError::Internal(format!(
+                    "aggregate {} has {} state columns, expected {}",
+                    self.aggregates[index].0.name(),
+                    arrays.len(),
+                    types.len()
+                )));
+            }
+            for ((name, array), to) in aggregate_names.into_iter().zip(arrays).zip(types) {
+                let array = if array.data_type() == to || ids.is_empty() {
+                    array
+                } else {
+                    cast(&array, to)?
+                };
+                columns.push((name, array));
             }
         }
         Ok(GroupStates {
@@ -220,7 +235,7 @@ impl GroupState {
         batch: &RecordBatch,
         key_types: &[DataType],
     ) -> EngineResult<(Vec<ArrayRef>, GroupStates)> {
-        let names = self.state_column_names()?;
+        let names = self.state_column_names();
         let mut expected: Vec<String> = vec![KEY_GROUP_COLUMN.to_string()];
         expected.extend((0..key_types.len()).map(|i| format!("key_{i}")));
         expected.push(ROWS_COLUMN.into());
@@ -291,12 +306,16 @@ impl GroupState {
         keys: &[&[u8]],
         states: &GroupStates,
     ) -> EngineResult<()> {
-        let widths: Vec<usize> = self.state_column_names()?.iter().map(Vec::len).collect();
+        let widths: Vec<usize> = self.state_types.iter().map(Vec::len).collect();
         let mut next = 0;
-        let state_columns: Vec<&[(String, ArrayRef)]> = widths
+        let state_columns: Vec<Vec<ArrayRef>> = widths
             .iter()
             .map(|&width| {
-                let columns = &states.columns[next..next + width];
+                let columns = states
+                    .columns
+                    .get(next..next + width)
+                    .map(|c| c.iter().map(|(_, c)| Arc::clone(c)).collect())
+                    .unwrap_or_default();
                 next += width;
                 columns
             })
@@ -307,6 +326,7 @@ impl GroupState {
                 states.columns.len()
             )));
         }
+        let mut ids = Vec::with_capacity(keys.len());
         for (row, &key) in keys.iter().enumerate() {
             if self.keys.find(key).is_some() {
                 return Err(EngineError::Internal(
@@ -315,15 +335,19 @@ impl GroupState {
             }
             let mut group = self.new_group(states.last_writes.value(row))?;
             group.rows = states.rows.value(row);
-            for (accumulator, columns) in group.accumulators.iter_mut().zip(&state_columns) {
-                let slices: Vec<ArrayRef> = columns.iter().map(|(_, c)| c.slice(row, 1)).collect();
-                accumulator.merge_batch(&slices)?;
+            for (slot, columns) in self.slots.iter().zip(&state_columns) {
+                if let Slot::Row(index) = *slot {
+                    let slices: Vec<ArrayRef> = columns.iter().map(|c| c.slice(row, 1)).collect();
+                    group.accumulators[index].merge_batch(&slices)?;
+                }
             }
-            let id = self.keys.insert(key) as usize;
-            if id == self.groups.len() {
-                self.groups.push(Some(group));
-            } else {
-                self.groups[id] = Some(group);
+            let id = self.keys.insert(key);
+            self.install(id, group);
+            ids.push(id);
+        }
+        for (slot, columns) in self.slots.iter().zip(&state_columns) {
+            if let Slot::Column(c) = *slot {
+                self.columns[c].restore(&ids, columns)?;
             }
         }
         Ok(())

@@ -1,171 +1,64 @@
-//! The state of one unbounded aggregation subtask: per key, a row counter and one
-//! accumulator per aggregate; the keys changed since the last emission with the result
+//! The state of one unbounded aggregation subtask: per key, a row counter and the
+//! state of each aggregate; the keys changed since the last emission with the result
 //! they had before; and when each key was last written (for state TTL).
 //!
-//! Rows are applied batch-wise: the batch's rows are ordered by (group, accumulate or
-//! retract), each argument column is gathered once in that order, and each group's run
-//! is handed to its accumulator as a zero-copy slice.
+//! An aggregate's state is either columnar ([`super::columnar`]: one column per
+//! aggregate, indexed by group id, for the common aggregates) or one DataFusion
+//! accumulator per key (the others). Rows are applied batch-wise. Columnar aggregates
+//! take the whole batch with the group id of each row. For the per-key accumulators
+//! the batch's rows are ordered by (group, accumulate or retract), each argument
+//! column is gathered once in that order, and each group's run is handed to its
+//! accumulator as a zero-copy slice.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, Int8Array, UInt32Array};
-use arrow::compute::{cast, take};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, UInt32Array};
+use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::Rows;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
-use weir_types::{EngineError, EngineResult, RowKind};
+use weir_types::{EngineError, EngineResult};
 
-use super::distinct::{DistinctResult, DistinctValues};
+use super::columnar::{self, ColumnAggregate, ColumnRows, SKIPPED};
+use super::distinct::DistinctValues;
 use super::keys::KeyTable;
-use super::retract::{sliding_accumulator_is_exact, RetractableMinMax};
-
-/// Marks a row that changes nothing: a retraction of a key without state.
-const SKIPPED: u32 = u32::MAX;
-
-/// How the accumulators of one aggregate are created.
-#[derive(Debug, Clone)]
-pub(crate) enum AccumulatorKind {
-    /// DataFusion's accumulator (append-only input).
-    Plain,
-    /// DataFusion's sliding accumulator, exact under any retraction order.
-    Sliding,
-    /// [`RetractableMinMax`].
-    MinMax { max: bool },
-    /// [`DistinctValues`]: `COUNT(DISTINCT x)`, `SUM(DISTINCT x)`, keeping values of this type.
-    Distinct {
-        value_type: DataType,
-        result: DistinctResult,
-    },
-}
-
-impl AccumulatorKind {
-    /// The kind for `aggregate`, or an error when it cannot consume retractions.
-    pub fn choose(aggregate: &AggregateFunctionExpr, updating: bool) -> EngineResult<Self> {
-        let name = aggregate.fun().name().to_ascii_lowercase();
-        if let Some(kind) = Self::distinct(aggregate, &name, updating) {
-            return Ok(kind);
-        }
-        if !updating {
-            return Ok(AccumulatorKind::Plain);
-        }
-        let refuse = || {
-            EngineError::Config(format!(
-                "aggregate function {} cannot consume an updating input (its rows can be retracted) in this version; \
-                 aggregate the append-only stream instead, or use COUNT, SUM, AVG, MIN, MAX, COUNT(DISTINCT ...) or STDDEV/VAR",
-                aggregate.name()
-            ))
-        };
-        if name == "min" || name == "max" {
-            return Ok(AccumulatorKind::MinMax { max: name == "max" });
-        }
-        let exact = sliding_accumulator_is_exact(&name)
-            && (!aggregate.is_distinct() || name == "count" || name == "sum");
-        if !exact {
-            return Err(refuse());
-        }
-        // Fails here, at planning, for the combinations DataFusion lacks (SUM(DISTINCT) of decimals).
-        aggregate
-            .create_sliding_accumulator()
-            .map_err(|_| refuse())?;
-        Ok(AccumulatorKind::Sliding)
-    }
-}
-
-impl AccumulatorKind {
-    /// The kind for `COUNT(DISTINCT x)` and `SUM(DISTINCT x)`: [`AccumulatorKind::Distinct`],
-    /// except DataFusion's own (faster) accumulator for a `COUNT(DISTINCT x)` of a
-    /// primitive type over an append-only input, whose state is exact for checkpoints.
-    fn distinct(aggregate: &AggregateFunctionExpr, name: &str, updating: bool) -> Option<Self> {
-        let value_type = distinct_value_type(aggregate)?;
-        let result = match name {
-            "count" if !updating && value_type.is_primitive() => {
-                return Some(AccumulatorKind::Plain)
-            }
-            "count" => DistinctResult::Count,
-            "sum" => DistinctResult::Sum(aggregate.field().data_type().clone()),
-            _ => return None,
-        };
-        Some(AccumulatorKind::Distinct { value_type, result })
-    }
-
-    /// Why a checkpoint cannot hold this aggregate's accumulators exactly, if it cannot.
-    /// A checkpoint stores an accumulator's intermediate state (`state()`) and a restore
-    /// merges it into a fresh accumulator (`merge_batch`); this is exact only for the
-    /// functions listed here (checked against DataFusion 55's accumulators: their
-    /// `state()` does not consume them, and merging into an empty one reproduces them).
-    pub fn checkpoint_refusal(&self, aggregate: &AggregateFunctionExpr) -> Option<String> {
-        let name = aggregate.fun().name().to_ascii_lowercase();
-        let exact = match self {
-            AccumulatorKind::MinMax { .. } | AccumulatorKind::Distinct { .. } => true,
-            // DataFusion's COUNT(DISTINCT) of a primitive type keeps a set of the values,
-            // which its state copies.
-            AccumulatorKind::Plain if aggregate.is_distinct() => {
-                name == "count" && distinct_value_type(aggregate).is_some_and(|t| t.is_primitive())
-            }
-            AccumulatorKind::Plain => {
-                !aggregate.is_distinct()
-                    && matches!(
-                        name.as_str(),
-                        "count"
-                            | "sum"
-                            | "avg"
-                            | "mean"
-                            | "min"
-                            | "max"
-                            | "first_value"
-                            | "last_value"
-                    )
-            }
-            AccumulatorKind::Sliding => {
-                !aggregate.is_distinct()
-                    && matches!(name.as_str(), "count" | "sum" | "avg" | "mean")
-            }
-        };
-        (!exact).then(|| {
-            format!(
-                "checkpoints are not supported for aggregate function {} in an unbounded GROUP BY: \
-                 its accumulator's state cannot be restored exactly{}",
-                aggregate.name(),
-                if name.contains("std") || name.contains("var") {
-                    " (merging its mean is not exact in floating point)"
-                } else if aggregate.is_distinct() {
-                    " (its DISTINCT values are not kept with their counts)"
-                } else {
-                    ""
-                }
-            )
-        })
-    }
-}
-
-/// The type of the values a one-argument `DISTINCT` aggregate keeps (its state is a
-/// list of them in DataFusion).
-fn distinct_value_type(aggregate: &AggregateFunctionExpr) -> Option<DataType> {
-    if !aggregate.is_distinct() || aggregate.expressions().len() != 1 {
-        return None;
-    }
-    let state = aggregate.state_fields().ok()?;
-    match state.first()?.data_type() {
-        DataType::List(item) => Some(item.data_type().clone()),
-        _ => None,
-    }
-}
+pub(crate) use super::kind::AccumulatorKind;
+use super::retract::RetractableMinMax;
 
 /// One key's state.
 pub(super) struct Group {
     /// Accumulated minus retracted rows; the key is removed when it reaches 0.
     pub(super) rows: i64,
+    /// The per-key accumulators of the aggregates without columnar state, in order.
     pub(super) accumulators: Vec<Box<dyn Accumulator>>,
     /// Processing time of the last write, in milliseconds.
     pub(super) last_write: i64,
     /// Set while the key has changes not yet emitted: the result emitted before them
     /// (`None` when nothing was emitted for the key).
-    pub(super) pending: Option<Option<Vec<ScalarValue>>>,
+    pub(super) pending: Option<Option<Previous>>,
     /// Written since it was last written back to the RocksDB store.
     pub(super) dirty: bool,
+}
+
+/// The result a key had before its pending changes.
+pub(super) struct Previous {
+    /// The values of the per-key accumulators.
+    pub(super) row: Vec<ScalarValue>,
+    /// Where the columnar aggregates' values are: a chunk of [`GroupState::previous`]
+    /// and the row in it.
+    pub(super) chunk: u32,
+    pub(super) index: u32,
+}
+
+/// Where an aggregate's state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// [`Group::accumulators`]`[i]`.
+    Row(usize),
+    /// [`GroupState::columns`]`[i]`.
+    Column(usize),
 }
 
 /// Keys, their accumulators and the changes waiting to be emitted.
@@ -188,6 +81,17 @@ pub(crate) struct GroupState {
     pub(super) track_changes: bool,
     pub(super) dirty: Vec<u32>,
     pub(super) removed_keys: hashbrown::HashSet<Box<[u8]>>,
+    /// Where each aggregate's state lives.
+    pub(super) slots: Vec<Slot>,
+    /// The columnar aggregates' states.
+    pub(super) columns: Vec<Box<dyn ColumnAggregate>>,
+    /// The types of each aggregate's state columns (those of DataFusion's accumulator).
+    pub(super) state_types: Vec<Vec<DataType>>,
+    /// The columnar aggregates' results before the pending changes, one chunk per
+    /// batch that made keys pending (see [`Previous`]), until the next emission.
+    pub(super) previous: Vec<Vec<ArrayRef>>,
+    /// Keys made pending by the batch being applied, whose previous results are due.
+    fresh: Vec<u32>,
     /// Reused buffers.
     ids: Vec<u32>,
     order: Vec<u32>,
@@ -211,12 +115,32 @@ pub(crate) struct BatchInputs {
 }
 
 impl GroupState {
-    /// Empty state for keys of `key_schema` and the given aggregates.
+    /// Empty state for keys of `key_schema` and the given aggregates; `columnar`
+    /// lets the aggregates that have one keep columnar state (not for partial input).
     pub fn new(
         key_schema: &SchemaRef,
         aggregates: Vec<(Arc<AggregateFunctionExpr>, AccumulatorKind)>,
         ttl_ms: Option<i64>,
+        columnar: bool,
     ) -> EngineResult<GroupState> {
+        let mut slots = Vec::with_capacity(aggregates.len());
+        let mut columns = Vec::new();
+        let mut state_types = Vec::with_capacity(aggregates.len());
+        let mut rows = 0;
+        for (aggregate, kind) in &aggregates {
+            let mut probe = fresh_accumulator(aggregate, kind)?;
+            state_types.push(probe.state()?.iter().map(ScalarValue::data_type).collect());
+            match columnar::choose(aggregate, kind, !columnar || per_key_only()) {
+                Some(column) => {
+                    slots.push(Slot::Column(columns.len()));
+                    columns.push(column);
+                }
+                None => {
+                    slots.push(Slot::Row(rows));
+                    rows += 1;
+                }
+            }
+        }
         Ok(GroupState {
             keys: KeyTable::new(key_schema)?,
             groups: Vec::new(),
@@ -227,6 +151,11 @@ impl GroupState {
             track_changes: false,
             dirty: Vec::new(),
             removed_keys: hashbrown::HashSet::new(),
+            slots,
+            columns,
+            state_types,
+            previous: Vec::new(),
+            fresh: Vec::new(),
             ids: Vec::new(),
             order: Vec::new(),
         })
@@ -250,23 +179,17 @@ impl GroupState {
             .flatten()
             .map(|g| g.accumulators.iter().map(|a| a.size()).sum::<usize>() + 64)
             .sum();
-        accumulators + self.keys.memory_size()
+        let columns: usize = self.columns.iter().map(|c| c.size()).sum();
+        accumulators + columns + self.keys.memory_size()
     }
 
+    /// A new group: its per-key accumulators (its columnar state is empty already).
     pub(super) fn new_group(&self, now: i64) -> EngineResult<Group> {
-        let mut accumulators = Vec::with_capacity(self.aggregates.len());
-        for (aggregate, kind) in &self.aggregates {
-            accumulators.push(match kind {
-                AccumulatorKind::Plain => aggregate.create_accumulator()?,
-                AccumulatorKind::Sliding => aggregate.create_sliding_accumulator()?,
-                AccumulatorKind::MinMax { max } => Box::new(RetractableMinMax::new(
-                    aggregate.field().data_type().clone(),
-                    *max,
-                )),
-                AccumulatorKind::Distinct { value_type, result } => {
-                    Box::new(DistinctValues::new(value_type.clone(), result.clone()))
-                }
-            });
+        let mut accumulators = Vec::new();
+        for ((aggregate, kind), slot) in self.aggregates.iter().zip(&self.slots) {
+            if let Slot::Row(_) = slot {
+                accumulators.push(fresh_accumulator(aggregate, kind)?);
+            }
         }
         Ok(Group {
             rows: 0,
@@ -275,6 +198,19 @@ impl GroupState {
             pending: None,
             dirty: false,
         })
+    }
+
+    /// Puts `group` in slot `id` (just handed out by the key table).
+    pub(super) fn install(&mut self, id: u32, group: Group) {
+        let slot = id as usize;
+        if slot == self.groups.len() {
+            self.groups.push(Some(group));
+        } else {
+            self.groups[slot] = Some(group);
+        }
+        for column in &mut self.columns {
+            column.grow(slot + 1);
+        }
     }
 
     /// Adds and retracts the rows of a batch; their keys become pending.
@@ -316,18 +252,43 @@ impl GroupState {
                 None => {
                     let id = self.keys.insert(key);
                     let group = self.new_group(now)?;
-                    let slot = id as usize;
-                    if slot == self.groups.len() {
-                        self.groups.push(Some(group));
-                    } else {
-                        self.groups[slot] = Some(group);
-                    }
+                    self.install(id, group);
                     id
                 }
             };
             self.touch(id, now)?;
             ids.push(id);
         }
+        self.capture_previous()?;
+        for (row, &id) in ids.iter().enumerate() {
+            if id == SKIPPED {
+                continue;
+            }
+            let retract = inputs.retract.as_ref().is_some_and(|r| r[row]);
+            let count = inputs.partial_rows.as_ref().map_or(1, |c| c.value(row));
+            if let Some(group) = self.groups[id as usize].as_mut() {
+                group.rows += if retract { -count } else { count };
+            }
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Slot::Column(c) = *slot {
+                self.columns[c].update(&ColumnRows {
+                    args: &inputs.args[index],
+                    ids: &ids,
+                    filter: inputs.filters[index].as_ref(),
+                    retract: inputs.retract.as_deref(),
+                })?;
+            }
+        }
+        if self.slots.iter().any(|s| matches!(s, Slot::Row(_))) {
+            self.apply_rows(inputs, &ids)?;
+        }
+        self.ids = ids;
+        Ok(())
+    }
+
+    /// Applies a batch to the per-key accumulators, `ids` being each row's group.
+    fn apply_rows(&mut self, inputs: &BatchInputs, ids: &[u32]) -> EngineResult<()> {
         // Rows ordered by group, accumulations before retractions.
         let sort_key = |row: u32| -> u64 {
             let retract = inputs.retract.as_ref().is_some_and(|r| r[row as usize]);
@@ -337,17 +298,10 @@ impl GroupState {
         order.clear();
         order.extend((0..inputs.rows as u32).filter(|&r| ids[r as usize] != SKIPPED));
         order.sort_by_key(|&r| sort_key(r));
-        for &row in &order {
-            let retract = inputs.retract.as_ref().is_some_and(|r| r[row as usize]);
-            let count = inputs
-                .partial_rows
-                .as_ref()
-                .map_or(1, |counts| counts.value(row as usize));
-            if let Some(group) = self.groups[ids[row as usize] as usize].as_mut() {
-                group.rows += if retract { -count } else { count };
-            }
-        }
         for (index, args) in inputs.args.iter().enumerate() {
+            let Slot::Row(slot) = self.slots[index] else {
+                continue;
+            };
             let selected: Vec<u32> = match &inputs.filters[index] {
                 Some(mask) => order
                     .iter()
@@ -379,7 +333,7 @@ impl GroupState {
                 let Some(group) = self.groups[id].as_mut() else {
                     return Err(EngineError::Internal(format!("group {id} has no state")));
                 };
-                let accumulator = &mut group.accumulators[index];
+                let accumulator = &mut group.accumulators[slot];
                 if inputs.partial_rows.is_some() {
                     accumulator.merge_batch(&slices)?;
                 } else if run_key & 1 == 1 {
@@ -390,13 +344,13 @@ impl GroupState {
                 start = end;
             }
         }
-        self.ids = ids;
         self.order = order;
         Ok(())
     }
 
     /// Marks a group as written now; the first write since the last emission records
-    /// the result emitted before.
+    /// the result emitted before (the columnar aggregates' part in
+    /// [`GroupState::capture_previous`], before the batch is applied).
     fn touch(&mut self, id: u32, now: i64) -> EngineResult<()> {
         let Some(group) = self.groups[id as usize].as_mut() else {
             return Err(EngineError::Internal(format!("group {id} has no state")));
@@ -408,7 +362,14 @@ impl GroupState {
         }
         if group.pending.is_none() {
             let previous = if group.rows > 0 {
-                Some(evaluate(group)?)
+                let row = evaluate_rows(group)?;
+                let index = self.fresh.len() as u32;
+                self.fresh.push(id);
+                Some(Previous {
+                    row,
+                    chunk: self.previous.len() as u32,
+                    index,
+                })
             } else {
                 None
             };
@@ -418,91 +379,25 @@ impl GroupState {
         Ok(())
     }
 
-    /// The changes of the pending keys as one batch of `schema` (keys, aggregate values,
-    /// row kind), or `None` when nothing changed. Keys whose rows were all retracted are
-    /// removed.
-    pub fn emit(&mut self, schema: &SchemaRef) -> EngineResult<Option<RecordBatch>> {
-        if self.pending.is_empty() {
-            return Ok(None);
+    /// Evaluates the columnar aggregates of the keys the batch made pending (their
+    /// results before it) into a chunk of [`GroupState::previous`].
+    fn capture_previous(&mut self) -> EngineResult<()> {
+        if self.fresh.is_empty() {
+            return Ok(());
         }
-        let mut ids = Vec::new();
-        let mut kinds = Vec::new();
-        let mut values: Vec<Vec<ScalarValue>> = vec![Vec::new(); self.aggregates.len()];
-        let mut removed = Vec::new();
-        let mut push = |ids: &mut Vec<u32>, id: u32, kind: RowKind, row: Vec<ScalarValue>| {
-            ids.push(id);
-            kinds.push(kind as i8);
-            for (column, value) in values.iter_mut().zip(row) {
-                column.push(value);
-            }
-        };
-        for id in std::mem::take(&mut self.pending) {
-            let Some(group) = self.groups[id as usize].as_mut() else {
-                continue;
-            };
-            let previous = group.pending.take().flatten();
-            if group.rows <= 0 {
-                if let Some(previous) = previous {
-                    push(&mut ids, id, RowKind::Delete, previous);
-                }
-                removed.push(id);
-                continue;
-            }
-            let current = evaluate(group)?;
-            match previous {
-                None => push(&mut ids, id, RowKind::Insert, current),
-                Some(previous) if previous == current && self.ttl_ms.is_none() => {}
-                Some(previous) => {
-                    push(&mut ids, id, RowKind::UpdateBefore, previous);
-                    push(&mut ids, id, RowKind::UpdateAfter, current);
-                }
-            }
-        }
-        let batch = if ids.is_empty() {
-            None
-        } else {
-            Some(self.build_batch(schema, &ids, values, kinds)?)
-        };
-        for id in removed {
-            self.remove(id);
-        }
-        Ok(batch)
-    }
-
-    fn build_batch(
-        &self,
-        schema: &SchemaRef,
-        ids: &[u32],
-        values: Vec<Vec<ScalarValue>>,
-        kinds: Vec<i8>,
-    ) -> EngineResult<RecordBatch> {
-        let fields = schema.fields();
-        let mut columns = self.keys.key_columns(ids)?;
-        for column in values {
-            columns.push(ScalarValue::iter_to_array(column)?);
-        }
-        columns.push(Arc::new(Int8Array::from(kinds)));
-        if columns.len() != fields.len() {
-            return Err(EngineError::Internal(format!(
-                "aggregation produced {} columns for a schema of {}",
-                columns.len(),
-                fields.len()
-            )));
-        }
-        let columns = columns
-            .into_iter()
-            .zip(fields.iter())
-            .map(|(c, f)| cast_to(c, f.data_type()))
+        let fresh = std::mem::take(&mut self.fresh);
+        let chunk = self
+            .columns
+            .iter_mut()
+            .map(|c| c.evaluate(&fresh))
             .collect::<EngineResult<Vec<_>>>()?;
-        let options = RecordBatchOptions::new().with_row_count(Some(ids.len()));
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(schema),
-            columns,
-            &options,
-        )?)
+        self.previous.push(chunk);
+        self.fresh = fresh;
+        self.fresh.clear();
+        Ok(())
     }
 
-    fn remove(&mut self, id: u32) {
+    pub(super) fn remove(&mut self, id: u32) {
         if self.track_changes {
             self.removed_keys.insert(self.keys.key_bytes(id).into());
         }
@@ -512,6 +407,9 @@ impl GroupState {
     /// Drops a group from memory only (the store keeps what was written back).
     pub(super) fn evict(&mut self, id: u32) {
         self.groups[id as usize] = None;
+        for column in &mut self.columns {
+            column.clear(id);
+        }
         self.keys.remove(id);
     }
 
@@ -524,6 +422,11 @@ impl GroupState {
         self.groups[id as usize]
             .as_ref()
             .is_some_and(|g| g.pending.is_none() && g.last_write + ttl <= now)
+    }
+
+    /// Whether a result that did not change is emitted again (with state TTL).
+    pub(super) fn emits_unchanged(&self) -> bool {
+        self.ttl_ms.is_some()
     }
 
     /// Keys found expired when read since the last call (for the expiry metric).
@@ -551,7 +454,8 @@ impl GroupState {
     }
 }
 
-fn evaluate(group: &mut Group) -> EngineResult<Vec<ScalarValue>> {
+/// The current values of a group's per-key accumulators.
+pub(super) fn evaluate_rows(group: &mut Group) -> EngineResult<Vec<ScalarValue>> {
     group
         .accumulators
         .iter_mut()
@@ -559,10 +463,37 @@ fn evaluate(group: &mut Group) -> EngineResult<Vec<ScalarValue>> {
         .collect()
 }
 
-fn cast_to(array: ArrayRef, to: &DataType) -> EngineResult<ArrayRef> {
-    if array.data_type() == to {
-        Ok(array)
-    } else {
-        Ok(cast(&array, to)?)
-    }
+#[cfg(test)]
+thread_local! {
+    /// Tests: aggregations created on this thread keep every aggregate per key (to
+    /// compare the columnar path with the per-key one).
+    pub(super) static PER_KEY_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn per_key_only() -> bool {
+    PER_KEY_ONLY.with(|p| p.get())
+}
+
+#[cfg(not(test))]
+fn per_key_only() -> bool {
+    false
+}
+
+/// A fresh DataFusion (or Weir) accumulator for `aggregate` of `kind`.
+pub(super) fn fresh_accumulator(
+    aggregate: &AggregateFunctionExpr,
+    kind: &AccumulatorKind,
+) -> EngineResult<Box<dyn Accumulator>> {
+    Ok(match kind {
+        AccumulatorKind::Plain => aggregate.create_accumulator()?,
+        AccumulatorKind::Sliding => aggregate.create_sliding_accumulator()?,
+        AccumulatorKind::MinMax { max } => Box::new(RetractableMinMax::new(
+            aggregate.field().data_type().clone(),
+            *max,
+        )),
+        AccumulatorKind::Distinct { value_type, result } => {
+            Box::new(DistinctValues::new(value_type.clone(), result.clone()))
+        }
+    })
 }

@@ -66,7 +66,7 @@ impl GroupStore {
     /// Opens an empty store for `state`'s aggregates, and makes `state` track its
     /// changes.
     pub fn open(state: &mut GroupState, settings: StoreSettings) -> EngineResult<GroupStore> {
-        let state_fields = state.state_fields()?;
+        let state_fields = state.state_fields();
         let sort_fields: Vec<SortField> = state_fields
             .iter()
             .map(|(_, t)| SortField::new(t.clone()))
