@@ -13,6 +13,8 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use memchr::memchr;
+use memchr::memmem::Finder;
 use regex::Regex;
 
 use crate::args::{
@@ -44,15 +46,59 @@ enum Separator<'a> {
     Code(Box<dyn Fn(usize) -> Option<i64> + 'a>),
 }
 
+/// A separator prepared for repeated searches: one byte (memchr), several bytes
+/// (memchr's substring finder, built once), or empty (split on whitespace).
+enum Splitter<'a> {
+    Byte(u8),
+    Bytes(Box<Finder<'a>>),
+    Whitespace,
+}
+
+impl<'a> Splitter<'a> {
+    fn new(separator: &'a str) -> Self {
+        match separator.as_bytes() {
+            [] => Self::Whitespace,
+            [b] => Self::Byte(*b),
+            bytes => Self::Bytes(Box::new(Finder::new(bytes))),
+        }
+    }
+
+    /// Byte offset of the first separator in `bytes` and the separator's length.
+    #[inline]
+    fn find(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+        match self {
+            Self::Byte(b) => memchr(*b, bytes).map(|p| (p, 1)),
+            Self::Bytes(f) => f.find(bytes).map(|p| (p, f.needle().len())),
+            Self::Whitespace => None,
+        }
+    }
+
+    /// Token `index` (0-based) of `s`, as `s.split(separator).nth(index)` (and
+    /// `s.split(char::is_whitespace)` for an empty separator); `None` for an empty `s`.
+    #[inline]
+    fn token<'s>(&self, s: &'s str, index: usize) -> Option<&'s str> {
+        if s.is_empty() {
+            return None;
+        }
+        if let Self::Whitespace = self {
+            return s.split(char::is_whitespace).nth(index);
+        }
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for _ in 0..index {
+            let (at, len) = self.find(&bytes[start..])?;
+            start += at + len;
+        }
+        let end = self
+            .find(&bytes[start..])
+            .map_or(bytes.len(), |(at, _)| start + at);
+        // Separators are whole UTF-8 sequences, so both ends are character boundaries.
+        s.get(start..end)
+    }
+}
+
 fn split_index<'s>(s: &'s str, separator: &str, index: usize) -> Option<&'s str> {
-    if s.is_empty() {
-        return None;
-    }
-    if separator.is_empty() {
-        s.split(char::is_whitespace).nth(index)
-    } else {
-        s.split(separator).nth(index)
-    }
+    Splitter::new(separator).token(s, index)
 }
 
 impl ScalarUDFImpl for SplitIndex {
@@ -88,13 +134,27 @@ impl ScalarUDFImpl for SplitIndex {
             .map(|a| a.to_array(n))
             .collect::<Result<_>>()?;
         let text = StrColumn::try_new(NAME, &arrays[0])?;
+        let index = i64_column(NAME, &arrays[2])?;
+        let mut out = StringBuilder::with_capacity(n, arrays[0].get_array_memory_size() / 2);
+        // A literal text separator (the common case) is prepared once for the batch.
+        if let ColumnarValue::Scalar(sep) = &args.args[1] {
+            if let Some(sep) = sep.try_as_str() {
+                let splitter = sep.map(Splitter::new);
+                for i in 0..n {
+                    let idx = index(i).and_then(|v| usize::try_from(v).ok());
+                    match (text.get(i), &splitter, idx) {
+                        (Some(s), Some(sp), Some(idx)) => out.append_option(sp.token(s, idx)),
+                        _ => out.append_null(),
+                    }
+                }
+                return finish(&args.args, Arc::new(out.finish()));
+            }
+        }
         let separator = if arrays[1].data_type() == &DataType::Int64 {
             Separator::Code(Box::new(i64_column(NAME, &arrays[1])?))
         } else {
             Separator::Text(StrColumn::try_new(NAME, &arrays[1])?)
         };
-        let index = i64_column(NAME, &arrays[2])?;
-        let mut out = StringBuilder::with_capacity(n, arrays[0].get_array_memory_size() / 2);
         let mut code_buf = [0u8; 4];
         for i in 0..n {
             let Some(idx) = index(i).and_then(|v| usize::try_from(v).ok()) else {
