@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringBuilder};
+use arrow::array::StringBuilder;
 use arrow::datatypes::DataType;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
@@ -18,7 +18,8 @@ use memchr::memmem::Finder;
 use regex::Regex;
 
 use crate::args::{
-    batch_len, check_arity, coerce_integer, coerce_string, finish, i64_column, StrColumn,
+    batch_len, check_arity, coerce_integer, coerce_string, finish, i64_column, scalar_i64,
+    StrColumn,
 };
 use crate::pattern::LastCache;
 
@@ -128,14 +129,17 @@ impl ScalarUDFImpl for SplitIndex {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         const NAME: &str = "SPLIT_INDEX";
         let n = batch_len(&args.args);
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(n))
-            .collect::<Result<_>>()?;
-        let text = StrColumn::try_new(NAME, &arrays[0])?;
-        let index = i64_column(NAME, &arrays[2])?;
-        let mut out = StringBuilder::with_capacity(n, arrays[0].get_array_memory_size() / 2);
+        let input = args.args[0].to_array(n)?;
+        let text = StrColumn::try_new(NAME, &input)?;
+        let index_array;
+        let index: Box<dyn Fn(usize) -> Option<i64>> = match scalar_i64(&args.args[2]) {
+            Some(fixed) => Box::new(move |_| fixed),
+            None => {
+                index_array = args.args[2].to_array(n)?;
+                Box::new(i64_column(NAME, &index_array)?)
+            }
+        };
+        let mut out = StringBuilder::with_capacity(n, input.get_array_memory_size() / 2);
         // A literal text separator (the common case) is prepared once for the batch.
         if let ColumnarValue::Scalar(sep) = &args.args[1] {
             if let Some(sep) = sep.try_as_str() {
@@ -150,10 +154,11 @@ impl ScalarUDFImpl for SplitIndex {
                 return finish(&args.args, Arc::new(out.finish()));
             }
         }
-        let separator = if arrays[1].data_type() == &DataType::Int64 {
-            Separator::Code(Box::new(i64_column(NAME, &arrays[1])?))
+        let separators = args.args[1].to_array(n)?;
+        let separator = if separators.data_type() == &DataType::Int64 {
+            Separator::Code(Box::new(i64_column(NAME, &separators)?))
         } else {
-            Separator::Text(StrColumn::try_new(NAME, &arrays[1])?)
+            Separator::Text(StrColumn::try_new(NAME, &separators)?)
         };
         let mut code_buf = [0u8; 4];
         for i in 0..n {
@@ -239,13 +244,16 @@ impl ScalarUDFImpl for RegexpExtract {
         };
         let pattern_array = args.args[1].to_array(if fixed.is_some() { 1 } else { n })?;
         let patterns = StrColumn::try_new(NAME, &pattern_array)?;
-        let group_array = match args.args.get(2) {
-            Some(g) => Some(g.to_array(n)?),
-            None => None,
-        };
-        let group: Box<dyn Fn(usize) -> Option<i64>> = match &group_array {
-            Some(a) => Box::new(i64_column(NAME, a)?),
+        let group_array;
+        let group: Box<dyn Fn(usize) -> Option<i64>> = match args.args.get(2) {
             None => Box::new(|_| Some(0)),
+            Some(g) => match scalar_i64(g) {
+                Some(fixed) => Box::new(move |_| fixed),
+                None => {
+                    group_array = g.to_array(n)?;
+                    Box::new(i64_column(NAME, &group_array)?)
+                }
+            },
         };
 
         let mut out = StringBuilder::with_capacity(n, input.get_array_memory_size() / 4);
