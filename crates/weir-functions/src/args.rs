@@ -219,19 +219,23 @@ impl<'a> DateTimeColumn<'a> {
     }
 
     /// The wall-clock fields at row `i`: by integer arithmetic for zone-less timestamps
-    /// in years 0000-9999, through [`Self::get`] otherwise; `None` as for `get`.
+    /// and dates in years 0000-9999, through [`Self::get`] otherwise; `None` as for `get`.
     #[inline]
     pub(crate) fn civil(&self, i: usize) -> Option<Civil> {
-        if let DtKind::Timestamp {
-            values,
-            unit,
-            instant: false,
-        } = &self.kind
-        {
+        let fast = match &self.kind {
+            DtKind::Timestamp {
+                values,
+                unit,
+                instant: false,
+            } => Some((values[i], *unit)),
+            DtKind::Date32(days) => Some((i64::from(days[i]) * 86_400, TimeUnit::Second)),
+            _ => None,
+        };
+        if let Some((value, unit)) = fast {
             if self.nulls.is_some_and(|n| n.is_null(i)) {
                 return None;
             }
-            if let Some(c) = Civil::from_epoch(values[i], *unit) {
+            if let Some(c) = Civil::from_epoch(value, unit) {
                 return Some(c);
             }
         }

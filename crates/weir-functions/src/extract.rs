@@ -171,6 +171,10 @@ mod tests {
                 "1900|1|3|9|60|1|5|0|0|0",
             ]
         );
+        let rows = run("SELECT YEAR(d), DAYOFYEAR(d), DAYOFWEEK(d), HOUR(d) \
+             FROM (VALUES (DATE '1969-12-31'), (DATE '0001-01-01')) AS v(d)")
+        .await?;
+        assert_eq!(rows, vec!["1969|365|4|0", "1|1|2|0"]);
         Ok(())
     }
 
