@@ -160,3 +160,23 @@ async fn split_index_url_directories() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn find_byte_matches_position() {
+    use super::find_byte;
+    let text: Vec<u8> = (0u8..=255).chain((0u8..=255).rev()).collect();
+    for needle in [0u8, 1, 0x2f, 0x7f, 0x80, 0xfe, 0xff] {
+        for start in (0..text.len()).step_by(5) {
+            for end in start..text.len().min(start + 40) {
+                let hay = &text[start..end];
+                assert_eq!(
+                    find_byte(needle, hay),
+                    hay.iter().position(|&b| b == needle),
+                    "{needle} {start}..{end}"
+                );
+            }
+        }
+    }
+    assert_eq!(find_byte(b'/', b"aaaaaaaaaaaaaaa/"), Some(15));
+    assert_eq!(find_byte(b'/', b""), None);
+}
