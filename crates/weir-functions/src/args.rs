@@ -14,6 +14,7 @@ use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs};
 
 use weir_formats::render::timestamp_values;
 
+use crate::civil::Civil;
 use crate::pattern::parse_default_timestamp;
 use crate::zone::{utc, utc_to_local};
 
@@ -215,6 +216,30 @@ impl<'a> DateTimeColumn<'a> {
     /// Zone whose UTC offset a pattern letter like `Z` prints for this column's values.
     pub(crate) fn offset_zone(&self) -> &Tz {
         &self.offset_zone
+    }
+
+    /// The wall-clock fields at row `i`: by integer arithmetic for zone-less timestamps
+    /// and dates in years 0000-9999, through [`Self::get`] otherwise; `None` as for `get`.
+    #[inline]
+    pub(crate) fn civil(&self, i: usize) -> Option<Civil> {
+        let fast = match &self.kind {
+            DtKind::Timestamp {
+                values,
+                unit,
+                instant: false,
+            } => Some((values[i], *unit)),
+            DtKind::Date32(days) => Some((i64::from(days[i]) * 86_400, TimeUnit::Second)),
+            _ => None,
+        };
+        if let Some((value, unit)) = fast {
+            if self.nulls.is_some_and(|n| n.is_null(i)) {
+                return None;
+            }
+            if let Some(c) = Civil::from_epoch(value, unit) {
+                return Some(c);
+            }
+        }
+        self.get(i).map(|d| Civil::from_naive(&d))
     }
 
     /// The wall-clock date-time at row `i`; `None` for NULL or unparsable/out-of-range.

@@ -80,14 +80,31 @@ impl ScalarUDFImpl for DateFormat {
         let column = DateTimeColumn::try_new(NAME, &input, tz)?;
         let mut pattern = PatternArg::new(NAME, args.args.get(1), &self.cache)?;
         let mut out = StringBuilder::with_capacity(n, n * 20);
+        let mut scratch = String::with_capacity(32);
         for i in 0..n {
-            match (column.get(i), pattern.get(NAME, i)?) {
-                (Some(dt), Some(p)) => {
+            let Some(p) = pattern.get(NAME, i)? else {
+                out.append_null();
+                continue;
+            };
+            if let Some(fast) = p.fast() {
+                let Some(civil) = column.civil(i) else {
+                    out.append_null();
+                    continue;
+                };
+                scratch.clear();
+                if fast.write(&civil, &mut scratch) {
+                    out.append_value(&scratch);
+                    continue;
+                }
+                // A year chrono prints with a sign: format with chrono below.
+            }
+            match column.get(i) {
+                Some(dt) => {
                     p.format_into(&mut out, &dt, column.offset_zone())
                         .map_err(|_| format_error(NAME))?;
                     out.append_value("");
                 }
-                _ => out.append_null(),
+                None => out.append_null(),
             }
         }
         finish(&args.args, Arc::new(out.finish()))

@@ -42,6 +42,31 @@ async fn date_format_columns() -> TestResult {
     Ok(())
 }
 
+/// The digit-writing path (numeric patterns) against values chrono would print the same
+/// way, and the chrono fallback for a five-digit year.
+#[tokio::test]
+async fn date_format_numeric_patterns_edges() -> TestResult {
+    let rows = run(
+        "SELECT DATE_FORMAT(TIMESTAMP '1969-12-31 23:59:59.999', 'yyyy-MM-dd HH:mm:ss.SSS'), \
+         DATE_FORMAT(TIMESTAMP '2009-02-03 04:05:06', 'yy/M/d H:m:s'), \
+         DATE_FORMAT(TIMESTAMP '2000-02-29 12:00:00.123456', 'SSSSSS|SSSSSSSSS'), \
+         DATE_FORMAT(TO_TIMESTAMP_LTZ(253402300800, 0), 'yyyy-MM-dd'), \
+         DATE_FORMAT(TO_TIMESTAMP_LTZ(0, 0), '''100%'' yyyy'), \
+         DATE_FORMAT(CAST(NULL AS TIMESTAMP), 'HH:mm')",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        vec!["1969-12-31 23:59:59.999|09/2/3 4:5:6|123456|123456000|+10000-01-01|100% 1970|NULL"]
+    );
+    let sql = "SELECT DATE_FORMAT(ltz, 'yyyy-MM-dd HH:mm') FROM t ORDER BY id";
+    assert_eq!(
+        run_in_zone(sql, "Asia/Shanghai").await?,
+        vec!["2024-01-02 07:30", "NULL", "1970-01-01 08:00"]
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn date_format_ltz_uses_session_zone() -> TestResult {
     let sql = "SELECT DATE_FORMAT(ltz, 'yyyy-MM-dd HH:mm Z'), DATE_FORMAT(ts, 'HH:mm XXX') \

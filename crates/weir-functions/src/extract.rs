@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use arrow::array::Int64Array;
 use arrow::datatypes::DataType;
-use chrono::{Datelike, NaiveDateTime, Timelike};
+use chrono::Datelike;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::args::{batch_len, check_arity, coerce_datetime, finish, DateTimeColumn};
+use crate::civil::Civil;
 use crate::zone::session_time_zone;
 
 /// Which calendar field a [`DatePart`] extracts.
@@ -73,19 +74,21 @@ impl DateField {
         }
     }
 
-    fn extractor(self) -> fn(&NaiveDateTime) -> i64 {
-        match self {
-            DateField::Year => |d| i64::from(d.year()),
-            DateField::Quarter => |d| i64::from((d.month() - 1) / 3 + 1),
-            DateField::Month => |d| i64::from(d.month()),
-            DateField::Week => |d| i64::from(d.iso_week().week()),
-            DateField::DayOfYear => |d| i64::from(d.ordinal()),
-            DateField::DayOfMonth => |d| i64::from(d.day()),
-            DateField::DayOfWeek => |d| i64::from(d.weekday().number_from_sunday()),
-            DateField::Hour => |d| i64::from(d.hour()),
-            DateField::Minute => |d| i64::from(d.minute()),
-            DateField::Second => |d| i64::from(d.second()),
-        }
+    /// The field of `c`; ISO weeks and days of the year are computed by chrono.
+    #[inline]
+    fn of(self, c: Civil) -> Option<i64> {
+        Some(match self {
+            DateField::Year => i64::from(c.year),
+            DateField::Quarter => i64::from((c.month - 1) / 3 + 1),
+            DateField::Month => i64::from(c.month),
+            DateField::Week => i64::from(c.to_naive()?.iso_week().week()),
+            DateField::DayOfYear => i64::from(c.to_naive()?.ordinal()),
+            DateField::DayOfMonth => i64::from(c.day),
+            DateField::DayOfWeek => i64::from(c.weekday_from_sunday()),
+            DateField::Hour => i64::from(c.hour),
+            DateField::Minute => i64::from(c.minute),
+            DateField::Second => i64::from(c.second),
+        })
     }
 }
 
@@ -126,8 +129,10 @@ impl ScalarUDFImpl for DatePart {
         let n = batch_len(&args.args);
         let input = args.args[0].to_array(n)?;
         let column = DateTimeColumn::try_new(self.field.function_name(), &input, tz)?;
-        let extract = self.field.extractor();
-        let out: Int64Array = (0..n).map(|i| column.get(i).map(|d| extract(&d))).collect();
+        let field = self.field;
+        let out: Int64Array = (0..n)
+            .map(|i| column.civil(i).and_then(|c| field.of(c)))
+            .collect();
         finish(&args.args, Arc::new(out))
     }
 }
@@ -145,6 +150,31 @@ mod tests {
         )
         .await?;
         assert_eq!(rows, vec!["2024|4|12|1|366|31|3|23|58|59"]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn fields_before_the_epoch_and_in_leap_years() -> TestResult {
+        let rows = run(
+            "SELECT YEAR(t), QUARTER(t), MONTH(t), WEEK(t), DAYOFYEAR(t), DAYOFMONTH(t), \
+             DAYOFWEEK(t), HOUR(t), MINUTE(t), SECOND(t) \
+             FROM (VALUES (TIMESTAMP '1969-12-31 23:59:59.999'), \
+                          (TIMESTAMP '2000-02-29 08:07:06'), \
+                          (TIMESTAMP '1900-03-01 00:00:00')) AS v(t)",
+        )
+        .await?;
+        assert_eq!(
+            rows,
+            vec![
+                "1969|4|12|1|365|31|4|23|59|59",
+                "2000|1|2|9|60|29|3|8|7|6",
+                "1900|1|3|9|60|1|5|0|0|0",
+            ]
+        );
+        let rows = run("SELECT YEAR(d), DAYOFYEAR(d), DAYOFWEEK(d), HOUR(d) \
+             FROM (VALUES (DATE '1969-12-31'), (DATE '0001-01-01')) AS v(d)")
+        .await?;
+        assert_eq!(rows, vec!["1969|365|4|0", "1|1|2|0"]);
         Ok(())
     }
 

@@ -12,7 +12,8 @@
 //! (see [`session_time_zone`]).
 //!
 //! Modules: `format` (Java pattern conversion), `pattern` (compiled patterns, default
-//! timestamp parser, caches), `zone` (session zone), `args` (argument plumbing), `text`
+//! timestamp parser, caches), `civil` (calendar fields of epoch values by integer
+//! arithmetic), `fast_format` (digit-writing formatter for numeric patterns), `zone` (session zone), `args` (argument plumbing), `text`
 //! (Flink's CAST-to-STRING text of values), `datetime`, `extract`, `clock`, `string`,
 //! `conditional`, `concat`, `floor`, `cast` (the functions), `aggregate` (`SUM` and `AVG`
 //! with Flink's result types, replacing DataFusion's), `ranking` (`ROW_NUMBER`, `RANK`,
@@ -27,11 +28,13 @@
 mod aggregate;
 mod args;
 mod cast;
+mod civil;
 mod clock;
 mod concat;
 mod conditional;
 mod datetime;
 mod extract;
+mod fast_format;
 mod floor;
 mod format;
 mod pattern;

@@ -13,6 +13,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::ColumnarValue;
 
 use crate::args::StrColumn;
+use crate::fast_format::FastPattern;
 use crate::format::convert;
 
 /// Flink's default timestamp pattern.
@@ -24,6 +25,8 @@ pub(crate) struct JavaPattern {
     items: Vec<Item<'static>>,
     needs_offset: bool,
     is_default: bool,
+    /// The same pattern for the digit-writing formatter, when it is numeric only.
+    fast: Option<FastPattern>,
 }
 
 impl JavaPattern {
@@ -38,11 +41,22 @@ impl JavaPattern {
                     "{function}: pattern '{java}' is not supported by chrono: {e}"
                 ))
             })?;
+        let fast = if converted.needs_offset {
+            None
+        } else {
+            FastPattern::compile(&converted.strftime)
+        };
         Ok(Self {
             items,
             needs_offset: converted.needs_offset,
             is_default: java == DEFAULT_PATTERN,
+            fast,
         })
+    }
+
+    /// The digit-writing form of this pattern, when it has only numeric fields.
+    pub(crate) fn fast(&self) -> Option<&FastPattern> {
+        self.fast.as_ref()
     }
 
     /// Writes `local` (a wall-clock time whose UTC offset, if printed, is that of `zone`).

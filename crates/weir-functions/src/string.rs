@@ -6,17 +6,19 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringBuilder};
+use arrow::array::StringBuilder;
 use arrow::datatypes::DataType;
 use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use memchr::memmem::Finder;
 use regex::Regex;
 
 use crate::args::{
-    batch_len, check_arity, coerce_integer, coerce_string, finish, i64_column, StrColumn,
+    batch_len, check_arity, coerce_integer, coerce_string, finish, i64_column, scalar_i64,
+    StrColumn,
 };
 use crate::pattern::LastCache;
 
@@ -44,15 +46,90 @@ enum Separator<'a> {
     Code(Box<dyn Fn(usize) -> Option<i64> + 'a>),
 }
 
+/// A separator prepared for repeated searches: one byte (a word-at-a-time scan), several
+/// bytes (memchr's substring finder, built once), or empty (split on whitespace).
+enum Splitter<'a> {
+    Byte(u8),
+    Bytes(Box<Finder<'a>>),
+    Whitespace,
+}
+
+impl<'a> Splitter<'a> {
+    fn new(separator: &'a str) -> Self {
+        match separator.as_bytes() {
+            [] => Self::Whitespace,
+            [b] => Self::Byte(*b),
+            bytes => Self::Bytes(Box::new(Finder::new(bytes))),
+        }
+    }
+
+    /// Byte offset of the first separator in `bytes` and the separator's length.
+    #[inline]
+    fn find(&self, bytes: &[u8]) -> Option<(usize, usize)> {
+        match self {
+            Self::Byte(b) => find_byte(*b, bytes).map(|p| (p, 1)),
+            Self::Bytes(f) => f.find(bytes).map(|p| (p, f.needle().len())),
+            Self::Whitespace => None,
+        }
+    }
+
+    /// Token `index` (0-based) of `s`, as `s.split(separator).nth(index)` (and
+    /// `s.split(char::is_whitespace)` for an empty separator); `None` for an empty `s`.
+    #[inline]
+    fn token<'s>(&self, s: &'s str, index: usize) -> Option<&'s str> {
+        if s.is_empty() {
+            return None;
+        }
+        if let Self::Whitespace = self {
+            return s.split(char::is_whitespace).nth(index);
+        }
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for _ in 0..index {
+            let (at, len) = self.find(&bytes[start..])?;
+            start += at + len;
+        }
+        let end = self
+            .find(&bytes[start..])
+            .map_or(bytes.len(), |(at, _)| start + at);
+        // Separators are whole UTF-8 sequences, so both ends are character boundaries.
+        s.get(start..end)
+    }
+}
+
+/// Offset of the first `needle` in `bytes`, eight bytes at a time in a `u64` (SWAR).
+///
+/// Tokens between separators (URL directories, CSV fields) are short: a word-at-a-time
+/// loop inlined into the caller beats a call into `memchr` per token, whose SIMD setup
+/// only pays off over long stretches.
+#[inline]
+fn find_byte(needle: u8, bytes: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = LOW * u64::from(needle);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // Zero bytes where `needle` is; then the high bit of each byte that is zero
+        // (exact: no carry crosses bytes).
+        let x = u64::from_le_bytes(word) ^ pattern;
+        let zero = !(((x & !HIGH) + !HIGH) | x) & HIGH;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| offset + p)
+}
+
 fn split_index<'s>(s: &'s str, separator: &str, index: usize) -> Option<&'s str> {
-    if s.is_empty() {
-        return None;
-    }
-    if separator.is_empty() {
-        s.split(char::is_whitespace).nth(index)
-    } else {
-        s.split(separator).nth(index)
-    }
+    Splitter::new(separator).token(s, index)
 }
 
 impl ScalarUDFImpl for SplitIndex {
@@ -82,19 +159,37 @@ impl ScalarUDFImpl for SplitIndex {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         const NAME: &str = "SPLIT_INDEX";
         let n = batch_len(&args.args);
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(n))
-            .collect::<Result<_>>()?;
-        let text = StrColumn::try_new(NAME, &arrays[0])?;
-        let separator = if arrays[1].data_type() == &DataType::Int64 {
-            Separator::Code(Box::new(i64_column(NAME, &arrays[1])?))
-        } else {
-            Separator::Text(StrColumn::try_new(NAME, &arrays[1])?)
+        let input = args.args[0].to_array(n)?;
+        let text = StrColumn::try_new(NAME, &input)?;
+        let index_array;
+        let index: Box<dyn Fn(usize) -> Option<i64>> = match scalar_i64(&args.args[2]) {
+            Some(fixed) => Box::new(move |_| fixed),
+            None => {
+                index_array = args.args[2].to_array(n)?;
+                Box::new(i64_column(NAME, &index_array)?)
+            }
         };
-        let index = i64_column(NAME, &arrays[2])?;
-        let mut out = StringBuilder::with_capacity(n, arrays[0].get_array_memory_size() / 2);
+        let mut out = StringBuilder::with_capacity(n, input.get_array_memory_size() / 2);
+        // A literal text separator (the common case) is prepared once for the batch.
+        if let ColumnarValue::Scalar(sep) = &args.args[1] {
+            if let Some(sep) = sep.try_as_str() {
+                let splitter = sep.map(Splitter::new);
+                for i in 0..n {
+                    let idx = index(i).and_then(|v| usize::try_from(v).ok());
+                    match (text.get(i), &splitter, idx) {
+                        (Some(s), Some(sp), Some(idx)) => out.append_option(sp.token(s, idx)),
+                        _ => out.append_null(),
+                    }
+                }
+                return finish(&args.args, Arc::new(out.finish()));
+            }
+        }
+        let separators = args.args[1].to_array(n)?;
+        let separator = if separators.data_type() == &DataType::Int64 {
+            Separator::Code(Box::new(i64_column(NAME, &separators)?))
+        } else {
+            Separator::Text(StrColumn::try_new(NAME, &separators)?)
+        };
         let mut code_buf = [0u8; 4];
         for i in 0..n {
             let Some(idx) = index(i).and_then(|v| usize::try_from(v).ok()) else {
@@ -179,13 +274,16 @@ impl ScalarUDFImpl for RegexpExtract {
         };
         let pattern_array = args.args[1].to_array(if fixed.is_some() { 1 } else { n })?;
         let patterns = StrColumn::try_new(NAME, &pattern_array)?;
-        let group_array = match args.args.get(2) {
-            Some(g) => Some(g.to_array(n)?),
-            None => None,
-        };
-        let group: Box<dyn Fn(usize) -> Option<i64>> = match &group_array {
-            Some(a) => Box::new(i64_column(NAME, a)?),
+        let group_array;
+        let group: Box<dyn Fn(usize) -> Option<i64>> = match args.args.get(2) {
             None => Box::new(|_| Some(0)),
+            Some(g) => match scalar_i64(g) {
+                Some(fixed) => Box::new(move |_| fixed),
+                None => {
+                    group_array = g.to_array(n)?;
+                    Box::new(i64_column(NAME, &group_array)?)
+                }
+            },
         };
 
         let mut out = StringBuilder::with_capacity(n, input.get_array_memory_size() / 4);

@@ -108,3 +108,75 @@ async fn concat_ws_skips_null_arguments() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn splitter_matches_str_split() {
+    use super::split_index;
+    let texts = [
+        "https://www.nexmark.com/abc/def/ghi/item.htm?query=1",
+        "a,b,,c,",
+        ",",
+        "aaaa",
+        "naïve/ünïcode/日本語/x",
+        "x日本y日本z",
+        "no separator here",
+        "trailing/",
+        "/leading",
+        "a\u{2003}b c",
+    ];
+    let separators = ["/", ",", "aa", "日本", "é", "--", " ", "x"];
+    for s in texts {
+        for sep in separators {
+            for index in 0..8 {
+                let want = s.split(sep).nth(index);
+                assert_eq!(split_index(s, sep, index), want, "{s:?} {sep:?} {index}");
+            }
+        }
+        for index in 0..4 {
+            let want = s.split(char::is_whitespace).nth(index);
+            assert_eq!(split_index(s, "", index), want, "{s:?} whitespace {index}");
+        }
+    }
+    assert_eq!(split_index("", "/", 0), None);
+}
+
+#[tokio::test]
+async fn split_index_url_directories() -> TestResult {
+    let rows = run(
+        "SELECT SPLIT_INDEX(u, '/', 3), SPLIT_INDEX(u, '/', 4), SPLIT_INDEX(u, '/', 5), \
+         SPLIT_INDEX(u, '日本', 1), SPLIT_INDEX(u, 47, 6) \
+         FROM (VALUES ('https://www.nexmark.com/abc/dé/日本/item.htm?query=1'), \
+                      ('https://x.org/'), (CAST(NULL AS VARCHAR)), ('')) AS v(u)",
+    )
+    .await?;
+    assert_eq!(
+        rows,
+        vec![
+            "abc|dé|日本|/item.htm?query=1|item.htm?query=1",
+            "|NULL|NULL|NULL|NULL",
+            "NULL|NULL|NULL|NULL|NULL",
+            "NULL|NULL|NULL|NULL|NULL",
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn find_byte_matches_position() {
+    use super::find_byte;
+    let text: Vec<u8> = (0u8..=255).chain((0u8..=255).rev()).collect();
+    for needle in [0u8, 1, 0x2f, 0x7f, 0x80, 0xfe, 0xff] {
+        for start in (0..text.len()).step_by(5) {
+            for end in start..text.len().min(start + 40) {
+                let hay = &text[start..end];
+                assert_eq!(
+                    find_byte(needle, hay),
+                    hay.iter().position(|&b| b == needle),
+                    "{needle} {start}..{end}"
+                );
+            }
+        }
+    }
+    assert_eq!(find_byte(b'/', b"aaaaaaaaaaaaaaa/"), Some(15));
+    assert_eq!(find_byte(b'/', b""), None);
+}
