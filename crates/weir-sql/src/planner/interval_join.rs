@@ -258,8 +258,21 @@ fn interval_ms(expr: &Expr) -> Option<i64> {
 }
 
 /// Whether column `name` of `plan`'s output is the event-time attribute (the
-/// `WATERMARK FOR` column) of the table it comes from.
+/// `WATERMARK FOR` column) of the table it comes from, read through aliases,
+/// plain-column projections and filters.
 pub(crate) fn is_rowtime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
+    traces_to_rowtime(p, plan, name, false)
+}
+
+/// [`is_rowtime`], also through window operators (`ROW_NUMBER()` and other OVER
+/// windows pass their input's columns through unchanged) when `through_windows`.
+pub(crate) fn traces_to_rowtime(
+    p: &Planner,
+    plan: &LogicalPlan,
+    name: &str,
+    through_windows: bool,
+) -> bool {
+    let next = |input: &LogicalPlan, name: &str| traces_to_rowtime(p, input, name, through_windows);
     match plan {
         LogicalPlan::Projection(projection) => {
             let Some(index) = projection
@@ -271,12 +284,15 @@ pub(crate) fn is_rowtime(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
                 return false;
             };
             match projection.expr[index].clone().unalias() {
-                Expr::Column(c) => is_rowtime(p, &projection.input, &c.name),
+                Expr::Column(c) => next(&projection.input, &c.name),
                 _ => false,
             }
         }
-        LogicalPlan::Filter(f) => is_rowtime(p, &f.input, name),
-        LogicalPlan::SubqueryAlias(a) => is_rowtime(p, &a.input, name),
+        LogicalPlan::Filter(f) => next(&f.input, name),
+        LogicalPlan::SubqueryAlias(a) => next(&a.input, name),
+        LogicalPlan::Window(w) if through_windows => {
+            w.input.schema().fields().iter().any(|f| f.name() == name) && next(&w.input, name)
+        }
         LogicalPlan::TableScan(scan) => p
             .tables
             .get(scan.table_name.table())

@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 };
 
 use super::hints::AS_OF_MARKER;
-use super::interval_join::is_rowtime;
+use super::interval_join::traces_to_rowtime;
 use super::versioned_view::{dedup_input, is_rank_filter, rank_column};
 use super::Planner;
 
@@ -34,29 +34,7 @@ use super::Planner;
 /// aliases, plain-column projections, filters and the `ROW_NUMBER()` window of a
 /// versioned view (which passes its input's columns through unchanged).
 pub(crate) fn is_version_time(p: &Planner, plan: &LogicalPlan, name: &str) -> bool {
-    match plan {
-        LogicalPlan::Projection(projection) => {
-            let Some(index) = projection
-                .schema
-                .fields()
-                .iter()
-                .position(|f| f.name() == name)
-            else {
-                return false;
-            };
-            match projection.expr[index].clone().unalias() {
-                Expr::Column(c) => is_version_time(p, &projection.input, &c.name),
-                _ => false,
-            }
-        }
-        LogicalPlan::Filter(f) => is_version_time(p, &f.input, name),
-        LogicalPlan::SubqueryAlias(a) => is_version_time(p, &a.input, name),
-        LogicalPlan::Window(w) => {
-            w.input.schema().fields().iter().any(|f| f.name() == name)
-                && is_version_time(p, &w.input, name)
-        }
-        other => is_rowtime(p, other, name),
-    }
+    traces_to_rowtime(p, plan, name, true)
 }
 
 /// `plan` (aliases, projections and filters over a table scan) with the event-time
