@@ -34,10 +34,45 @@ where
     /// The list item field of the state column.
     item: FieldRef,
     pairs: HashSet<(u32, T::Native), Hasher>,
+    groups: DistinctGroups,
+}
+
+/// The per-group part of a distinct count: the number of distinct values of each group,
+/// and the groups cleared since the value set was last purged (their entries are
+/// dropped in one pass before the set is next read or written).
+#[derive(Default)]
+struct DistinctGroups {
     counts: Vec<i64>,
-    /// Groups removed since the set was last purged, by id.
     removed: Vec<bool>,
     any_removed: bool,
+}
+
+impl DistinctGroups {
+    fn grow(&mut self, groups: usize) {
+        if self.counts.len() < groups {
+            self.counts.resize(groups, 0);
+            self.removed.resize(groups, false);
+        }
+    }
+
+    fn clear(&mut self, id: u32) {
+        let id = id as usize;
+        if self.counts[id] != 0 {
+            self.counts[id] = 0;
+            self.removed[id] = true;
+            self.any_removed = true;
+        }
+    }
+
+    /// The cleared groups by id, when there are any to purge; resets them.
+    fn take_removed(&mut self) -> Option<Vec<bool>> {
+        if !self.any_removed {
+            return None;
+        }
+        self.any_removed = false;
+        let fresh = vec![false; self.removed.len()];
+        Some(std::mem::replace(&mut self.removed, fresh))
+    }
 }
 
 impl DistinctCount<Int64Type> {
@@ -52,9 +87,7 @@ impl DistinctCount<Int64Type> {
                 value_type: item.data_type().clone(),
                 item: Arc::clone(item),
                 pairs: HashSet::with_hasher(Hasher::with_seed(0x5745_4952)),
-                counts: Vec::new(),
-                removed: Vec::new(),
-                any_removed: false,
+                groups: DistinctGroups::default(),
             }))
         }
         match item.data_type() {
@@ -84,13 +117,9 @@ where
 {
     /// Drops the pairs of removed groups.
     fn purge(&mut self) {
-        if !self.any_removed {
-            return;
+        if let Some(removed) = self.groups.take_removed() {
+            self.pairs.retain(|(id, _)| !removed[*id as usize]);
         }
-        let removed = &self.removed;
-        self.pairs.retain(|(id, _)| !removed[*id as usize]);
-        self.removed.iter_mut().for_each(|r| *r = false);
-        self.any_removed = false;
     }
 }
 
@@ -99,19 +128,11 @@ where
     T::Native: Hash + Eq,
 {
     fn grow(&mut self, groups: usize) {
-        if self.counts.len() < groups {
-            self.counts.resize(groups, 0);
-            self.removed.resize(groups, false);
-        }
+        self.groups.grow(groups);
     }
 
     fn clear(&mut self, id: u32) {
-        let id = id as usize;
-        if self.counts[id] != 0 {
-            self.counts[id] = 0;
-            self.removed[id] = true;
-            self.any_removed = true;
-        }
+        self.groups.clear(id);
     }
 
     fn update(&mut self, rows: &ColumnRows<'_>) -> EngineResult<()> {
@@ -119,7 +140,7 @@ where
         let values = argument::<T>(rows.args, &self.value_type)?;
         let raw = values.values();
         let nulls = values.nulls().filter(|n| n.null_count() > 0);
-        let (pairs, counts) = (&mut self.pairs, &mut self.counts);
+        let (pairs, counts) = (&mut self.pairs, &mut self.groups.counts);
         rows.for_each(|row, id, _| {
             if nulls.is_some_and(|n| n.is_null(row)) {
                 return;
@@ -133,20 +154,20 @@ where
 
     fn evaluate(&mut self, ids: &[u32]) -> EngineResult<ArrayRef> {
         Ok(Arc::new(Int64Array::from_iter_values(
-            ids.iter().map(|&id| self.counts[id as usize]),
+            ids.iter().map(|&id| self.groups.counts[id as usize]),
         )))
     }
 
     fn state(&mut self, ids: &[u32]) -> EngineResult<Vec<ArrayRef>> {
         self.purge();
         // Where each requested group's values go: its offset in the list values.
-        let mut position = vec![u32::MAX; self.counts.len()];
+        let mut position = vec![u32::MAX; self.groups.counts.len()];
         let mut offsets = Vec::with_capacity(ids.len() + 1);
         let mut total = 0usize;
         offsets.push(0i32);
         for (i, &id) in ids.iter().enumerate() {
             position[id as usize] = i as u32;
-            total += self.counts[id as usize] as usize;
+            total += self.groups.counts[id as usize] as usize;
             offsets.push(i32::try_from(total).map_err(|_| {
                 EngineError::Internal("COUNT(DISTINCT) state exceeds 2^31 values".into())
             })?);
@@ -190,7 +211,7 @@ where
             let values = argument::<T>(&[lists.value(i)], &self.value_type)?;
             for value in values.iter().flatten() {
                 if self.pairs.insert((id, value)) {
-                    self.counts[id as usize] += 1;
+                    self.groups.counts[id as usize] += 1;
                 }
             }
         }
@@ -199,7 +220,7 @@ where
 
     fn size(&self) -> usize {
         self.pairs.capacity() * (std::mem::size_of::<(u32, T::Native)>() + 1)
-            + self.counts.capacity() * 9
+            + self.groups.counts.capacity() * 9
     }
 }
 
@@ -218,9 +239,7 @@ struct StringEntry {
 pub(super) struct StringDistinctCount {
     hasher: Hasher,
     entries: hashbrown::HashTable<StringEntry>,
-    counts: Vec<i64>,
-    removed: Vec<bool>,
-    any_removed: bool,
+    groups: DistinctGroups,
 }
 
 impl StringDistinctCount {
@@ -229,20 +248,14 @@ impl StringDistinctCount {
         StringDistinctCount {
             hasher: Hasher::with_seed(0x5745_4952),
             entries: hashbrown::HashTable::new(),
-            counts: Vec::new(),
-            removed: Vec::new(),
-            any_removed: false,
+            groups: DistinctGroups::default(),
         }
     }
 
     fn purge(&mut self) {
-        if !self.any_removed {
-            return;
+        if let Some(removed) = self.groups.take_removed() {
+            self.entries.retain(|e| !removed[e.id as usize]);
         }
-        let removed = &self.removed;
-        self.entries.retain(|e| !removed[e.id as usize]);
-        self.removed.iter_mut().for_each(|r| *r = false);
-        self.any_removed = false;
     }
 
     /// Adds `rows` rows of `value` to group `id` (negative: retracts them).
@@ -257,7 +270,7 @@ impl StringDistinctCount {
                 current.rows = current.rows.saturating_add_signed(rows);
                 if current.rows == 0 {
                     entry.remove();
-                    self.counts[id as usize] -= 1;
+                    self.groups.counts[id as usize] -= 1;
                 }
             }
             // Flink ignores the retraction of a value the key does not hold.
@@ -273,7 +286,7 @@ impl StringDistinctCount {
                     },
                     |e| hasher.hash_one((e.id, &*e.value)),
                 );
-                self.counts[id as usize] += 1;
+                self.groups.counts[id as usize] += 1;
             }
         }
     }
@@ -281,19 +294,11 @@ impl StringDistinctCount {
 
 impl ColumnAggregate for StringDistinctCount {
     fn grow(&mut self, groups: usize) {
-        if self.counts.len() < groups {
-            self.counts.resize(groups, 0);
-            self.removed.resize(groups, false);
-        }
+        self.groups.grow(groups);
     }
 
     fn clear(&mut self, id: u32) {
-        let id = id as usize;
-        if self.counts[id] != 0 {
-            self.counts[id] = 0;
-            self.removed[id] = true;
-            self.any_removed = true;
-        }
+        self.groups.clear(id);
     }
 
     fn update(&mut self, rows: &ColumnRows<'_>) -> EngineResult<()> {
@@ -324,13 +329,13 @@ impl ColumnAggregate for StringDistinctCount {
 
     fn evaluate(&mut self, ids: &[u32]) -> EngineResult<ArrayRef> {
         Ok(Arc::new(Int64Array::from_iter_values(
-            ids.iter().map(|&id| self.counts[id as usize]),
+            ids.iter().map(|&id| self.groups.counts[id as usize]),
         )))
     }
 
     fn state(&mut self, ids: &[u32]) -> EngineResult<Vec<ArrayRef>> {
         self.purge();
-        let mut position = vec![u32::MAX; self.counts.len()];
+        let mut position = vec![u32::MAX; self.groups.counts.len()];
         for (i, &id) in ids.iter().enumerate() {
             position[id as usize] = i as u32;
         }
@@ -413,6 +418,6 @@ impl ColumnAggregate for StringDistinctCount {
     fn size(&self) -> usize {
         self.entries.capacity() * (std::mem::size_of::<StringEntry>() + 1)
             + self.entries.iter().map(|e| e.value.len()).sum::<usize>()
-            + self.counts.capacity() * 9
+            + self.groups.counts.capacity() * 9
     }
 }
