@@ -1,15 +1,18 @@
 //! Calc: an optional filter followed by an optional projection, evaluated with
-//! DataFusion physical expressions over whole batches.
+//! DataFusion physical expressions over whole batches. Expressions written more than
+//! once are evaluated once per batch (module `calc_shared`).
 
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 use weir_runtime::{Operator, OperatorFactory, Output, SubtaskContext};
 use weir_types::{EngineError, EngineResult};
+
+use crate::calc_shared::{share, SharedColumns};
 
 /// A filter and projection. Stateless: one definition is shared by every subtask.
 #[derive(Debug, Clone)]
@@ -17,6 +20,12 @@ pub struct Calc {
     filter: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
     output_schema: SchemaRef,
+    /// The input columns the expressions read: `0..read_columns`; shared columns follow.
+    read_columns: usize,
+    /// Evaluated once per input batch, before the filter.
+    before_filter: SharedColumns,
+    /// Evaluated once per filtered batch, before the projection.
+    after_filter: SharedColumns,
 }
 
 impl Calc {
@@ -28,15 +37,45 @@ impl Calc {
         projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
         output_schema: SchemaRef,
     ) -> Calc {
+        let mut filter = filter;
+        let mut projection = projection;
+        let read_columns = filter
+            .iter()
+            .chain(projection.iter().flatten())
+            .map(|e| max_column(e).map_or(0, |c| c + 1))
+            .max()
+            .unwrap_or(0);
+        let mut exprs: Vec<&mut Arc<dyn PhysicalExpr>> = filter.iter_mut().collect();
+        let filters = exprs.len();
+        exprs.extend(projection.iter_mut().flatten());
+        let all: Vec<usize> = (0..exprs.len()).collect();
+        let in_filter: Vec<usize> = (0..filters).collect();
+        let before_filter = share(&mut exprs, &all, &in_filter, read_columns);
+        let in_projection: Vec<usize> = (filters..exprs.len()).collect();
+        let after_filter = share(
+            &mut exprs,
+            &in_projection,
+            &in_projection,
+            read_columns + before_filter.exprs.len(),
+        );
         Calc {
             filter,
             projection,
             output_schema,
+            read_columns,
+            before_filter,
+            after_filter,
         }
     }
 
     /// Applies the calc to one batch.
     pub fn apply(&self, batch: RecordBatch) -> EngineResult<RecordBatch> {
+        let input = batch;
+        let batch = if self.before_filter.is_empty() {
+            input.clone()
+        } else {
+            self.extend(&input, &self.before_filter)?
+        };
         let batch = match &self.filter {
             None => batch,
             Some(predicate) => {
@@ -48,6 +87,12 @@ impl Calc {
                     )));
                 }
                 let mask = mask.as_boolean();
+                // Without a projection the output is the input's columns.
+                let batch = if self.projection.is_none() {
+                    input
+                } else {
+                    batch
+                };
                 if mask.true_count() == batch.num_rows() && mask.null_count() == 0 {
                     batch
                 } else {
@@ -58,6 +103,11 @@ impl Calc {
         match &self.projection {
             None => Ok(batch),
             Some(exprs) => {
+                let batch = if self.after_filter.is_empty() {
+                    batch
+                } else {
+                    self.extend(&batch, &self.after_filter)?
+                };
                 let rows = batch.num_rows();
                 let columns = exprs
                     .iter()
@@ -71,6 +121,32 @@ impl Calc {
                 )?)
             }
         }
+    }
+
+    /// `batch` with its first `read_columns` columns (and the shared columns already
+    /// added to it) followed by the columns of `shared`.
+    fn extend(&self, batch: &RecordBatch, shared: &SharedColumns) -> EngineResult<RecordBatch> {
+        let rows = batch.num_rows();
+        let keep = if std::ptr::eq(shared, &self.before_filter) {
+            self.read_columns
+        } else {
+            self.read_columns + self.before_filter.exprs.len()
+        };
+        let schema = batch.schema();
+        let mut fields: Vec<Arc<Field>> = schema.fields().iter().take(keep).cloned().collect();
+        let mut columns: Vec<ArrayRef> = batch.columns().iter().take(keep).cloned().collect();
+        for (i, expr) in shared.exprs.iter().enumerate() {
+            let column = expr.evaluate(batch)?.into_array(rows)?;
+            let name = format!("__shared_{}", keep + i);
+            fields.push(Arc::new(Field::new(name, column.data_type().clone(), true)));
+            columns.push(column);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            columns,
+            &options,
+        )?)
     }
 
     /// The schema of the batches this calc produces.
@@ -87,6 +163,18 @@ impl Calc {
             },
         )
     }
+}
+
+/// The largest column index `expr` reads.
+fn max_column(expr: &Arc<dyn PhysicalExpr>) -> Option<usize> {
+    let own = expr
+        .downcast_ref::<datafusion::physical_expr::expressions::Column>()
+        .map(|c| c.index());
+    expr.children()
+        .into_iter()
+        .filter_map(max_column)
+        .chain(own)
+        .max()
 }
 
 struct CalcOperator {
@@ -106,32 +194,5 @@ impl Operator for CalcOperator {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::Int64Array;
-    use arrow::datatypes::{Field, Schema};
-    use datafusion::logical_expr::Operator as BinOp;
-    use datafusion::physical_expr::expressions::{binary, col, lit};
-
-    #[test]
-    fn filters_then_projects() {
-        let input = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
-        let batch = RecordBatch::try_new(
-            input.clone(),
-            vec![Arc::new(Int64Array::from(vec![1, 5, 10]))],
-        )
-        .unwrap();
-        let a = col("a", &input).unwrap();
-        let filter = binary(a.clone(), BinOp::Gt, lit(2i64), &input).unwrap();
-        let doubled = binary(a, BinOp::Multiply, lit(2i64), &input).unwrap();
-        let output = Arc::new(Schema::new(vec![Field::new("b", DataType::Int64, false)]));
-        let calc = Calc::new(Some(filter), Some(vec![doubled]), output);
-        let result = calc.apply(batch).unwrap();
-        let b = result
-            .column(0)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap();
-        assert_eq!(b.values(), &[10, 20]);
-    }
-}
+#[path = "calc_tests.rs"]
+mod tests;

@@ -12,6 +12,7 @@
 //!   interval, window and lookup joins.
 
 pub mod calc;
+mod calc_shared;
 pub mod event_time;
 pub mod group_agg;
 pub mod join;
