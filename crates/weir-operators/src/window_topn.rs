@@ -35,6 +35,8 @@ const ROWS: &str = "rows";
 const OPERATOR: &str = "window Top-N";
 use weir_types::{EngineError, EngineResult, Watermark};
 
+use crate::window::TimeShift;
+
 /// The definition of a window Top-N.
 #[derive(Debug, Clone)]
 pub struct WindowTopN {
@@ -48,6 +50,10 @@ pub struct WindowTopN {
     pub limit: usize,
     /// The input columns followed by the row number (BIGINT).
     pub output_schema: SchemaRef,
+    /// The session time zone of windows over a `TIMESTAMP_LTZ` attribute when it is not
+    /// UTC: the window bounds are then local times, and each watermark is converted to
+    /// local time before windows fire (see `crate::window::TimeShift`).
+    pub shift: Option<TimeShift>,
 }
 
 impl WindowTopN {
@@ -214,7 +220,11 @@ impl Operator for WindowTopNOperator {
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
         // Never backwards (a restored subtask may see lower watermarks first).
-        self.watermark = self.watermark.max(watermark.millis());
+        let millis = match &self.def.shift {
+            Some(shift) => shift.to_local(watermark.millis()),
+            None => watermark.millis(),
+        };
+        self.watermark = self.watermark.max(millis);
         let still_open = self.pending.split_off(&self.watermark.saturating_add(2));
         let complete = std::mem::replace(&mut self.pending, still_open);
         for (_, batches) in complete {
@@ -295,6 +305,7 @@ mod tests {
             )],
             limit: 2,
             output_schema: Arc::new(Schema::new(fields)),
+            shift: None,
         };
         let ctx = SubtaskContext::single("topn");
         let mut op = def.into_factory().create(&ctx).unwrap();

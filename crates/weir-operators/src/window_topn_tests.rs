@@ -19,6 +19,7 @@ fn top_n(limit: usize, order: Vec<(usize, SortOptions)>) -> Arc<dyn OperatorFact
         order,
         limit,
         output_schema: Arc::new(Schema::new(fields)),
+        shift: None,
     }
     .into_factory()
 }

@@ -65,6 +65,10 @@ pub struct WindowDeduplicate {
     pub nulls_first: bool,
     /// The input columns followed by the row number (BIGINT, always 1).
     pub output_schema: SchemaRef,
+    /// The session time zone of windows over a `TIMESTAMP_LTZ` attribute when it is not
+    /// UTC: the window bounds are then local times, and each watermark is converted to
+    /// local time before windows fire (see [`super::TimeShift`]).
+    pub shift: Option<super::TimeShift>,
 }
 
 impl WindowDeduplicate {
@@ -262,7 +266,11 @@ impl Operator for WindowDeduplicateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        self.watermark = self.watermark.max(watermark.millis());
+        let millis = match &self.def.shift {
+            Some(shift) => shift.to_local(watermark.millis()),
+            None => watermark.millis(),
+        };
+        self.watermark = self.watermark.max(millis);
         let still_open = self.pending.split_off(&self.watermark.saturating_add(2));
         let complete = std::mem::replace(&mut self.pending, still_open);
         for (_, mut pending) in complete {
@@ -366,6 +374,7 @@ mod tests {
             keep_last,
             nulls_first: false,
             output_schema: Arc::new(Schema::new(fields)),
+            shift: None,
         }
     }
 

@@ -24,6 +24,7 @@ fn dedup(keep_last: bool, nulls_first: bool) -> Arc<dyn OperatorFactory> {
         keep_last,
         nulls_first,
         output_schema: Arc::new(Schema::new(fields)),
+        shift: None,
     }
     .into_factory()
 }

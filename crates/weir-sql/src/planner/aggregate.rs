@@ -368,11 +368,7 @@ pub(super) fn add_window_aggregate(
             early.map_or(String::new(), |d| format!(", early fire every {d} ms"))
         ),
     };
-    let local = if shift.is_some() {
-        ", aligned to the local time of the session time zone (TIMESTAMP_LTZ attribute)"
-    } else {
-        ""
-    };
+    let local = super::window_attrs::local_time_note(shift.is_some());
     let detail = format!(
         "{window_text}{local}, keys [{}], aggregates [{}]{emit_detail}; state: slices x keys, dropped as the watermark passes",
         keys.iter().map(|&i| agg.group_expr[i].to_string()).collect::<Vec<_>>().join(", "),

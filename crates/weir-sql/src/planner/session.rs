@@ -63,12 +63,8 @@ pub(crate) fn translate_session_aggregate(
     keys: &[usize],
     gap_ms: i64,
 ) -> SqlResult<Stream> {
-    super::window_attrs::refuse_local_time_windows(
-        p,
-        &agg.group_expr[start],
-        &agg.input,
-        "SESSION windows",
-    )?;
+    // Over a TIMESTAMP_LTZ attribute, sessions follow the session zone's local time.
+    let shift = super::window_attrs::window_zone(p, &agg.group_expr[start], &agg.input);
     let (partition_args, below) = session_call(&agg.group_expr[start], &agg.input)
         .ok_or_else(|| SqlError::new("internal: the SESSION window function was not found"))?;
     let partition = partition_args
@@ -177,7 +173,8 @@ pub(crate) fn translate_session_aggregate(
             .join(", ")
     };
     let detail = format!(
-        "SESSION window (gap {gap_ms} ms), partition keys [{}], aggregates [{}]; state: open sessions per key with their accumulators, dropped as sessions fire",
+        "SESSION window (gap {gap_ms} ms){}, partition keys [{}], aggregates [{}]; state: open sessions per key with their accumulators, dropped as sessions fire",
+        super::window_attrs::local_time_note(shift.is_some()),
         names(&key_columns),
         agg.aggr_expr.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "),
     );
@@ -187,6 +184,7 @@ pub(crate) fn translate_session_aggregate(
         key_columns: key_columns.clone(),
         aggregates,
         output_schema: output_schema.clone(),
+        shift,
     };
     p.require_checkpointable(operator.check_checkpointable())?;
     operator

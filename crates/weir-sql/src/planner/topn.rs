@@ -122,14 +122,9 @@ pub(crate) fn try_window_topn(
         .iter()
         .zip(&partition_columns)
         .find_map(|(e, &i)| (i == window_end_column).then_some(e));
-    if let Some(end) = end_expr {
-        super::window_attrs::refuse_local_time_windows(
-            p,
-            end,
-            &window.input,
-            "window Top-N and window deduplication",
-        )?;
-    }
+    // Windows over a TIMESTAMP_LTZ attribute are aligned to the session zone's local time.
+    let shift = end_expr.and_then(|end| super::window_attrs::window_zone(p, end, &window.input));
+    let local = super::window_attrs::local_time_note(shift.is_some());
     if !names.contains(&"window_start") {
         return Err(SqlError::new(
             "a window Top-N partitions by both window_start and window_end",
@@ -177,7 +172,7 @@ pub(crate) fn try_window_topn(
     let (name, id_seed, factory) = match dedup {
         Some((order_column, options)) => {
             let detail = format!(
-                "keep the {} row per [{}] by [{order_names}]; state: one row per key of windows not yet complete",
+                "keep the {} row per [{}] by [{order_names}]{local}; state: one row per key of windows not yet complete",
                 if options.descending { "last" } else { "first" },
                 names.join(", "),
             );
@@ -188,6 +183,7 @@ pub(crate) fn try_window_topn(
                 keep_last: options.descending,
                 nulls_first: options.nulls_first,
                 output_schema: output_schema.clone(),
+                shift,
             }
             .into_factory();
             (
@@ -198,7 +194,7 @@ pub(crate) fn try_window_topn(
         }
         None => {
             let detail = format!(
-                "top {limit} per [{}] ordered by [{order_names}]; state: rows of windows not yet complete",
+                "top {limit} per [{}] ordered by [{order_names}]{local}; state: rows of windows not yet complete",
                 names.join(", "),
             );
             let factory = WindowTopN {
@@ -207,6 +203,7 @@ pub(crate) fn try_window_topn(
                 order,
                 limit,
                 output_schema: output_schema.clone(),
+                shift,
             }
             .into_factory();
             ("WindowTopN", format!("window-topn:{detail}"), factory)

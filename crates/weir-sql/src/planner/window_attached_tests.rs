@@ -145,28 +145,67 @@ async fn windows_of_a_ltz_attribute_align_to_the_session_zone() {
 }
 
 #[tokio::test]
-async fn other_window_operators_refuse_local_time_windows() {
+async fn top_n_dedup_session_and_window_joins_of_a_ltz_attribute_align_to_the_session_zone() {
+    let local = "aligned to the local time of the session time zone";
+    // The detail line under the operator's header names the alignment.
+    let aligned = |text: &str, name: &str| {
+        let lines: Vec<&str> = text.lines().collect();
+        lines.iter().enumerate().any(|(i, l)| {
+            l.contains(&format!("] {name}  id="))
+                && lines[i + 1..].iter().take(3).any(|d| d.contains(local))
+        })
+    };
     let topn = plan_ltz(
+        "SELECT * FROM (
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY k DESC) AS rn
+           FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY)))
+         WHERE rn <= 2",
+    )
+    .await
+    .unwrap();
+    assert!(aligned(&topn, "WindowTopN"), "{topn}");
+    let dedup = plan_ltz(
         "SELECT * FROM (
            SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY ts) AS rn
            FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY)))
          WHERE rn = 1",
     )
     .await
-    .unwrap_err();
-    assert!(
-        topn.contains("window Top-N and window deduplication over a TIMESTAMP_LTZ"),
-        "{topn}"
-    );
+    .unwrap();
+    assert!(aligned(&dedup, "WindowDeduplicate"), "{dedup}");
     let session = plan_ltz(
         "SELECT window_start, window_end, k, COUNT(*) AS n
          FROM TABLE(SESSION(TABLE clicks PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
          GROUP BY window_start, window_end, k",
     )
     .await
+    .unwrap();
+    assert!(aligned(&session, "SessionWindowAggregate"), "{session}");
+    let join = plan_ltz(
+        "SELECT L.k, L.window_start
+         FROM (SELECT * FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY))) L
+         JOIN (SELECT * FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY))) R
+         ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end",
+    )
+    .await
+    .unwrap();
+    assert!(aligned(&join, "WindowJoin"), "{join}");
+}
+
+#[tokio::test]
+async fn a_window_join_of_a_ltz_and_a_timestamp_attribute_is_refused() {
+    let error = plan_ltz(
+        "CREATE TABLE plain (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+         WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+         SELECT L.k, L.window_start
+         FROM (SELECT * FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' DAY))) L
+         JOIN (SELECT * FROM TABLE(TUMBLE(TABLE plain, DESCRIPTOR(ts), INTERVAL '1' DAY))) R
+         ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end",
+    )
+    .await
     .unwrap_err();
     assert!(
-        session.contains("SESSION windows over a TIMESTAMP_LTZ"),
-        "{session}"
+        error.contains("time attributes of the same type"),
+        "{error}"
     );
 }

@@ -18,7 +18,6 @@ use weir_operators::window::TimeShift;
 
 use super::aggregate::{defining_expr, window_column};
 use super::Planner;
-use crate::error::{SqlError, SqlResult};
 use crate::windows::udf::{WindowArgs, WindowColumn, WINDOW_END, WINDOW_START, WINDOW_TIME};
 use crate::windows::WindowKind;
 
@@ -113,24 +112,13 @@ pub(crate) fn window_zone(p: &Planner, expr: &Expr, plan: &LogicalPlan) -> Optio
     }
 }
 
-/// Refuses `what` over windows of a `TIMESTAMP_LTZ` attribute in a session time zone
-/// other than UTC (only window aggregations align such windows to local time so far).
-pub(crate) fn refuse_local_time_windows(
-    p: &Planner,
-    expr: &Expr,
-    plan: &LogicalPlan,
-    what: &str,
-) -> SqlResult<()> {
-    if window_zone(p, expr, plan).is_none() {
-        return Ok(());
+/// What `explain` says of an operator whose windows follow the session zone's local time.
+pub(crate) fn local_time_note(local: bool) -> &'static str {
+    if local {
+        ", aligned to the local time of the session time zone (TIMESTAMP_LTZ attribute)"
+    } else {
+        ""
     }
-    Err(SqlError::new(format!(
-        "{what} over a TIMESTAMP_LTZ time attribute need 'table.local-time-zone' = 'UTC' \
-         in this version (their windows would be aligned to the local time of the session \
-         zone, as in Flink, which only window aggregations do so far); set it to 'UTC', or \
-         window a TIMESTAMP(3) column (CAST(ts AS TIMESTAMP(3)) in a view, with its own \
-         WATERMARK)"
-    )))
 }
 
 /// Whether every function of the window node `w` (a window Top-N's or deduplication's

@@ -227,11 +227,25 @@ pub(crate) fn translate_window_join(
     join: &Join,
     windows: WindowEqualities,
 ) -> SqlResult<Stream> {
-    if let Some(&i) = windows.window_pairs.first() {
-        let (l, r) = &join.on[i];
-        super::window_attrs::refuse_local_time_windows(p, l, &join.left, "window joins")?;
-        super::window_attrs::refuse_local_time_windows(p, r, &join.right, "window joins")?;
-    }
+    // Windows over a TIMESTAMP_LTZ attribute are aligned to the session zone's local
+    // time; both sides' windows must be aligned alike.
+    let shift = match windows.window_pairs.first() {
+        Some(&i) => {
+            let (l, r) = &join.on[i];
+            let left = super::window_attrs::window_zone(p, l, &join.left);
+            let right = super::window_attrs::window_zone(p, r, &join.right);
+            if left.is_some() != right.is_some() {
+                return Err(SqlError::new(
+                    "a window join needs the windows of both inputs over time attributes of \
+                     the same type: one side windows a TIMESTAMP_LTZ attribute (its windows \
+                     follow the local time of 'table.local-time-zone') and the other a \
+                     TIMESTAMP; CAST one of them in a view with its own WATERMARK",
+                ));
+            }
+            left
+        }
+        None => None,
+    };
     let kind = match join.join_type {
         JoinType::Inner => WindowJoinKind::Inner,
         JoinType::Left => WindowJoinKind::Left,
@@ -301,6 +315,7 @@ pub(crate) fn translate_window_join(
         state_ttl_ms: None,
     };
     let args = windows.left.args;
+    let local = super::window_attrs::local_time_note(shift.is_some());
     let def = WindowJoin {
         kind,
         left: side(&left, left_keys, left_width),
@@ -311,6 +326,7 @@ pub(crate) fn translate_window_join(
         filter,
         nulls_equal: join.null_equality == NullEquality::NullEqualsNull,
         output_schema: Arc::new(join.schema.as_arrow().clone()),
+        shift,
     };
     def.validate().map_err(|e| SqlError::new(e.to_string()))?;
     let on_text = pairs
@@ -332,12 +348,13 @@ pub(crate) fn translate_window_join(
         String::new()
     };
     let detail = format!(
-        "window {} join on [{on_text}]{filter_text} in {} windows; append-only output; state: \
+        "window {} join on [{on_text}]{filter_text} in {} windows{}; append-only output; state: \
          the rows of both inputs per window{assigned}, held until the watermark passes \
          window_end, then joined, emitted and dropped; state size grows with the rows per \
          window; late rows (window already fired) are dropped and counted",
         kind.sql(),
         describe(&args),
+        local,
     );
     let node = add_keyed_join_node(
         p,

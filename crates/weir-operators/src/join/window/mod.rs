@@ -49,7 +49,7 @@ use weir_runtime::{
 use weir_types::{EngineError, EngineResult, Watermark};
 
 use super::{JoinKind, JoinSide};
-use crate::window::WindowSpec;
+use crate::window::{TimeShift, WindowSpec};
 use state::Windows;
 
 /// Where one input of a window join carries its window.
@@ -161,6 +161,10 @@ pub struct WindowJoin {
     /// Output: left output columns, then right output columns (append-only); only the
     /// output side's columns for a semi or anti join.
     pub output_schema: SchemaRef,
+    /// The session time zone of windows over a `TIMESTAMP_LTZ` attribute when it is not
+    /// UTC: the window bounds are then local times, and each watermark is converted to
+    /// local time before windows fire (see `crate::window::TimeShift`).
+    pub shift: Option<TimeShift>,
 }
 
 impl WindowJoin {
@@ -424,7 +428,11 @@ impl Operator for WindowJoinOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let limit = watermark.0.saturating_add(1);
+        let millis = match &self.def.shift {
+            Some(shift) => shift.to_local(watermark.0),
+            None => watermark.0,
+        };
+        let limit = millis.saturating_add(1);
         if self.fired_upto != i64::MIN && limit <= self.fired_upto {
             return Ok(());
         }

@@ -93,6 +93,7 @@ fn def(
             .unwrap()
         }),
         nulls_equal: false,
+        shift: None,
         output_schema: Arc::new(output),
     }
 }

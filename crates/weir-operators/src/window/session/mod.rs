@@ -69,6 +69,11 @@ pub struct SessionWindowAggregate {
     pub aggregates: Vec<FilteredAggregate>,
     /// Output: window_start, window_end (Timestamp(Millisecond, same tz as the time column)), then the key columns, then one column per aggregate.
     pub output_schema: SchemaRef,
+    /// The session time zone of a `TIMESTAMP_LTZ` attribute when it is not UTC: the time
+    /// column (the SESSION function's `window_start`) then holds local times, and each
+    /// watermark is converted to local time before sessions fire (see
+    /// [`super::TimeShift`]).
+    pub shift: Option<super::TimeShift>,
 }
 
 impl SessionWindowAggregate {
@@ -342,8 +347,12 @@ impl Operator for SessionWindowOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        self.watermark = self.watermark.max(watermark.millis());
-        if let Some(plan) = self.sessions.advance(watermark.millis()) {
+        let millis = match &self.def.shift {
+            Some(shift) => shift.to_local(watermark.millis()),
+            None => watermark.millis(),
+        };
+        self.watermark = self.watermark.max(millis);
+        if let Some(plan) = self.sessions.advance(self.watermark) {
             let values = self.compact(&plan)?;
             let batch = self.output(&plan, values)?;
             self.shrink_keys();

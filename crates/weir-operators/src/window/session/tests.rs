@@ -39,6 +39,7 @@ pub(super) fn session_aggregate(
         key_columns: if keyed { vec![1] } else { vec![] },
         aggregates,
         output_schema: Arc::new(Schema::new(fields)),
+        shift: None,
     }
 }
 
