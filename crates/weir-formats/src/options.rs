@@ -207,6 +207,17 @@ impl FormatConfig {
         &self,
         schema: SchemaRef,
     ) -> Result<Box<dyn MessageDecoder>, FormatError> {
+        self.message_decoder_reading(schema, None)
+    }
+
+    /// A message decoder as [`FormatConfig::message_decoder`] that may leave the columns
+    /// `read` does not mark all NULL, as [`FormatConfig::decoder_reading`] does (`None`:
+    /// every column is read).
+    pub fn message_decoder_reading(
+        &self,
+        schema: SchemaRef,
+        read: Option<&ReadColumns>,
+    ) -> Result<Box<dyn MessageDecoder>, FormatError> {
         let strict = match self {
             FormatConfig::Json(o) => FormatConfig::Json(JsonOptions {
                 ignore_parse_errors: false,
@@ -232,8 +243,12 @@ impl FormatConfig {
                 ..o.clone()
             }),
         };
+        let inner = match read {
+            Some(read) => strict.decoder_reading(schema, read)?,
+            None => strict.decoder(schema)?,
+        };
         Ok(Box::new(LineMessageDecoder::new(
-            strict.decoder(schema)?,
+            inner,
             !self.produces_changelog(),
         )))
     }

@@ -15,7 +15,7 @@ use arrow::array::UInt32Array;
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use weir_formats::{DecodedMessages, FormatError, MessageDecoder};
+use weir_formats::{DecodedMessages, FormatError, MessageDecoder, ReadColumns};
 use weir_types::{EngineError, EngineResult};
 
 use super::metadata::{Record, RowPlan};
@@ -53,17 +53,20 @@ pub(crate) struct RunDecoder {
 }
 
 impl RunDecoder {
-    /// The decoders of `table`'s key and value formats and its row plan.
+    /// The decoders of `table`'s key and value formats and its row plan; `value_read`
+    /// marks the value's columns a job reads (`None`: all of them; the others may be
+    /// left NULL, see [`weir_formats::FormatConfig::decoder_reading`]).
     pub(crate) fn new(
         table: &TableDescriptor,
         config: &KafkaConfig,
         plan: RowPlan,
         dirty: DirtyDataHandler,
+        value_read: Option<&ReadColumns>,
     ) -> Result<RunDecoder, ConnectorError> {
         let value = PartDecoder {
             decoder: config
                 .value
-                .message_decoder(config.value_schema())
+                .message_decoder_reading(config.value_schema(), value_read)
                 .map_err(|e| format_error(table, e))?,
             ignore_errors: config.value.ignores_parse_errors(),
         };

@@ -199,6 +199,21 @@ impl RowPlan {
         })
     }
 
+    /// Which of the value's `value_columns` columns are read, given which of the
+    /// table's columns are (`read`, by table column): those the table takes from the
+    /// value.
+    pub(crate) fn value_read(&self, read: &[bool], value_columns: usize) -> Vec<bool> {
+        let mut value_read = vec![false; value_columns];
+        for (column, slot) in self.slots.iter().enumerate() {
+            if let Slot::Value(i) = slot {
+                if let Some(r) = value_read.get_mut(*i) {
+                    *r |= read.get(column).copied().unwrap_or(true);
+                }
+            }
+        }
+        value_read
+    }
+
     /// The table's batch of `rows` rows: `value` (decoded values, one row each, ending
     /// with the row kind for a changelog format), `key` (the decoded keys of the same
     /// rows, when the table has key columns) and the metadata of `records[row_records[r]]`

@@ -44,6 +44,7 @@ mod upsert;
 
 use std::sync::Arc;
 
+use weir_formats::ReadColumns;
 use weir_runtime::{SourceFactory, SourceReader, SubtaskContext};
 use weir_types::{ChangelogKind, EngineResult};
 
@@ -110,6 +111,7 @@ pub fn create_source(
             table: table.clone(),
             plan,
             upsert,
+            value_read: None,
         }),
         description,
         bounded,
@@ -171,6 +173,7 @@ fn check(table: &TableDescriptor, upsert: bool) -> Result<Checked, ConnectorErro
         &config,
         plan.clone(),
         dirty.handler(&SubtaskContext::single("check")),
+        None,
     )?;
     Ok(Checked {
         config,
@@ -265,12 +268,15 @@ fn describe(
 }
 
 /// Creates the subtasks' readers.
+#[derive(Clone)]
 struct KafkaSourceFactory {
     shared: Arc<SourceShared>,
     table: TableDescriptor,
     plan: RowPlan,
     /// An `upsert-kafka` table.
     upsert: bool,
+    /// The value columns a job reads (projection pushdown); `None`: all of them.
+    value_read: Option<ReadColumns>,
 }
 
 impl SourceFactory for KafkaSourceFactory {
@@ -284,6 +290,7 @@ impl SourceFactory for KafkaSourceFactory {
             &self.shared.config,
             self.plan.clone(),
             self.shared.dirty.handler(ctx),
+            self.value_read.as_ref(),
         )
         .map_err(|e| weir_types::EngineError::Config(e.to_string()))?;
         let decoder = if self.upsert {
@@ -297,5 +304,20 @@ impl SourceFactory for KafkaSourceFactory {
             ctx.parallelism.max(1),
             decoder,
         )?))
+    }
+
+    fn reading_only(&self, read: &[bool]) -> Option<Arc<dyn SourceFactory>> {
+        if !self.shared.config.value.reads_by_name() {
+            return None;
+        }
+        let columns = self.shared.config.value_columns.len();
+        let value_read = self.plan.value_read(read, columns);
+        if value_read.iter().all(|&r| r) {
+            return None;
+        }
+        Some(Arc::new(KafkaSourceFactory {
+            value_read: Some(ReadColumns::new(value_read)),
+            ..self.clone()
+        }))
     }
 }

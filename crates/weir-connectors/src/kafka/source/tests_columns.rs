@@ -8,7 +8,9 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 use weir_runtime::JobMetrics;
 
-use super::tests::{ints, json_table, read, read_error, reader, readers_with, strings, table};
+use super::tests::{
+    binding, ints, json_table, read, read_error, reader, readers_with, strings, table,
+};
 use crate::test_servers::KafkaBroker;
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -321,4 +323,52 @@ async fn ignore_parse_errors_skips_and_counts_malformed_records_and_tombstones_g
         2,
         "the malformed and the empty record; a tombstone is not malformed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reading_some_columns_decodes_only_their_json_fields() {
+    let broker = KafkaBroker::start();
+    broker.create_topic("t", 1);
+    broker.produce(
+        "t",
+        &[
+            (0, None, Some(br#"{"id": 1, "name": "a"}"#)),
+            (0, None, Some(br#"{"id": 2, "name": "b"}"#)),
+        ],
+    );
+    let bootstrap = broker.bootstrap();
+    let t = table(
+        vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("off", DataType::Int64, false),
+        ],
+        &[("off", "offset")],
+        &[
+            ("connector", "kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.servers", bootstrap.as_str()),
+            ("format", "json"),
+            ("scan.startup.mode", "earliest-offset"),
+            ("scan.bounded.mode", "latest-offset"),
+        ],
+    );
+    let source = binding(&t);
+    assert!(
+        source.factory.reading_only(&[true, true, false]).is_none(),
+        "every value column is read: nothing to skip"
+    );
+    let narrow = source
+        .factory
+        .reading_only(&[true, false, true])
+        .expect("the name field can be skipped");
+    let mut r = narrow
+        .create_reader(&weir_runtime::SubtaskContext::single("source"))
+        .unwrap();
+    let got = read(r.as_mut(), 2, QUIET).await;
+    let batch = &got.batches[0].1;
+    assert_eq!(batch.num_columns(), 3, "the rows keep the table's schema");
+    assert_eq!(ints(batch, "id"), vec![1, 2]);
+    assert_eq!(strings(batch, "name"), vec![None, None]);
+    assert_eq!(ints(batch, "off"), vec![0, 1]);
 }
