@@ -4,7 +4,9 @@
 //! commit exactly what an uninterrupted run commits: no row lost, none twice.
 //!
 //! The kill moments come from a seed printed by the test; `WEIR_KILL_SEED=<n>` replays
-//! a failing run.
+//! a failing run. The first run is killed at a random moment after its start, the
+//! others at a random moment after they completed a checkpoint, so that runs resume
+//! from checkpoints however loaded the machine is.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -238,13 +240,29 @@ fn killed_twenty_times(rocksdb: bool) {
     } else {
         Vec::new()
     };
+    let checkpoints = work.path().join(".weir/checkpoints/job");
     let mut kills = 0;
     let mut resumed = 0;
     let started = Instant::now();
     loop {
+        let completed_before = latest_completed_checkpoint(&checkpoints);
         let mut child = start(&script, &extra);
         if kills < 20 {
-            std::thread::sleep(random.millis(100, 700));
+            if kills > 0 {
+                // Runs after the first are killed at a random moment after they completed
+                // a checkpoint (the next one may be in upload or commit), so that every
+                // run after the second resumes from one however slow the machine is.
+                let waited = Instant::now();
+                while latest_completed_checkpoint(&checkpoints) <= completed_before
+                    && child.try_wait().unwrap().is_none()
+                    && waited.elapsed() < Duration::from_secs(20)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                std::thread::sleep(random.millis(0, 400));
+            } else {
+                std::thread::sleep(random.millis(100, 700));
+            }
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 let out = child.wait_with_output().unwrap();
@@ -284,7 +302,6 @@ fn killed_twenty_times(rocksdb: bool) {
     );
     let totals = final_table(&committed_lines(&work.path().join("out/totals")));
     assert_eq!(totals, expected_totals, "final totals (seed {seed})");
-    let checkpoints = work.path().join(".weir/checkpoints/job");
     let left: Vec<_> = std::fs::read_dir(&checkpoints)
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
@@ -298,6 +315,25 @@ fn killed_twenty_times(rocksdb: bool) {
             .unwrap_or_default();
         assert!(left.is_empty(), "RocksDB folders left behind: {left:?}");
     }
+}
+
+/// The id of the newest checkpoint of `folder` with its `_metadata` (complete), 0 when
+/// there is none.
+pub(super) fn latest_completed_checkpoint(folder: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("_metadata").exists())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|id| id.parse().ok())
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Savepoints are Arrow tables whatever the state backend: they also move a job from

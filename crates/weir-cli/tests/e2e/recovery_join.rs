@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::recovery::{committed_lines, final_table, start_at, stop_after, Seeded};
+use super::recovery::{
+    committed_lines, final_table, latest_completed_checkpoint, start_at, stop_after, Seeded,
+};
 
 const JOB: &str = "\
 SET 'execution.checkpointing.interval' = '100 ms';
@@ -100,11 +102,26 @@ fn killed_and_resumed(rocksdb: bool) {
         Vec::new()
     };
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let checkpoints = work.path().join(".weir/checkpoints/job");
     let (mut kills, mut resumed) = (0, 0);
     loop {
+        let completed_before = latest_completed_checkpoint(&checkpoints);
         let mut child = start_at(&script, 2, &options);
         if kills < 8 {
-            std::thread::sleep(random.millis(150, 600));
+            if kills > 0 {
+                // Killed at a random moment after completing a checkpoint, so that the
+                // runs after the second resume from one however slow the machine is.
+                let waited = std::time::Instant::now();
+                while latest_completed_checkpoint(&checkpoints) <= completed_before
+                    && child.try_wait().unwrap().is_none()
+                    && waited.elapsed() < std::time::Duration::from_secs(20)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                std::thread::sleep(random.millis(0, 400));
+            } else {
+                std::thread::sleep(random.millis(150, 600));
+            }
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 let out = child.wait_with_output().unwrap();
