@@ -333,7 +333,12 @@ pub(crate) async fn restore_chains(
                 }
                 chain.push(snapshot);
             }
-            let replayed = replay(&chain, &handle.keys)?;
+            let with_base = handle.files.first().is_some_and(|f| f.full);
+            let replayed = if with_base {
+                replay(chain.first(), chain.get(1..).unwrap_or_default(), &handle.keys)?
+            } else {
+                replay(None, &chain, &handle.keys)?
+            };
             let mut kept = StateSnapshot::new();
             for table in replayed.tables() {
                 for batch in table.batches() {
@@ -350,21 +355,21 @@ pub(crate) async fn restore_chains(
     Ok(out)
 }
 
-/// The tables a chain stands for: `chain[0]` is a base, the rest deltas in order.
-/// For each table of `keys`, a key's row is its last upsert, unless a later delta
-/// removed it; base rows no delta touched keep their order, the others follow.
+/// The tables a chain stands for: a base (none when the base held no key), then
+/// deltas in order. For each table of `keys`, a key's row is its last upsert, unless a
+/// later delta removed it; base rows no delta touched keep their order, the others
+/// follow.
 pub fn replay(
-    chain: &[StateSnapshot],
+    base: Option<&StateSnapshot>,
+    deltas: &[StateSnapshot],
     keys: &BTreeMap<String, Vec<String>>,
 ) -> StateResult<StateSnapshot> {
     let mut out = StateSnapshot::new();
-    let Some((base, deltas)) = chain.split_first() else {
-        return Ok(out);
-    };
     for (name, key_columns) in keys {
         let removed_name = format!("{name}{REMOVED_SUFFIX}");
-        let schema = chain
-            .iter()
+        let schema = base
+            .into_iter()
+            .chain(deltas)
             .find_map(|s| s.table(name).map(|t| t.schema().clone()));
         let Some(schema) = schema else {
             continue;
@@ -394,7 +399,7 @@ pub fn replay(
                 }
             }
         }
-        if let Some(table) = base.table(name) {
+        if let Some(table) = base.and_then(|b| b.table(name)) {
             for batch in table.batches() {
                 check_schema(name, &schema, batch)?;
                 if latest.is_empty() {

@@ -95,20 +95,24 @@ fn a_replayed_chain_equals_the_full_state_with_updates_removals_and_readded_keys
     let full: BTreeSet<_> = [(0, 1, 11), (1, 2, 22), (1, 3, 31), (2, 4, 40), (2, 5, 50)]
         .into_iter()
         .collect();
-    assert_eq!(rows_of(&replay(&chain, &keys()).unwrap()), full);
+    assert_eq!(rows_of(&replay(chain.first(), &chain[1..], &keys()).unwrap()), full);
     // A prefix of the chain is the state at that checkpoint.
     let first: BTreeSet<_> = [(0, 1, 10), (1, 2, 21), (2, 4, 40), (2, 5, 50), (3, 6, 60)]
         .into_iter()
         .collect();
-    assert_eq!(rows_of(&replay(&chain[..2], &keys()).unwrap()), first);
+    assert_eq!(rows_of(&replay(chain.first(), &chain[1..2], &keys()).unwrap()), first);
     // A base alone is itself.
-    assert_eq!(rows_of(&replay(&chain[..1], &keys()).unwrap()).len(), 5);
+    assert_eq!(rows_of(&replay(chain.first(), &[], &keys()).unwrap()).len(), 5);
     // Everything removed leaves no rows.
     let gone = vec![
         chain[0].clone(),
         delta(&[], &[(0, 1), (1, 2), (1, 3), (2, 4), (2, 5)]),
     ];
-    assert!(rows_of(&replay(&gone, &keys()).unwrap()).is_empty());
+    assert!(rows_of(&replay(gone.first(), &gone[1..], &keys()).unwrap()).is_empty());
+    // A chain whose base held no key starts with a delta.
+    let no_base = replay(None, &chain[1..], &keys()).unwrap();
+    let from_nothing: BTreeSet<_> = [(1, 2, 22), (1, 3, 31), (0, 1, 11)].into_iter().collect();
+    assert_eq!(rows_of(&no_base), from_nothing);
 }
 
 #[test]
@@ -116,10 +120,10 @@ fn replay_rejects_undeclared_key_columns() {
     let mut base = StateSnapshot::new();
     base.add_keyed("acc", acc(&[(0, 1, 10)])).unwrap();
     let bad = BTreeMap::from([("acc".to_string(), vec!["nope".to_string()])]);
-    let err = replay(&[base.clone()], &bad).unwrap_err();
+    let err = replay(Some(&base), &[], &bad).unwrap_err();
     assert!(err.to_string().contains("no key column \"nope\""), "{err}");
     let bad = BTreeMap::from([("acc".to_string(), vec!["k".to_string()])]);
-    let err = replay(&[base], &bad).unwrap_err();
+    let err = replay(Some(&base), &[], &bad).unwrap_err();
     assert!(err.to_string().contains("must start with"), "{err}");
 }
 

@@ -379,11 +379,12 @@ fn check_operator(
                  but max parallelism is {max_parallelism}"
             ));
         }
-        if chain.files.first().is_some_and(|f| !f.full) {
+        // A base holding no key stores no file: such a chain starts with a delta.
+        if let Some(late) = chain.files.iter().skip(1).find(|f| f.full) {
             return Err(format!(
-                "operator {operator_id:?}: an incremental chain starts with a delta, \
-                 not a base ({})",
-                chain.files[0].file.path
+                "operator {operator_id:?}: an incremental chain has a base ({}) after \
+                 its first file",
+                late.file.path
             ));
         }
         for file in &chain.files {
