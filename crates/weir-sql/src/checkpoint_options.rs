@@ -294,7 +294,15 @@ mod tests {
             o.set("execution.checkpointing.incremental", "true"),
             Ok(None)
         );
+        // Incremental checkpoints of the in-memory backend (Weir's own; Flink's
+        // hashmap backend has none).
+        assert_eq!(
+            state_backend(&o, Path::new("/jobs")),
+            StateBackend::IncrementalHashMap
+        );
+        o.set("execution.checkpointing.incremental", "false").unwrap();
         assert_eq!(state_backend(&o, Path::new("/jobs")), StateBackend::HashMap);
+        o.set("execution.checkpointing.incremental", "true").unwrap();
         o.set("state.backend.type", "rocksdb").unwrap();
         o.set("state.backend.rocksdb.localdir", "tmp/rocks")
             .unwrap();
