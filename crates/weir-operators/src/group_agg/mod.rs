@@ -226,7 +226,9 @@ impl GroupAggregateOperator {
                 Some(store::GroupStore::open(&mut state, settings)?)
             }
         };
-        let changelog = (store.is_none() && ctx.state_backend.incremental()).then(|| {
+        // Changes are tracked only when checkpoints take them (else they would pile up).
+        let incremental = ctx.checkpointing && ctx.state_backend.incremental();
+        let changelog = (store.is_none() && incremental).then(|| {
             let range = weir_types::keygroup::key_group_range(
                 ctx.subtask,
                 ctx.max_parallelism,

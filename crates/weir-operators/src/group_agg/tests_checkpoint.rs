@@ -105,7 +105,7 @@ fn maker(def: GroupAggregate) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dy
     maker_on(def, StateBackend::HashMap)
 }
 
-pub(super) fn maker_on(
+fn maker_on(
     def: GroupAggregate,
     backend: StateBackend,
 ) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {

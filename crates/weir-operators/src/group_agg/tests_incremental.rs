@@ -12,11 +12,29 @@ use weir_state::{CheckpointMetadata, CheckpointStorage, CompletedCheckpoint};
 
 use super::test_support::{lines, route, Step, MAX_PARALLELISM};
 use super::tests_checkpoint::{
-    batch, definition, maker_on, random_changelog, retracting_functions, schema, Row,
+    batch, definition, random_changelog, retracting_functions, schema, Row,
 };
 use super::*;
 
 type Maker = dyn Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator>;
+
+/// Subtasks of `def` on `backend` in a job that takes checkpoints.
+fn maker_on(
+    def: GroupAggregate,
+    backend: StateBackend,
+) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
+    let def = Arc::new(def);
+    move |subtask, parallelism, now| {
+        let mut ctx = SubtaskContext::single("agg");
+        ctx.subtask = subtask;
+        ctx.parallelism = parallelism;
+        ctx.max_parallelism = MAX_PARALLELISM;
+        ctx.state_backend = backend.clone();
+        ctx.checkpointing = true;
+        let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
+        Box::new(GroupAggregateOperator::new(Arc::clone(&def), &ctx, clock).unwrap())
+    }
+}
 
 /// Runs step `i` on the subtasks (rows routed by `keys`), returning its sorted output.
 fn step(
@@ -160,6 +178,12 @@ fn a_delta_chain_restores_exactly_with_retractions_emptied_keys_and_ttl_expiry()
         );
         deltas += block_on(check_chain(&make, &[0], &random_changelog(seed, 8, true)));
     }
+    // Without checkpoints, nothing is tracked.
+    let mut ctx = SubtaskContext::single("agg");
+    ctx.state_backend = backend.clone();
+    let def = Arc::new(definition(true, true, &retracting_functions(), None));
+    let plain = GroupAggregateOperator::new(def, &ctx, super::system_clock()).unwrap();
+    assert!(plain.changelog.is_none() && !plain.state.track_changes);
     // Steps are 100 ms apart: keys idle for 3 steps expire and are removed in a delta.
     for seed in 30..33 {
         let make = maker_on(
