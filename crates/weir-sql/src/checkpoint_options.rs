@@ -300,9 +300,11 @@ mod tests {
             state_backend(&o, Path::new("/jobs")),
             StateBackend::IncrementalHashMap
         );
-        o.set("execution.checkpointing.incremental", "false").unwrap();
+        o.set("execution.checkpointing.incremental", "false")
+            .unwrap();
         assert_eq!(state_backend(&o, Path::new("/jobs")), StateBackend::HashMap);
-        o.set("execution.checkpointing.incremental", "true").unwrap();
+        o.set("execution.checkpointing.incremental", "true")
+            .unwrap();
         o.set("state.backend.type", "rocksdb").unwrap();
         o.set("state.backend.rocksdb.localdir", "tmp/rocks")
             .unwrap();

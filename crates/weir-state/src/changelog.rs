@@ -142,11 +142,7 @@ impl Changelog {
         if completed != last {
             return true;
         }
-        let base: u64 = files
-            .iter()
-            .filter(|f| f.full)
-            .map(|f| f.file.size)
-            .sum();
+        let base: u64 = files.iter().filter(|f| f.full).map(|f| f.file.size).sum();
         let deltas: Vec<&ChangelogFile> = files.iter().filter(|f| !f.full).collect();
         let delta_bytes: u64 = deltas.iter().map(|f| f.file.size).sum();
         deltas.len() >= MAX_DELTAS || delta_bytes > base.max(MIN_BASE_BYTES)
@@ -312,8 +308,7 @@ pub(crate) async fn restore_chains(
                 let shared = shared.clone();
                 let label = label.to_string();
                 async move {
-                    let bytes =
-                        crate::checkpoint::read_verified(&shared, &label, &f.file).await?;
+                    let bytes = crate::checkpoint::read_verified(&shared, &label, &f.file).await?;
                     Ok::<_, StateError>((f.file, bytes))
                 }
             })
@@ -335,7 +330,11 @@ pub(crate) async fn restore_chains(
             }
             let with_base = handle.files.first().is_some_and(|f| f.full);
             let replayed = if with_base {
-                replay(chain.first(), chain.get(1..).unwrap_or_default(), &handle.keys)?
+                replay(
+                    chain.first(),
+                    chain.get(1..).unwrap_or_default(),
+                    &handle.keys,
+                )?
             } else {
                 replay(None, &chain, &handle.keys)?
             };
@@ -440,8 +439,7 @@ fn key_converter(table: &str, schema: &SchemaRef, columns: &[String]) -> StateRe
             "the key columns of table {table:?} must start with {KEY_GROUP_COLUMN}"
         )));
     }
-    RowConverter::new(fields)
-        .map_err(|e| StateError::arrow(format!("keys of table {table:?}"), e))
+    RowConverter::new(fields).map_err(|e| StateError::arrow(format!("keys of table {table:?}"), e))
 }
 
 fn encode_keys(

@@ -62,9 +62,21 @@ fn rows_of(snapshot: &StateSnapshot) -> BTreeSet<(u16, i64, i64)> {
         return out;
     };
     for batch in table.batches() {
-        let kg = batch.column(0).as_any().downcast_ref::<UInt16Array>().unwrap();
-        let k = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-        let v = batch.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        let kg = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt16Array>()
+            .unwrap();
+        let k = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        let v = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         for i in 0..batch.num_rows() {
             assert!(
                 out.insert((kg.value(i), k.value(i), v.value(i))),
@@ -95,14 +107,23 @@ fn a_replayed_chain_equals_the_full_state_with_updates_removals_and_readded_keys
     let full: BTreeSet<_> = [(0, 1, 11), (1, 2, 22), (1, 3, 31), (2, 4, 40), (2, 5, 50)]
         .into_iter()
         .collect();
-    assert_eq!(rows_of(&replay(chain.first(), &chain[1..], &keys()).unwrap()), full);
+    assert_eq!(
+        rows_of(&replay(chain.first(), &chain[1..], &keys()).unwrap()),
+        full
+    );
     // A prefix of the chain is the state at that checkpoint.
     let first: BTreeSet<_> = [(0, 1, 10), (1, 2, 21), (2, 4, 40), (2, 5, 50), (3, 6, 60)]
         .into_iter()
         .collect();
-    assert_eq!(rows_of(&replay(chain.first(), &chain[1..2], &keys()).unwrap()), first);
+    assert_eq!(
+        rows_of(&replay(chain.first(), &chain[1..2], &keys()).unwrap()),
+        first
+    );
     // A base alone is itself.
-    assert_eq!(rows_of(&replay(chain.first(), &[], &keys()).unwrap()).len(), 5);
+    assert_eq!(
+        rows_of(&replay(chain.first(), &[], &keys()).unwrap()).len(),
+        5
+    );
     // Everything removed leaves no rows.
     let gone = vec![
         chain[0].clone(),
@@ -166,7 +187,10 @@ fn a_base_is_written_first_after_a_failed_checkpoint_and_when_deltas_outgrow_it(
     // snapshot must be a base.
     assert!(log.wants_full());
     log.checkpoint_complete(1);
-    assert!(log.wants_full(), "a late notice of an older checkpoint changes nothing");
+    assert!(
+        log.wants_full(),
+        "a late notice of an older checkpoint changes nothing"
+    );
 
     let _ = log.snapshot(3, true, StateSnapshot::new()).unwrap();
     stored(&log, 3, true, 10 * MIN_BASE_BYTES);

@@ -323,7 +323,11 @@ fn assemble(
 }
 
 /// Reads `file` of the checkpoint at `location` and checks its size and checksum.
-pub(crate) async fn read_verified(location: &Location, label: &str, file: &StoredFile) -> StateResult<Bytes> {
+pub(crate) async fn read_verified(
+    location: &Location,
+    label: &str,
+    file: &StoredFile,
+) -> StateResult<Bytes> {
     let corrupt = |reason: String| StateError::Corrupt {
         checkpoint: label.to_string(),
         location: location.display.clone(),

@@ -15,8 +15,8 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{StateError, StateResult};
 use crate::changelog::ChangelogSnapshot;
+use crate::error::{StateError, StateResult};
 use crate::native::NativeState;
 
 /// Name of the key group column every keyed table carries (`UInt16` or `UInt32`, no

@@ -33,7 +33,9 @@ fn acc(rows: &[(i64, i64)]) -> RecordBatch {
             Field::new("value", DataType::Int64, false),
         ])),
         vec![
-            Arc::new(UInt16Array::from_iter_values(rows.iter().map(|r| group(r.0)))),
+            Arc::new(UInt16Array::from_iter_values(
+                rows.iter().map(|r| group(r.0)),
+            )),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
         ],
@@ -48,7 +50,9 @@ fn removed(keys: &[i64]) -> RecordBatch {
             Field::new("k", DataType::Int64, true),
         ])),
         vec![
-            Arc::new(UInt16Array::from_iter_values(keys.iter().map(|k| group(*k)))),
+            Arc::new(UInt16Array::from_iter_values(
+                keys.iter().map(|k| group(*k)),
+            )),
             Arc::new(Int64Array::from_iter_values(keys.iter().copied())),
         ],
     )
@@ -115,12 +119,19 @@ impl Subtask {
         }
         self.changed.clear();
         self.removed.clear();
-        (full, self.log.snapshot(id, full, s).expect("chain snapshot"))
+        (
+            full,
+            self.log.snapshot(id, full, s).expect("chain snapshot"),
+        )
     }
 }
 
 /// Checkpoint `id` of all subtasks; returns how many were bases, and bytes written.
-async fn checkpoint(storage: &CheckpointStorage, id: u64, subtasks: &mut [Subtask]) -> (usize, u64) {
+async fn checkpoint(
+    storage: &CheckpointStorage,
+    id: u64,
+    subtasks: &mut [Subtask],
+) -> (usize, u64) {
     let writer = storage.checkpoint(id);
     let mut handles = Vec::new();
     let mut bases = 0;
@@ -134,8 +145,12 @@ async fn checkpoint(storage: &CheckpointStorage, id: u64, subtasks: &mut [Subtas
                 .expect("write"),
         );
     }
-    let mut metadata =
-        CheckpointMetadata::new(id, 1_700_000_000_000, MAX_PARALLELISM, serde_json::json!({}));
+    let mut metadata = CheckpointMetadata::new(
+        id,
+        1_700_000_000_000,
+        MAX_PARALLELISM,
+        serde_json::json!({}),
+    );
     metadata
         .add_operator("agg", subtasks.len(), handles)
         .expect("operator");
@@ -152,8 +167,16 @@ fn restored_state(snapshot: &StateSnapshot) -> State {
         return state;
     };
     for batch in table.batches() {
-        let k = batch.column(1).as_any().downcast_ref::<Int64Array>().expect("k");
-        let v = batch.column(2).as_any().downcast_ref::<Int64Array>().expect("v");
+        let k = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("k");
+        let v = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("v");
         for i in 0..batch.num_rows() {
             assert!(state.insert(k.value(i), v.value(i)).is_none(), "key twice");
         }
@@ -218,7 +241,10 @@ async fn restore_all(storage: &CheckpointStorage, parallelism: usize) -> (u64, S
         let part = restored_state(&snapshot);
         for key in part.keys() {
             let range = key_group_range(subtask, MAX_PARALLELISM, parallelism);
-            assert!(range.contains(&(group(*key) as usize)), "key {key} at {subtask}");
+            assert!(
+                range.contains(&(group(*key) as usize)),
+                "key {key} at {subtask}"
+            );
         }
         let before = state.len();
         let added = part.len();
@@ -263,7 +289,10 @@ async fn a_corrupt_delta_in_the_latest_checkpoint_falls_back_to_the_previous_one
     assert_eq!(latest.checkpoint.as_ref().map(|c| c.id()), Some(3));
     let message = latest.skipped[0].to_string();
     assert!(message.starts_with("checkpoint 4 at "), "{message}");
-    assert!(message.contains(newest) && message.contains("checksum"), "{message}");
+    assert!(
+        message.contains(newest) && message.contains("checksum"),
+        "{message}"
+    );
     let (id, state) = restore_all(&storage, 2).await;
     assert_eq!(id, 3);
     assert_eq!(state, states[2]);
@@ -308,6 +337,13 @@ async fn savepoints_refuse_incremental_snapshots() {
     let writer = CheckpointStorage::savepoint(dir.path().to_str().expect("utf-8"), 1)
         .await
         .expect("writer");
-    let err = writer.write_snapshot("agg", 0, &snapshot).await.unwrap_err();
-    assert!(err.to_string().contains("savepoints hold full Arrow tables"), "{err}");
+    let err = writer
+        .write_snapshot("agg", 0, &snapshot)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("savepoints hold full Arrow tables"),
+        "{err}"
+    );
 }

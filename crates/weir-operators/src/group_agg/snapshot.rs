@@ -161,7 +161,11 @@ impl GroupState {
             let mut fields = vec![Field::new(KEY_GROUP_COLUMN, DataType::UInt16, false)];
             let mut columns: Vec<ArrayRef> = vec![Arc::new(key_group)];
             for (i, key) in keys.into_iter().enumerate() {
-                fields.push(Field::new(format!("key_{i}"), key.data_type().clone(), true));
+                fields.push(Field::new(
+                    format!("key_{i}"),
+                    key.data_type().clone(),
+                    true,
+                ));
                 columns.push(key);
             }
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;

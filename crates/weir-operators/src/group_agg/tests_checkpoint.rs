@@ -64,7 +64,12 @@ pub(super) fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
 /// `(function, argument column, DISTINCT)`.
 pub(super) type Spec = (Arc<AggregateUDF>, &'static str, bool);
 
-pub(super) fn definition(updating: bool, keyed: bool, specs: &[Spec], ttl: Option<i64>) -> GroupAggregate {
+pub(super) fn definition(
+    updating: bool,
+    keyed: bool,
+    specs: &[Spec],
+    ttl: Option<i64>,
+) -> GroupAggregate {
     let schema = schema(updating);
     let aggregates: Vec<FilteredAggregate> = specs
         .iter()

@@ -88,7 +88,12 @@ async fn checkpoint(
         operator.prepare_snapshot_pre_barrier(id, &mut out).unwrap();
         let snapshot = operator.snapshot_state(id).unwrap();
         assert!(snapshot.changelog().is_some(), "an incremental snapshot");
-        handles.push(writer.write_snapshot("agg", subtask, &snapshot).await.unwrap());
+        handles.push(
+            writer
+                .write_snapshot("agg", subtask, &snapshot)
+                .await
+                .unwrap(),
+        );
     }
     assert!(lines(&mut out).is_empty(), "nothing held back");
     let deltas = handles
@@ -140,7 +145,10 @@ async fn check_chain(make: &Maker, keys: &[usize], steps: &[Step]) -> usize {
                 .map(|s| make(s, parallelism, Arc::clone(&restored_clock)))
                 .collect();
             for (subtask, operator) in restored.iter_mut().enumerate() {
-                let state = completed.restore("agg", subtask, parallelism).await.unwrap();
+                let state = completed
+                    .restore("agg", subtask, parallelism)
+                    .await
+                    .unwrap();
                 if !state.is_empty() {
                     operator.restore_state(state).unwrap();
                 }
@@ -234,7 +242,10 @@ fn a_checkpoint_after_few_changes_stores_only_them() {
         assert_eq!(deltas, 1);
         let base = first.metadata().total_size();
         let delta = second.metadata().total_size();
-        assert!(delta * 30 < base, "{delta} bytes after 1 % changed, base {base}");
+        assert!(
+            delta * 30 < base,
+            "{delta} bytes after 1 % changed, base {base}"
+        );
         assert!(second.metadata().full_size() > base);
         // A savepoint is full, and leaves the chain alone.
         let savepoint = operators[0].snapshot_savepoint(3).unwrap();
