@@ -99,7 +99,7 @@ fn a_replayed_chain_equals_the_full_state_with_updates_removals_and_readded_keys
     )
     .unwrap();
     base.add_keyed("acc", acc(&[(2, 5, 50)])).unwrap();
-    let chain = vec![
+    let chain = [
         base,
         delta(&[(1, 2, 21), (3, 6, 60)], &[(1, 3)]),
         delta(&[(1, 3, 31), (1, 2, 22), (0, 1, 11)], &[(3, 6), (0, 1)]),
@@ -125,7 +125,7 @@ fn a_replayed_chain_equals_the_full_state_with_updates_removals_and_readded_keys
         5
     );
     // Everything removed leaves no rows.
-    let gone = vec![
+    let gone = [
         chain[0].clone(),
         delta(&[], &[(0, 1), (1, 2), (1, 3), (2, 4), (2, 5)]),
     ];
