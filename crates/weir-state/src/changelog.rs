@@ -227,15 +227,28 @@ impl Changelog {
 }
 
 /// Writes the tables of `snapshot` (which carries `log`) as a new file of its chain
-/// under `shared`, and returns the chain.
+/// under `shared` (the checkpoint location; `None` for a savepoint, which refuses
+/// chains), and returns the chain.
 pub(crate) async fn write_changelog(
-    shared: &Location,
+    shared: Option<&Location>,
     operator_id: &str,
     subtask: usize,
     checkpoint_id: u64,
     snapshot: &StateSnapshot,
     log: &ChangelogSnapshot,
 ) -> StateResult<ChangelogHandle> {
+    let Some(shared) = shared else {
+        return Err(StateError::InvalidSnapshot(format!(
+            "operator {operator_id:?} snapshotted an incremental chain for a \
+             savepoint; savepoints hold full Arrow tables only"
+        )));
+    };
+    if !snapshot.native().is_empty() {
+        return Err(StateError::InvalidSnapshot(format!(
+            "operator {operator_id:?} subtask {subtask} snapshotted both native \
+             state and an incremental chain"
+        )));
+    }
     if let Some(location) = &log.location {
         if *location != shared.display {
             return Err(StateError::InvalidSnapshot(format!(

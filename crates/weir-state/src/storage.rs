@@ -497,29 +497,9 @@ impl CheckpointWriter {
             changelog: None,
         };
         if let Some(log) = snapshot.changelog() {
-            let Some(shared) = &self.shared else {
-                return Err(StateError::InvalidSnapshot(format!(
-                    "operator {operator_id:?} snapshotted an incremental chain for a \
-                     savepoint; savepoints hold full Arrow tables only"
-                )));
-            };
-            if !snapshot.native().is_empty() {
-                return Err(StateError::InvalidSnapshot(format!(
-                    "operator {operator_id:?} subtask {subtask} snapshotted both native \
-                     state and an incremental chain"
-                )));
-            }
-            handle.changelog = Some(
-                write_changelog(
-                    shared,
-                    operator_id,
-                    subtask,
-                    self.checkpoint_id,
-                    snapshot,
-                    log,
-                )
-                .await?,
-            );
+            let (shared, id) = (self.shared.as_ref(), self.checkpoint_id);
+            let chain = write_changelog(shared, operator_id, subtask, id, snapshot, log).await?;
+            handle.changelog = Some(chain);
             return Ok(handle);
         }
         match snapshot.native() {
