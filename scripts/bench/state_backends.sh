@@ -7,13 +7,14 @@
 # (e.g. to compare two builds); PARTS=2 (or 1) runs only that part.
 #
 # 1. An unbounded GROUP BY holding about 1 GB of keyed state (KEYS keys of ~170 bytes of
-#    state), on the hashmap and the rocksdb backend, each in its own process: fill time,
-#    checkpoint time (synchronous part, then the write to checkpoint storage on local
-#    disk) and bytes, the same after 1% of the keys changed (incremental with rocksdb),
+#    state), on the hashmap backend (full and incremental checkpoints) and the rocksdb
+#    backend, each in its own process: fill time, checkpoint time (synchronous part,
+#    then the write to checkpoint storage on local disk) and bytes, the same after 1% of
+#    the keys changed (incremental with rocksdb and hashmap-incremental),
 #    recovery time, peak memory (crates/weir-operators/benches/state_backends.rs).
 # 2. Throughput of Nexmark q17 (unbounded GROUP BY) and a tumbling-window sum over
 #    EVENTS generated bids, without checkpoints and with a checkpoint every second
-#    (hashmap, and rocksdb with incremental checkpoints), with the ratio to the run
+#    (hashmap full and incremental, and rocksdb incremental), with the ratio to the run
 #    without checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +32,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 if [[ "$PARTS" == *1* ]]; then
     echo "== 1. keyed state of $KEYS keys: checkpoint and recovery"
-    for backend in hashmap rocksdb; do
+    for backend in hashmap hashmap-incremental rocksdb; do
         cargo bench -q -p weir-operators --bench state_backends -- --backend "$backend" --keys "$KEYS" |
             grep '^backend='
     done
@@ -72,6 +73,8 @@ for query in q17 tumble_sum; do
     ckpt=(--set execution.checkpointing.interval=1s --set "execution.checkpointing.dir=$WORK/checkpoints")
     read -r rate rss < <(measure "$WORK/$query.sql" "${ckpt[@]}")
     printf "%-12s %-34s %14.0f %8s %10s\n" "$query" "1 s checkpoints, hashmap" "$rate" "$(ratio "$rate" "$base")" "$rss"
+    read -r rate rss < <(measure "$WORK/$query.sql" "${ckpt[@]}" --set execution.checkpointing.incremental=true)
+    printf "%-12s %-34s %14.0f %8s %10s\n" "$query" "1 s checkpoints, hashmap incremental" "$rate" "$(ratio "$rate" "$base")" "$rss"
     read -r rate rss < <(measure "$WORK/$query.sql" "${ckpt[@]}" --set state.backend.type=rocksdb \
         --set execution.checkpointing.incremental=true --set "state.backend.rocksdb.localdir=$WORK/rocksdb")
     printf "%-12s %-34s %14.0f %8s %10s\n" "$query" "1 s checkpoints, rocksdb incremental" "$rate" "$(ratio "$rate" "$base")" "$rss"

@@ -1,8 +1,9 @@
 //! State backend benchmark (not a test): an unbounded `GROUP BY` holding about 1 GB of
-//! keyed state on one backend (`hashmap` or `rocksdb`): how long filling it takes, how
+//! keyed state on one backend (`hashmap`, `hashmap-incremental` or `rocksdb`): how long filling it takes, how
 //! long a checkpoint takes (the synchronous part on the task, then writing it to
 //! checkpoint storage on local disk) and how many bytes it writes, the same for a
-//! checkpoint after 1% of the keys changed (incremental with RocksDB), and how long a
+//! checkpoint after 1% of the keys changed (incremental with RocksDB and
+//! `hashmap-incremental`), and how long a
 //! recovery takes (validating the checkpoint, reading it back and restoring the
 //! operator, until it processes a row).
 //!
@@ -185,12 +186,18 @@ fn main() -> BenchResult<()> {
     let remote = tempfile::tempdir()?;
     let backend = match args.backend.as_str() {
         "hashmap" => StateBackend::HashMap,
+        "hashmap-incremental" => StateBackend::IncrementalHashMap,
         "rocksdb" => StateBackend::RocksDb(RocksConfig {
             local_dir: local.path().to_path_buf(),
             incremental: true,
             ..RocksConfig::default()
         }),
-        other => return Err(format!("--backend must be hashmap or rocksdb, not {other}").into()),
+        other => {
+            return Err(format!(
+                "--backend must be hashmap, hashmap-incremental or rocksdb, not {other}"
+            )
+            .into())
+        }
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let storage = runtime.block_on(CheckpointStorage::open(&remote.path().to_string_lossy()))?;
@@ -257,7 +264,7 @@ fn main() -> BenchResult<()> {
          ckpt1_sync_ms={} ckpt1_write_ms={} ckpt1_written_mb={:.1} \
          ckpt2_sync_ms={} ckpt2_write_ms={} ckpt2_written_mb={:.1} ckpt2_share_pct={:.1} \
          recovery_ms={} peak_rss_mb={}",
-        backend.name(),
+        args.backend,
         args.keys,
         mb(second.full),
         fill.as_secs_f64(),

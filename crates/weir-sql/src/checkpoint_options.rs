@@ -22,7 +22,7 @@ pub const CHECKPOINT_OPTIONS: &[(&str, &str)] = &[
     ("execution.checkpointing.tolerable-failed-checkpoints", "consecutive failed checkpoints tolerated before the job fails (default 0)"),
     ("execution.checkpointing.num-retained", "completed checkpoints kept (default 1); also state.checkpoints.num-retained"),
     ("execution.checkpointing.savepoint-dir", "where savepoints are written (--savepoint-dir overrides it); also state.savepoints.dir"),
-    ("execution.checkpointing.incremental", "with the rocksdb backend, upload only the files earlier checkpoints did not store (default false); also state.backend.incremental"),
+    ("execution.checkpointing.incremental", "a checkpoint stores only what changed since the previous one: with rocksdb the files earlier checkpoints did not store, with hashmap the keys changed and removed (default false); also state.backend.incremental"),
     ("state.backend.type", "hashmap (state in memory, the default) or rocksdb (GROUP BY state on local disk, larger than memory); also state.backend"),
     ("state.backend.rocksdb.localdir", "where rocksdb keeps its working files (default: the system's temporary folder)"),
     ("weir.state.rocksdb.cache-keys", "keys an aggregation keeps in memory on top of rocksdb (default 100000)"),
@@ -120,8 +120,17 @@ pub fn state_backend(options: &SessionOptions, base_dir: &Path) -> StateBackend 
     let either = |a: &str, b: &str| options.get(a).or_else(|| options.get(b));
     let rocksdb = either("state.backend.type", "state.backend")
         .is_some_and(|v| v.eq_ignore_ascii_case("rocksdb"));
+    let incremental = either(
+        "execution.checkpointing.incremental",
+        "state.backend.incremental",
+    )
+    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     if !rocksdb {
-        return StateBackend::HashMap;
+        return if incremental {
+            StateBackend::IncrementalHashMap
+        } else {
+            StateBackend::HashMap
+        };
     }
     let defaults = RocksConfig::default();
     StateBackend::RocksDb(RocksConfig {
@@ -129,11 +138,7 @@ pub fn state_backend(options: &SessionOptions, base_dir: &Path) -> StateBackend 
             .get("state.backend.rocksdb.localdir")
             .map(|dir| base_dir.join(dir))
             .unwrap_or(defaults.local_dir),
-        incremental: either(
-            "execution.checkpointing.incremental",
-            "state.backend.incremental",
-        )
-        .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        incremental,
         cache_keys: options
             .get("weir.state.rocksdb.cache-keys")
             .and_then(|v| v.parse().ok())
@@ -289,7 +294,17 @@ mod tests {
             o.set("execution.checkpointing.incremental", "true"),
             Ok(None)
         );
+        // Incremental checkpoints of the in-memory backend (Weir's own; Flink's
+        // hashmap backend has none).
+        assert_eq!(
+            state_backend(&o, Path::new("/jobs")),
+            StateBackend::IncrementalHashMap
+        );
+        o.set("execution.checkpointing.incremental", "false")
+            .unwrap();
         assert_eq!(state_backend(&o, Path::new("/jobs")), StateBackend::HashMap);
+        o.set("execution.checkpointing.incremental", "true")
+            .unwrap();
         o.set("state.backend.type", "rocksdb").unwrap();
         o.set("state.backend.rocksdb.localdir", "tmp/rocks")
             .unwrap();

@@ -9,6 +9,10 @@ pub enum StateBackend {
     /// `hashmap` (default): state in memory, snapshotted as Arrow tables.
     #[default]
     HashMap,
+    /// `hashmap` with `execution.checkpointing.incremental = true`: state in memory;
+    /// a checkpoint stores only the keys changed since the previous one, on a chain
+    /// of a full base and deltas (see [`crate::changelog`]).
+    IncrementalHashMap,
     /// `rocksdb`: keyed state in an embedded RocksDB per operator subtask, on local
     /// disk, so it may be much larger than memory; checkpoints upload its files.
     RocksDb(RocksConfig),
@@ -18,7 +22,7 @@ impl StateBackend {
     /// The option value naming this backend.
     pub fn name(&self) -> &'static str {
         match self {
-            StateBackend::HashMap => "hashmap",
+            StateBackend::HashMap | StateBackend::IncrementalHashMap => "hashmap",
             StateBackend::RocksDb(_) => "rocksdb",
         }
     }
@@ -26,8 +30,17 @@ impl StateBackend {
     /// The RocksDB settings, for the RocksDB backend.
     pub fn rocksdb(&self) -> Option<&RocksConfig> {
         match self {
-            StateBackend::HashMap => None,
+            StateBackend::HashMap | StateBackend::IncrementalHashMap => None,
             StateBackend::RocksDb(config) => Some(config),
+        }
+    }
+
+    /// Whether checkpoints are incremental (`execution.checkpointing.incremental`).
+    pub fn incremental(&self) -> bool {
+        match self {
+            StateBackend::HashMap => false,
+            StateBackend::IncrementalHashMap => true,
+            StateBackend::RocksDb(config) => config.incremental,
         }
     }
 }

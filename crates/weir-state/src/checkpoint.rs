@@ -14,6 +14,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use weir_types::keygroup::key_group_range;
 
+use crate::changelog::{restore_chains, ChangelogHandle};
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, checksum_text, decode_table};
 use crate::layout::{
@@ -133,11 +134,34 @@ impl CompletedCheckpoint {
             .await?;
         let location = self.location.display.clone();
         let label = self.label();
-        tokio::task::spawn_blocking(move || {
+        let chains: Vec<ChangelogHandle> = state
+            .changelog_handles()
+            .filter(|(_, c)| {
+                let [lo, hi] = c.key_groups;
+                (lo as usize) < range.end && (hi as usize) >= range.start
+            })
+            .map(|(_, c)| c.clone())
+            .collect();
+        let replayed = if chains.is_empty() {
+            Vec::new()
+        } else {
+            let shared = self.location.parent()?;
+            restore_chains(&shared, &label, chains, range.clone(), max_parallelism).await?
+        };
+        let mut snapshot = tokio::task::spawn_blocking(move || {
             assemble(&fetched, &range, max_parallelism, &label, &location)
         })
         .await
-        .map_err(|e| StateError::Task(e.to_string()))?
+        .map_err(|e| StateError::Task(e.to_string()))??;
+        for chain in replayed {
+            for table in chain.into_tables() {
+                let name = table.name().to_string();
+                for batch in table.into_batches() {
+                    snapshot.add_keyed(&name, batch)?;
+                }
+            }
+        }
+        Ok(snapshot)
     }
 
     /// Whether `operator_id` has native (RocksDB) state in this checkpoint.
@@ -299,7 +323,11 @@ fn assemble(
 }
 
 /// Reads `file` of the checkpoint at `location` and checks its size and checksum.
-async fn read_verified(location: &Location, label: &str, file: &StoredFile) -> StateResult<Bytes> {
+pub(crate) async fn read_verified(
+    location: &Location,
+    label: &str,
+    file: &StoredFile,
+) -> StateResult<Bytes> {
     let corrupt = |reason: String| StateError::Corrupt {
         checkpoint: label.to_string(),
         location: location.display.clone(),
@@ -433,6 +461,12 @@ pub(crate) async fn load_checkpoint(
         .flat_map(|o| o.subtasks.iter().flatten())
         .map(|f| (location.clone(), FileRef::of(f)))
         .collect();
+    if metadata.has_changelog() {
+        let shared = location.parent()?;
+        for file in metadata.changelog_files() {
+            files.push((shared.clone(), FileRef::of(&file.file)));
+        }
+    }
     if metadata.has_native() {
         let shared = location.parent()?;
         for file in metadata.native_files() {

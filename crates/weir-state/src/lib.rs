@@ -20,9 +20,14 @@
 //!   Savepoints are always Arrow tables (the canonical format), so any backend and
 //!   parallelism can restore them.
 //!
+//! - With `state.backend.type = hashmap` and `execution.checkpointing.incremental`,
+//!   an operator may snapshot its keyed tables as an incremental chain (a base, then
+//!   the changes since each checkpoint) through a [`Changelog`]: see [`changelog`].
+//!
 //! The layout on storage is documented in docs/checkpoints.md ("Layout").
 
 pub mod backend;
+pub mod changelog;
 pub mod checkpoint;
 pub mod error;
 pub mod format;
@@ -34,6 +39,7 @@ pub mod snapshot;
 pub mod storage;
 
 pub use backend::{RocksConfig, StateBackend};
+pub use changelog::{Changelog, ChangelogHandle};
 pub use checkpoint::CompletedCheckpoint;
 pub use error::{StateError, StateResult};
 pub use metadata::{

@@ -9,15 +9,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::changelog::{ChangelogFile, ChangelogHandle};
 use crate::error::{StateError, StateResult};
 use crate::layout::operator_dir_name;
 use crate::native::{NativeFileEntry, NativeHandle, SHARED_DIR};
 use crate::snapshot::TableKind;
 
 /// The newest metadata format this build writes and reads: 2 adds native (RocksDB)
-/// state. Metadata without native state is written as version 1, which older builds
-/// read too.
-pub const FORMAT_VERSION: u32 = 2;
+/// state, 3 incremental in-memory chains. Metadata without either is written as
+/// version 1, and without chains as version 2, which older builds read too.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The version of metadata with native state but no chains.
+pub(crate) const NATIVE_VERSION: u32 = 2;
 
 /// The version of metadata without native state.
 pub(crate) const TABLES_ONLY_VERSION: u32 = 1;
@@ -70,12 +74,17 @@ pub struct StateHandle {
     /// The subtask's native (RocksDB) state, if it keeps some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeHandle>,
+    /// The subtask's incremental in-memory chain, if it keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changelog: Option<ChangelogHandle>,
 }
 
 impl StateHandle {
     /// Bytes stored by this checkpoint (0 for an empty snapshot).
     pub fn size(&self) -> u64 {
-        self.file.as_ref().map_or(0, |f| f.size) + self.native.as_ref().map_or(0, |n| n.uploaded)
+        self.file.as_ref().map_or(0, |f| f.size)
+            + self.native.as_ref().map_or(0, |n| n.uploaded)
+            + self.changelog.as_ref().map_or(0, |c| c.uploaded)
     }
 
     /// Names of the tables stored.
@@ -96,6 +105,10 @@ pub struct OperatorState {
     /// Per subtask index, its native state (absent when no subtask has any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub native: Vec<Option<NativeHandle>>,
+    /// Per subtask index, its incremental in-memory chain (absent when no subtask has
+    /// one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changelog: Vec<Option<ChangelogHandle>>,
 }
 
 impl OperatorState {
@@ -105,6 +118,14 @@ impl OperatorState {
             .iter()
             .enumerate()
             .filter_map(|(i, n)| n.as_ref().map(|n| (i, n)))
+    }
+
+    /// The chains of the subtasks that have one, with their subtask index.
+    pub fn changelog_handles(&self) -> impl Iterator<Item = (usize, &ChangelogHandle)> {
+        self.changelog
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
     }
 }
 
@@ -164,6 +185,7 @@ impl CheckpointMetadata {
         }
         let mut subtasks: Vec<Option<Option<StoredFile>>> = vec![None; parallelism];
         let mut native: Vec<Option<NativeHandle>> = vec![None; parallelism];
+        let mut changelog: Vec<Option<ChangelogHandle>> = vec![None; parallelism];
         for handle in handles {
             if handle.operator_id != operator_id {
                 return Err(invalid(format!(
@@ -186,6 +208,7 @@ impl CheckpointMetadata {
             }
             *slot = Some(handle.file);
             native[handle.subtask] = handle.native;
+            changelog[handle.subtask] = handle.changelog;
         }
         let mut files = Vec::with_capacity(parallelism);
         for (subtask, slot) in subtasks.into_iter().enumerate() {
@@ -199,10 +222,14 @@ impl CheckpointMetadata {
         if native.iter().all(Option::is_none) {
             native.clear();
         }
+        if changelog.iter().all(Option::is_none) {
+            changelog.clear();
+        }
         let state = OperatorState {
             parallelism,
             subtasks: files,
             native,
+            changelog,
         };
         check_operator(operator_id, &state, self.max_parallelism).map_err(invalid)?;
         let dir = operator_dir_name(operator_id);
@@ -234,7 +261,13 @@ impl CheckpointMetadata {
             .flat_map(|o| o.native_handles())
             .map(|(_, n)| n.uploaded)
             .sum();
-        files + native
+        let chains: u64 = self
+            .operators
+            .values()
+            .flat_map(|o| o.changelog_handles())
+            .map(|(_, c)| c.uploaded)
+            .sum();
+        files + native + chains
     }
 
     /// Bytes of the whole state, including native files stored by earlier checkpoints.
@@ -251,12 +284,27 @@ impl CheckpointMetadata {
             .flat_map(|o| o.native_handles())
             .map(|(_, n)| n.size())
             .sum();
-        files + native
+        let chains: u64 = self.changelog_files().map(|f| f.file.size).sum();
+        files + native + chains
     }
 
     /// Whether any operator has native state (the metadata is then version 2).
     pub fn has_native(&self) -> bool {
         self.operators.values().any(|o| !o.native.is_empty())
+    }
+
+    /// Whether any operator has an incremental in-memory chain (the metadata is then
+    /// version 3).
+    pub fn has_changelog(&self) -> bool {
+        self.operators.values().any(|o| !o.changelog.is_empty())
+    }
+
+    /// Every file of every chain (all under the location's `shared/` folder).
+    pub fn changelog_files(&self) -> impl Iterator<Item = &ChangelogFile> {
+        self.operators
+            .values()
+            .flat_map(|o| o.changelog_handles())
+            .flat_map(|(_, c)| c.files.iter())
     }
 
     /// Every native file, with whether it is shared: (path, size, checksum, shared).
@@ -312,6 +360,39 @@ fn check_operator(
                     file.name,
                     if file.shared { "shared" } else { "private" },
                     file.path
+                ));
+            }
+        }
+    }
+    if !state.changelog.is_empty() && state.changelog.len() != state.parallelism {
+        return Err(format!(
+            "operator {operator_id:?} has parallelism {} but {} incremental chain entries",
+            state.parallelism,
+            state.changelog.len()
+        ));
+    }
+    for (_, chain) in state.changelog_handles() {
+        let [lo, hi] = chain.key_groups;
+        if lo > hi || hi as usize >= max_parallelism {
+            return Err(format!(
+                "operator {operator_id:?}: incremental chain of key groups {lo}..={hi}, \
+                 but max parallelism is {max_parallelism}"
+            ));
+        }
+        // A base holding no key stores no file: such a chain starts with a delta.
+        if let Some(late) = chain.files.iter().skip(1).find(|f| f.full) {
+            return Err(format!(
+                "operator {operator_id:?}: an incremental chain has a base ({}) after \
+                 its first file",
+                late.file.path
+            ));
+        }
+        for file in &chain.files {
+            check_relative_path(&file.file.path)?;
+            if !file.file.path.starts_with(&format!("{SHARED_DIR}/")) {
+                return Err(format!(
+                    "operator {operator_id:?}: incremental chain file {} is not under {SHARED_DIR}/",
+                    file.file.path
                 ));
             }
         }
@@ -393,6 +474,7 @@ mod tests {
                 }],
             }),
             native: None,
+            changelog: None,
         }
     }
 

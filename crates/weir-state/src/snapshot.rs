@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::changelog::ChangelogSnapshot;
 use crate::error::{StateError, StateResult};
 use crate::native::NativeState;
 
@@ -140,11 +141,13 @@ impl StateTable {
 
 /// The state of one operator subtask: tables with distinct names, and the native
 /// state of an embedded store (see [`crate::native`]): on snapshot at most one, on
-/// restore one per old subtask whose key groups overlap.
+/// restore one per old subtask whose key groups overlap. A snapshot of an incremental
+/// in-memory chain (see [`crate::changelog`]) carries where its tables go in it.
 #[derive(Debug, Clone, Default)]
 pub struct StateSnapshot {
     tables: Vec<StateTable>,
     native: Vec<NativeState>,
+    changelog: Option<ChangelogSnapshot>,
 }
 
 impl StateSnapshot {
@@ -221,10 +224,22 @@ impl StateSnapshot {
         std::mem::take(&mut self.native)
     }
 
-    /// True when no table has a row and there is no native state: such a snapshot is
-    /// stored as no file at all.
+    /// Makes the tables part of an incremental chain (see [`crate::changelog`]).
+    pub fn set_changelog(&mut self, changelog: ChangelogSnapshot) {
+        self.changelog = Some(changelog);
+    }
+
+    /// The chain the tables belong to, for an incremental in-memory snapshot.
+    pub fn changelog(&self) -> Option<&ChangelogSnapshot> {
+        self.changelog.as_ref()
+    }
+
+    /// True when no table has a row and there is no native state nor chain: such a
+    /// snapshot is stored as no file at all.
     pub fn is_empty(&self) -> bool {
-        self.native.is_empty() && self.tables.iter().all(|t| t.num_rows() == 0)
+        self.native.is_empty()
+            && self.changelog.is_none()
+            && self.tables.iter().all(|t| t.num_rows() == 0)
     }
 
     /// Rows over all tables.

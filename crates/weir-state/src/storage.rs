@@ -14,6 +14,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::changelog::write_changelog;
 use crate::checkpoint::{load_checkpoint, CompletedCheckpoint, Verify};
 use crate::error::{StateError, StateResult};
 use crate::format::{checksum, encode_snapshot};
@@ -22,7 +23,8 @@ use crate::layout::{
     subtask_file, METADATA_FILE,
 };
 use crate::metadata::{
-    CheckpointMetadata, StateHandle, StoredFile, FORMAT_VERSION, TABLES_ONLY_VERSION,
+    CheckpointMetadata, StateHandle, StoredFile, FORMAT_VERSION, NATIVE_VERSION,
+    TABLES_ONLY_VERSION,
 };
 use crate::native::{NativeFileEntry, NativeHandle, NativeState, SharedFile, SHARED_DIR};
 use crate::snapshot::StateSnapshot;
@@ -365,6 +367,12 @@ impl CheckpointStorage {
                                 .filter(|f| f.shared)
                                 .map(|f| f.path.clone()),
                         );
+                        referenced.extend(
+                            checkpoint
+                                .metadata()
+                                .changelog_files()
+                                .map(|f| f.file.path.clone()),
+                        );
                     }
                     true
                 }
@@ -486,7 +494,14 @@ impl CheckpointWriter {
             subtask,
             file: None,
             native: None,
+            changelog: None,
         };
+        if let Some(log) = snapshot.changelog() {
+            let (shared, id) = (self.shared.as_ref(), self.checkpoint_id);
+            let chain = write_changelog(shared, operator_id, subtask, id, snapshot, log).await?;
+            handle.changelog = Some(chain);
+            return Ok(handle);
+        }
         match snapshot.native() {
             [] => {}
             [native] => {
@@ -670,8 +685,10 @@ impl CheckpointWriter {
                 metadata.checkpoint_id, self.checkpoint_id
             )));
         }
-        metadata.format_version = if metadata.has_native() {
+        metadata.format_version = if metadata.has_changelog() {
             FORMAT_VERSION
+        } else if metadata.has_native() {
+            NATIVE_VERSION
         } else {
             TABLES_ONLY_VERSION
         };
@@ -696,6 +713,15 @@ impl CheckpointWriter {
                 (_, false) => self.location.clone(),
             };
             files.push((location, file.path.clone(), file.size));
+        }
+        for file in metadata.changelog_files() {
+            let Some(shared) = &self.shared else {
+                return Err(invalid(format!(
+                    "a savepoint cannot reference the shared file {}",
+                    file.file.path
+                )));
+            };
+            files.push((shared.clone(), file.file.path.clone(), file.file.size));
         }
         let checkpoint_id = self.checkpoint_id;
         stream::iter(files)

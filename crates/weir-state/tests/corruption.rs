@@ -118,7 +118,7 @@ async fn a_newer_format_version_is_skipped() {
             let text = text.replace("\"format_version\": 1", "\"format_version\": 99");
             std::fs::write(&file, text).expect("write");
         },
-        "has format version 99, this Weir reads versions up to 2",
+        "has format version 99, this Weir reads versions up to 3",
     )
     .await;
 }

@@ -196,7 +196,15 @@ pub(super) fn final_table(changes: &[String]) -> BTreeMap<String, usize> {
 
 #[test]
 fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() {
-    killed_twenty_times(false);
+    killed_twenty_times(false, false);
+}
+
+/// The same with incremental checkpoints of the in-memory backend (a base, then the
+/// keys changed and removed since the previous checkpoint).
+#[test]
+fn with_incremental_hashmap_killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does(
+) {
+    killed_twenty_times(false, true);
 }
 
 /// The same with the RocksDB backend and incremental checkpoints (the GROUP BY keeps
@@ -204,10 +212,10 @@ fn killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() 
 /// behind are removed by the next run.
 #[test]
 fn with_rocksdb_killed_twenty_times_the_job_commits_exactly_what_an_uninterrupted_run_does() {
-    killed_twenty_times(true);
+    killed_twenty_times(true, true);
 }
 
-fn killed_twenty_times(rocksdb: bool) {
+fn killed_twenty_times(rocksdb: bool, incremental: bool) {
     let seed = std::env::var("WEIR_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -237,6 +245,8 @@ fn killed_twenty_times(rocksdb: bool) {
             "--set",
             &local_option,
         ]
+    } else if incremental {
+        vec!["--set", "execution.checkpointing.incremental=true"]
     } else {
         Vec::new()
     };

@@ -39,6 +39,8 @@ mod tests;
 mod tests_checkpoint;
 #[cfg(test)]
 mod tests_columnar;
+#[cfg(test)]
+mod tests_incremental;
 
 use std::sync::Arc;
 
@@ -163,6 +165,8 @@ pub struct GroupAggregateOperator {
     max_parallelism: usize,
     /// The RocksDB store, with `state.backend.type = rocksdb`.
     store: Option<store::GroupStore>,
+    /// The incremental chain, with the `hashmap` backend and incremental checkpoints.
+    changelog: Option<weir_state::Changelog>,
 }
 
 impl GroupAggregateOperator {
@@ -222,6 +226,23 @@ impl GroupAggregateOperator {
                 Some(store::GroupStore::open(&mut state, settings)?)
             }
         };
+        // Changes are tracked only when checkpoints take them (else they would pile up).
+        let incremental = ctx.checkpointing && ctx.state_backend.incremental();
+        let changelog = (store.is_none() && incremental).then(|| {
+            let range = weir_types::keygroup::key_group_range(
+                ctx.subtask,
+                ctx.max_parallelism,
+                ctx.parallelism,
+            );
+            state.track_changes = true;
+            weir_state::Changelog::new(
+                [range.start as u32, range.end.saturating_sub(1) as u32],
+                std::collections::BTreeMap::from([(
+                    snapshot::GROUPS_TABLE.to_string(),
+                    GroupState::groups_key_columns(key_types.len()),
+                )]),
+            )
+        });
         Ok(GroupAggregateOperator {
             def,
             state,
@@ -233,6 +254,7 @@ impl GroupAggregateOperator {
             sweep,
             max_parallelism: ctx.max_parallelism,
             store,
+            changelog,
         })
     }
 
@@ -456,22 +478,29 @@ impl Operator for GroupAggregateOperator {
             self.state.check_checkpointable()?;
             return store.snapshot(&mut self.state, checkpoint_id);
         }
+        if self.changelog.is_some() {
+            return self.snapshot_incremental(checkpoint_id);
+        }
         self.snapshot_tables()
     }
 
-    fn snapshot_savepoint(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+    fn snapshot_savepoint(&mut self, _checkpoint_id: u64) -> EngineResult<StateSnapshot> {
         match &self.store {
             Some(store) => {
                 self.state.check_checkpointable()?;
                 store.canonical_snapshot(&mut self.state)
             }
-            None => self.snapshot_state(checkpoint_id),
+            // Savepoints are full and leave the incremental chain alone.
+            None => self.snapshot_tables(),
         }
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint_id: u64) -> EngineResult<()> {
         if let Some(store) = self.store.as_mut() {
             store.checkpoint_complete(checkpoint_id);
+        }
+        if let Some(log) = self.changelog.as_mut() {
+            log.checkpoint_complete(checkpoint_id);
         }
         Ok(())
     }
@@ -520,5 +549,33 @@ impl GroupAggregateOperator {
             }
         })?;
         Ok(snapshot)
+    }
+
+    /// The in-memory backend's incremental snapshot: every key when the chain wants a
+    /// new base, else the keys changed and removed since the previous snapshot.
+    fn snapshot_incremental(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
+        let full = self.changelog.as_ref().is_none_or(|l| l.wants_full());
+        let tables = if full {
+            self.state.clear_changes();
+            self.snapshot_tables()?
+        } else {
+            let mut snapshot = StateSnapshot::new();
+            let keyed = !self.def.key_columns.is_empty();
+            let max_parallelism = self.max_parallelism;
+            self.state.snapshot_changes(&mut snapshot, |keys, rows| {
+                if keyed {
+                    key_groups(keys, max_parallelism)
+                } else {
+                    Ok(UInt16Array::from(vec![0u16; rows]))
+                }
+            })?;
+            snapshot
+        };
+        match self.changelog.as_mut() {
+            Some(log) => log
+                .snapshot(checkpoint_id, full, tables)
+                .map_err(|e| EngineError::Checkpoint(e.to_string())),
+            None => Ok(tables),
+        }
     }
 }

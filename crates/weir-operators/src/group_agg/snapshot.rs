@@ -39,6 +39,10 @@ use super::state::{AccumulatorKind, GroupState, Slot};
 /// Name of the keyed table holding the keys and their accumulators.
 pub(crate) const GROUPS_TABLE: &str = "groups";
 
+/// Name of the keyed table of an incremental snapshot holding the keys removed since
+/// the previous one (key group and key columns; see `weir_state::changelog`).
+pub(crate) const REMOVED_TABLE: &str = "groups.removed";
+
 /// Column names of the `groups` table after the key group and keys.
 const ROWS_COLUMN: &str = "rows";
 const LAST_WRITE_COLUMN: &str = "last_write_ms";
@@ -112,6 +116,83 @@ impl GroupState {
         snapshot
             .add_keyed(GROUPS_TABLE, batch)
             .map_err(|e| EngineError::Internal(e.to_string()))
+    }
+
+    /// Adds an incremental snapshot to `snapshot` (see `weir_state::changelog`): the
+    /// `groups` rows of the keys written since the previous snapshot, and the
+    /// `groups.removed` table of the keys removed since (emptied, or expired by the
+    /// state TTL); then starts tracking afresh. The work is proportional to the
+    /// changes, not to the keys held.
+    pub fn snapshot_changes(
+        &mut self,
+        snapshot: &mut StateSnapshot,
+        key_groups: impl Fn(&[ArrayRef], usize) -> EngineResult<UInt16Array>,
+    ) -> EngineResult<()> {
+        self.check_checkpointable()?;
+        if !self.pending.is_empty() {
+            return Err(EngineError::Internal(
+                "an aggregation was snapshotted with unemitted changes".into(),
+            ));
+        }
+        let mut ids = Vec::new();
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(group) = self.groups[id as usize].as_mut() {
+                if group.dirty {
+                    group.dirty = false;
+                    ids.push(id);
+                }
+            }
+        }
+        let as_state_error = |e: weir_state::StateError| EngineError::Internal(e.to_string());
+        if !ids.is_empty() {
+            let keys = self.keys.key_columns(&ids)?;
+            let states = self.group_states(&ids)?;
+            let key_group = key_groups(&keys, ids.len())?;
+            let batch = self.groups_batch(Arc::new(key_group), keys, states)?;
+            snapshot
+                .add_keyed(GROUPS_TABLE, batch)
+                .map_err(as_state_error)?;
+        }
+        let removed: Vec<Box<[u8]>> = self.removed_keys.drain().collect();
+        if !removed.is_empty() {
+            let refs: Vec<&[u8]> = removed.iter().map(|k| &**k).collect();
+            let keys = self.keys.decode(&refs)?;
+            let key_group = key_groups(&keys, refs.len())?;
+            let mut fields = vec![Field::new(KEY_GROUP_COLUMN, DataType::UInt16, false)];
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(key_group)];
+            for (i, key) in keys.into_iter().enumerate() {
+                fields.push(Field::new(
+                    format!("key_{i}"),
+                    key.data_type().clone(),
+                    true,
+                ));
+                columns.push(key);
+            }
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+            snapshot
+                .add_keyed(REMOVED_TABLE, batch)
+                .map_err(as_state_error)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the changes tracked since the previous snapshot (a full snapshot
+    /// holds them all).
+    pub fn clear_changes(&mut self) {
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(group) = self.groups[id as usize].as_mut() {
+                group.dirty = false;
+            }
+        }
+        self.removed_keys.clear();
+    }
+
+    /// The columns identifying a row of the `groups` table: the key group, then the
+    /// keys (for an incremental snapshot's chain).
+    pub fn groups_key_columns(key_count: usize) -> Vec<String> {
+        let mut columns = vec![KEY_GROUP_COLUMN.to_string()];
+        columns.extend((0..key_count).map(|i| format!("key_{i}")));
+        columns
     }
 
     /// The row counts, last writes and accumulator states of groups `ids`.

@@ -27,7 +27,7 @@ use super::test_support::{
 use super::*;
 
 /// Input: key `k`, integer `v`, float `f`, and the row kind when updating.
-fn schema(updating: bool) -> SchemaRef {
+pub(super) fn schema(updating: bool) -> SchemaRef {
     let mut fields = vec![
         Field::new("k", DataType::Utf8, true),
         Field::new("v", DataType::Int64, true),
@@ -39,9 +39,9 @@ fn schema(updating: bool) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-type Row = (RowKind, &'static str, Option<i64>, Option<f64>);
+pub(super) type Row = (RowKind, &'static str, Option<i64>, Option<f64>);
 
-fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
+pub(super) fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(
             rows.iter().map(|r| r.1).collect::<Vec<_>>(),
@@ -62,9 +62,14 @@ fn batch(schema: &SchemaRef, rows: &[Row]) -> RecordBatch {
 }
 
 /// `(function, argument column, DISTINCT)`.
-type Spec = (Arc<AggregateUDF>, &'static str, bool);
+pub(super) type Spec = (Arc<AggregateUDF>, &'static str, bool);
 
-fn definition(updating: bool, keyed: bool, specs: &[Spec], ttl: Option<i64>) -> GroupAggregate {
+pub(super) fn definition(
+    updating: bool,
+    keyed: bool,
+    specs: &[Spec],
+    ttl: Option<i64>,
+) -> GroupAggregate {
     let schema = schema(updating);
     let aggregates: Vec<FilteredAggregate> = specs
         .iter()
@@ -122,7 +127,7 @@ fn maker_on(
 }
 
 /// A random changelog over keys a..e: inserts, and retractions of live rows.
-fn random_changelog(seed: u64, batches: usize, updating: bool) -> Vec<Step> {
+pub(super) fn random_changelog(seed: u64, batches: usize, updating: bool) -> Vec<Step> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let keys = ["a", "b", "c", "d", "e"];
     let schema = schema(updating);
@@ -159,7 +164,7 @@ fn random_changelog(seed: u64, batches: usize, updating: bool) -> Vec<Step> {
     steps
 }
 
-fn retracting_functions() -> Vec<Spec> {
+pub(super) fn retracting_functions() -> Vec<Spec> {
     vec![
         (count_udaf(), "v", false),
         (sum_udaf(), "v", false),
