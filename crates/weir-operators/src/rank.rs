@@ -276,8 +276,13 @@ impl RankOperator {
             if !partition.touched {
                 partition.touched = true;
                 let start = self.before.len();
-                self.before
-                    .extend(partition.rows.iter().take(def.limit).map(|(_, r)| Arc::clone(r)));
+                self.before.extend(
+                    partition
+                        .rows
+                        .iter()
+                        .take(def.limit)
+                        .map(|(_, r)| Arc::clone(r)),
+                );
                 self.touched.push(Touched {
                     partition: i,
                     start,

@@ -261,9 +261,8 @@ impl Partitions {
                         hasher.hash_one(slots[j as usize].key.as_ref())
                     });
             }
-            self.index.shrink_to_fit(|&j| {
-                hasher.hash_one(slots[j as usize].key.as_ref())
-            });
+            self.index
+                .shrink_to_fit(|&j| hasher.hash_one(slots[j as usize].key.as_ref()));
         }
         dropped
     }
@@ -290,7 +289,12 @@ mod tests {
     #[test]
     fn bounded_rows_keep_the_first_n_in_rank_order() {
         let rows = bounded(
-            &[(b"c", 1, b"r1"), (b"a", 2, b"r2"), (b"b", 3, b"r3"), (b"a", 4, b"r4")],
+            &[
+                (b"c", 1, b"r1"),
+                (b"a", 2, b"r2"),
+                (b"b", 3, b"r3"),
+                (b"a", 4, b"r4"),
+            ],
             3,
         );
         // (a,2) < (a,4) < (b,3); (c,1) was pushed out by (a,4).
@@ -330,7 +334,10 @@ mod tests {
         rows.retract(b"a", b"x");
         assert_eq!(
             contents(&rows),
-            vec![(b"a".to_vec(), 2, b"x".to_vec()), (b"b".to_vec(), 3, b"y".to_vec())]
+            vec![
+                (b"a".to_vec(), 2, b"x".to_vec()),
+                (b"b".to_vec(), 3, b"y".to_vec())
+            ]
         );
         rows.retract(b"a", b"y"); // no such row
         rows.retract(b"b", b"y");

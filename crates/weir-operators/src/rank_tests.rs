@@ -255,7 +255,10 @@ fn retractions_over_an_updating_input_shift_the_row_numbers() {
     // A retraction of a row never kept changes nothing.
     assert!(push(&mut op, &[(RowKind::Delete, "a", 8)]).is_empty());
     assert_eq!(
-        push(&mut op, &[(RowKind::Delete, "a", 5), (RowKind::Delete, "a", 3)]),
+        push(
+            &mut op,
+            &[(RowKind::Delete, "a", 5), (RowKind::Delete, "a", 3)]
+        ),
         vec!["-D[a, 5, 1]", "-D[a, 3, 2]"]
     );
     assert_eq!(op.partitions(), 0);
