@@ -26,7 +26,6 @@
 //! Checkpoints: see [`snapshot`] (the kept rows of every partition). The operator does
 //! not act on watermarks (it forwards them), so it keeps none.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, Int8Array};
@@ -39,7 +38,7 @@ use weir_types::{EngineError, EngineResult, RowKind, Watermark, ROW_KIND_COLUMN}
 
 use crate::group_agg::{system_clock, Clock};
 
-type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+use state::{Partition, Partitions, Row, Rows};
 
 /// An unbounded Top-N, as the planner builds it.
 #[derive(Debug, Clone)]
@@ -93,33 +92,18 @@ impl Rank {
     }
 }
 
-/// Where a row ranks: its encoded `ORDER BY` values, then its arrival tie-break.
-type RankKey = (Box<[u8]>, u64);
-
-/// The rows of one partition by rank.
-#[derive(Default)]
-struct Partition {
-    rows: BTreeMap<RankKey, Box<[u8]>>,
-    /// The first N rows before this batch's changes, once touched by the batch.
-    before: Option<Vec<Box<[u8]>>>,
-    /// Processing time of the last row, in milliseconds (for state TTL).
-    last_write: i64,
-}
-
-impl Partition {
-    fn top(&self, n: usize) -> Vec<Box<[u8]>> {
-        self.rows.values().take(n).cloned().collect()
-    }
-}
-
 /// One subtask of an unbounded Top-N.
 pub struct RankOperator {
     def: Arc<Rank>,
     partition_rows: RowConverter,
     sort_rows: RowConverter,
     full_rows: RowConverter,
-    partitions: Map<Box<[u8]>, Partition>,
-    touched: Vec<Box<[u8]>>,
+    partitions: Partitions,
+    /// The partitions the current batch changed, in the order it first did, each with
+    /// the range of `before` holding its first N rows before the batch.
+    touched: Vec<Touched>,
+    /// The first N rows of the touched partitions before the batch.
+    before: Vec<Row>,
     arrivals: u64,
     clock: Clock,
     metrics: Arc<JobMetrics>,
@@ -171,8 +155,9 @@ impl RankOperator {
             sort_rows: RowConverter::new(sort_fields)?,
             full_rows: RowConverter::new(full_fields)?,
             def,
-            partitions: Map::default(),
+            partitions: Partitions::default(),
             touched: Vec::new(),
+            before: Vec::new(),
             arrivals: 0,
             clock,
             metrics,
@@ -192,7 +177,7 @@ impl RankOperator {
     fn expired(&self, partition: &Partition, now: i64) -> bool {
         self.def
             .state_ttl_ms
-            .is_some_and(|ttl| partition.before.is_none() && partition.last_write + ttl <= now)
+            .is_some_and(|ttl| !partition.touched && partition.last_write + ttl <= now)
     }
 
     /// Drops partitions not written for the state TTL (a few sweeps per TTL period).
@@ -200,10 +185,9 @@ impl RankOperator {
         let Some(ttl) = self.sweep.due(now) else {
             return;
         };
-        let before = self.partitions.len();
-        self.partitions
-            .retain(|_, p| p.before.is_some() || p.last_write + ttl > now);
-        let dropped = before - self.partitions.len();
+        let dropped = self
+            .partitions
+            .retain(|p| p.touched || p.last_write + ttl > now);
         if dropped > 0 {
             JobMetrics::add(&self.metrics.state_keys_expired, dropped);
         }
@@ -222,7 +206,9 @@ impl RankOperator {
             .ok_or_else(|| EngineError::Internal(format!("Top-N input lacks column {i}")))
     }
 
-    fn apply(&mut self, batch: &RecordBatch, now: i64) -> EngineResult<()> {
+    /// Applies a batch to the partitions; the indices of partitions it may have left
+    /// without rows.
+    fn apply(&mut self, batch: &RecordBatch, now: i64) -> EngineResult<Vec<usize>> {
         let def = Arc::clone(&self.def);
         let pick = |columns: &[usize]| -> EngineResult<Vec<ArrayRef>> {
             columns.iter().map(|&i| Self::column(batch, i)).collect()
@@ -245,44 +231,69 @@ impl RankOperator {
         } else {
             None
         };
+        let mut emptied = Vec::new();
         for row in 0..batch.num_rows() {
             let retract = kinds.as_ref().is_some_and(|k| {
                 RowKind::from_i8(k.value(row)).is_some_and(|k| !k.is_accumulate())
             });
             let key = keys.row(row);
+            let key = key.as_ref();
+            let hash = self.partitions.hash(key);
+            let found = self.partitions.find(hash, key);
             // An expired partition is gone when read, whether or not a sweep dropped it
-            // yet: what is emitted does not depend on when sweeps run.
-            if self
-                .partitions
-                .get(key.as_ref())
-                .is_some_and(|p| self.expired(p, now))
-            {
-                self.partitions.remove(key.as_ref());
-                JobMetrics::add(&self.metrics.state_keys_expired, 1);
+            // yet: what is emitted does not depend on when sweeps run. It is emptied
+            // here, and dropped after the batch unless a later row refills it.
+            if let Some(i) = found {
+                let partition = self.partitions.get(i);
+                if !partition.rows.is_empty() && self.expired(partition, now) {
+                    let partition = self.partitions.get_mut(i);
+                    partition.rows.clear();
+                    partition.last_write = now;
+                    JobMetrics::add(&self.metrics.state_keys_expired, 1);
+                    emptied.push(i);
+                }
+                // An emptied partition is as if absent: retracting from it does nothing.
+                let partition = self.partitions.get(i);
+                if retract && partition.rows.is_empty() && !partition.touched {
+                    continue;
+                }
             }
-            let partition = match self.partitions.get_mut(key.as_ref()) {
-                Some(p) => p,
+            let i = match found {
+                Some(i) => i,
                 // A retraction of a row never seen: nothing to do.
                 None if retract => continue,
-                None => self.partitions.entry(key.as_ref().into()).or_default(),
+                None => self.partitions.insert(
+                    hash,
+                    Partition {
+                        key: key.into(),
+                        rows: Rows::new(def.input_updating),
+                        last_write: now,
+                        touched: false,
+                    },
+                ),
             };
-            if partition.before.is_none() {
-                partition.before = Some(partition.top(def.limit));
-                self.touched.push(key.as_ref().into());
+            let partition = self.partitions.get_mut(i);
+            if !partition.touched {
+                partition.touched = true;
+                let start = self.before.len();
+                self.before.extend(
+                    partition
+                        .rows
+                        .iter()
+                        .take(def.limit)
+                        .map(|(_, r)| Arc::clone(r)),
+                );
+                self.touched.push(Touched {
+                    partition: i,
+                    start,
+                    end: self.before.len(),
+                });
             }
             partition.last_write = now;
-            let sort_key: Box<[u8]> = sorts.row(row).as_ref().into();
+            let sort_key = sorts.row(row);
             let content = rows.row(row);
             if retract {
-                let range = (sort_key.clone(), 0)..=(sort_key, u64::MAX);
-                let found = partition
-                    .rows
-                    .range(range)
-                    .find(|(_, r)| r.as_ref() == content.as_ref())
-                    .map(|(k, _)| k.clone());
-                if let Some(found) = found {
-                    partition.rows.remove(&found);
-                }
+                partition.rows.retract(sort_key.as_ref(), content.as_ref());
             } else {
                 self.arrivals += 1;
                 let tie = if def.latest_first_on_ties {
@@ -292,54 +303,64 @@ impl RankOperator {
                 };
                 partition
                     .rows
-                    .insert((sort_key, tie), content.as_ref().into());
-                if !def.input_updating && partition.rows.len() > def.limit {
-                    partition.rows.pop_last();
-                }
+                    .insert(sort_key.as_ref(), tie, content.as_ref(), def.limit);
             }
         }
-        Ok(())
+        Ok(emptied)
     }
 
-    /// The changes of the partitions touched since the last call, as one batch.
-    fn emit(&mut self) -> EngineResult<Option<RecordBatch>> {
+    /// The changes of the partitions touched since the last call, as one batch; drops
+    /// the partitions left without rows (and those in `emptied` still without).
+    fn emit(&mut self, mut emptied: Vec<usize>) -> EngineResult<Option<RecordBatch>> {
         let limit = self.def.limit;
-        let mut out_rows: Vec<Box<[u8]>> = Vec::new();
+        let mut out_rows: Vec<Row> = Vec::new();
         let mut ranks: Vec<i64> = Vec::new();
         let mut kinds: Vec<i8> = Vec::new();
-        let mut push = |row: Box<[u8]>, rank: usize, kind: RowKind| {
-            out_rows.push(row);
+        let mut push = |row: &Row, rank: usize, kind: RowKind| {
+            out_rows.push(Arc::clone(row));
             ranks.push(rank as i64);
             kinds.push(kind as i8);
         };
-        for key in std::mem::take(&mut self.touched) {
-            let Some(partition) = self.partitions.get_mut(&key) else {
-                continue;
-            };
-            let before = partition.before.take().unwrap_or_default();
-            let after = partition.top(limit);
+        let same = |a: &Row, b: &Row| Arc::ptr_eq(a, b) || a == b;
+        let touched = std::mem::take(&mut self.touched);
+        let before_rows = std::mem::take(&mut self.before);
+        let mut left: Vec<&Row> = Vec::new();
+        let mut entered: Vec<&Row> = Vec::new();
+        for t in &touched {
+            let partition = self.partitions.get_mut(t.partition);
+            partition.touched = false;
             if partition.rows.is_empty() {
-                self.partitions.remove(&key);
+                emptied.push(t.partition);
             }
+        }
+        for t in &touched {
+            let partition = self.partitions.get(t.partition);
+            let before = &before_rows[t.start..t.end];
+            let mut after = partition.rows.iter().take(limit).map(|(_, r)| r);
             if self.def.emit_rank {
-                for rank in 0..before.len().max(after.len()) {
-                    match (before.get(rank), after.get(rank)) {
-                        (Some(b), Some(a)) if b == a => {}
+                let mut rank = 0;
+                loop {
+                    let b = before.get(rank);
+                    let a = after.next();
+                    rank += 1;
+                    match (b, a) {
+                        (Some(b), Some(a)) if same(b, a) => {}
                         (Some(b), Some(a)) => {
-                            push(b.clone(), rank + 1, RowKind::UpdateBefore);
-                            push(a.clone(), rank + 1, RowKind::UpdateAfter);
+                            push(b, rank, RowKind::UpdateBefore);
+                            push(a, rank, RowKind::UpdateAfter);
                         }
-                        (None, Some(a)) => push(a.clone(), rank + 1, RowKind::Insert),
-                        (Some(b), None) => push(b.clone(), rank + 1, RowKind::Delete),
-                        (None, None) => {}
+                        (None, Some(a)) => push(a, rank, RowKind::Insert),
+                        (Some(b), None) => push(b, rank, RowKind::Delete),
+                        (None, None) => break,
                     }
                 }
                 continue;
             }
-            let mut left = before.clone();
-            let mut entered = Vec::new();
+            left.clear();
+            left.extend(before);
+            entered.clear();
             for row in after {
-                match left.iter().position(|b| *b == row) {
+                match left.iter().position(|b| same(b, row)) {
                     Some(i) => {
                         left.swap_remove(i);
                     }
@@ -347,17 +368,23 @@ impl RankOperator {
                 }
             }
             if left.len() == 1 && entered.len() == 1 {
-                push(left.remove(0), 0, RowKind::UpdateBefore);
-                push(entered.remove(0), 0, RowKind::UpdateAfter);
+                push(left[0], 0, RowKind::UpdateBefore);
+                push(entered[0], 0, RowKind::UpdateAfter);
                 continue;
             }
-            for row in left {
+            for row in &left {
                 push(row, 0, RowKind::Delete);
             }
-            for row in entered {
+            for row in &entered {
                 push(row, 0, RowKind::Insert);
             }
         }
+        drop(before_rows);
+        emptied.retain(|&i| self.partitions.get(i).rows.is_empty());
+        self.partitions.remove_all(emptied);
+        // Reuse the allocations for the next batch.
+        self.touched = touched;
+        self.touched.clear();
         if out_rows.is_empty() {
             return Ok(None);
         }
@@ -382,6 +409,15 @@ impl RankOperator {
     }
 }
 
+/// A partition the current batch changed.
+struct Touched {
+    /// Its index in the partitions.
+    partition: usize,
+    /// Its first N rows before the batch: `before[start..end]`.
+    start: usize,
+    end: usize,
+}
+
 impl Operator for RankOperator {
     fn process_batch(
         &mut self,
@@ -391,8 +427,8 @@ impl Operator for RankOperator {
     ) -> EngineResult<()> {
         let now = (self.clock)();
         self.expire(now);
-        self.apply(&batch, now)?;
-        if let Some(batch) = self.emit()? {
+        let emptied = self.apply(&batch, now)?;
+        if let Some(batch) = self.emit(emptied)? {
             out.batch(batch);
         }
         Ok(())
@@ -418,6 +454,8 @@ impl Operator for RankOperator {
 mod checkpoint_tests;
 #[path = "rank_snapshot.rs"]
 mod snapshot;
+#[path = "rank_state.rs"]
+mod state;
 #[cfg(test)]
 #[path = "rank_tests.rs"]
 mod tests;

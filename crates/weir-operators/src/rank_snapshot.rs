@@ -24,6 +24,7 @@ use weir_runtime::partition::key_groups;
 use weir_runtime::{StateSnapshot, KEY_GROUP_COLUMN};
 use weir_types::{EngineError, EngineResult};
 
+use super::state::{Partition, Rows};
 use super::RankOperator;
 
 /// Name of the keyed table of kept rows.
@@ -53,8 +54,8 @@ impl RankOperator {
         let mut contents: Vec<&[u8]> = Vec::new();
         let mut ties = Vec::new();
         let mut last_writes = Vec::new();
-        for partition in self.partitions.values() {
-            for ((_, tie), row) in &partition.rows {
+        for partition in self.partitions.iter() {
+            for ((_, tie), row) in partition.rows.iter() {
                 contents.push(row);
                 ties.push(*tie);
                 last_writes.push(partition.last_write);
@@ -154,14 +155,27 @@ impl RankOperator {
                 tie
             };
             self.arrivals = self.arrivals.max(arrival);
-            let partition = self
-                .partitions
-                .entry(keys.row(row).as_ref().into())
-                .or_default();
+            let key = keys.row(row);
+            let hash = self.partitions.hash(key.as_ref());
+            let i = match self.partitions.find(hash, key.as_ref()) {
+                Some(i) => i,
+                None => self.partitions.insert(
+                    hash,
+                    Partition {
+                        key: key.as_ref().into(),
+                        rows: Rows::new(self.def.input_updating),
+                        last_write: 0,
+                        touched: false,
+                    },
+                ),
+            };
+            let partition = self.partitions.get_mut(i);
             partition.last_write = last_writes.value(row);
             partition.rows.insert(
-                (sorts.row(row).as_ref().into(), tie),
-                rows.row(row).as_ref().into(),
+                sorts.row(row).as_ref(),
+                tie,
+                rows.row(row).as_ref(),
+                self.def.limit,
             );
         }
         Ok(())

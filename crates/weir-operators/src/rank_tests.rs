@@ -217,3 +217,99 @@ fn state_ttl_drops_idle_partitions_without_retracting() {
     assert_eq!(metrics.state_keys_expired.load(Ordering::Relaxed), 1);
     assert_eq!(op.partitions(), 2);
 }
+
+#[test]
+fn equal_rows_tie_by_arrival_and_unchanged_content_emits_nothing() {
+    // Top 2 ascending: equal values rank by arrival, the earlier first.
+    let mut op = RankOperator::new(Arc::new(def(2, false, true, false, true))).unwrap();
+    assert_eq!(
+        push(&mut op, &[(I, "a", 5), (I, "a", 5)]),
+        vec!["+I[a, 5, 1]", "+I[a, 5, 2]"]
+    );
+    // A third 5 ranks after both: dropped.
+    assert!(push(&mut op, &[(I, "a", 5)]).is_empty());
+    // 4 takes rank 1; rank 2 is now the first 5, whose content equals the second's.
+    assert_eq!(
+        push(&mut op, &[(I, "a", 4)]),
+        vec!["-U[a, 5, 1]", "+U[a, 4, 1]"]
+    );
+    assert_eq!(op.partitions(), 1);
+}
+
+#[test]
+fn retractions_over_an_updating_input_shift_the_row_numbers() {
+    let mut op = RankOperator::new(Arc::new(def(2, true, true, true, true))).unwrap();
+    assert_eq!(
+        push(&mut op, &[(I, "a", 9), (I, "a", 5), (I, "a", 3)]),
+        vec!["+I[a, 9, 1]", "+I[a, 5, 2]"]
+    );
+    assert_eq!(
+        push(&mut op, &[(UB, "a", 9), (UA, "a", 7)]),
+        vec!["-U[a, 9, 1]", "+U[a, 7, 1]"]
+    );
+    // The third row, kept though outside the top 2, moves up.
+    assert_eq!(
+        push(&mut op, &[(RowKind::Delete, "a", 7)]),
+        vec!["-U[a, 7, 1]", "+U[a, 5, 1]", "-U[a, 5, 2]", "+U[a, 3, 2]"]
+    );
+    // A retraction of a row never kept changes nothing.
+    assert!(push(&mut op, &[(RowKind::Delete, "a", 8)]).is_empty());
+    assert_eq!(
+        push(
+            &mut op,
+            &[(RowKind::Delete, "a", 5), (RowKind::Delete, "a", 3)]
+        ),
+        vec!["-D[a, 5, 1]", "-D[a, 3, 2]"]
+    );
+    assert_eq!(op.partitions(), 0);
+}
+
+#[test]
+fn an_expired_partition_is_absent_to_retractions_and_starts_afresh() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let now = Arc::new(AtomicI64::new(1_000));
+    let clock = {
+        let now = Arc::clone(&now);
+        Arc::new(move || now.load(Ordering::SeqCst))
+    };
+    let mut ttl_def = def(1, true, false, true, true);
+    ttl_def.state_ttl_ms = Some(10_000);
+    let metrics = Arc::new(weir_runtime::JobMetrics::default());
+    let mut op = RankOperator::with_clock(Arc::new(ttl_def), Arc::clone(&metrics), clock).unwrap();
+    assert_eq!(
+        push(&mut op, &[(I, "a", 5), (I, "b", 6)]),
+        vec!["+I[a, 5, 0]", "+I[b, 6, 0]"]
+    );
+    // A sweep at 10.5 s finds nothing expired and schedules the next for 13 s, so at
+    // 12 s a and b expire when read.
+    now.store(10_500, Ordering::SeqCst);
+    assert_eq!(push(&mut op, &[(I, "c", 1)]), vec!["+I[c, 1, 0]"]);
+    now.store(12_000, Ordering::SeqCst);
+    // Retracting an expired row does nothing, and 7 and 3 are new first rows (b comes
+    // first in the output as the batch touches it first).
+    assert_eq!(
+        push(
+            &mut op,
+            &[
+                (RowKind::Delete, "b", 6),
+                (RowKind::Delete, "a", 5),
+                (I, "b", 7),
+                (I, "a", 3)
+            ]
+        ),
+        vec!["+I[b, 7, 0]", "+I[a, 3, 0]"]
+    );
+    assert_eq!(metrics.state_keys_expired.load(Ordering::Relaxed), 2);
+    assert_eq!(op.partitions(), 3);
+    // The sweep at 20 s drops nothing (next one at 22.5 s).
+    now.store(20_000, Ordering::SeqCst);
+    assert_eq!(
+        push(&mut op, &[(I, "b", 9)]),
+        vec!["-U[b, 7, 0]", "+U[b, 9, 0]"]
+    );
+    now.store(22_400, Ordering::SeqCst);
+    // Only a retraction reads a: it expires and is dropped; nothing is emitted.
+    assert!(push(&mut op, &[(RowKind::Delete, "a", 3)]).is_empty());
+    assert_eq!(metrics.state_keys_expired.load(Ordering::Relaxed), 3);
+    assert_eq!(op.partitions(), 2);
+}
