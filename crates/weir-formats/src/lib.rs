@@ -42,6 +42,7 @@ pub mod java;
 mod json_boolean;
 pub mod json_decode;
 pub mod json_encode;
+mod json_fast;
 pub mod lines;
 pub mod message;
 pub mod message_encode;
