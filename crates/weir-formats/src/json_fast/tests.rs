@@ -212,7 +212,7 @@ impl Gen {
         match self.below(8) {
             0 => format!("{}", self.below(200) as i64 - 100),
             1 => format!("{}", self.next() as i64),
-            2 => format!("{}", (self.next() >> 20) as i64 * -1),
+            2 => format!("{}", -((self.next() >> 20) as i64)),
             3 => format!("\"{}\"", self.below(100_000)),
             4 => self
                 .pick(&[
