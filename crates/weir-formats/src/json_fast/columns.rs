@@ -83,20 +83,25 @@ impl Column {
             nulls: NullBufferBuilder::new(0),
             values: Values::I64(Vec::new()),
         };
-        column.values = column.empty_values();
+        column.values = column.empty_values(0, 0);
         Some(column)
     }
 
-    fn empty_values(&self) -> Values {
+    /// Empty buffers with room for `rows` values of `bytes` bytes (strings).
+    fn empty_values(&self, rows: usize, bytes: usize) -> Values {
         match self.kind {
-            Kind::Boolean => Values::Bool(BooleanBufferBuilder::new(0)),
-            Kind::Float32 | Kind::Float64 => Values::F64(Vec::new()),
-            Kind::Decimal128(..) => Values::I128(Vec::new()),
-            Kind::Utf8 => Values::Str {
-                offsets: vec![0],
-                bytes: Vec::new(),
-            },
-            _ => Values::I64(Vec::new()),
+            Kind::Boolean => Values::Bool(BooleanBufferBuilder::new(rows)),
+            Kind::Float32 | Kind::Float64 => Values::F64(Vec::with_capacity(rows)),
+            Kind::Decimal128(..) => Values::I128(Vec::with_capacity(rows)),
+            Kind::Utf8 => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                Values::Str {
+                    offsets,
+                    bytes: Vec::with_capacity(bytes),
+                }
+            }
+            _ => Values::I64(Vec::with_capacity(rows)),
         }
     }
 
@@ -261,8 +266,17 @@ impl Column {
 
     /// The array of the values appended since the last call (or [`Column::clear`]).
     pub(crate) fn finish(&mut self) -> Option<ArrayRef> {
+        // The next batch is likely as large as this one: room for as many values.
+        let (rows, bytes) = match &self.values {
+            Values::I64(v) => (v.len(), 0),
+            Values::F64(v) => (v.len(), 0),
+            Values::I128(v) => (v.len(), 0),
+            Values::Str { offsets, bytes } => (offsets.len() - 1, bytes.len()),
+            Values::Bool(b) => (b.len(), 0),
+        };
         let nulls = self.nulls.finish();
-        let empty = self.empty_values();
+        self.nulls = NullBufferBuilder::new(rows);
+        let empty = self.empty_values(rows, bytes);
         let values = std::mem::replace(&mut self.values, empty);
         let array: ArrayRef = match (values, &self.kind) {
             (Values::Bool(mut b), _) => Arc::new(BooleanArray::new(b.finish(), nulls)),
@@ -318,7 +332,7 @@ impl Column {
     /// Drops the values appended since the last [`Column::finish`].
     pub(crate) fn clear(&mut self) {
         self.nulls = NullBufferBuilder::new(0);
-        self.values = self.empty_values();
+        self.values = self.empty_values(0, 0);
     }
 }
 
