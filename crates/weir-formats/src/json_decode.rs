@@ -10,6 +10,11 @@
 //! `json.timestamp-format.standard`: a space or a `T` between date and time, and an
 //! optional `Z` or offset, are all accepted (Flink accepts only its standard's form).
 //! A line must hold exactly one JSON object; blank lines are skipped.
+//!
+//! Chunks of flat schemas (no ROW, ARRAY, MAP or BYTES column) are first given to the
+//! fast decoder of module `json_fast`, which reads only the columns of the schema and
+//! gives up on anything it does not read exactly as arrow-json does; arrow-json then
+//! decodes the chunk, so results and errors are arrow-json's either way.
 
 use std::collections::HashMap;
 
@@ -20,6 +25,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{arrow_reason, FormatError};
 use crate::json_boolean::{booleans_from_text, has_boolean_nulls, text_booleans};
+use crate::json_fast::FastDecoder;
 use crate::lines::{is_blank, line_spans};
 use crate::options::JsonOptions;
 use crate::recover::{BulkDecode, Reporting};
@@ -42,6 +48,8 @@ pub struct JsonDecoder {
     text_schema: Option<SchemaRef>,
     /// The decoder for `text_schema`, built when first needed.
     text_decoder: Option<Decoder>,
+    /// The fast decoder tried first, when the schema is flat (`json_fast`).
+    fast: Option<FastDecoder>,
 }
 
 impl JsonDecoder {
@@ -69,7 +77,13 @@ impl JsonDecoder {
                 "set 'json.ignore-parse-errors' = 'true' to skip malformed records".to_string()
             }
         };
+        let fast = if schema.fields().iter().any(|f| is_binary(f.data_type())) {
+            None
+        } else {
+            FastDecoder::new(&decode_schema)
+        };
         Ok(JsonDecoder {
+            fast,
             reporting: Reporting::new("JSON", options.ignore_parse_errors, hint),
             schema,
             text_schema: text_booleans(&decode_schema),
@@ -89,6 +103,23 @@ impl JsonDecoder {
         self
     }
 
+    /// Turns the fast decoder of flat schemas off (`false`) or back on: for comparisons
+    /// with arrow-json alone (benchmarks, tests). Results are the same either way.
+    pub fn with_fast_path(mut self, enabled: bool) -> JsonDecoder {
+        self.fast = if enabled
+            && !self
+                .schema
+                .fields()
+                .iter()
+                .any(|f| is_binary(f.data_type()))
+        {
+            FastDecoder::new(&self.decode_schema)
+        } else {
+            None
+        };
+        self
+    }
+
     /// Decodes `bytes`, exactly `records` JSON objects (one per line), in one pass; any
     /// failure is a reason for the user.
     pub(crate) fn try_bulk(
@@ -96,10 +127,23 @@ impl JsonDecoder {
         bytes: &[u8],
         records: usize,
     ) -> Result<Vec<RecordBatch>, String> {
+        let lenient = self.options.ignore_parse_errors;
+        if let Some(fast) = self.fast.as_mut() {
+            let require_all = self.options.fail_on_missing_field;
+            if let Some(raw) = fast.decode(bytes, records, self.batch_size, require_all) {
+                let batches: Result<Vec<_>, _> = raw
+                    .into_iter()
+                    .map(|b| finish_batch(&self.schema, b, lenient))
+                    .collect();
+                // A failure (a NULL in a NOT NULL column) is reported by the usual path.
+                if let Ok(batches) = batches {
+                    return Ok(batches);
+                }
+            }
+        }
         if self.options.fail_on_missing_field {
             self.check_fields_present(bytes)?;
         }
-        let lenient = self.options.ignore_parse_errors;
         let fast = decode_lines(
             &mut self.decoder,
             &self.decode_schema,

@@ -2,7 +2,8 @@
 //! and text representations ([`FORMATS`]: `avro`, `canal-json`, `csv`, `debezium-json`,
 //! `json`, `maxwell-json`, `raw`).
 //!
-//! - Decoding lines (files): [`JsonDecoder`] (arrow-json) and [`CsvDecoder`] (arrow-csv)
+//! - Decoding lines (files): [`JsonDecoder`] (its own decoder of flat schemas, else
+//!   arrow-json) and [`CsvDecoder`] (arrow-csv)
 //!   turn chunks of whole lines into [`RecordBatch`]es of a given schema;
 //!   [`DebeziumJsonDecoder`] and [`CdcJsonDecoder`] (`canal-json`, `maxwell-json`) turn
 //!   change events into a changelog (batches with the row-kind column); [`RawDecoder`]
@@ -42,6 +43,7 @@ pub mod java;
 mod json_boolean;
 pub mod json_decode;
 pub mod json_encode;
+mod json_fast;
 pub mod lines;
 pub mod message;
 pub mod message_encode;
