@@ -89,14 +89,9 @@ impl GroupState {
         Ok(())
     }
 
-    /// Adds the `groups` table to `snapshot`: every live key with its row count, last
-    /// write and accumulator states. `key_groups` computes the key group column from the
-    /// key columns. Nothing is added without keys. Fails while changes are held back.
-    pub fn snapshot(
-        &mut self,
-        snapshot: &mut StateSnapshot,
-        key_groups: impl Fn(&[ArrayRef], usize) -> EngineResult<UInt16Array>,
-    ) -> EngineResult<()> {
+    /// Fails if the aggregation cannot be checkpointed or still holds unemitted changes
+    /// (`prepare_snapshot_pre_barrier` flushes them).
+    fn ready_to_snapshot(&self) -> EngineResult<()> {
         self.check_checkpointable()?;
         if !self.pending.is_empty() {
             return Err(EngineError::Internal(
@@ -105,6 +100,18 @@ impl GroupState {
                     .into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Adds the `groups` table to `snapshot`: every live key with its row count, last
+    /// write and accumulator states. `key_groups` computes the key group column from the
+    /// key columns. Nothing is added without keys. Fails while changes are held back.
+    pub fn snapshot(
+        &mut self,
+        snapshot: &mut StateSnapshot,
+        key_groups: impl Fn(&[ArrayRef], usize) -> EngineResult<UInt16Array>,
+    ) -> EngineResult<()> {
+        self.ready_to_snapshot()?;
         let ids: Vec<u32> = self.keys.live_ids().collect();
         if ids.is_empty() {
             return Ok(());
@@ -128,12 +135,7 @@ impl GroupState {
         snapshot: &mut StateSnapshot,
         key_groups: impl Fn(&[ArrayRef], usize) -> EngineResult<UInt16Array>,
     ) -> EngineResult<()> {
-        self.check_checkpointable()?;
-        if !self.pending.is_empty() {
-            return Err(EngineError::Internal(
-                "an aggregation was snapshotted with unemitted changes".into(),
-            ));
-        }
+        self.ready_to_snapshot()?;
         let mut ids = Vec::new();
         for id in std::mem::take(&mut self.dirty) {
             if let Some(group) = self.groups[id as usize].as_mut() {
