@@ -20,8 +20,6 @@ pub struct Calc {
     filter: Option<Arc<dyn PhysicalExpr>>,
     projection: Option<Vec<Arc<dyn PhysicalExpr>>>,
     output_schema: SchemaRef,
-    /// The input columns the expressions read: `0..read_columns`; shared columns follow.
-    read_columns: usize,
     /// Evaluated once per input batch, before the filter.
     before_filter: SharedColumns,
     /// Evaluated once per filtered batch, before the projection.
@@ -62,7 +60,6 @@ impl Calc {
             filter,
             projection,
             output_schema,
-            read_columns,
             before_filter,
             after_filter,
         }
@@ -74,7 +71,7 @@ impl Calc {
         let batch = if self.before_filter.is_empty() {
             input.clone()
         } else {
-            self.extend(&input, &self.before_filter)?
+            Self::extend(&input, &self.before_filter)?
         };
         let batch = match &self.filter {
             None => batch,
@@ -106,7 +103,7 @@ impl Calc {
                 let batch = if self.after_filter.is_empty() {
                     batch
                 } else {
-                    self.extend(&batch, &self.after_filter)?
+                    Self::extend(&batch, &self.after_filter)?
                 };
                 let rows = batch.num_rows();
                 let columns = exprs
@@ -123,15 +120,11 @@ impl Calc {
         }
     }
 
-    /// `batch` with its first `read_columns` columns (and the shared columns already
-    /// added to it) followed by the columns of `shared`.
-    fn extend(&self, batch: &RecordBatch, shared: &SharedColumns) -> EngineResult<RecordBatch> {
+    /// `batch`'s columns before `shared.first_column` (the input columns read, and the
+    /// shared columns already added) followed by the columns of `shared`.
+    fn extend(batch: &RecordBatch, shared: &SharedColumns) -> EngineResult<RecordBatch> {
         let rows = batch.num_rows();
-        let keep = if std::ptr::eq(shared, &self.before_filter) {
-            self.read_columns
-        } else {
-            self.read_columns + self.before_filter.exprs.len()
-        };
+        let keep = shared.first_column;
         let schema = batch.schema();
         let mut fields: Vec<Arc<Field>> = schema.fields().iter().take(keep).cloned().collect();
         let mut columns: Vec<ArrayRef> = batch.columns().iter().take(keep).cloned().collect();

@@ -26,8 +26,11 @@ use datafusion::physical_expr_common::physical_expr::is_volatile;
 /// Expressions evaluated once per batch, in order: the `i`-th reads the input columns and
 /// the columns of the shared expressions before it, and its own result is column
 /// `first_column + i`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct SharedColumns {
+    /// The column of the first shared expression: the batch they are added to keeps its
+    /// columns before it.
+    pub(crate) first_column: usize,
     pub(crate) exprs: Vec<Arc<dyn PhysicalExpr>>,
 }
 
@@ -57,7 +60,10 @@ pub(crate) fn share(
     every_row_in: &[usize],
     first_column: usize,
 ) -> SharedColumns {
-    let mut shared = SharedColumns::default();
+    let mut shared = SharedColumns {
+        first_column,
+        exprs: Vec::new(),
+    };
     loop {
         let mut seen: HashMap<Arc<dyn PhysicalExpr>, Occurrences> = HashMap::new();
         for &i in shared_over {
