@@ -220,10 +220,7 @@ impl Operator for WindowTopNOperator {
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
         // Never backwards (a restored subtask may see lower watermarks first).
-        let millis = match &self.def.shift {
-            Some(shift) => shift.to_local(watermark.millis()),
-            None => watermark.millis(),
-        };
+        let millis = TimeShift::watermark_in(self.def.shift.as_ref(), watermark);
         self.watermark = self.watermark.max(millis);
         let still_open = self.pending.split_off(&self.watermark.saturating_add(2));
         let complete = std::mem::replace(&mut self.pending, still_open);

@@ -266,10 +266,7 @@ impl Operator for WindowDeduplicateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let millis = match &self.def.shift {
-            Some(shift) => shift.to_local(watermark.millis()),
-            None => watermark.millis(),
-        };
+        let millis = super::TimeShift::watermark_in(self.def.shift.as_ref(), watermark);
         self.watermark = self.watermark.max(millis);
         let still_open = self.pending.split_off(&self.watermark.saturating_add(2));
         let complete = std::mem::replace(&mut self.pending, still_open);

@@ -517,10 +517,7 @@ impl Operator for WindowAggregateOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let millis = match &self.def.shift {
-            Some(shift) => shift.to_local(watermark.millis()),
-            None => watermark.millis(),
-        };
+        let millis = TimeShift::watermark_in(self.def.shift.as_ref(), watermark);
         let fired = self
             .state
             .advance(&self.def.window, &self.aggs, millis, &mut self.groups)?;

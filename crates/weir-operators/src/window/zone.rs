@@ -9,7 +9,7 @@
 use arrow::array::temporal_conversions::as_datetime_with_timezone;
 use arrow::array::timezone::Tz;
 use arrow::datatypes::TimestampMillisecondType;
-use weir_types::{EngineError, EngineResult};
+use weir_types::{EngineError, EngineResult, Watermark};
 
 /// A session time zone that windows are aligned in.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,15 @@ impl TimeShift {
     pub fn to_local(&self, utc: i64) -> i64 {
         as_datetime_with_timezone::<TimestampMillisecondType>(utc, self.tz)
             .map_or(utc, |d| d.naive_local().and_utc().timestamp_millis())
+    }
+
+    /// A window operator's watermark, in the windows' time: `watermark` (UTC) as local
+    /// time when the windows follow the session zone (`shift`), as it is otherwise.
+    pub fn watermark_in(shift: Option<&TimeShift>, watermark: Watermark) -> i64 {
+        match shift {
+            Some(shift) => shift.to_local(watermark.millis()),
+            None => watermark.millis(),
+        }
     }
 
     /// The UTC instant of the local wall-clock time `local` (Flink's

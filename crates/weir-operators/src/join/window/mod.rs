@@ -428,10 +428,7 @@ impl Operator for WindowJoinOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let millis = match &self.def.shift {
-            Some(shift) => shift.to_local(watermark.0),
-            None => watermark.0,
-        };
+        let millis = TimeShift::watermark_in(self.def.shift.as_ref(), watermark);
         let limit = millis.saturating_add(1);
         if self.fired_upto != i64::MIN && limit <= self.fired_upto {
             return Ok(());

@@ -347,10 +347,7 @@ impl Operator for SessionWindowOperator {
     }
 
     fn process_watermark(&mut self, watermark: Watermark, out: &mut Output) -> EngineResult<()> {
-        let millis = match &self.def.shift {
-            Some(shift) => shift.to_local(watermark.millis()),
-            None => watermark.millis(),
-        };
+        let millis = super::TimeShift::watermark_in(self.def.shift.as_ref(), watermark);
         self.watermark = self.watermark.max(millis);
         if let Some(plan) = self.sessions.advance(self.watermark) {
             let values = self.compact(&plan)?;
