@@ -120,6 +120,28 @@ impl JsonDecoder {
         self
     }
 
+    /// Decodes `bytes` with the fast decoder of flat schemas, when it reads the chunk as
+    /// arrow-json would (with `records`, exactly that many objects); returns the batches
+    /// and the number of line ends. `None` when arrow-json must decode it.
+    fn try_fast(
+        &mut self,
+        bytes: &[u8],
+        records: Option<usize>,
+    ) -> Option<(Vec<RecordBatch>, u64)> {
+        let fast = self.fast.as_mut()?;
+        let require_all = self.options.fail_on_missing_field;
+        let decoded = fast.decode(bytes, records, self.batch_size, require_all)?;
+        let lenient = self.options.ignore_parse_errors;
+        // A failure (a NULL in a NOT NULL column) is reported by the usual path.
+        let batches = decoded
+            .batches
+            .into_iter()
+            .map(|b| finish_batch(&self.schema, b, lenient))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        Some((batches, decoded.newlines))
+    }
+
     /// Decodes `bytes`, exactly `records` JSON objects (one per line), in one pass; any
     /// failure is a reason for the user.
     pub(crate) fn try_bulk(
@@ -128,18 +150,8 @@ impl JsonDecoder {
         records: usize,
     ) -> Result<Vec<RecordBatch>, String> {
         let lenient = self.options.ignore_parse_errors;
-        if let Some(fast) = self.fast.as_mut() {
-            let require_all = self.options.fail_on_missing_field;
-            if let Some(raw) = fast.decode(bytes, records, self.batch_size, require_all) {
-                let batches: Result<Vec<_>, _> = raw
-                    .into_iter()
-                    .map(|b| finish_batch(&self.schema, b, lenient))
-                    .collect();
-                // A failure (a NULL in a NOT NULL column) is reported by the usual path.
-                if let Ok(batches) = batches {
-                    return Ok(batches);
-                }
-            }
+        if let Some((batches, _)) = self.try_fast(bytes, Some(records)) {
+            return Ok(batches);
         }
         if self.options.fail_on_missing_field {
             self.check_fields_present(bytes)?;
@@ -293,6 +305,10 @@ fn decode_lines_with(
 impl BulkDecode for JsonDecoder {
     fn bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String> {
         self.try_bulk(bytes, records)
+    }
+
+    fn bulk_counting(&mut self, bytes: &[u8]) -> Option<(Vec<RecordBatch>, u64)> {
+        self.try_fast(bytes, None)
     }
 
     fn is_record(&self, line: &[u8]) -> bool {

@@ -94,6 +94,9 @@ pub struct Decoded {
     /// The malformed records of the chunk, in input order, when decoded with
     /// [`RecordDecoder::decode_reporting`] (always empty otherwise).
     pub bad: Vec<BadLine>,
+    /// The number of line ends (`\n`) in the chunk, when the decoder counted them on
+    /// its way (a reader of lines counts them itself otherwise).
+    pub newlines: Option<u64>,
 }
 
 /// A malformed record found by [`RecordDecoder::decode_reporting`].

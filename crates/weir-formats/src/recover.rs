@@ -22,6 +22,14 @@ pub(crate) trait BulkDecode {
     /// `records`, is returned as a reason for the user.
     fn bulk(&mut self, bytes: &[u8], records: usize) -> Result<Vec<RecordBatch>, String>;
 
+    /// Decodes a whole chunk in one pass that also counts its records, when the decoder
+    /// reads all of it without trouble; returns the batches and the number of line ends
+    /// (`\n`). `None` (the default) sends the chunk through [`BulkDecode::bulk`], after
+    /// its records are counted, and on to narrowing if that fails.
+    fn bulk_counting(&mut self, _bytes: &[u8]) -> Option<(Vec<RecordBatch>, u64)> {
+        None
+    }
+
     /// Whether a line (without its terminator) holds a record: not blank, not a comment.
     fn is_record(&self, line: &[u8]) -> bool;
 
@@ -101,6 +109,13 @@ fn decode_chunk<D: BulkDecode>(
     first_line: u64,
     mode: OnBad,
 ) -> Result<Decoded, FormatError> {
+    if let Some((batches, newlines)) = decoder.bulk_counting(bytes) {
+        return Ok(Decoded {
+            batches,
+            newlines: Some(newlines),
+            ..Decoded::default()
+        });
+    }
     let records = line_spans(bytes, first_line)
         .filter(|s| decoder.is_record(&bytes[s.start..s.end]))
         .count();
@@ -137,6 +152,7 @@ fn decode_chunk<D: BulkDecode>(
         batches,
         skipped: found.skipped,
         bad: found.bad,
+        newlines: None,
     })
 }
 

@@ -9,11 +9,16 @@ pub(crate) const CHUNK_SIZE: usize = 4 << 20;
 
 /// Yields the content of a reader in chunks that end at a line end (the last chunk may
 /// end without one). A line longer than the chunk size makes a larger chunk. A UTF-8
-/// byte order mark at the start is dropped.
+/// byte order mark at the start is dropped. A chunk handed back with
+/// [`LineChunks::recycle`] is reused for the next one, so its memory is not allocated and
+/// faulted in again for every chunk.
 pub(crate) struct LineChunks<R> {
     reader: R,
     chunk_size: usize,
+    /// The start of a line the previous chunk ended in the middle of.
     carry: Vec<u8>,
+    /// A chunk's buffer given back for reuse.
+    spare: Vec<u8>,
     eof: bool,
     at_start: bool,
     /// Byte offset in the file where `reader` started.
@@ -37,6 +42,7 @@ impl<R: Read> LineChunks<R> {
             reader,
             chunk_size: chunk_size.max(1),
             carry: Vec::new(),
+            spare: Vec::new(),
             eof: false,
             at_start: offset == 0,
             base: offset,
@@ -51,7 +57,10 @@ impl<R: Read> LineChunks<R> {
 
     /// The next chunk, `None` at the end.
     pub(crate) fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = std::mem::take(&mut self.carry);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
         let mut searched = 0;
         while !self.eof {
             // `read_to_end` reads into spare capacity without zero-filling it first.
@@ -70,13 +79,20 @@ impl<R: Read> LineChunks<R> {
                 break;
             }
             if let Some(end) = end_of_last_line(&buf[searched..]) {
-                self.carry = buf[searched + end..].to_vec();
+                self.carry.extend_from_slice(&buf[searched + end..]);
                 buf.truncate(searched + end);
                 return Ok(Some(buf));
             }
             searched = buf.len();
         }
         Ok((!buf.is_empty()).then_some(buf))
+    }
+
+    /// Hands back a chunk [`LineChunks::next_chunk`] returned, to be reused for the next.
+    pub(crate) fn recycle(&mut self, chunk: Vec<u8>) {
+        if chunk.capacity() > self.spare.capacity() {
+            self.spare = chunk;
+        }
     }
 }
 
@@ -90,13 +106,23 @@ fn read_up_to(reader: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> io::Re
 mod tests {
     use super::*;
 
+    /// The chunks of `text`, checking that reusing each chunk's buffer for the next
+    /// changes nothing.
     fn chunks(text: &str, size: usize) -> Vec<String> {
-        let mut c = LineChunks::new(text.as_bytes(), size);
-        let mut out = Vec::new();
-        while let Some(chunk) = c.next_chunk().unwrap() {
-            out.push(String::from_utf8(chunk).unwrap());
-        }
-        out
+        let read = |recycle: bool| {
+            let mut c = LineChunks::new(text.as_bytes(), size);
+            let mut out = Vec::new();
+            while let Some(chunk) = c.next_chunk().unwrap() {
+                out.push(String::from_utf8(chunk.clone()).unwrap());
+                if recycle {
+                    c.recycle(chunk);
+                }
+            }
+            out
+        };
+        let fresh = read(false);
+        assert_eq!(read(true), fresh, "with recycled buffers");
+        fresh
     }
 
     #[test]

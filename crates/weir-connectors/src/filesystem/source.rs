@@ -290,7 +290,8 @@ impl FileReader {
                 .decode(&chunk, current.line)
                 .map_err(|e| EngineError::BadData(e.to_string()))?
         };
-        current.line += count_newlines(&chunk);
+        current.line += decoded.newlines.unwrap_or_else(|| count_newlines(&chunk));
+        current.chunks.recycle(chunk);
         if decoded.skipped > 0 {
             let skipped = usize::try_from(decoded.skipped).unwrap_or(usize::MAX);
             JobMetrics::add(&self.metrics.records_skipped, skipped);

@@ -30,6 +30,15 @@ use crate::lines::is_blank;
 use columns::Column;
 use scanner::{is_json_whitespace, Cursor};
 
+/// What [`FastDecoder::decode`] made of a chunk.
+pub(crate) struct FastDecoded {
+    /// The columns of each batch.
+    pub batches: Vec<Vec<ArrayRef>>,
+    /// The number of line ends (`\n`) in the chunk, which the file source would
+    /// otherwise count again for its line numbers.
+    pub newlines: u64,
+}
+
 /// Decodes chunks of JSON lines into the columns of a flat schema.
 pub(crate) struct FastDecoder {
     /// The column names, as bytes.
@@ -61,16 +70,17 @@ impl FastDecoder {
         })
     }
 
-    /// Decodes `bytes`, `records` JSON objects one per non-blank line, into the columns
-    /// of batches of at most `batch_size` rows; with `require_all`, every field must be
-    /// present. `None` when arrow-json must decode the chunk.
+    /// Decodes `bytes`, JSON objects one per non-blank line, into the columns of batches
+    /// of at most `batch_size` rows; with `require_all`, every field must be present.
+    /// With `records`, the chunk must hold exactly that many objects. `None` when
+    /// arrow-json must decode the chunk.
     pub(crate) fn decode(
         &mut self,
         bytes: &[u8],
-        records: usize,
+        records: Option<usize>,
         batch_size: usize,
         require_all: bool,
-    ) -> Option<Vec<Vec<ArrayRef>>> {
+    ) -> Option<FastDecoded> {
         let result = self.decode_lines(bytes, records, batch_size.max(1), require_all);
         if result.is_none() {
             self.columns.iter_mut().for_each(Column::clear);
@@ -81,17 +91,23 @@ impl FastDecoder {
     fn decode_lines(
         &mut self,
         bytes: &[u8],
-        records: usize,
+        records: Option<usize>,
         batch_size: usize,
         require_all: bool,
-    ) -> Option<Vec<Vec<ArrayRef>>> {
+    ) -> Option<FastDecoded> {
         // arrow-json rejects invalid UTF-8 in strings; elsewhere it is a syntax error.
         std::str::from_utf8(bytes).ok()?;
         let mut batches = Vec::new();
-        let (mut rows, mut in_batch) = (0, 0);
+        let (mut rows, mut in_batch, mut newlines) = (0, 0, 0);
         let mut start = 0;
         while start < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p);
+            let end = match memchr::memchr(b'\n', &bytes[start..]) {
+                Some(p) => {
+                    newlines += 1;
+                    start + p
+                }
+                None => bytes.len(),
+            };
             let line = &bytes[start..end];
             start = end + 1;
             if is_blank(line) {
@@ -109,13 +125,13 @@ impl FastDecoder {
                 in_batch = 0;
             }
         }
-        if rows != records {
+        if records.is_some_and(|records| rows != records) {
             return None;
         }
         if in_batch > 0 {
             batches.push(self.finish()?);
         }
-        Some(batches)
+        Some(FastDecoded { batches, newlines })
     }
 
     /// Reads one line holding one object.

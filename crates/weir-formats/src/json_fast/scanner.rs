@@ -59,7 +59,7 @@ impl<'a> Cursor<'a> {
     {
         let start = self.pos;
         let rest = &self.bytes[start..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = find_quote_or_backslash(rest)?;
         if rest[end] == b'"' {
             self.pos = start + end + 1;
             return Some(Text::Raw(&rest[..end]));
@@ -75,7 +75,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     pub(crate) fn string_into(&mut self, out: &mut Vec<u8>) -> Option<()> {
         let rest = &self.bytes[self.pos..];
-        let end = memchr::memchr2(b'"', b'\\', rest)?;
+        let end = find_quote_or_backslash(rest)?;
         out.extend_from_slice(&rest[..end]);
         self.pos += end;
         if rest[end] == b'"' {
@@ -100,7 +100,7 @@ impl<'a> Cursor<'a> {
                 }
                 _ => {
                     let rest = &self.bytes[self.pos..];
-                    let end = memchr::memchr2(b'"', b'\\', rest)?;
+                    let end = find_quote_or_backslash(rest)?;
                     out.extend_from_slice(&rest[..end]);
                     self.pos += end;
                 }
@@ -176,13 +176,18 @@ impl<'a> Cursor<'a> {
     pub(crate) fn number(&mut self) -> Option<Number<'a>> {
         let bytes = self.bytes;
         let start = self.pos;
-        let mut i = start;
-        let negative = bytes.get(i) == Some(&b'-');
-        if negative {
-            i += 1;
-        }
-        let int_start = i;
-        while matches!(bytes.get(i), Some(b'0'..=b'9')) {
+        let negative = bytes.get(start) == Some(&b'-');
+        let int_start = start + usize::from(negative);
+        // The integer part's digits and value in one pass (the value wraps past 19
+        // digits; it is only used for up to 18).
+        let mut i = int_start;
+        let mut value: u64 = 0;
+        while let Some(&b) = bytes.get(i) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
             i += 1;
         }
         let int_digits = i - int_start;
@@ -223,15 +228,14 @@ impl<'a> Cursor<'a> {
         }
         self.pos = i;
         // An integer of up to 18 digits fits an i64 exactly.
-        let int = if integer && int_digits <= 18 {
-            let mut v: i64 = 0;
-            for &d in &bytes[int_start..i] {
-                v = v * 10 + i64::from(d - b'0');
+        let int = (integer && int_digits <= 18).then(|| {
+            let v = value as i64;
+            if negative {
+                -v
+            } else {
+                v
             }
-            Some(if negative { -v } else { v })
-        } else {
-            None
-        };
+        });
         Some(Number {
             text: &bytes[start..i],
             int,
@@ -325,6 +329,38 @@ impl<'a, 's> Text<'a, 's> {
     }
 }
 
+/// Offset of the first `"` or `\` in `bytes`: eight bytes at a time in a `u64` over
+/// the first words (keys and most values are short, where a call into memchr costs more
+/// than its SIMD search saves), then memchr.
+#[inline]
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// The high bit of each byte of `word` equal to `byte` (exact: no carry crosses
+    /// bytes).
+    #[inline]
+    fn bytes_equal(word: u64, byte: u8) -> u64 {
+        let x = word ^ (LOW * u64::from(byte));
+        !(((x & !HIGH) + !HIGH) | x) & HIGH
+    }
+    const SHORT: usize = 32;
+    let mut offset = 0;
+    while offset < SHORT {
+        let Some(chunk) = bytes.get(offset..offset + 8) else {
+            break;
+        };
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let found = bytes_equal(word, b'"') | bytes_equal(word, b'\\');
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    memchr::memchr2(b'"', b'\\', &bytes[offset..]).map(|p| offset + p)
+}
+
 /// A JSON number token.
 pub(crate) struct Number<'a> {
     /// Its text, as written.
@@ -389,6 +425,28 @@ mod tests {
             b"1.5.5",
         ] {
             assert_eq!(number(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_found_as_memchr_finds_them() {
+        // Every position of a quote or backslash, before, inside and after the words
+        // read eight bytes at a time, among bytes that differ from them by one bit.
+        for len in 0..80 {
+            for at in 0..=len {
+                for special in [b'"', b'\\'] {
+                    let mut bytes: Vec<u8> =
+                        (0..len).map(|i| [b'#', b'^', 0xA2, b'a'][i % 4]).collect();
+                    if at < len {
+                        bytes[at] = special;
+                    }
+                    assert_eq!(
+                        find_quote_or_backslash(&bytes),
+                        memchr::memchr2(b'"', b'\\', &bytes),
+                        "{len} {at}"
+                    );
+                }
+            }
         }
     }
 

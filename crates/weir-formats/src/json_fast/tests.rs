@@ -43,7 +43,9 @@ fn fast(schema: &SchemaRef, input: &[u8]) -> Option<Vec<Vec<arrow::array::ArrayR
         .split(|b| *b == b'\n')
         .filter(|l| !crate::lines::is_blank(l))
         .count();
-    FastDecoder::new(schema)?.decode(input, records, 8192, false)
+    let decoded = FastDecoder::new(schema)?.decode(input, Some(records), 8192, false)?;
+    assert_eq!(decoded.newlines, crate::lines::count_newlines(input));
+    Some(decoded.batches)
 }
 
 #[test]
@@ -129,11 +131,14 @@ fn missing_fields_under_fail_on_missing_field_are_left_to_arrow_json() {
         Field::new("b", DataType::Utf8, true),
     ]));
     let mut d = FastDecoder::new(&schema).unwrap();
-    assert!(d.decode(b"{\"a\":1,\"b\":null}\n", 1, 10, true).is_some());
-    assert!(d.decode(b"{\"a\":1}\n", 1, 10, true).is_none());
+    assert!(d
+        .decode(b"{\"a\":1,\"b\":null}\n", Some(1), 10, true)
+        .is_some());
+    assert!(d.decode(b"{\"a\":1}\n", Some(1), 10, true).is_none());
     let batches = d
-        .decode(b"{\"a\":1}\n{\"b\":\"x\"}\n{\"a\":3}\n", 3, 2, false)
-        .unwrap();
+        .decode(b"{\"a\":1}\n{\"b\":\"x\"}\n{\"a\":3}\n", Some(3), 2, false)
+        .unwrap()
+        .batches;
     assert_eq!(batches.len(), 2, "batches of two rows");
     assert_eq!(batches[1][0].as_primitive::<Int64Type>().value(0), 3);
 }

@@ -27,10 +27,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::datatypes::Field;
+use arrow::datatypes::{DataType, Field, TimeUnit};
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::logical_expr::{lit, Aggregate, Expr, LogicalPlan};
+use datafusion::logical_expr::{cast, lit, Aggregate, Expr, LogicalPlan};
 use weir_operators::WindowSpec;
 
 use super::aggregate::{add_window_aggregate, group_column, WindowNode};
@@ -98,6 +98,20 @@ pub(super) fn translate_attached_aggregate(
     )
 }
 
+/// `time - 1 ms`. For a timestamp column, as integer arithmetic on its values (a cast to
+/// BIGINT and back only reinterprets them): subtracting an INTERVAL goes through a
+/// calendar computation per row.
+fn one_millisecond_before(time: Expr, time_type: &DataType) -> Expr {
+    let per_millisecond = match time_type {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1_000_000,
+        _ => return time - lit(ScalarValue::new_interval_mdn(0, 0, 1_000_000)),
+    };
+    let values = cast(time, DataType::Int64) - lit(per_millisecond as i64);
+    cast(values, time_type.clone())
+}
+
 /// `input` with one more column, `window_end - 1 ms` (the rows' window time), and its
 /// index.
 fn with_window_time(
@@ -112,9 +126,8 @@ fn with_window_time(
         .map(Expr::Column)
         .collect();
     let end = Expr::Column(input.schema.columns()[end_column].clone());
-    let millisecond = lit(ScalarValue::new_interval_mdn(0, 0, 1_000_000));
-    exprs.push((end - millisecond).alias(ATTACHED_TIME));
     let time_type = input.schema.field(end_column).data_type().clone();
+    exprs.push(one_millisecond_before(end, &time_type).alias(ATTACHED_TIME));
     let extra = DFSchema::from_unqualified_fields(
         vec![Field::new(ATTACHED_TIME, time_type, true)].into(),
         HashMap::new(),
