@@ -63,16 +63,6 @@ impl<'a> Splitter<'a> {
         }
     }
 
-    /// Byte offset of the first separator in `bytes` and the separator's length.
-    #[inline]
-    fn find(&self, bytes: &[u8]) -> Option<(usize, usize)> {
-        match self {
-            Self::Byte(b) => find_byte(*b, bytes).map(|p| (p, 1)),
-            Self::Bytes(f) => f.find(bytes).map(|p| (p, f.needle().len())),
-            Self::Whitespace => None,
-        }
-    }
-
     /// Token `index` (0-based) of `s`, as `s.split(separator).nth(index)` (and
     /// `s.split(char::is_whitespace)` for an empty separator); `None` for an empty `s`.
     #[inline]
@@ -80,52 +70,81 @@ impl<'a> Splitter<'a> {
         if s.is_empty() {
             return None;
         }
-        if let Self::Whitespace = self {
-            return s.split(char::is_whitespace).nth(index);
-        }
         let bytes = s.as_bytes();
-        let mut start = 0;
-        for _ in 0..index {
-            let (at, len) = self.find(&bytes[start..])?;
-            start += at + len;
-        }
-        let end = self
-            .find(&bytes[start..])
-            .map_or(bytes.len(), |(at, _)| start + at);
+        let (start, end) = match self {
+            Self::Whitespace => return s.split(char::is_whitespace).nth(index),
+            Self::Byte(b) => byte_token(*b, bytes, index)?,
+            Self::Bytes(finder) => {
+                let len = finder.needle().len();
+                let mut start = 0;
+                for _ in 0..index {
+                    start += finder.find(&bytes[start..])? + len;
+                }
+                let end = finder
+                    .find(&bytes[start..])
+                    .map_or(bytes.len(), |at| start + at);
+                (start, end)
+            }
+        };
         // Separators are whole UTF-8 sequences, so both ends are character boundaries.
         s.get(start..end)
     }
 }
 
-/// Offset of the first `needle` in `bytes`, eight bytes at a time in a `u64` (SWAR).
+/// Start and end of token `index` of `bytes` split on the byte `separator`.
 ///
-/// Tokens between separators (URL directories, CSV fields) are short: a word-at-a-time
-/// loop inlined into the caller beats a call into `memchr` per token, whose SIMD setup
-/// only pays off over long stretches.
+/// Tokens between separators (URL directories, CSV fields) are short: the separators are
+/// found eight bytes at a time in a `u64` (SWAR), a word with fewer separators than are
+/// still to pass is skipped after one popcount, and the loop stays inlined in the
+/// caller, where a call into `memchr` per token would cost more than its SIMD saves.
 #[inline]
-fn find_byte(needle: u8, bytes: &[u8]) -> Option<usize> {
+fn byte_token(separator: u8, bytes: &[u8], index: usize) -> Option<(usize, usize)> {
     const LOW: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let pattern = LOW * u64::from(needle);
-    let mut chunks = bytes.chunks_exact(8);
+    let pattern = LOW * u64::from(separator);
+    // Separators still to pass before the token starts; then the token's start.
+    let mut to_pass = index;
+    let mut start = 0;
     let mut offset = 0;
+    let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        // Zero bytes where `needle` is; then the high bit of each byte that is zero
-        // (exact: no carry crosses bytes).
+        // The high bit of each byte equal to `separator` (exact: no carry crosses bytes).
         let x = u64::from_le_bytes(word) ^ pattern;
-        let zero = !(((x & !HIGH) + !HIGH) | x) & HIGH;
-        if zero != 0 {
-            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        let mut found = !(((x & !HIGH) + !HIGH) | x) & HIGH;
+        let count = found.count_ones() as usize;
+        if count < to_pass {
+            to_pass -= count;
+            offset += 8;
+            continue;
+        }
+        while found != 0 {
+            let at = offset + (found.trailing_zeros() / 8) as usize;
+            if to_pass == 0 {
+                return Some((start, at));
+            }
+            to_pass -= 1;
+            if to_pass == 0 {
+                start = at + 1;
+            }
+            found &= found - 1;
         }
         offset += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| offset + p)
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b != separator {
+            continue;
+        }
+        if to_pass == 0 {
+            return Some((start, offset + i));
+        }
+        to_pass -= 1;
+        if to_pass == 0 {
+            start = offset + i + 1;
+        }
+    }
+    (to_pass == 0).then_some((start, bytes.len()))
 }
 
 fn split_index<'s>(s: &'s str, separator: &str, index: usize) -> Option<&'s str> {

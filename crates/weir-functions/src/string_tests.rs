@@ -162,21 +162,32 @@ async fn split_index_url_directories() -> TestResult {
 }
 
 #[test]
-fn find_byte_matches_position() {
-    use super::find_byte;
-    let text: Vec<u8> = (0u8..=255).chain((0u8..=255).rev()).collect();
-    for needle in [0u8, 1, 0x2f, 0x7f, 0x80, 0xfe, 0xff] {
-        for start in (0..text.len()).step_by(5) {
-            for end in start..text.len().min(start + 40) {
-                let hay = &text[start..end];
-                assert_eq!(
-                    find_byte(needle, hay),
-                    hay.iter().position(|&b| b == needle),
-                    "{needle} {start}..{end}"
-                );
-            }
+fn byte_tokens_match_str_split() {
+    use super::byte_token;
+    // Every string of up to 20 bytes over {a, /, é's bytes} at a few lengths, and long
+    // ones, so separators fall before, inside and across the eight-byte words.
+    let alphabet: [&[u8]; 3] = [b"a", b"/", "é".as_bytes()];
+    let mut texts: Vec<Vec<u8>> = Vec::new();
+    for seed in 0u64..4000 {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let len = (seed % 40) as usize;
+        let mut text = Vec::new();
+        while text.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            text.extend_from_slice(alphabet[(x % 3) as usize]);
+        }
+        texts.push(text);
+    }
+    texts.push(b"aaaaaaaaaaaaaaa/".to_vec());
+    texts.push(vec![b'/'; 30]);
+    for text in &texts {
+        let text = std::str::from_utf8(text).unwrap();
+        for index in 0..12 {
+            let want = text.split('/').nth(index);
+            let got = byte_token(b'/', text.as_bytes(), index).map(|(s, e)| &text[s..e]);
+            assert_eq!(got, want, "{text:?} {index}");
         }
     }
-    assert_eq!(find_byte(b'/', b"aaaaaaaaaaaaaaa/"), Some(15));
-    assert_eq!(find_byte(b'/', b""), None);
 }
