@@ -33,7 +33,7 @@ trap 'rm -rf "$WORK"' EXIT
 if [[ "$PARTS" == *1* ]]; then
     echo "== 1. keyed state of $KEYS keys: checkpoint and recovery"
     for backend in hashmap hashmap-incremental rocksdb; do
-        cargo bench -q -p weir-operators --bench state_backends -- --backend "$backend" --keys "$KEYS" |
+        cargo bench -q --workspace --bench state_backends -- --backend "$backend" --keys "$KEYS" |
             grep '^backend='
     done
 fi

@@ -15,6 +15,7 @@ pub mod calc;
 mod calc_shared;
 pub mod event_time;
 pub mod group_agg;
+mod inline_bytes;
 pub mod join;
 pub mod normalize;
 pub mod over;

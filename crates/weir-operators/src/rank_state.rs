@@ -18,81 +18,13 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::inline_bytes::Bytes;
+
 /// A kept row, in Arrow's row format.
 pub(super) type Row = Arc<[u8]>;
 
 /// Where a row ranks: its encoded `ORDER BY` values, then its arrival tie-break.
 pub(super) type RankKey = (Bytes, u64);
-
-/// Bytes up to this long are kept inline.
-const INLINE: usize = 22;
-
-/// Encoded keys: inline when short (a few fixed-width columns, as partition and sort
-/// keys mostly are: no allocation of their own), else on the heap.
-#[derive(Clone)]
-pub(super) enum Bytes {
-    Inline(u8, [u8; INLINE]),
-    Heap(Box<[u8]>),
-}
-
-impl Bytes {
-    /// Replaces the content, reusing a heap buffer of the same length.
-    fn set(&mut self, bytes: &[u8]) {
-        match self {
-            Bytes::Heap(b) if b.len() == bytes.len() => b.copy_from_slice(bytes),
-            _ => *self = Bytes::from(bytes),
-        }
-    }
-}
-
-impl From<&[u8]> for Bytes {
-    fn from(bytes: &[u8]) -> Bytes {
-        if bytes.len() <= INLINE {
-            let mut inline = [0; INLINE];
-            inline[..bytes.len()].copy_from_slice(bytes);
-            Bytes::Inline(bytes.len() as u8, inline)
-        } else {
-            Bytes::Heap(bytes.into())
-        }
-    }
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Inline(len, bytes) => &bytes[..*len as usize],
-            Bytes::Heap(b) => b,
-        }
-    }
-}
-
-impl AsRef<[u8]> for Bytes {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-impl PartialEq for Bytes {
-    fn eq(&self, other: &Bytes) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for Bytes {}
-
-impl PartialOrd for Bytes {
-    fn partial_cmp(&self, other: &Bytes) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Bytes {
-    fn cmp(&self, other: &Bytes) -> std::cmp::Ordering {
-        (**self).cmp(&**other)
-    }
-}
 
 /// The rows of one partition, in rank order.
 pub(super) enum Rows {
@@ -389,25 +321,6 @@ mod tests {
         assert_eq!(contents(&rows), vec![(b"b".to_vec(), 0, b"w".to_vec())]);
         rows.insert(b"aa", 9, b"v", 1); // a longer sort key replaces it too
         assert_eq!(contents(&rows), vec![(b"aa".to_vec(), 9, b"v".to_vec())]);
-    }
-
-    #[test]
-    fn bytes_are_inline_when_short_and_compare_by_content() {
-        let short = Bytes::from(&b"abc"[..]);
-        let long = Bytes::from(&[7u8; 40][..]);
-        assert!(matches!(short, Bytes::Inline(3, _)));
-        assert!(matches!(long, Bytes::Heap(_)));
-        assert_eq!(&*short, b"abc");
-        assert_eq!(&*long, &[7u8; 40][..]);
-        assert!(Bytes::from(&b"ab"[..]) < short);
-        assert!(short < Bytes::from(&b"abd"[..]));
-        assert!(Bytes::from(&[0u8; 30][..]) < long);
-        let mut b = long.clone();
-        b.set(&[9u8; 40]);
-        assert_eq!(&*b, &[9u8; 40][..]);
-        b.set(b"xy");
-        assert!(matches!(b, Bytes::Inline(2, _)));
-        assert_eq!(&*b, b"xy");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use arrow::row::{RowConverter, SortField};
 use weir_types::{EngineError, EngineResult};
 
 use super::JoinSide;
+use crate::inline_bytes::Bytes;
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -21,8 +22,8 @@ pub(super) type DirtyKeys = HashSet<Box<[u8]>, foldhash::fast::FixedState>;
 /// One stored row.
 #[derive(Debug, Clone)]
 pub(super) struct Stored {
-    /// The row's data columns, row-encoded.
-    pub row: Box<[u8]>,
+    /// The row's data columns, row-encoded (inline when short).
+    pub row: Bytes,
     /// Rows of the other side it joins with (outer sides only; 0 otherwise).
     pub matches: u32,
     /// Processing time of its last write, in milliseconds.
@@ -35,8 +36,9 @@ pub(super) struct SideState {
     pub keys: RowConverter,
     /// Encodes and decodes whole rows (the data columns).
     pub rows: RowConverter,
-    /// Live rows by encoded key.
-    pub table: Map<Box<[u8]>, Vec<Stored>>,
+    /// Live rows by encoded key (inline when short: no allocation, and a lookup reads
+    /// no other cache line to compare keys).
+    pub table: Map<Bytes, Vec<Stored>>,
     /// Whether this side is outer (its unmatched rows are output padded).
     pub outer: bool,
     /// State TTL of this side, in milliseconds.
@@ -127,7 +129,7 @@ impl SideState {
             if list.len() < before {
                 dropped += before - list.len();
                 if let Some(dirty) = dirty.as_mut() {
-                    dirty.insert(key.clone());
+                    dirty.insert((**key).into());
                 }
             }
             !list.is_empty()

@@ -146,7 +146,7 @@ impl JoinStore {
             let groups = key_groups(&columns, self.settings.max_parallelism)?;
             for (key, group) in changed.iter().zip(groups.values()) {
                 let store_key = side_key(u32::from(*group), side, key);
-                match state.table.get(key) {
+                match state.table.get(key.as_ref()) {
                     Some(list) if !list.is_empty() => batch.put(&store_key, &encode_list(list)),
                     _ => batch.delete(&store_key),
                 }
@@ -323,17 +323,18 @@ fn state_error(e: weir_state::StateError) -> EngineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inline_bytes::Bytes;
 
     #[test]
     fn lists_round_trip_and_corrupt_values_fail() {
         let list = vec![
             Stored {
-                row: vec![1, 2, 3].into(),
+                row: Bytes::from(&[1u8, 2, 3][..]),
                 matches: 2,
                 last_write: 7,
             },
             Stored {
-                row: Vec::new().into(),
+                row: Bytes::from(&[][..]),
                 matches: 0,
                 last_write: 9,
             },
