@@ -6,7 +6,7 @@
 //! The input is 16,384 Nexmark-like bids (seven columns: three BIGINT, three STRING, one
 //! TIMESTAMP(3) in Flink's SQL format), about 3.5 MB. Throughput is in bytes and rows.
 //!
-//! `cargo bench -p weir-formats --bench json_decode`
+//! `cargo bench --workspace --bench json_decode`
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@
 //! Each call evaluates one batch of 8,192 Nexmark-like bids (URLs with and without a
 //! `channel_id`, timestamps a few milliseconds apart); throughput is in rows.
 //!
-//! `cargo bench -p weir-functions --bench functions`
+//! `cargo bench --workspace --bench functions`
 
 use std::hint::black_box;
 use std::sync::Arc;

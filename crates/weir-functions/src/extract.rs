@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::Int64Array;
-use arrow::datatypes::DataType;
+use arrow::array::{ArrayRef, AsArray, Int64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 use chrono::Datelike;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -109,6 +110,33 @@ impl DatePart {
     }
 }
 
+impl DatePart {
+    /// `HOUR`, `MINUTE` or `SECOND` of a TIMESTAMP column (no zone) by integer
+    /// arithmetic on its values, vectorised; `None` for other fields and types, which
+    /// go through the calendar.
+    fn time_of_day(&self, input: &ArrayRef) -> Option<Int64Array> {
+        let DataType::Timestamp(unit, None) = input.data_type() else {
+            return None;
+        };
+        let per_second: i64 = match unit {
+            TimeUnit::Second => 1,
+            TimeUnit::Millisecond => 1_000,
+            TimeUnit::Microsecond => 1_000_000,
+            TimeUnit::Nanosecond => 1_000_000_000,
+        };
+        let (per_unit, units) = match self.field {
+            DateField::Hour => (3_600 * per_second, 24),
+            DateField::Minute => (60 * per_second, 60),
+            DateField::Second => (per_second, 60),
+            _ => return None,
+        };
+        // Every timestamp type stores an i64 per row: reinterpret, then one kernel.
+        let values = cast(input, &DataType::Int64).ok()?;
+        let values = values.as_primitive_opt::<Int64Type>()?;
+        Some(values.unary(|v| v.div_euclid(per_unit).rem_euclid(units)))
+    }
+}
+
 impl ScalarUDFImpl for DatePart {
     fn name(&self) -> &str {
         self.field.function_name()
@@ -128,6 +156,9 @@ impl ScalarUDFImpl for DatePart {
         let tz = session_time_zone(&args.config_options)?;
         let n = batch_len(&args.args);
         let input = args.args[0].to_array(n)?;
+        if let Some(out) = self.time_of_day(&input) {
+            return finish(&args.args, Arc::new(out));
+        }
         let column = DateTimeColumn::try_new(self.field.function_name(), &input, tz)?;
         let field = self.field;
         let out: Int64Array = (0..n)
@@ -194,6 +225,68 @@ mod tests {
         assert_eq!(run_in_zone(sql, "UTC").await?, vec!["23|1"]);
         assert_eq!(run_in_zone(sql, "+08:00").await?, vec!["7|2"]);
         Ok(())
+    }
+
+    #[test]
+    fn time_of_day_by_arithmetic_matches_the_calendar() {
+        use std::sync::Arc;
+
+        use arrow::array::{
+            ArrayRef, TimestampMicrosecondArray, TimestampMillisecondArray,
+            TimestampNanosecondArray, TimestampSecondArray,
+        };
+        use chrono::{DateTime, Timelike};
+
+        use super::{DateField, DatePart};
+
+        let seconds: Vec<i64> = (-200_000i64..200_000)
+            .step_by(997)
+            .chain([0, -1, 59, 60, 3_599, 3_600, 86_399, 86_400, -86_400, -86_401])
+            .collect();
+        for sub in [0i64, 1, 999] {
+            let arrays: [(i64, ArrayRef); 4] = [
+                (1, Arc::new(TimestampSecondArray::from(seconds.clone()))),
+                (
+                    1_000,
+                    Arc::new(TimestampMillisecondArray::from(
+                        seconds.iter().map(|s| s * 1_000 + sub).collect::<Vec<_>>(),
+                    )),
+                ),
+                (
+                    1_000_000,
+                    Arc::new(TimestampMicrosecondArray::from(
+                        seconds.iter().map(|s| s * 1_000_000 + sub).collect::<Vec<_>>(),
+                    )),
+                ),
+                (
+                    1_000_000_000,
+                    Arc::new(TimestampNanosecondArray::from(
+                        seconds.iter().map(|s| s * 1_000_000_000 + sub).collect::<Vec<_>>(),
+                    )),
+                ),
+            ];
+            for (per_second, array) in arrays {
+                for field in [DateField::Hour, DateField::Minute, DateField::Second] {
+                    let got = DatePart::new(field).time_of_day(&array).unwrap();
+                    for (i, s) in seconds.iter().enumerate() {
+                        // The sub-second part only counts for units finer than it.
+                        let extra = if per_second > 1 { sub } else { 0 };
+                        let nanos = (s * per_second + extra) * (1_000_000_000 / per_second);
+                        let t = DateTime::from_timestamp_nanos(nanos).naive_utc();
+                        let want = match field {
+                            DateField::Hour => t.hour(),
+                            DateField::Minute => t.minute(),
+                            _ => t.second(),
+                        };
+                        assert_eq!(got.value(i), i64::from(want), "{field:?} {s} {sub} {per_second}");
+                    }
+                }
+            }
+        }
+        let dates: ArrayRef = Arc::new(arrow::array::Date32Array::from(vec![1]));
+        assert!(DatePart::new(DateField::Hour).time_of_day(&dates).is_none());
+        let ts: ArrayRef = Arc::new(TimestampSecondArray::from(vec![1]));
+        assert!(DatePart::new(DateField::Year).time_of_day(&ts).is_none());
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! the join machinery: row-format encoding of keys and rows, the per-key row lists, the
 //! bids kept in state, row kinds.
 //!
-//! `cargo bench -p weir-operators --bench join_probe`
+//! `cargo bench --workspace --bench join_probe`
 
 use std::collections::HashMap;
 use std::sync::Arc;

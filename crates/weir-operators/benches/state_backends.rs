@@ -8,7 +8,7 @@
 //! operator, until it processes a row).
 //!
 //! ```sh
-//! cargo bench -p weir-operators --bench state_backends -- --backend rocksdb --keys 6000000
+//! cargo bench --workspace --bench state_backends -- --backend rocksdb --keys 6000000
 //! ```
 //!
 //! `scripts/bench/state_backends.sh` runs both backends in separate processes (for

@@ -5,7 +5,7 @@
 //! no slices, no windows emitted): the cost of the window machinery above the
 //! accumulators it uses.
 //!
-//! `cargo bench -p weir-operators --bench window_slice`
+//! `cargo bench --workspace --bench window_slice`
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //! Batches of 8,192 Nexmark-like bids (BIGINT key, two BIGINTs, a STRING of ~80 bytes),
 //! keyed by the BIGINT column and by the STRING column.
 //!
-//! `cargo bench -p weir-runtime --bench hash_exchange`
+//! `cargo bench --workspace --bench hash_exchange`
 
 use std::sync::Arc;
 

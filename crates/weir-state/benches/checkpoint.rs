@@ -1,7 +1,7 @@
 //! Checkpoint write and restore of about 100 MB of keyed state, against a raw Arrow IPC
 //! encode of the same batches (the floor: what the format alone costs).
 //!
-//! Run with `cargo bench -p weir-state`; not run in CI.
+//! Run with `cargo bench --workspace --bench checkpoint`; not run in CI.
 
 use std::hint::black_box;
 use std::sync::Arc;
