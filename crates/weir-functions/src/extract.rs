@@ -241,7 +241,9 @@ mod tests {
 
         let seconds: Vec<i64> = (-200_000i64..200_000)
             .step_by(997)
-            .chain([0, -1, 59, 60, 3_599, 3_600, 86_399, 86_400, -86_400, -86_401])
+            .chain([
+                0, -1, 59, 60, 3_599, 3_600, 86_399, 86_400, -86_400, -86_401,
+            ])
             .collect();
         for sub in [0i64, 1, 999] {
             let arrays: [(i64, ArrayRef); 4] = [
@@ -255,13 +257,19 @@ mod tests {
                 (
                     1_000_000,
                     Arc::new(TimestampMicrosecondArray::from(
-                        seconds.iter().map(|s| s * 1_000_000 + sub).collect::<Vec<_>>(),
+                        seconds
+                            .iter()
+                            .map(|s| s * 1_000_000 + sub)
+                            .collect::<Vec<_>>(),
                     )),
                 ),
                 (
                     1_000_000_000,
                     Arc::new(TimestampNanosecondArray::from(
-                        seconds.iter().map(|s| s * 1_000_000_000 + sub).collect::<Vec<_>>(),
+                        seconds
+                            .iter()
+                            .map(|s| s * 1_000_000_000 + sub)
+                            .collect::<Vec<_>>(),
                     )),
                 ),
             ];
@@ -278,7 +286,11 @@ mod tests {
                             DateField::Minute => t.minute(),
                             _ => t.second(),
                         };
-                        assert_eq!(got.value(i), i64::from(want), "{field:?} {s} {sub} {per_second}");
+                        assert_eq!(
+                            got.value(i),
+                            i64::from(want),
+                            "{field:?} {s} {sub} {per_second}"
+                        );
                     }
                 }
             }
