@@ -11,11 +11,13 @@ use std::hash::{Hash, Hasher};
 /// Bytes up to this long are kept inline.
 const INLINE: usize = 22;
 
-/// Encoded keys: inline when short (a few fixed-width columns, as partition and sort
-/// keys mostly are: no allocation of their own), else on the heap.
+/// Encoded keys and rows: inline when short (a few fixed-width columns, as join,
+/// partition and sort keys mostly are: no allocation of their own), else on the heap.
 #[derive(Clone)]
 pub(crate) enum Bytes {
+    /// Up to [`INLINE`] bytes: the length, then the bytes (zero-padded).
     Inline(u8, [u8; INLINE]),
+    /// Longer ones.
     Heap(Box<[u8]>),
 }
 
