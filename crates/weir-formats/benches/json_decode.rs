@@ -76,50 +76,30 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("json_decode");
     group.throughput(Throughput::Bytes(bytes.len() as u64));
 
-    group.bench_function("arrow-json Decoder alone", |b| {
-        let mut decoder = ReaderBuilder::new(schema.clone())
-            .with_batch_size(8192)
-            .build_decoder()
-            .unwrap();
-        b.iter(|| {
-            let mut rows = 0;
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                let read = decoder.decode(rest).unwrap();
-                rest = &rest[read..];
-                if let Some(batch) = decoder.flush().unwrap() {
-                    rows += batch.num_rows();
-                }
-            }
-            if let Some(batch) = decoder.flush().unwrap() {
-                rows += batch.num_rows();
-            }
-            assert_eq!(rows, ROWS);
-        })
-    });
-
     let projected = Arc::new(schema.project(&[0, 2, 5]).unwrap());
-    group.bench_function("arrow-json Decoder alone, projected", |b| {
-        let mut decoder = ReaderBuilder::new(projected.clone())
-            .with_batch_size(8192)
-            .build_decoder()
-            .unwrap();
-        b.iter(|| {
-            let mut rows = 0;
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                let read = decoder.decode(rest).unwrap();
-                rest = &rest[read..];
+    for (name, schema) in [("", &schema), (", projected", &projected)] {
+        group.bench_function(format!("arrow-json Decoder alone{name}"), |b| {
+            let mut decoder = ReaderBuilder::new(schema.clone())
+                .with_batch_size(8192)
+                .build_decoder()
+                .unwrap();
+            b.iter(|| {
+                let mut rows = 0;
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let read = decoder.decode(rest).unwrap();
+                    rest = &rest[read..];
+                    if let Some(batch) = decoder.flush().unwrap() {
+                        rows += batch.num_rows();
+                    }
+                }
                 if let Some(batch) = decoder.flush().unwrap() {
                     rows += batch.num_rows();
                 }
-            }
-            if let Some(batch) = decoder.flush().unwrap() {
-                rows += batch.num_rows();
-            }
-            assert_eq!(rows, ROWS);
-        })
-    });
+                assert_eq!(rows, ROWS);
+            })
+        });
+    }
 
     for (name, schema) in [("", &schema), (", projected", &projected)] {
         for (path, fast) in [("fast decoder", true), ("arrow-json only", false)] {

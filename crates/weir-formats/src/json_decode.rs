@@ -50,6 +50,10 @@ pub struct JsonDecoder {
     text_decoder: Option<Decoder>,
     /// The fast decoder tried first, when the schema is flat (`json_fast`).
     fast: Option<FastDecoder>,
+    /// Set when [`BulkDecode::bulk_counting`] saw the fast decoder give up on a chunk:
+    /// the [`JsonDecoder::try_bulk`] of the same chunk that follows goes straight to
+    /// arrow-json instead of trying it again.
+    fast_failed: bool,
 }
 
 impl JsonDecoder {
@@ -84,6 +88,7 @@ impl JsonDecoder {
         };
         Ok(JsonDecoder {
             fast,
+            fast_failed: false,
             reporting: Reporting::new("JSON", options.ignore_parse_errors, hint),
             schema,
             text_schema: text_booleans(&decode_schema),
@@ -150,8 +155,10 @@ impl JsonDecoder {
         records: usize,
     ) -> Result<Vec<RecordBatch>, String> {
         let lenient = self.options.ignore_parse_errors;
-        if let Some((batches, _)) = self.try_fast(bytes, Some(records)) {
-            return Ok(batches);
+        if !std::mem::take(&mut self.fast_failed) {
+            if let Some((batches, _)) = self.try_fast(bytes, Some(records)) {
+                return Ok(batches);
+            }
         }
         if self.options.fail_on_missing_field {
             self.check_fields_present(bytes)?;
@@ -308,7 +315,9 @@ impl BulkDecode for JsonDecoder {
     }
 
     fn bulk_counting(&mut self, bytes: &[u8]) -> Option<(Vec<RecordBatch>, u64)> {
-        self.try_fast(bytes, None)
+        let decoded = self.try_fast(bytes, None);
+        self.fast_failed = decoded.is_none() && self.fast.is_some();
+        decoded
     }
 
     fn is_record(&self, line: &[u8]) -> bool {

@@ -114,6 +114,15 @@ fn maker_on(
     def: GroupAggregate,
     backend: StateBackend,
 ) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
+    maker_in(def, backend, false)
+}
+
+/// Subtasks of `def` on `backend`, in a job that takes checkpoints or not.
+pub(super) fn maker_in(
+    def: GroupAggregate,
+    backend: StateBackend,
+    checkpointing: bool,
+) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
     let def = Arc::new(def);
     move |subtask, parallelism, now| {
         let mut ctx = SubtaskContext::single("agg");
@@ -121,6 +130,7 @@ fn maker_on(
         ctx.parallelism = parallelism;
         ctx.max_parallelism = MAX_PARALLELISM;
         ctx.state_backend = backend.clone();
+        ctx.checkpointing = checkpointing;
         let clock: Clock = Arc::new(move || now.load(std::sync::atomic::Ordering::SeqCst));
         Box::new(GroupAggregateOperator::new(Arc::clone(&def), &ctx, clock).unwrap())
     }

@@ -12,7 +12,7 @@ use weir_state::{CheckpointMetadata, CheckpointStorage, CompletedCheckpoint};
 
 use super::test_support::{lines, route, Step, MAX_PARALLELISM};
 use super::tests_checkpoint::{
-    batch, definition, random_changelog, retracting_functions, schema, Row,
+    batch, definition, maker_in, random_changelog, retracting_functions, schema, Row,
 };
 use super::*;
 
@@ -23,17 +23,7 @@ fn maker_on(
     def: GroupAggregate,
     backend: StateBackend,
 ) -> impl Fn(usize, usize, Arc<AtomicI64>) -> Box<dyn Operator> {
-    let def = Arc::new(def);
-    move |subtask, parallelism, now| {
-        let mut ctx = SubtaskContext::single("agg");
-        ctx.subtask = subtask;
-        ctx.parallelism = parallelism;
-        ctx.max_parallelism = MAX_PARALLELISM;
-        ctx.state_backend = backend.clone();
-        ctx.checkpointing = true;
-        let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
-        Box::new(GroupAggregateOperator::new(Arc::clone(&def), &ctx, clock).unwrap())
-    }
+    maker_in(def, backend, true)
 }
 
 /// Runs step `i` on the subtasks (rows routed by `keys`), returning its sorted output.
