@@ -496,9 +496,13 @@ fn checkpoint_summary(metrics: &weir_runtime::JobMetrics) -> String {
     let mut text = String::new();
     if completed > 0 {
         text += &format!(
-            ", {completed} checkpoints (last: {} ms, {:.1} KB)",
+            ", {completed} checkpoints (last: {} ms, {:.1} KB; in all {:.1} MB written, \
+             {:.2} s snapshotting on tasks, {:.2} s aligning)",
             JobMetrics::get(&metrics.last_checkpoint_duration_ms),
-            JobMetrics::get(&metrics.last_checkpoint_size_bytes) as f64 / 1024.0
+            JobMetrics::get(&metrics.last_checkpoint_size_bytes) as f64 / 1024.0,
+            JobMetrics::get(&metrics.checkpoint_bytes_total) as f64 / (1024.0 * 1024.0),
+            JobMetrics::get(&metrics.checkpoint_sync_us_total) as f64 / 1e6,
+            JobMetrics::get(&metrics.checkpoint_alignment_us_total) as f64 / 1e6,
         );
     }
     match JobMetrics::get(&metrics.checkpoints_failed) {

@@ -42,6 +42,17 @@ pub struct JobMetrics {
     /// The longest time a task held its inputs for the last completed checkpoint's
     /// barriers to align, in milliseconds.
     pub last_checkpoint_alignment_ms: AtomicU64,
+    /// Microseconds operators spent taking their snapshots as barriers passed them,
+    /// summed over every subtask and checkpoint: the part of a checkpoint that holds up
+    /// the data path (Flink's "sync duration"; encoding and writing happen off the
+    /// tasks).
+    pub checkpoint_sync_us_total: AtomicU64,
+    /// Microseconds tasks held some inputs for barriers to align, summed over every
+    /// task and checkpoint.
+    pub checkpoint_alignment_us_total: AtomicU64,
+    /// Bytes written to checkpoint storage by every completed checkpoint (for
+    /// incremental checkpoints, only what each one uploaded).
+    pub checkpoint_bytes_total: AtomicU64,
     /// Times the job was restarted after a failure.
     pub restarts: AtomicU64,
     /// Lookup joins: distinct keys of an input batch found in the join's cache.
@@ -77,6 +88,9 @@ impl Default for JobMetrics {
             last_checkpoint_duration_ms: AtomicU64::new(0),
             last_checkpoint_size_bytes: AtomicU64::new(0),
             last_checkpoint_alignment_ms: AtomicU64::new(0),
+            checkpoint_sync_us_total: AtomicU64::new(0),
+            checkpoint_alignment_us_total: AtomicU64::new(0),
+            checkpoint_bytes_total: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             lookup_cache_hits: AtomicU64::new(0),
             lookup_cache_misses: AtomicU64::new(0),

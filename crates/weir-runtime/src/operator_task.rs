@@ -110,6 +110,10 @@ impl OperatorTask {
             if aligned {
                 if let Some(done) = alignment.take() {
                     self.gate.unblock_all();
+                    crate::metrics::JobMetrics::add(
+                        &self.chain.metrics.checkpoint_alignment_us_total,
+                        done.started.elapsed().as_micros() as usize,
+                    );
                     self.checkpoint(done.barrier, done.started.elapsed())?;
                 }
             }

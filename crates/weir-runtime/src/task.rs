@@ -51,13 +51,24 @@ pub(crate) struct ChainRunner {
 impl ChainRunner {
     /// Pushes `message` (from input edge `input` of the head) through the chain.
     pub fn push(&mut self, input: usize, message: Message) -> EngineResult<()> {
+        let mut snapshotting = std::time::Duration::ZERO;
         push_through(
             &mut self.operators,
             input,
             message,
             &mut self.emitted,
-            &mut self.snapshots,
-        )
+            &mut Snapshots {
+                taken: &mut self.snapshots,
+                time: &mut snapshotting,
+            },
+        )?;
+        if !snapshotting.is_zero() {
+            JobMetrics::add(
+                &self.metrics.checkpoint_sync_us_total,
+                snapshotting.as_micros() as usize,
+            );
+        }
+        Ok(())
     }
 
     /// The snapshots the last barrier took, one per operator.
@@ -198,6 +209,12 @@ pub(crate) async fn send(
     Ok(())
 }
 
+/// Where a barrier's snapshots go as it passes a chain, and the time they took.
+struct Snapshots<'a> {
+    taken: &'a mut Vec<StateSnapshot>,
+    time: &'a mut std::time::Duration,
+}
+
 /// Hands `message` to the first operator and what it emits to the rest, recursively. A
 /// barrier snapshots each operator as it passes (after the operator emitted what it
 /// flushes ahead of the barrier) into `snapshots`.
@@ -206,7 +223,7 @@ fn push_through(
     input: usize,
     message: Message,
     emitted: &mut Vec<Message>,
-    snapshots: &mut Vec<StateSnapshot>,
+    snapshots: &mut Snapshots,
 ) -> EngineResult<()> {
     let Some((first, rest)) = operators.split_first_mut() else {
         emitted.push(message);
@@ -222,11 +239,13 @@ fn push_through(
         }
         Message::Barrier(barrier) => {
             first.prepare_snapshot_pre_barrier(barrier.checkpoint_id, &mut out)?;
-            snapshots.push(if barrier.savepoint {
+            let started = std::time::Instant::now();
+            snapshots.taken.push(if barrier.savepoint {
                 first.snapshot_savepoint(barrier.checkpoint_id)?
             } else {
                 first.snapshot_state(barrier.checkpoint_id)?
             });
+            *snapshots.time += started.elapsed();
             out.message(Message::Barrier(barrier));
         }
         Message::Idle => out.message(Message::Idle),

@@ -276,11 +276,13 @@ pub(crate) async fn write_changelog(
             rand::random::<u32>()
         );
         let size = bytes.len() as u64;
+        let bytes = Bytes::from(bytes);
         shared
             .store
-            .put(&shared.path(&path), PutPayload::from(bytes))
+            .put(&shared.path(&path), PutPayload::from(bytes.clone()))
             .await
             .map_err(|e| StateError::store(format!("writing {}/{path}", shared.display), e))?;
+        crate::buffers::give_back(bytes);
         let file = ChangelogFile {
             checkpoint_id,
             full: log.full,

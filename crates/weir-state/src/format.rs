@@ -30,8 +30,10 @@ pub(crate) fn schema_fingerprint(schema: &SchemaRef) -> String {
 }
 
 /// Encodes a snapshot's non-empty tables; returns the file bytes and the table entries.
+/// The bytes are encoded into a buffer from [`crate::buffers`]: hand them back with
+/// `buffers::give_back` once written.
 pub(crate) fn encode_snapshot(snapshot: &StateSnapshot) -> StateResult<(Vec<u8>, Vec<TableEntry>)> {
-    let mut out = Vec::new();
+    let mut out = crate::buffers::take();
     let mut entries = Vec::new();
     for table in snapshot.tables() {
         if table.num_rows() == 0 {

@@ -27,6 +27,7 @@
 //! The layout on storage is documented in docs/checkpoints.md ("Layout").
 
 pub mod backend;
+mod buffers;
 pub mod changelog;
 pub mod checkpoint;
 pub mod error;

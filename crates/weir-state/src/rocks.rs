@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use rocksdb::checkpoint::Checkpoint;
 use rocksdb::compaction_filter::Decision;
-use rocksdb::{DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    BlockBasedOptions, DBCompressionType, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 
 use crate::backend::RocksConfig;
 use crate::error::{StateError, StateResult};
@@ -390,7 +392,19 @@ fn db_options(ttl: Option<StoreTtl>) -> Options {
     options.set_compression_type(DBCompressionType::Lz4);
     options.set_max_background_jobs(2);
     options.set_write_buffer_size(64 << 20);
+    // Each checkpoint flushes the memtable into a level-0 file, and every one of them
+    // spans all key groups: compacting level 0 only when it holds 8 files (not 4)
+    // halves how often level 1 is rewritten. Reads stay cheap (Bloom filters below).
+    options.set_level_zero_file_num_compaction_trigger(8);
+    options.set_level_zero_slowdown_writes_trigger(24);
+    options.set_level_zero_stop_writes_trigger(40);
     options.set_max_open_files(512);
+    // Aggregations look up every key they do not hold in memory, most of them new
+    // keys: a Bloom filter per SST file answers "not here" without reading its blocks
+    // (each checkpoint flushes the memtable into one more level-0 file).
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    options.set_block_based_table_factory(&table);
     if let Some(StoreTtl { ttl_ms, clock }) = ttl {
         options.set_compaction_filter("weir-state-ttl", move |_level, _key, value: &[u8]| {
             let Some(prefix) = value.first_chunk::<8>() else {

@@ -528,13 +528,14 @@ impl CheckpointWriter {
         let relative = subtask_file(operator_id, subtask);
         let size = bytes.len() as u64;
         let path = self.location.path(&relative);
+        let bytes = bytes::Bytes::from(bytes);
         match self
             .location
             .store
-            .put_opts(&path, PutPayload::from(bytes), create_only())
+            .put_opts(&path, PutPayload::from(bytes.clone()), create_only())
             .await
         {
-            Ok(_) => {}
+            Ok(_) => crate::buffers::give_back(bytes),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 return Err(StateError::InvalidMetadata {
                     checkpoint_id: self.checkpoint_id,
@@ -600,18 +601,20 @@ impl CheckpointWriter {
                             0,
                         ));
                     }
-                    let bytes = tokio::fs::read(&local)
-                        .await
-                        .map_err(|source| StateError::Io {
-                            context: format!("reading {}", local.display()),
-                            source,
-                        })?;
                     let (bytes, sum) = tokio::task::spawn_blocking(move || {
+                        use std::io::Read;
+                        let mut bytes = crate::buffers::take();
+                        std::fs::File::open(&local)
+                            .and_then(|mut file| file.read_to_end(&mut bytes))
+                            .map_err(|source| StateError::Io {
+                                context: format!("reading {}", local.display()),
+                                source,
+                            })?;
                         let sum = checksum(&bytes);
-                        (bytes, sum)
+                        Ok::<_, StateError>((bytes::Bytes::from(bytes), sum))
                     })
                     .await
-                    .map_err(|e| StateError::Task(e.to_string()))?;
+                    .map_err(|e| StateError::Task(e.to_string()))??;
                     let size = bytes.len() as u64;
                     let (target, path) = if file.shared {
                         let path = format!("{SHARED_DIR}/{operator_dir}/{instance}-{}", file.name);
@@ -624,11 +627,12 @@ impl CheckpointWriter {
                     };
                     target
                         .store
-                        .put(&target.path(&path), PutPayload::from(bytes))
+                        .put(&target.path(&path), PutPayload::from(bytes.clone()))
                         .await
                         .map_err(|e| {
                             StateError::store(format!("writing {}/{path}", target.display), e)
                         })?;
+                    crate::buffers::give_back(bytes);
                     if file.shared {
                         if let Some(uploaded) = &uploaded {
                             if let Ok(mut uploaded) = uploaded.lock() {

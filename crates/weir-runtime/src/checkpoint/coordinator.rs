@@ -309,6 +309,7 @@ impl Coordinator {
             done.started.elapsed().as_millis() as u64,
         );
         JobMetrics::set(&m.last_checkpoint_size_bytes, size);
+        JobMetrics::add(&m.checkpoint_bytes_total, size as usize);
         JobMetrics::set(
             &m.last_checkpoint_alignment_ms,
             done.alignment.as_millis() as u64,

@@ -447,6 +447,11 @@ async fn a_checkpointed_run_commits_everything_once_and_cleans_up() {
         JobMetrics::get(&metrics.checkpoints_completed) >= 2,
         "periodic and final checkpoints"
     );
+    let written = JobMetrics::get(&metrics.checkpoint_bytes_total);
+    assert!(
+        written > 0 && written >= JobMetrics::get(&metrics.last_checkpoint_size_bytes),
+        "the total counts every completed checkpoint's bytes ({written})"
+    );
     let storage = CheckpointStorage::open(&dir.path().to_string_lossy())
         .await
         .unwrap();
