@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-/// Buffers kept at most (two subtasks of a 2-core machine encode at once, each file
-/// may have a savepoint's copy).
+/// Buffers kept at most: a few subtasks encode at once, and a checkpoint that is also
+/// a savepoint encodes each subtask's file twice.
 pub(crate) const KEPT_BUFFERS: usize = 4;
 
 /// Capacity of the largest buffer kept.
