@@ -110,11 +110,12 @@ impl OperatorTask {
             if aligned {
                 if let Some(done) = alignment.take() {
                     self.gate.unblock_all();
+                    let held = done.started.elapsed();
                     crate::metrics::JobMetrics::add(
                         &self.chain.metrics.checkpoint_alignment_us_total,
-                        done.started.elapsed().as_micros() as usize,
+                        held.as_micros() as usize,
                     );
-                    self.checkpoint(done.barrier, done.started.elapsed())?;
+                    self.checkpoint(done.barrier, held)?;
                 }
             }
             self.chain.flush().await?;

@@ -5,12 +5,14 @@
 //! kind of machine (a VM) costs more than encoding into them: with incremental
 //! checkpoints every second, that was most of the system time checkpoints added. So
 //! the buffers of written files come back here ([`give_back`]) and the next encoding
-//! starts from one ([`take`]). At most [`KEPT_BUFFERS`] buffers of at most
+//! starts from one ([`take`]); [`put`] writes a buffer and hands it back. At most [`KEPT_BUFFERS`] buffers of at most
 //! [`MAX_KEPT_BYTES`] each are kept: a large full snapshot's buffer is freed as before.
 
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutOptions, PutPayload, PutResult};
 
 /// Buffers kept at most: a few subtasks encode at once, and a checkpoint that is also
 /// a savepoint encodes each subtask's file twice.
@@ -29,9 +31,25 @@ pub(crate) fn take() -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Writes `bytes` (a buffer from [`take`]) to `path` of `store`, then keeps the buffer
+/// for a later encoding.
+pub(crate) async fn put(
+    store: &dyn ObjectStore,
+    path: &Path,
+    bytes: Vec<u8>,
+    options: PutOptions,
+) -> object_store::Result<PutResult> {
+    let bytes = Bytes::from(bytes);
+    let result = store
+        .put_opts(path, PutPayload::from(bytes.clone()), options)
+        .await;
+    give_back(bytes);
+    result
+}
+
 /// Keeps the buffer behind `bytes` (written, and no longer shared) for a later
 /// encoding, if there is room for it.
-pub(crate) fn give_back(bytes: Bytes) {
+fn give_back(bytes: Bytes) {
     let Ok(mut buffer) = bytes.try_into_mut() else {
         return;
     };

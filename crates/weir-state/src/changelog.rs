@@ -31,7 +31,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::PutOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StateError, StateResult};
@@ -276,13 +276,14 @@ pub(crate) async fn write_changelog(
             rand::random::<u32>()
         );
         let size = bytes.len() as u64;
-        let bytes = Bytes::from(bytes);
-        shared
-            .store
-            .put(&shared.path(&path), PutPayload::from(bytes.clone()))
-            .await
-            .map_err(|e| StateError::store(format!("writing {}/{path}", shared.display), e))?;
-        crate::buffers::give_back(bytes);
+        crate::buffers::put(
+            shared.store.as_ref(),
+            &shared.path(&path),
+            bytes,
+            PutOptions::default(),
+        )
+        .await
+        .map_err(|e| StateError::store(format!("writing {}/{path}", shared.display), e))?;
         let file = ChangelogFile {
             checkpoint_id,
             full: log.full,

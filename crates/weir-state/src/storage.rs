@@ -528,14 +528,8 @@ impl CheckpointWriter {
         let relative = subtask_file(operator_id, subtask);
         let size = bytes.len() as u64;
         let path = self.location.path(&relative);
-        let bytes = bytes::Bytes::from(bytes);
-        match self
-            .location
-            .store
-            .put_opts(&path, PutPayload::from(bytes.clone()), create_only())
-            .await
-        {
-            Ok(_) => crate::buffers::give_back(bytes),
+        match crate::buffers::put(self.location.store.as_ref(), &path, bytes, create_only()).await {
+            Ok(_) => {}
             Err(object_store::Error::AlreadyExists { .. }) => {
                 return Err(StateError::InvalidMetadata {
                     checkpoint_id: self.checkpoint_id,
@@ -611,7 +605,7 @@ impl CheckpointWriter {
                                 source,
                             })?;
                         let sum = checksum(&bytes);
-                        Ok::<_, StateError>((bytes::Bytes::from(bytes), sum))
+                        Ok::<_, StateError>((bytes, sum))
                     })
                     .await
                     .map_err(|e| StateError::Task(e.to_string()))??;
@@ -625,14 +619,16 @@ impl CheckpointWriter {
                             format!("{operator_dir}/{subtask}-native/{}", file.name),
                         )
                     };
-                    target
-                        .store
-                        .put(&target.path(&path), PutPayload::from(bytes.clone()))
-                        .await
-                        .map_err(|e| {
-                            StateError::store(format!("writing {}/{path}", target.display), e)
-                        })?;
-                    crate::buffers::give_back(bytes);
+                    crate::buffers::put(
+                        target.store.as_ref(),
+                        &target.path(&path),
+                        bytes,
+                        PutOptions::default(),
+                    )
+                    .await
+                    .map_err(|e| {
+                        StateError::store(format!("writing {}/{path}", target.display), e)
+                    })?;
                     if file.shared {
                         if let Some(uploaded) = &uploaded {
                             if let Ok(mut uploaded) = uploaded.lock() {
