@@ -78,9 +78,12 @@ if [ -z "${WEIR_MOTO_SERVER:-}" ] &&
     "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+# libclang itself (libclang.so, libclang-14.so.1, ...), not libclang-cpp, which bindgen
+# cannot use.
 has_libclang() {
-    ldconfig -p 2>/dev/null | grep -q 'libclang[-.0-9]*\.so' ||
-        compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' > /dev/null
+    ldconfig -p 2>/dev/null | grep -Eq 'libclang(-[0-9][.0-9]*)?\.so' ||
+        compgen -G '/usr/lib/llvm-*/lib/libclang.so*' > /dev/null ||
+        compgen -G '/usr/lib/llvm-*/lib/libclang-[0-9]*.so*' > /dev/null
 }
 
 if has_libclang; then
