@@ -18,9 +18,12 @@
 //! When a snapshot is a new base ([`Changelog::wants_full`]): there is no chain yet
 //! (first checkpoint, or the first after a restore); the previous snapshot's checkpoint
 //! did not complete (its delta may be lost, so the next cannot build on it); the
-//! deltas since the base add up to more bytes than the base (and than
-//! [`MIN_BASE_BYTES`]), so a restore never reads more than about twice the state; or
-//! the chain already has [`MAX_DELTAS`] deltas.
+//! chain's files hold more than twice as many rows as the subtask has keys (and more
+//! than [`MIN_BASE_BYTES`]), so a restore never reads more than about twice the state;
+//! or the chain already has [`MAX_DELTAS`] deltas. Rows are what is compared, not the
+//! deltas against the base: a state that mostly gains new keys (auctions, sessions,
+//! orders) writes each key about once until the chain is full, instead of a new base
+//! whenever the new keys outgrow the old.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -48,8 +51,8 @@ pub const REMOVED_SUFFIX: &str = ".removed";
 /// A chain holds at most this many deltas after its base.
 pub const MAX_DELTAS: usize = 100;
 
-/// Deltas may add up to this many bytes before a new base is written, however small
-/// the base.
+/// A chain may grow to this many bytes before a new base is written, however few of
+/// its rows are live.
 pub const MIN_BASE_BYTES: u64 = 4 << 20;
 
 /// One file of a chain, as the metadata records it.
@@ -131,10 +134,10 @@ impl Changelog {
         }
     }
 
-    /// Whether the next snapshot must be a base (see the module documentation). The
-    /// caller snapshots every key when it is, else the changes since its previous
-    /// snapshot.
-    pub fn wants_full(&self) -> bool {
+    /// Whether the next snapshot must be a base (see the module documentation), for a
+    /// subtask now holding `live_rows` rows (keys) in its keyed tables. The caller
+    /// snapshots every key when it is, else the changes since its previous snapshot.
+    pub fn wants_full(&self, live_rows: u64) -> bool {
         let (Some((completed, files, _)), Some((last, _, _))) = (&self.completed, &self.last)
         else {
             return true;
@@ -142,10 +145,14 @@ impl Changelog {
         if completed != last {
             return true;
         }
-        let base: u64 = files.iter().filter(|f| f.full).map(|f| f.file.size).sum();
-        let deltas: Vec<&ChangelogFile> = files.iter().filter(|f| !f.full).collect();
-        let delta_bytes: u64 = deltas.iter().map(|f| f.file.size).sum();
-        deltas.len() >= MAX_DELTAS || delta_bytes > base.max(MIN_BASE_BYTES)
+        let deltas = files.iter().filter(|f| !f.full).count();
+        let bytes: u64 = files.iter().map(|f| f.file.size).sum();
+        let rows: u64 = files
+            .iter()
+            .flat_map(|f| &f.file.tables)
+            .map(|t| t.rows)
+            .sum();
+        deltas >= MAX_DELTAS || (bytes > MIN_BASE_BYTES && rows > live_rows.saturating_mul(2))
     }
 
     /// Marks `tables` (every key when `full`, else the changes since the previous

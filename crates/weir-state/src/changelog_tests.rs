@@ -148,7 +148,7 @@ fn replay_rejects_undeclared_key_columns() {
     assert!(err.to_string().contains("must start with"), "{err}");
 }
 
-fn stored(log: &Changelog, id: u64, full: bool, size: u64) {
+fn stored(log: &Changelog, id: u64, full: bool, size: u64, rows: u64) {
     let file = ChangelogFile {
         checkpoint_id: id,
         full,
@@ -156,7 +156,15 @@ fn stored(log: &Changelog, id: u64, full: bool, size: u64) {
             path: format!("shared/op/0-{id}.arrow"),
             size,
             checksum: "crc32c:00000000".into(),
-            tables: Vec::<TableEntry>::new(),
+            tables: vec![TableEntry {
+                name: "acc".into(),
+                kind: TableKind::Keyed,
+                offset: 0,
+                length: size,
+                rows,
+                key_groups: None,
+                schema_fingerprint: String::new(),
+            }],
         },
     };
     log.written
@@ -165,61 +173,95 @@ fn stored(log: &Changelog, id: u64, full: bool, size: u64) {
         .insert(id, ("loc".to_string(), file));
 }
 
+/// Checkpoint `id` of `log` is a completed delta of `size` bytes and `rows` rows.
+fn completed_delta(log: &mut Changelog, id: u64, size: u64, rows: u64) {
+    let _ = log.snapshot(id, false, delta(&[(0, 1, 1)], &[])).unwrap();
+    stored(log, id, false, size, rows);
+    log.checkpoint_complete(id);
+}
+
 #[test]
-fn a_base_is_written_first_after_a_failed_checkpoint_and_when_deltas_outgrow_it() {
+fn a_base_is_written_first_and_after_a_failed_checkpoint() {
     let mut log = Changelog::new([0, 127], keys());
-    assert!(log.wants_full(), "no chain yet");
+    assert!(log.wants_full(0), "no chain yet");
     let err = log.snapshot(1, false, StateSnapshot::new()).unwrap_err();
     assert!(err.to_string().contains("needs a completed base"), "{err}");
     let s = log.snapshot(1, true, StateSnapshot::new()).unwrap();
     assert!(s.changelog().is_some_and(|c| c.full));
-    stored(&log, 1, true, 10 * MIN_BASE_BYTES);
-    assert!(log.wants_full(), "checkpoint 1 not completed yet");
+    stored(&log, 1, true, 10 * MIN_BASE_BYTES, 1000);
+    assert!(log.wants_full(1000), "checkpoint 1 not completed yet");
     log.checkpoint_complete(1);
-    assert!(!log.wants_full());
+    assert!(!log.wants_full(1000));
 
     let s = log.snapshot(2, false, delta(&[(0, 1, 1)], &[])).unwrap();
     let c = s.changelog().unwrap();
     assert!(!c.full);
     assert_eq!(c.previous.len(), 1, "continues the base");
-    stored(&log, 2, false, 4 * MIN_BASE_BYTES);
+    stored(&log, 2, false, MIN_BASE_BYTES, 100);
     // Checkpoint 2 declined: its delta is not part of any chain, so the next
     // snapshot must be a base.
-    assert!(log.wants_full());
+    assert!(log.wants_full(1000));
     log.checkpoint_complete(1);
     assert!(
-        log.wants_full(),
+        log.wants_full(1000),
         "a late notice of an older checkpoint changes nothing"
     );
 
-    let _ = log.snapshot(3, true, StateSnapshot::new()).unwrap();
-    stored(&log, 3, true, 10 * MIN_BASE_BYTES);
-    log.checkpoint_complete(3);
-    for id in 4..=5 {
-        assert!(!log.wants_full());
-        let s = log.snapshot(id, false, delta(&[(0, 1, 1)], &[])).unwrap();
-        assert_eq!(s.changelog().unwrap().previous.len(), id as usize - 3);
-        stored(&log, id, false, 4 * MIN_BASE_BYTES);
-        log.checkpoint_complete(id);
-    }
-    // 8 MiB of deltas on a 40 MiB base: still fine; 3 more exceed the base.
-    assert!(!log.wants_full());
-    for id in 6..=8 {
-        let _ = log.snapshot(id, false, delta(&[(0, 1, 1)], &[])).unwrap();
-        stored(&log, id, false, 4 * MIN_BASE_BYTES);
-        log.checkpoint_complete(id);
-    }
-    assert!(log.wants_full(), "20 MiB of deltas on a 10 MiB base");
     // A delta without changes writes no file and keeps the chain.
     let mut log = Changelog::new([0, 127], keys());
     let _ = log.snapshot(1, true, StateSnapshot::new()).unwrap();
-    stored(&log, 1, true, 100);
+    stored(&log, 1, true, 100, 1);
     log.checkpoint_complete(1);
     let _ = log.snapshot(2, false, StateSnapshot::new()).unwrap();
     log.checkpoint_complete(2);
-    assert!(!log.wants_full());
+    assert!(!log.wants_full(1));
     let s = log.snapshot(3, false, StateSnapshot::new()).unwrap();
     assert_eq!(s.changelog().unwrap().previous.len(), 1);
+}
+
+#[test]
+fn a_base_is_written_when_the_chain_holds_twice_the_live_rows() {
+    let base = |log: &mut Changelog, rows: u64| {
+        let _ = log.snapshot(1, true, StateSnapshot::new()).unwrap();
+        stored(log, 1, true, 10 * MIN_BASE_BYTES, rows);
+        log.checkpoint_complete(1);
+    };
+    // The same 1000 keys updated: after 1000 rows of deltas the chain holds twice the
+    // state; one more delta and the next snapshot is a base.
+    let mut log = Changelog::new([0, 127], keys());
+    base(&mut log, 1000);
+    for id in 2..=3 {
+        completed_delta(&mut log, id, 5 * MIN_BASE_BYTES, 500);
+        assert!(!log.wants_full(1000), "{} delta rows", (id - 1) * 500);
+    }
+    completed_delta(&mut log, 4, 5 * MIN_BASE_BYTES, 500);
+    assert!(log.wants_full(1000), "2500 rows in the chain, 1000 live");
+    // Removed keys make rows dead too.
+    assert!(log.wants_full(1100));
+    assert!(!log.wants_full(1250));
+
+    // New keys only: the chain stays twice the size of the base's bytes and more,
+    // and holds no dead row, so it keeps growing, up to MAX_DELTAS deltas.
+    let mut log = Changelog::new([0, 127], keys());
+    base(&mut log, 1000);
+    let mut live = 1000;
+    for id in 2..(MAX_DELTAS as u64 + 1) {
+        completed_delta(&mut log, id, 5 * MIN_BASE_BYTES, 500);
+        live += 500;
+        assert!(!log.wants_full(live), "delta {id}");
+    }
+    completed_delta(&mut log, MAX_DELTAS as u64 + 1, MIN_BASE_BYTES, 500);
+    assert!(log.wants_full(live + 500), "{MAX_DELTAS} deltas");
+
+    // A chain of at most MIN_BASE_BYTES is kept, however many of its rows are dead.
+    let mut log = Changelog::new([0, 127], keys());
+    let _ = log.snapshot(1, true, StateSnapshot::new()).unwrap();
+    stored(&log, 1, true, MIN_BASE_BYTES / 2, 1000);
+    log.checkpoint_complete(1);
+    completed_delta(&mut log, 2, MIN_BASE_BYTES / 2, 5000);
+    assert!(!log.wants_full(10));
+    completed_delta(&mut log, 3, 1, 1);
+    assert!(log.wants_full(10));
 }
 
 #[test]

@@ -105,7 +105,7 @@ impl Subtask {
     }
 
     fn snapshot(&mut self, id: u64) -> (bool, StateSnapshot) {
-        let full = self.log.wants_full();
+        let full = self.log.wants_full(self.state.len() as u64);
         let mut s = StateSnapshot::new();
         let rows: Vec<(i64, i64)> = if full {
             self.state.iter().map(|(k, v)| (*k, *v)).collect()

@@ -554,7 +554,8 @@ impl GroupAggregateOperator {
     /// The in-memory backend's incremental snapshot: every key when the chain wants a
     /// new base, else the keys changed and removed since the previous snapshot.
     fn snapshot_incremental(&mut self, checkpoint_id: u64) -> EngineResult<StateSnapshot> {
-        let full = self.changelog.as_ref().is_none_or(|l| l.wants_full());
+        let live = self.state.keys() as u64;
+        let full = self.changelog.as_ref().is_none_or(|l| l.wants_full(live));
         let tables = if full {
             self.state.clear_changes();
             self.snapshot_tables()?
