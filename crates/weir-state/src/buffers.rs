@@ -5,8 +5,9 @@
 //! kind of machine (a VM) costs more than encoding into them: with incremental
 //! checkpoints every second, that was most of the system time checkpoints added. So
 //! the buffers of written files come back here ([`give_back`]) and the next encoding
-//! starts from one ([`take`]); [`put`] writes a buffer and hands it back. At most [`KEPT_BUFFERS`] buffers of at most
-//! [`MAX_KEPT_BYTES`] each are kept: a large full snapshot's buffer is freed as before.
+//! starts from one ([`take`]); [`put`] writes a buffer and hands it back. At most
+//! [`KEPT_BUFFERS`] buffers of at most [`MAX_KEPT_BYTES`] each are kept: a large full
+//! snapshot's buffer is freed as before.
 
 use std::sync::Mutex;
 

@@ -34,7 +34,6 @@ use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, Rows, SortField};
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use object_store::PutOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StateError, StateResult};
@@ -283,14 +282,7 @@ pub(crate) async fn write_changelog(
             rand::random::<u32>()
         );
         let size = bytes.len() as u64;
-        crate::buffers::put(
-            shared.store.as_ref(),
-            &shared.path(&path),
-            bytes,
-            PutOptions::default(),
-        )
-        .await
-        .map_err(|e| StateError::store(format!("writing {}/{path}", shared.display), e))?;
+        shared.put_buffer(&path, bytes).await?;
         let file = ChangelogFile {
             checkpoint_id,
             full: log.full,

@@ -140,6 +140,16 @@ impl Location {
         self.child(relative).root
     }
 
+    /// Writes `bytes` (an encoding buffer from `buffers::take`, kept again afterwards)
+    /// as `relative` in this folder; the error names the file.
+    pub(crate) async fn put_buffer(&self, relative: &str, bytes: Vec<u8>) -> StateResult<()> {
+        let path = self.path(relative);
+        crate::buffers::put(self.store.as_ref(), &path, bytes, PutOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(|e| StateError::store(format!("writing {}/{relative}", self.display), e))
+    }
+
     /// Deletes everything under this folder, and the folder itself when local.
     pub(crate) async fn delete_all(&self) -> StateResult<()> {
         let listed = self
@@ -619,16 +629,7 @@ impl CheckpointWriter {
                             format!("{operator_dir}/{subtask}-native/{}", file.name),
                         )
                     };
-                    crate::buffers::put(
-                        target.store.as_ref(),
-                        &target.path(&path),
-                        bytes,
-                        PutOptions::default(),
-                    )
-                    .await
-                    .map_err(|e| {
-                        StateError::store(format!("writing {}/{path}", target.display), e)
-                    })?;
+                    target.put_buffer(&path, bytes).await?;
                     if file.shared {
                         if let Some(uploaded) = &uploaded {
                             if let Ok(mut uploaded) = uploaded.lock() {
